@@ -1,0 +1,7 @@
+"""``python -m queuectl``."""
+
+import sys
+
+from queuectl.cli import main
+
+sys.exit(main())

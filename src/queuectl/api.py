@@ -1,0 +1,219 @@
+"""``Queue``: the one API that the CLI, the dashboard and Python users call.
+
+It validates input (jobspec, config), applies policy and talks to a Backend. It
+holds no SQL and no lifecycle rules of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from queuectl import config as settings_mod
+from queuectl.backends import is_postgres, open_backend
+from queuectl.errors import InvalidInput, NotFound
+from queuectl.jobspec import check_id, check_job
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from datetime import datetime
+    from types import TracebackType
+
+    from queuectl.backends.base import Backend
+    from queuectl.jobspec import JobSpec
+    from queuectl.models import Attempt, Job, WorkerInfo
+
+ENQUEUE_CHUNK = 5000
+
+
+def queue_home() -> str:
+    """``$QUEUECTL_HOME``, else ``$XDG_DATA_HOME/queuectl``, else ``~/.local/share/queuectl``."""
+    home = os.environ.get("QUEUECTL_HOME")
+    if home:
+        return os.path.abspath(os.path.expanduser(home))
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return os.path.join(data, "queuectl")
+
+
+def resolve_location(db: str | None = None) -> str:
+    """--db, else $QUEUECTL_DB, else $QUEUECTL_DB_PATH, else the default SQLite file."""
+    location = db or os.environ.get("QUEUECTL_DB") or os.environ.get("QUEUECTL_DB_PATH")
+    if not location:
+        return os.path.join(queue_home(), "queuectl.db")
+    if "\x00" in location:
+        raise InvalidInput("the queue location must not contain NUL bytes")
+    return location
+
+
+class Queue:
+    """A job queue stored in SQLite (a path) or PostgreSQL (a ``postgresql://`` URL)."""
+
+    def __init__(self, db: str | None = None) -> None:
+        self.location = resolve_location(db)
+        self.backend: Backend = open_backend(self.location)
+        if is_postgres(self.location):
+            self.logs_dir = os.path.join(queue_home(), "logs")
+        else:
+            path = self.location.removeprefix("sqlite://")
+            self.logs_dir = os.path.join(os.path.dirname(os.path.abspath(path)), "logs")
+
+    def __enter__(self) -> Queue:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    @property
+    def settings(self) -> settings_mod.Settings:
+        return settings_mod.Settings(self.backend.settings())
+
+    # --- enqueue ----------------------------------------------------------------
+    def enqueue(
+        self,
+        command: str | Sequence[str],
+        *,
+        id: str | None = None,
+        priority: int = 0,
+        max_retries: int | None = None,
+        timeout: float | str | None = None,
+        run_at: str | datetime | None = None,
+        delay: float | str | None = None,
+        queue: str = "default",
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> str:
+        """Enqueue one job; returns its id. A string runs under /bin/sh -c, a list as argv."""
+        raw: dict[str, object] = {
+            "command": command if isinstance(command, str) else list(command),
+            "id": id,
+            "priority": priority,
+            "max_retries": max_retries,
+            "timeout": timeout,
+            "run_at": run_at if run_at is None or isinstance(run_at, str) else run_at.isoformat(),
+            "delay": delay,
+            "queue": queue,
+            "cwd": cwd,
+            "env": dict(env) if env is not None else None,
+        }
+        return self.enqueue_many([raw])[0]
+
+    def enqueue_many(self, jobs: Iterable[object]) -> list[str]:
+        """Validate every job first, then insert them all in one transaction, or none."""
+        now = self.backend.now()
+        specs = [check_job(raw, now) for raw in jobs]
+        return self._insert(specs, now)
+
+    def enqueue_lines(self, lines: Iterable[str], source: str = "-") -> list[str]:
+        """JSON Lines (blank lines skipped) → all jobs enqueued, or none with the line named."""
+        now = self.backend.now()
+        specs: list[JobSpec] = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                specs.append(check_job(decode_json(line), now))
+            except InvalidInput as exc:
+                raise InvalidInput(f"{source}, line {number}: {exc}") from None
+        if not specs:
+            raise InvalidInput(f"{source}: no jobs found")
+        return self._insert(specs, now)
+
+    def _insert(self, specs: list[JobSpec], now: float) -> list[str]:
+        return self.backend.enqueue(specs, self.settings.max_retries, now)
+
+    # --- read -------------------------------------------------------------------
+    def get(self, job_id: str) -> Job:
+        job = self.backend.get(check_id(job_id))
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        return job
+
+    def jobs(
+        self, state: str | None = None, queue: str | None = None, limit: int | None = None
+    ) -> list[Job]:
+        from queuectl.models import STATES
+
+        if state is not None and state not in STATES:
+            raise InvalidInput(f"unknown state {state!r}; states: {', '.join(STATES)}")
+        if limit is not None and limit < 0:
+            raise InvalidInput("--limit must be 0 or more (0 = no limit)")
+        return self.backend.list_jobs(state, queue, limit or None)
+
+    def counts(self) -> dict[str, int]:
+        return self.backend.counts()
+
+    def counts_by_queue(self) -> dict[str, dict[str, int]]:
+        return self.backend.counts_by_queue()
+
+    def attempts(self, job_id: str) -> list[Attempt]:
+        self.get(job_id)
+        return self.backend.attempts(job_id)
+
+    def workers(self) -> list[WorkerInfo]:
+        return self.backend.workers()
+
+    def dlq(self) -> list[Job]:
+        return self.backend.list_jobs("dead", None, None)
+
+    # --- operator verbs ---------------------------------------------------------
+    def dlq_retry(self, ids: Sequence[str] | None) -> list[str]:
+        """Dead jobs → pending with attempts 0; their attempt history stays."""
+        return self.backend.retry_dead(_ids(ids))
+
+    def dlq_purge(self, ids: Sequence[str] | None) -> list[str]:
+        """Delete dead jobs, their attempts and their local log files."""
+        gone = self.backend.purge(_ids(ids), "dead")
+        from queuectl.logs import remove_logs
+
+        for job_id in gone:
+            remove_logs(self.logs_dir, job_id)
+        return gone
+
+    def cancel(self, ids: Sequence[str]) -> list[str]:
+        """Stop jobs from running: pending ones never start; a running one's worker kills it."""
+        checked = _ids(ids)
+        if not checked:
+            raise InvalidInput("name at least one job id")
+        return self.backend.cancel(checked)
+
+    # --- settings ---------------------------------------------------------------
+    def config_get(self, key: str) -> str:
+        name = settings_mod.canonical_key(key)
+        return self.settings.raw()[name]
+
+    def config_set(self, key: str, value: str) -> str:
+        name, text = settings_mod.validate(key, value)
+        settings_mod.check_consistent({**self.backend.settings(), name: text})
+        self.backend.config_set(name, text)
+        return text
+
+    def config_unset(self, key: str) -> str:
+        name = settings_mod.canonical_key(key)
+        rest = {k: v for k, v in self.backend.settings().items() if k != name}
+        settings_mod.check_consistent(rest)
+        self.backend.config_unset(name)
+        return self.settings.raw()[name]
+
+    def config_list(self) -> dict[str, str]:
+        return self.settings.raw()
+
+
+def _ids(ids: Sequence[str] | None) -> list[str] | None:
+    return None if ids is None else [check_id(job_id) for job_id in dict.fromkeys(ids)]
+
+
+def decode_json(text: str) -> object:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidInput("malformed JSON: nested too deeply") from None
+    except ValueError as exc:
+        raise InvalidInput(f"malformed JSON: {exc}") from None

@@ -1,0 +1,29 @@
+"""Storage engines behind one job-level protocol (see base.Backend)."""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from queuectl.backends.base import Backend
+
+
+def is_postgres(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def open_backend(location: str) -> Backend:
+    """A path or ``sqlite:///path`` → SQLite; ``postgresql://…`` → PostgreSQL.
+
+    Each engine is imported only when used, so SQLite commands never load psycopg.
+    """
+    if is_postgres(location):
+        from queuectl.errors import StorageError
+
+        raise StorageError("PostgreSQL support is not built yet; use a SQLite path")
+    from queuectl.backends.sqlite import SQLiteBackend
+
+    if location.startswith("sqlite://"):
+        location = location.removeprefix("sqlite://")
+    return SQLiteBackend(os.path.abspath(os.path.expanduser(location)))

@@ -1,0 +1,101 @@
+"""The one protocol every storage engine implements, at the level of jobs.
+
+Not ``execute(sql)``: SQLite and PostgreSQL claim differently, so each engine owns
+its SQL. Every write that ends an attempt is guarded by (job, worker, run).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from queuectl.jobspec import JobSpec
+    from queuectl.lifecycle import Policy, Transition
+    from queuectl.models import Attempt, Job, WorkerInfo
+
+
+class Backend(Protocol):
+    # --- settings ---------------------------------------------------------------
+    def settings(self) -> dict[str, str]:
+        """Stored settings (canonical key → canonical text); defaults are not filled."""
+
+    def config_set(self, key: str, value: str) -> None: ...
+
+    def config_unset(self, key: str) -> bool: ...
+
+    def reload_settings(self) -> dict[str, str]:
+        """Read the settings again (a long-running worker picks up `config set`)."""
+
+    def now(self) -> float:
+        """The clock leases and schedules are measured by (the database's, where shared)."""
+
+    # --- enqueue / read ---------------------------------------------------------
+    def enqueue(self, specs: Sequence[JobSpec], max_retries: int, now: float) -> list[str]:
+        """Insert every job or none; a duplicate id raises InvalidInput."""
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def list_jobs(self, state: str | None, queue: str | None, limit: int | None) -> list[Job]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def counts_by_queue(self) -> dict[str, dict[str, int]]: ...
+
+    def attempts(self, job_id: str) -> list[Attempt]: ...
+
+    # --- the worker's verbs -----------------------------------------------------
+    def claim(self, worker: str, queues: Sequence[str] | None, lease: float) -> Job | None:
+        """Atomically take the best ready job, start its attempt, hold it with a lease."""
+
+    def finish(
+        self,
+        job: Job,
+        worker: str,
+        transition: Transition,
+        outcome: str,
+        log_path: str | None,
+        log_tail: str | None,
+    ) -> bool:
+        """End the running attempt ``job.runs``; False if this worker no longer holds it."""
+
+    def heartbeat(
+        self, workers: Sequence[str], lease: float
+    ) -> tuple[set[tuple[str, int]], bool, bool]:
+        """Renew leases: ((job, run) pairs still held, stop requested, our rows still exist)."""
+
+    def rescue_expired(self, policy: Policy, stale_after: float) -> list[str]:
+        """Fail attempts whose lease ran out ("worker lost"); drop worker rows silent too long."""
+
+    def next_due(self, queues: Sequence[str] | None) -> float | None:
+        """Earliest ``run_at`` of a pending or failed job (None: nothing waits)."""
+
+    # --- operator verbs ---------------------------------------------------------
+    def retry_dead(self, ids: Sequence[str] | None) -> list[str]:
+        """Dead → pending with attempts 0, all named or none; None = every dead job."""
+
+    def purge(self, ids: Sequence[str] | None, state: str) -> list[str]:
+        """Delete jobs in ``state`` with their attempts, all named or none; None = all."""
+
+    def cancel(self, ids: Sequence[str]) -> list[str]:
+        """Pending, failed or processing → cancelled, all named or none."""
+
+    # --- workers ----------------------------------------------------------------
+    def register_workers(
+        self,
+        ids: Sequence[str],
+        host: str,
+        pid: int,
+        pid_start: str | None,
+        queues: Sequence[str] | None,
+    ) -> None: ...
+
+    def unregister_workers(self, ids: Sequence[str]) -> None: ...
+
+    def workers(self) -> list[WorkerInfo]: ...
+
+    def request_stop(self) -> int:
+        """Ask every registered worker to stop; returns how many rows were flagged."""
+
+    def close(self) -> None: ...

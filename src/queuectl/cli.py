@@ -1,0 +1,392 @@
+"""The command line: parse, call ``Queue``, render. No SQL and no lifecycle rules here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from queuectl.errors import InvalidInput, QueuectlError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import NoReturn
+
+    from queuectl.api import Queue
+
+PROG = "queuectl"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="A background job queue for shell commands.")
+    parser.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="queue location (default: $QUEUECTL_DB "
+        "or $QUEUECTL_HOME/queuectl.db); postgresql://… for PostgreSQL",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    enqueue = commands.add_parser("enqueue", help="add a job (JSON, flags, or a JSON Lines file)")
+    enqueue.add_argument("job", nargs="?", metavar="JSON", help='e.g. \'{"command":"sleep 2"}\'')
+    enqueue.add_argument("--command", dest="shell", metavar="CMD", help="run CMD with /bin/sh -c")
+    enqueue.add_argument("--file", metavar="FILE", help="JSON Lines file of jobs ('-' = stdin)")
+    enqueue.add_argument("--id")
+    enqueue.add_argument("--priority", type=_whole, help="higher runs first (default 0)")
+    enqueue.add_argument("--max-retries", type=_non_negative)
+    enqueue.add_argument("--timeout", metavar="SECONDS", help="e.g. 30, 90s, 5m")
+    when = enqueue.add_mutually_exclusive_group()
+    when.add_argument("--run-at", metavar="ISO8601", help="do not run before this instant")
+    when.add_argument("--delay", metavar="DURATION", help="do not run for this long: 30s, 5m, 2h")
+    enqueue.add_argument("--queue", metavar="NAME")
+    enqueue.add_argument("--cwd", metavar="DIR")
+    enqueue.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    enqueue.set_defaults(run=cmd_enqueue)
+
+    listing = commands.add_parser("list", help="list jobs")
+    listing.add_argument("--state")
+    listing.add_argument("--queue")
+    listing.add_argument("--limit", type=_non_negative, help="at most N jobs (default: all)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=cmd_list)
+
+    status = commands.add_parser("status", help="jobs per state and live workers")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=cmd_status)
+
+    show = commands.add_parser("show", help="one job and every attempt")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=cmd_show)
+
+    logs = commands.add_parser("logs", help="output of a job's attempt")
+    logs.add_argument("id")
+    logs.add_argument("--attempt", type=_non_negative, help="attempt number (default: latest)")
+    logs.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
+    logs.set_defaults(run=cmd_logs)
+
+    cancel = commands.add_parser("cancel", help="cancel pending or running jobs")
+    cancel.add_argument("ids", nargs="+", metavar="ID")
+    cancel.set_defaults(run=cmd_cancel)
+
+    dlq = commands.add_parser("dlq", help="the dead letter queue").add_subparsers(
+        dest="dlq", metavar="ACTION", parser_class=_Parser
+    )
+    dlq.required = True
+    dlq_list = dlq.add_parser("list", help="jobs that ran out of retries")
+    dlq_list.add_argument("--json", action="store_true")
+    dlq_list.set_defaults(run=cmd_dlq_list)
+    for name, run, what in (
+        ("retry", cmd_dlq_retry, "run again from attempt 0"),
+        ("purge", cmd_dlq_purge, "delete for good"),
+    ):
+        sub = dlq.add_parser(name, help=f"dead jobs: {what}")
+        sub.add_argument("ids", nargs="*", metavar="ID")
+        sub.add_argument("--all", action="store_true")
+        sub.set_defaults(run=run)
+
+    config = commands.add_parser("config", help="settings stored in the queue").add_subparsers(
+        dest="config", metavar="ACTION", parser_class=_Parser
+    )
+    config.required = True
+    get = config.add_parser("get", help="print a setting's value")
+    get.add_argument("key")
+    get.set_defaults(run=cmd_config_get)
+    put = config.add_parser("set", help="change a setting")
+    put.add_argument("key")
+    put.add_argument("value")
+    put.set_defaults(run=cmd_config_set)
+    unset = config.add_parser("unset", help="back to the default")
+    unset.add_argument("key")
+    unset.set_defaults(run=cmd_config_unset)
+    for name in ("list", "show"):
+        every = config.add_parser(name, help="every setting with its value")
+        every.add_argument("--json", action="store_true")
+        every.set_defaults(run=cmd_config_list)
+
+    worker = commands.add_parser("worker", help="run, stop and list workers").add_subparsers(
+        dest="worker", metavar="ACTION", parser_class=_Parser
+    )
+    worker.required = True
+    start = worker.add_parser("start", help="run jobs (foreground unless --detach)")
+    start.add_argument("--count", "-c", "--concurrency", type=_positive, default=1, metavar="N")
+    start.add_argument("--queue", action="append", dest="queues", metavar="NAME")
+    start.add_argument("--burst", action="store_true", help="exit 0 once nothing is left to run")
+    start.add_argument("--detach", action="store_true", help="run in the background")
+    start.set_defaults(run=cmd_worker_start)
+    stop = worker.add_parser("stop", help="stop every worker of this queue gracefully")
+    stop.add_argument("--timeout", default="30", metavar="SECONDS")
+    stop.set_defaults(run=cmd_worker_stop)
+    wlist = worker.add_parser("list", help="live workers")
+    wlist.add_argument("--json", action="store_true")
+    wlist.set_defaults(run=cmd_worker_list)
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 256, got {value}")
+    return value
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _open(args: argparse.Namespace) -> Queue:
+    from queuectl.api import Queue
+
+    return Queue(args.db)
+
+
+# --- commands ------------------------------------------------------------------
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    flags = {
+        "id": args.id,
+        "priority": args.priority,
+        "max_retries": args.max_retries,
+        "timeout": args.timeout,
+        "run_at": args.run_at,
+        "delay": args.delay,
+        "queue": args.queue,
+        "cwd": args.cwd,
+    }
+    given = {key: value for key, value in flags.items() if value is not None}
+    if args.env:
+        given["env"] = args.env
+    sources = [
+        name
+        for name, value in (("JSON", args.job), ("--command", args.shell), ("--file", args.file))
+        if value is not None
+    ]
+    if len(sources) != 1:
+        raise InvalidInput("give exactly one of: a JSON job, --command CMD, or --file FILE")
+    if given and args.shell is None:
+        raise InvalidInput(
+            f"--{next(iter(given)).replace('_', '-')} goes with --command, "
+            "not with a JSON job or --file"
+        )
+    with _open(args) as queue:
+        if args.file is not None:
+            ids = _enqueue_file(queue, args.file)
+            sys.stderr.write(f"enqueued {len(ids)} jobs\n")
+            return 0
+        if args.shell is not None:
+            from queuectl.jobspec import parse_env_flags
+
+            raw: object = {**given, "command": args.shell}
+            if args.env:
+                raw["env"] = parse_env_flags(args.env)  # type: ignore[index]
+        else:
+            from queuectl.api import decode_json
+
+            raw = decode_json(args.job)
+        ids = queue.enqueue_many([raw])
+    sys.stdout.write(ids[0] + "\n")
+    return 0
+
+
+def _enqueue_file(queue: Queue, name: str) -> list[str]:
+    if name == "-":
+        return queue.enqueue_lines(sys.stdin, "stdin")
+    try:
+        with open(name, encoding="utf-8") as handle:
+            return queue.enqueue_lines(handle, name)
+    except FileNotFoundError:
+        raise InvalidInput(f"no such file: {name}") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {name}: {exc}") from None
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _open(args) as queue:
+        jobs = queue.jobs(args.state, args.queue, args.limit)
+    if args.json:
+        _print_json([job.to_dict() for job in jobs])
+    else:
+        from queuectl.render import jobs_table
+
+        print(jobs_table(jobs))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _open(args) as queue:
+        counts, workers = queue.counts(), queue.workers()
+    if args.json:
+        _print_json({"jobs": counts, "workers": [w.to_dict() for w in workers]})
+    else:
+        from queuectl.render import status_text
+
+        print(status_text(counts, workers))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _open(args) as queue:
+        job, attempts = queue.get(args.id), queue.attempts(args.id)
+    if args.json:
+        _print_json({**job.to_dict(), "attempts": [a.to_dict() for a in attempts]})
+    else:
+        from queuectl.render import job_detail
+
+        print(job_detail(job, attempts))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from queuectl.logs import show_logs
+
+    with _open(args) as queue:
+        return show_logs(queue, args.id, args.attempt, args.follow, sys.stdout)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with _open(args) as queue:
+        for job_id in queue.cancel(args.ids):
+            print(job_id)
+    return 0
+
+
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    with _open(args) as queue:
+        jobs = queue.dlq()
+    if args.json:
+        _print_json([job.to_dict() for job in jobs])
+    else:
+        from queuectl.render import jobs_table
+
+        print(jobs_table(jobs) if jobs else "the dead letter queue is empty")
+    return 0
+
+
+def _dlq_ids(args: argparse.Namespace) -> list[str] | None:
+    if args.all == bool(args.ids):
+        raise InvalidInput(f"dlq {args.dlq}: name job ids or give --all (not both)")
+    return None if args.all else list(args.ids)
+
+
+def _dlq_action(args: argparse.Namespace, verb: str, act: Callable[[Queue], list[str]]) -> int:
+    with _open(args) as queue:
+        done = act(queue)
+    for job_id in done:
+        print(job_id)
+    sys.stderr.write(f"{verb} {len(done)} job{'s' if len(done) != 1 else ''}\n")
+    return 0
+
+
+def cmd_dlq_retry(args: argparse.Namespace) -> int:
+    ids = _dlq_ids(args)
+    return _dlq_action(args, "retried", lambda queue: queue.dlq_retry(ids))
+
+
+def cmd_dlq_purge(args: argparse.Namespace) -> int:
+    ids = _dlq_ids(args)
+    return _dlq_action(args, "purged", lambda queue: queue.dlq_purge(ids))
+
+
+def cmd_config_get(args: argparse.Namespace) -> int:
+    with _open(args) as queue:
+        print(queue.config_get(args.key))
+    return 0
+
+
+def cmd_config_set(args: argparse.Namespace) -> int:
+    with _open(args) as queue:
+        value = queue.config_set(args.key, args.value)
+    sys.stderr.write(f"{args.key} = {value}\n")
+    return 0
+
+
+def cmd_config_unset(args: argparse.Namespace) -> int:
+    with _open(args) as queue:
+        value = queue.config_unset(args.key)
+    sys.stderr.write(f"{args.key} = {value} (default)\n")
+    return 0
+
+
+def cmd_config_list(args: argparse.Namespace) -> int:
+    with _open(args) as queue:
+        values = queue.config_list()
+    if args.json:
+        _print_json(values)
+    else:
+        from queuectl.config import SETTINGS
+        from queuectl.render import table
+
+        rows = [(k.replace("_", "-"), v, SETTINGS[k][0], SETTINGS[k][2]) for k, v in values.items()]
+        print(table(("key", "value", "default", "meaning"), rows))
+    return 0
+
+
+def cmd_worker_start(args: argparse.Namespace) -> int:
+    from queuectl.worker.supervisor import start
+
+    return start(args.db, args.count, args.queues, args.burst, args.detach)
+
+
+def cmd_worker_stop(args: argparse.Namespace) -> int:
+    from queuectl.timefmt import parse_duration
+    from queuectl.worker.control import stop_workers
+
+    timeout = parse_duration(args.timeout, "--timeout")
+    with _open(args) as queue:
+        return stop_workers(queue, timeout)
+
+
+def cmd_worker_list(args: argparse.Namespace) -> int:
+    with _open(args) as queue:
+        workers = queue.workers()
+    if args.json:
+        _print_json([w.to_dict() for w in workers])
+    else:
+        from queuectl.render import workers_table
+
+        print(workers_table(workers))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+        return code
+    except QueuectlError as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`); say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

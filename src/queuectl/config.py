@@ -1,0 +1,163 @@
+"""Settings that live in the queue (``queuectl config``): names, defaults, validation.
+
+Keys are stored in snake_case; kebab-case is accepted everywhere. Values are stored
+as their canonical text so every process and host reads the same thing.
+"""
+
+from __future__ import annotations
+
+import math
+
+from queuectl.errors import InvalidInput
+from queuectl.timefmt import parse_duration
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up; mypy treats this as typing's
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+
+def _non_negative_int(limit: int) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+        if not 0 <= value <= limit:
+            raise ValueError(f"must be between 0 and {limit}")
+        return str(value)
+
+    return check
+
+
+def _base(text: str) -> str:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected a number ≥ 1, e.g. 2") from None
+    if not math.isfinite(value) or not 1 <= value <= 1000:
+        raise ValueError("must be a number between 1 and 1000")
+    return repr(value) if value != int(value) else str(int(value))
+
+
+def _seconds(minimum: float, allow_none: bool = False) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if allow_none and text.strip().lower() in ("none", "off", "0", ""):
+            return "none"
+        try:
+            value = parse_duration(text)
+        except InvalidInput:
+            raise ValueError("expected a duration such as 30, 30s, 5m or 2h") from None
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum:g}s")
+        return repr(value) if value != int(value) else str(int(value))
+
+    return check
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError("expected one of " + ", ".join(choices))
+        return value
+
+    return check
+
+
+# key → (default, validator, help)
+SETTINGS: dict[str, tuple[str, Callable[[str], str], str]] = {
+    "max_retries": ("3", _non_negative_int(1000), "retries after the first run, for new jobs"),
+    "backoff_base": ("2", _base, "retry delay is backoff_base ** attempts seconds"),
+    "max_backoff": ("3600", _seconds(0), "upper bound of a retry delay, seconds"),
+    "job_timeout": ("none", _seconds(0.001, allow_none=True), "timeout of jobs that set none"),
+    "kill_grace": ("5", _seconds(0), "SIGTERM → SIGKILL grace for timeouts and interrupts"),
+    "lease": ("30", _seconds(3), "how long a claim stays valid without a heartbeat"),
+    "heartbeat": ("5", _seconds(0.5), "how often workers renew leases and rescue lost jobs"),
+    "poll_interval": ("2", _seconds(0.05), "safety-net wake-up of idle workers"),
+    "log_tail_bytes": ("16384", _non_negative_int(1 << 20), "output kept in the database"),
+    "durability": ("full", _choice("full", "normal", "off"), "SQLite fsync: full|normal|off"),
+}
+
+
+def canonical_key(key: str) -> str:
+    """``max-retries`` and ``max_retries`` name the same setting."""
+    name = key.strip().replace("-", "_").lower()
+    if name not in SETTINGS:
+        known = ", ".join(k.replace("_", "-") for k in SETTINGS)
+        raise InvalidInput(f"unknown config key {key!r}; known keys: {known}")
+    return name
+
+
+def validate(key: str, value: str) -> tuple[str, str]:
+    """(canonical key, canonical value) or InvalidInput naming the rule."""
+    name = canonical_key(key)
+    if "\x00" in value or len(value) > 100:
+        raise InvalidInput(f"invalid value for {name.replace('_', '-')}: too long or not text")
+    try:
+        return name, SETTINGS[name][1](value)
+    except ValueError as exc:
+        raise InvalidInput(f"invalid value {value!r} for {name.replace('_', '-')}: {exc}") from None
+
+
+def check_consistent(values: Mapping[str, str]) -> None:
+    """Relations between settings: a heartbeat must fit in a lease with room to spare."""
+    settings = Settings(values)
+    if settings.heartbeat * 2 > settings.lease:
+        raise InvalidInput(
+            f"heartbeat ({settings.heartbeat:g}s) must be at most half the lease "
+            f"({settings.lease:g}s), or a busy worker could lose its jobs"
+        )
+
+
+class Settings:
+    """Typed view of the stored settings, defaults filled in."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, stored: Mapping[str, str]) -> None:
+        self._values = {key: stored.get(key, default) for key, (default, _, _) in SETTINGS.items()}
+
+    def raw(self) -> dict[str, str]:
+        return dict(self._values)
+
+    @property
+    def max_retries(self) -> int:
+        return int(self._values["max_retries"])
+
+    @property
+    def backoff_base(self) -> float:
+        return float(self._values["backoff_base"])
+
+    @property
+    def max_backoff(self) -> float:
+        return float(self._values["max_backoff"])
+
+    @property
+    def job_timeout(self) -> float | None:
+        text = self._values["job_timeout"]
+        return None if text == "none" else float(text)
+
+    @property
+    def kill_grace(self) -> float:
+        return float(self._values["kill_grace"])
+
+    @property
+    def lease(self) -> float:
+        return float(self._values["lease"])
+
+    @property
+    def heartbeat(self) -> float:
+        return float(self._values["heartbeat"])
+
+    @property
+    def poll_interval(self) -> float:
+        return float(self._values["poll_interval"])
+
+    @property
+    def log_tail_bytes(self) -> int:
+        return int(self._values["log_tail_bytes"])
+
+    @property
+    def durability(self) -> str:
+        return self._values["durability"]

@@ -1,0 +1,171 @@
+"""Validation of what users enqueue: JSON objects and CLI flags → one normal form.
+
+Kept free of heavy imports: it is on the enqueue path, whose start-up time is a
+product figure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from queuectl.errors import InvalidInput
+from queuectl.timefmt import MAX_DURATION, parse_duration, parse_instant
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    class JobSpec(TypedDict):
+        """A validated job, ready to insert. ``max_retries`` None = the queue's setting."""
+
+        id: str
+        command: str | list[str]
+        priority: int
+        max_retries: int | None
+        timeout: float | None
+        run_at: float
+        queue: str
+        cwd: str | None
+        env: dict[str, str] | None
+
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}")
+QUEUE_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]{0,63}")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
+KEYS = ("id", "command", "priority", "max_retries", "timeout", "run_at", "delay", "queue", "cwd")
+KEYS += ("env",)
+MAX_ARG = 131071  # Linux refuses a single exec argument longer than this (MAX_ARG_STRLEN - 1)
+MAX_ARGV_TOTAL = 1 << 20
+MAX_PRIORITY = 2**31 - 1
+MAX_RETRIES = 1000
+
+
+def new_id() -> str:
+    """A random id: 16 hex digits, unique with overwhelming probability."""
+    return os.urandom(8).hex()
+
+
+def check_id(value: object) -> str:
+    if not isinstance(value, str) or ID_PATTERN.fullmatch(value) is None:
+        shown = value if not isinstance(value, str) or len(value) < 80 else value[:77] + "..."
+        raise InvalidInput(
+            f"invalid job id {shown!r}: use 1-128 of A-Z a-z 0-9 . _ : - (not starting with '.')"
+        )
+    return value
+
+
+def check_queue(value: object) -> str:
+    if not isinstance(value, str) or QUEUE_PATTERN.fullmatch(value) is None:
+        raise InvalidInput(f"invalid queue name {value!r}: use 1-64 of A-Z a-z 0-9 . _ : -")
+    return value
+
+
+def _check_int(key: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{key} must be a whole number, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise InvalidInput(f"{key} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _check_text(key: str, value: str, limit: int = MAX_ARG) -> str:
+    if "\x00" in value:
+        raise InvalidInput(f"{key} must not contain NUL bytes")
+    if len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise InvalidInput(f"{key} is too long (the limit is {limit} bytes)")
+    return value
+
+
+def check_command(value: object) -> str | list[str]:
+    """A string (run by /bin/sh -c) or a non-empty array of strings (run as argv)."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise InvalidInput("command must not be empty")
+        return _check_text("command", value)
+    if isinstance(value, list) and value and all(isinstance(arg, str) for arg in value):
+        if not value[0]:
+            raise InvalidInput("command array must start with a program name")
+        total = 0
+        for arg in value:
+            total += len(_check_text("command argument", arg))
+        if total > MAX_ARGV_TOTAL:
+            raise InvalidInput(f"command is too long (the limit is {MAX_ARGV_TOTAL} bytes)")
+        return list(value)
+    raise InvalidInput("command must be a string or a non-empty array of strings")
+
+
+def check_env(value: object) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInput("env must be an object of NAME: value strings")
+    env: dict[str, str] = {}
+    for name, text in value.items():
+        if not isinstance(name, str) or ENV_NAME.fullmatch(name) is None:
+            raise InvalidInput(f"invalid environment variable name {name!r}")
+        if not isinstance(text, str):
+            raise InvalidInput(f"env value of {name} must be a string")
+        env[name] = _check_text(f"env value of {name}", text)
+    if len(env) > 1000:
+        raise InvalidInput("env has too many variables (the limit is 1000)")
+    return env or None
+
+
+def parse_env_flags(pairs: list[str]) -> dict[str, str] | None:
+    """``--env KEY=VALUE`` flags → a dict (validated later with the rest)."""
+    env: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise InvalidInput(f"--env expects KEY=VALUE, got {pair!r}")
+        env[name] = text
+    return env or None
+
+
+def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
+    """A decoded JSON object (or the CLI flags as one) → a JobSpec, or InvalidInput."""
+    if not isinstance(raw, dict):
+        raise InvalidInput('a job must be a JSON object with at least a "command"')
+    unknown = [key for key in raw if key not in KEYS]
+    if unknown:
+        raise InvalidInput(f"unknown job key {unknown[0]!r}; known keys: {', '.join(KEYS)}")
+    if "command" not in raw:
+        raise InvalidInput('a job needs a "command"')
+    job_id = check_id(raw["id"]) if raw.get("id") is not None else new_id()
+    priority = _check_int("priority", raw.get("priority", 0), -MAX_PRIORITY, MAX_PRIORITY)
+    max_retries = raw.get("max_retries")
+    if max_retries is not None:
+        max_retries = _check_int("max_retries", max_retries, 0, MAX_RETRIES)
+    timeout = raw.get("timeout")
+    if timeout is not None:
+        timeout = parse_duration(timeout, "timeout")
+        if timeout <= 0:
+            raise InvalidInput("timeout must be greater than zero")
+    if raw.get("run_at") is not None and raw.get("delay") is not None:
+        raise InvalidInput("give either run_at or delay, not both")
+    run_at = now
+    if raw.get("run_at") is not None:
+        if not isinstance(raw["run_at"], str):
+            raise InvalidInput("run_at must be an ISO 8601 string")
+        run_at = parse_instant(raw["run_at"])
+    elif raw.get("delay") is not None:
+        run_at = now + parse_duration(raw["delay"], "delay")
+    if run_at > now + 100 * MAX_DURATION:
+        raise InvalidInput("run_at is more than a century away")
+    cwd = raw.get("cwd")
+    if cwd is not None:
+        if not isinstance(cwd, str) or not cwd:
+            raise InvalidInput("cwd must be a non-empty string")
+        cwd = os.path.normpath(os.path.join(cwd_base or os.getcwd(), _check_text("cwd", cwd, 4096)))
+    return {
+        "id": job_id,
+        "command": check_command(raw["command"]),
+        "priority": priority,
+        "max_retries": max_retries,
+        "timeout": timeout,
+        "run_at": run_at,
+        "queue": check_queue(raw.get("queue", "default")),
+        "cwd": cwd,
+        "env": check_env(raw.get("env")),
+    }

@@ -1,0 +1,144 @@
+"""The job lifecycle as a pure function: (job, outcome, policy, now) → transition.
+
+No database, no clock of its own: the caller passes ``now``. Backends apply the
+transition with a guarded write; this module decides what it is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+from queuectl.models import JobState
+
+
+# --- what an attempt can end with (a failed command is data, not an exception) ---
+@dataclass(frozen=True, slots=True)
+class Succeeded:
+    name = "succeeded"
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    exit_code: int
+    name = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut:
+    after: float
+    name = "timed_out"
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnError:
+    message: str
+    exit_code: int = 127
+    name = "spawn_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Killed:
+    signal: int
+    name = "killed"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLost:
+    """The lease expired: the worker died or was cut off mid-attempt."""
+
+    name = "worker_lost"
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """The worker was told to stop now; the attempt is not held against the job."""
+
+    name = "interrupted"
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    name = "cancelled"
+
+
+Outcome = Succeeded | Failed | TimedOut | SpawnError | Killed | WorkerLost | Interrupted | Cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    backoff_base: float = 2.0
+    max_backoff: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    state: JobState
+    attempts: int
+    run_at: float | None  # when the job may run next; None = unchanged
+    exit_code: int | None
+    error: str | None
+
+
+def backoff(attempts: int, policy: Policy) -> float:
+    """Seconds to wait after ``attempts`` finished attempts: min(base ** attempts, max)."""
+    if attempts <= 0:
+        return 0.0
+    if policy.backoff_base <= 1:
+        return min(1.0, policy.max_backoff)
+    # compare in log space: base ** attempts overflows a float long before max_backoff matters
+    if attempts * math.log(policy.backoff_base) >= math.log(max(policy.max_backoff, 1e-9)):
+        return policy.max_backoff
+    return float(policy.backoff_base**attempts)
+
+
+def describe(outcome: Outcome) -> tuple[int | None, str | None]:
+    """(exit code, error text) recorded for an outcome."""
+    match outcome:
+        case Succeeded():
+            return 0, None
+        case Failed(code):
+            return code, f"exit code {code}"
+        case TimedOut(after):
+            return None, f"timed out after {after:g}s"
+        case SpawnError(message, code):
+            return code, message
+        case Killed(sig):
+            return None, f"killed by signal {sig}"
+        case WorkerLost():
+            return None, "worker lost"
+        case Interrupted():
+            return None, "interrupted: worker stopped"
+        case Cancelled():
+            return None, "cancelled"
+
+
+class RetryCounters(Protocol):
+    """What decide() needs of a job (a models.Job has it)."""
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def max_retries(self) -> int: ...
+
+
+def decide(job: RetryCounters, outcome: Outcome, policy: Policy, now: float) -> Transition:
+    """The next state of a job whose running attempt ended with ``outcome``.
+
+    ``job.attempts`` counts finished attempts before this one; a job runs at most
+    ``max_retries + 1`` times.
+    """
+    attempts, max_retries = job.attempts, job.max_retries
+    exit_code, error = describe(outcome)
+    if isinstance(outcome, Interrupted):
+        return Transition(JobState.PENDING, attempts, now, exit_code, error)
+    done = attempts + 1
+    if isinstance(outcome, Succeeded):
+        return Transition(JobState.COMPLETED, done, None, exit_code, error)
+    if isinstance(outcome, Cancelled):
+        return Transition(JobState.CANCELLED, done, None, exit_code, error)
+    if done > max_retries:
+        return Transition(JobState.DEAD, done, None, exit_code, error)
+    return Transition(JobState.FAILED, done, now + backoff(done, policy), exit_code, error)

@@ -1,0 +1,190 @@
+"""What the queue stores, as immutable values: jobs, attempts, workers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from queuectl.timefmt import iso
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"  # failed, waiting out its backoff before the next attempt
+    DEAD = "dead"  # out of retries: the dead letter queue
+    CANCELLED = "cancelled"
+
+
+STATES = tuple(state.value for state in JobState)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    command: str | list[str]
+    state: JobState
+    attempts: int  # finished attempts since enqueue or the last `dlq retry`
+    max_retries: int
+    priority: int
+    queue: str
+    run_at: float
+    timeout: float | None
+    cwd: str | None
+    env: dict[str, str] | None
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    finished_at: float | None
+    exit_code: int | None
+    last_error: str | None
+    worker: str | None
+    runs: int  # attempts ever started; never reset, so it fences a run (see DECISIONS.md)
+    lease_until: float | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Job:
+        """A row with the jobs table's columns, by name."""
+        return cls(
+            id=row["id"],
+            command=json.loads(row["command"]),
+            state=JobState(row["state"]),
+            attempts=row["attempts"],
+            max_retries=row["max_retries"],
+            priority=row["priority"],
+            queue=row["queue"],
+            run_at=row["run_at"],
+            timeout=row["timeout"],
+            cwd=row["cwd"],
+            env=json.loads(row["env"]) if row["env"] else None,
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            exit_code=row["exit_code"],
+            last_error=row["last_error"],
+            worker=row["worker"],
+            runs=row["runs"],
+            lease_until=row["lease_until"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public JSON shape (CLI.md). Environment values are never shown, only names."""
+        return {
+            "id": self.id,
+            "command": self.command,
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "max_retries": self.max_retries,
+            "priority": self.priority,
+            "queue": self.queue,
+            "run_at": iso(self.run_at),
+            "timeout": self.timeout,
+            "cwd": self.cwd,
+            "env_keys": sorted(self.env) if self.env else [],
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "exit_code": self.exit_code,
+            "last_error": self.last_error,
+            "worker": self.worker,
+            "lease_until": iso(self.lease_until),
+        }
+
+    def command_text(self) -> str:
+        """The command as a user would type it."""
+        if isinstance(self.command, str):
+            return self.command
+        import shlex
+
+        return shlex.join(self.command)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    job_id: str
+    run: int  # 1, 2, 3 … over the job's whole life (not reset by `dlq retry`)
+    worker: str
+    started_at: float
+    finished_at: float | None
+    outcome: str | None
+    exit_code: int | None
+    error: str | None
+    log_path: str | None
+    log_tail: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Attempt:
+        return cls(
+            job_id=row["job_id"],
+            run=row["run"],
+            worker=row["worker"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            outcome=row["outcome"],
+            exit_code=row["exit_code"],
+            error=row["error"],
+            log_path=row["log_path"],
+            log_tail=row["log_tail"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        duration = None
+        if self.finished_at is not None:
+            duration = round(self.finished_at - self.started_at, 6)
+        return {
+            "attempt": self.run,
+            "worker": self.worker,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "duration": duration,
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "log_path": self.log_path,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    id: str
+    host: str
+    pid: int
+    pid_start: str | None  # the process's start time: tells a reused pid apart
+    queues: list[str] | None
+    started_at: float
+    heartbeat_at: float
+    current_job: str | None
+    job_started_at: float | None
+    stop_requested: bool
+
+    @classmethod
+    def from_row(cls, row: Any) -> WorkerInfo:
+        return cls(
+            id=row["id"],
+            host=row["host"],
+            pid=row["pid"],
+            pid_start=row["pid_start"],
+            queues=json.loads(row["queues"]) if row["queues"] else None,
+            started_at=row["started_at"],
+            heartbeat_at=row["heartbeat_at"],
+            current_job=row["current_job"],
+            job_started_at=row["job_started_at"],
+            stop_requested=bool(row["stop_requested"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "host": self.host,
+            "queues": self.queues,
+            "since": iso(self.started_at),
+            "last_heartbeat": iso(self.heartbeat_at),
+            "current_job": self.current_job,
+            "job_started_at": iso(self.job_started_at),
+            "stopping": self.stop_requested,
+        }

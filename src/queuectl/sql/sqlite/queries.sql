@@ -1,0 +1,157 @@
+-- Every SQL statement the SQLite backend runs, by name. Parameters are :named.
+
+-- name: insert_job
+INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, timeout, cwd, env,
+                  created_at, updated_at)
+VALUES (:id, :command, 'pending', :max_retries, :priority, :queue, :run_at, :timeout, :cwd, :env,
+        :now, :now);
+
+-- name: claim_any
+-- The claim: one statement picks the best ready job and takes it with a lease.
+UPDATE jobs
+   SET state = 'processing', worker = :worker, runs = runs + 1, started_at = :now,
+       finished_at = NULL, updated_at = :now, lease_until = :lease_until
+ WHERE seq = (SELECT seq FROM jobs
+               WHERE state IN ('pending', 'failed') AND run_at <= :now
+               ORDER BY priority DESC, run_at, seq
+               LIMIT 1)
+RETURNING *;
+
+-- name: claim_in
+UPDATE jobs
+   SET state = 'processing', worker = :worker, runs = runs + 1, started_at = :now,
+       finished_at = NULL, updated_at = :now, lease_until = :lease_until
+ WHERE seq = (SELECT seq FROM jobs
+               WHERE state IN ('pending', 'failed') AND run_at <= :now
+                 AND queue IN (SELECT value FROM json_each(:queues))
+               ORDER BY priority DESC, run_at, seq
+               LIMIT 1)
+RETURNING *;
+
+-- name: insert_attempt
+INSERT INTO attempts (job_id, run, worker, started_at)
+VALUES (:job_id, :run, :worker, :now);
+
+-- name: end_job
+-- Guarded: only the worker holding this very run of the job may end it.
+UPDATE jobs
+   SET state = :state, attempts = :attempts, run_at = COALESCE(:run_at, run_at),
+       exit_code = :exit_code, last_error = :error, finished_at = :now, updated_at = :now,
+       lease_until = NULL
+ WHERE id = :job_id AND state = 'processing' AND worker = :worker AND runs = :run;
+
+-- name: end_attempt
+UPDATE attempts
+   SET finished_at = :now, outcome = :outcome, exit_code = :exit_code, error = :error,
+       log_path = :log_path, log_tail = :log_tail
+ WHERE job_id = :job_id AND run = :run AND finished_at IS NULL;
+
+-- name: renew_leases
+UPDATE jobs SET lease_until = :lease_until
+ WHERE state = 'processing' AND worker IN (SELECT value FROM json_each(:workers))
+RETURNING id, runs;
+
+-- name: expired
+SELECT * FROM jobs WHERE state = 'processing' AND lease_until < :now;
+
+-- name: get_job
+SELECT * FROM jobs WHERE id = :id;
+
+-- name: list_jobs
+SELECT * FROM jobs
+ WHERE (:state IS NULL OR state = :state) AND (:queue IS NULL OR queue = :queue)
+ ORDER BY seq
+ LIMIT :limit;
+
+-- name: count_states
+SELECT state, count(*) AS n FROM jobs GROUP BY state;
+
+-- name: count_states_by_queue
+SELECT queue, state, count(*) AS n FROM jobs GROUP BY queue, state;
+
+-- name: next_due_any
+SELECT min(run_at) AS t FROM jobs WHERE state IN ('pending', 'failed');
+
+-- name: next_due_in
+SELECT min(run_at) AS t FROM jobs
+ WHERE state IN ('pending', 'failed') AND queue IN (SELECT value FROM json_each(:queues));
+
+-- name: attempts_of
+SELECT * FROM attempts WHERE job_id = :job_id ORDER BY run;
+
+-- name: retry_dead
+UPDATE jobs
+   SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now, worker = NULL,
+       lease_until = NULL
+ WHERE id = :id AND state = 'dead';
+
+-- name: delete_job
+DELETE FROM jobs WHERE id = :id AND state = :state;
+
+-- name: delete_attempts
+DELETE FROM attempts WHERE job_id = :job_id;
+
+-- name: cancel_job
+UPDATE jobs
+   SET state = 'cancelled', updated_at = :now, finished_at = :now, lease_until = NULL,
+       last_error = 'cancelled'
+ WHERE id = :id AND state IN ('pending', 'failed', 'processing')
+RETURNING worker, runs, state;
+
+-- name: config_all
+SELECT key, value FROM config;
+
+-- name: config_set
+INSERT INTO config (key, value) VALUES (:key, :value)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+
+-- name: config_unset
+DELETE FROM config WHERE key = :key;
+
+-- name: register_worker
+INSERT OR REPLACE INTO workers (id, host, pid, pid_start, queues, started_at, heartbeat_at)
+VALUES (:id, :host, :pid, :pid_start, :queues, :now, :now);
+
+-- name: worker_heartbeat
+UPDATE workers SET heartbeat_at = :now WHERE id IN (SELECT value FROM json_each(:workers))
+RETURNING stop_requested;
+
+-- name: list_workers
+SELECT w.*, j.id AS current_job, j.started_at AS job_started_at
+  FROM workers AS w
+  LEFT JOIN jobs AS j ON j.worker = w.id AND j.state = 'processing'
+ ORDER BY w.host, w.pid, w.id;
+
+-- name: request_stop
+UPDATE workers SET stop_requested = 1;
+
+-- name: retry_all_dead
+UPDATE jobs
+   SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now, worker = NULL,
+       lease_until = NULL
+ WHERE state = 'dead'
+RETURNING id;
+
+-- name: delete_all_in_state
+DELETE FROM jobs WHERE state = :state RETURNING id;
+
+-- name: job_state
+SELECT state FROM jobs WHERE id = :id;
+
+-- name: existing_ids
+SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: rescue_job
+-- Like end_job, and only while the lease is still expired inside this transaction.
+UPDATE jobs
+   SET state = :state, attempts = :attempts, run_at = COALESCE(:run_at, run_at),
+       exit_code = :exit_code, last_error = :error, finished_at = :now, updated_at = :now,
+       lease_until = NULL, worker = NULL
+ WHERE id = :job_id AND state = 'processing' AND worker = :worker AND runs = :run
+   AND lease_until < :now;
+
+-- name: delete_stale_workers
+DELETE FROM workers WHERE heartbeat_at < :before RETURNING id;
+
+-- name: delete_workers
+DELETE FROM workers WHERE id IN (SELECT value FROM json_each(:ids));
