@@ -33,8 +33,18 @@ if TYPE_CHECKING:
 ID_PATTERN = re.compile(r"[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}")
 QUEUE_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]{0,63}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
-KEYS = ("id", "command", "priority", "max_retries", "timeout", "run_at", "delay", "queue", "cwd")
-KEYS += ("env",)
+KEYS = (
+    "id",
+    "command",
+    "priority",
+    "max_retries",
+    "timeout",
+    "run_at",
+    "delay",
+    "queue",
+    "cwd",
+    "env",
+)
 MAX_ARG = 131071  # Linux refuses a single exec argument longer than this (MAX_ARG_STRLEN - 1)
 MAX_ARGV_TOTAL = 1 << 20
 MAX_PRIORITY = 2**31 - 1
