@@ -75,6 +75,10 @@ class Queue:
     def settings(self) -> settings_mod.Settings:
         return settings_mod.Settings(self.backend.settings())
 
+    def reload_settings(self) -> settings_mod.Settings:
+        """Read the settings again: a long-running worker picks up `config set`."""
+        return settings_mod.Settings(self.backend.reload_settings())
+
     # --- enqueue ----------------------------------------------------------------
     def enqueue(
         self,

@@ -1,0 +1,62 @@
+"""``worker stop``: ask every worker of this queue to stop gracefully, from any terminal.
+
+Two channels: a stop flag on every worker row (seen by every worker, on any host,
+at its next heartbeat) and, for workers on this host, SIGUSR1 to the registered
+pid once its start time proves it is the same process (so it acts at once).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from queuectl.worker.identity import hostname, is_alive
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from queuectl.api import Queue
+    from queuectl.models import WorkerInfo
+
+
+def _local_dead(workers: list[WorkerInfo], host: str) -> list[WorkerInfo]:
+    return [w for w in workers if w.host == host and not is_alive(w.pid, w.pid_start)]
+
+
+def stop_workers(queue: Queue, timeout: float) -> int:
+    host = hostname()
+    workers = queue.workers()
+    gone = _local_dead(workers, host)
+    if gone:
+        queue.backend.unregister_workers([w.id for w in gone])
+    workers = [w for w in workers if w not in gone]
+    if not workers:
+        sys.stderr.write("no workers running\n")
+        return 0
+    queue.backend.request_stop()
+    for pid in sorted({w.pid for w in workers if w.host == host}):
+        try:
+            os.kill(pid, signal.SIGUSR1)
+        except ProcessLookupError:
+            pass
+    processes = len({(w.host, w.pid) for w in workers})
+    sys.stderr.write(f"asked {processes} worker process(es) to stop; waiting up to {timeout:g}s\n")
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = queue.workers()
+        gone = _local_dead(remaining, host)
+        if gone:
+            queue.backend.unregister_workers([w.id for w in gone])
+            remaining = [w for w in remaining if w not in gone]
+        if not remaining:
+            sys.stderr.write("all workers stopped\n")
+            return 0
+        if time.monotonic() >= deadline:
+            busy = sum(1 for w in remaining if w.current_job)
+            sys.stderr.write(
+                f"{len(remaining)} worker(s) still running ({busy} finishing a job); "
+                "they will stop when their jobs end\n"
+            )
+            return 1
+        time.sleep(0.1)

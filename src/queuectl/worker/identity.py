@@ -1,0 +1,30 @@
+"""Who a worker process is: its host name and a start-time token that outlives pid reuse."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def hostname() -> str:
+    """``$QUEUECTL_HOSTNAME`` (to tell apart hosts that share a name), else the host name."""
+    return os.environ.get("QUEUECTL_HOSTNAME") or socket.gethostname()
+
+
+def process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 else None
+
+
+def is_alive(pid: int, start: str | None) -> bool:
+    """True if ``pid`` still runs and is the same process that registered (not a reused pid)."""
+    current = process_start(pid)
+    if current is None:
+        return False
+    return start is None or current == start

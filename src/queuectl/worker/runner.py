@@ -1,0 +1,321 @@
+"""The claim loop of one ``worker start`` process: N slots, one thread, no busy waiting.
+
+Everything happens in one select() loop: a self-pipe for signals (SIGCHLD, SIGTERM,
+SIGINT, SIGUSR1), an inotify fd that fires on every commit to the queue, and
+timers for heartbeats, job timeouts and the next scheduled job. One process runs
+all N jobs, which keeps memory low and needs no locking between threads.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import sys
+import time
+
+from queuectl import lifecycle
+from queuectl.errors import QueuectlError
+from queuectl.logs import close_log, open_log
+from queuectl.worker import executor
+from queuectl.worker.identity import hostname, process_start
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from queuectl.api import Queue
+    from queuectl.config import Settings
+    from queuectl.models import Job
+    from queuectl.worker.wakeup import DbWatcher
+
+GRACEFUL = (signal.SIGTERM, signal.SIGINT)
+STOP_REQUEST = signal.SIGUSR1  # `worker stop`: graceful, and idempotent (never escalates)
+
+
+class Slot:
+    """One of the N places a job can run in; each is a worker with its own id."""
+
+    __slots__ = ("deadline", "job", "kill_at", "log", "pid", "stop_reason", "worker_id")
+
+    def __init__(self, worker_id: str) -> None:
+        self.worker_id = worker_id
+        self.clear()
+
+    def clear(self) -> None:
+        self.job: Job | None = None
+        self.pid = 0
+        self.log = ""
+        self.deadline: float | None = None  # monotonic instant of the job's timeout
+        self.kill_at: float | None = None  # monotonic instant to escalate to SIGKILL
+        # why we are stopping it: timeout, interrupt (worker stopping now), revoked
+        # (cancelled or rescued: nobody will accept its result) or fenced (lease not renewable)
+        self.stop_reason: str | None = None
+
+
+class Runner:
+    def __init__(self, queue: Queue, count: int, queues: Sequence[str] | None, burst: bool):
+        self.queue = queue
+        self.backend = queue.backend
+        self.queues = list(queues) if queues else None
+        self.burst = burst
+        self.host = hostname()
+        self.pid = os.getpid()
+        self.slots = [Slot(f"{self.host}:{self.pid}:{n}") for n in range(1, count + 1)]
+        self.settings: Settings = queue.settings
+        self.stopping = False
+        self.claim_blocked = False  # the last claim found nothing: wait for a change
+        self.next_heartbeat = 0.0
+        self.renewed_at = time.monotonic()
+        self._selector = selectors.DefaultSelector()
+        self._signal_r, self._signal_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._watcher = _watcher_for(queue)
+
+    # --- set-up and tear-down -------------------------------------------------
+    def run(self) -> int:
+        self._install_signals()
+        self._selector.register(self._signal_r, selectors.EVENT_READ)
+        if self._watcher is not None:
+            self._selector.register(self._watcher.fileno(), selectors.EVENT_READ)
+        ids = [slot.worker_id for slot in self.slots]
+        self.backend.register_workers(
+            ids, self.host, self.pid, process_start(self.pid), self.queues
+        )
+        _say(
+            f"worker {self.host}:{self.pid} started: {len(ids)} slot(s), "
+            f"queues: {', '.join(self.queues) if self.queues else 'all'}"
+        )
+        try:
+            self._heartbeat()
+            self._loop()
+        finally:
+            try:
+                self.backend.unregister_workers(ids)
+            except QueuectlError as exc:
+                _say(f"could not remove worker rows: {exc}")
+            _say(f"worker {self.host}:{self.pid} stopped")
+        return 0
+
+    def _install_signals(self) -> None:
+        signal.set_wakeup_fd(self._signal_w, warn_on_full_buffer=False)
+        for sig in (*GRACEFUL, STOP_REQUEST, signal.SIGCHLD):
+            signal.signal(sig, _ignore)  # the byte on the wake-up pipe is what we act on
+
+    # --- the loop -------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            self._reap()
+            now = time.monotonic()
+            self._enforce_deadlines(now)
+            if now >= self.next_heartbeat:
+                self._heartbeat()
+            if not self.stopping and not self.claim_blocked:
+                self._fill()
+            running = self._running()
+            if not running and (self.stopping or (self.burst and self._drained())):
+                return
+            self._wait(self._timeout(running))
+
+    def _wait(self, timeout: float) -> None:
+        for key, _ in self._selector.select(timeout):
+            if key.fd == self._signal_r:
+                self._on_signals()
+            elif self._watcher is not None and self._watcher.drain():
+                self.claim_blocked = False
+        if timeout == 0 or not self._watcher:
+            self.claim_blocked = False
+
+    def _timeout(self, running: list[Slot]) -> float:
+        now = time.monotonic()
+        wake = [self.next_heartbeat, now + self.settings.poll_interval]
+        wake += [s.deadline for s in running if s.deadline is not None and s.kill_at is None]
+        wake += [s.kill_at for s in running if s.kill_at is not None]
+        if not self.stopping and any(s.job is None for s in self.slots):
+            due = self.backend.next_due(self.queues)
+            if due is not None:
+                wake.append(now + max(0.0, due - self.backend.now()))
+        return max(0.0, min(wake) - time.monotonic())
+
+    def _running(self) -> list[Slot]:
+        return [slot for slot in self.slots if slot.job is not None]
+
+    def _drained(self) -> bool:
+        return self.backend.next_due(self.queues) is None
+
+    # --- claiming and starting jobs ---------------------------------------------
+    def _fill(self) -> None:
+        lease = self.settings.lease
+        for slot in self.slots:
+            if slot.job is not None:
+                continue
+            job = self.backend.claim(slot.worker_id, self.queues, lease)
+            if job is None:
+                self.claim_blocked = True
+                return
+            self._start(slot, job)
+
+    def _start(self, slot: Slot, job: Job) -> None:
+        slot.job = job
+        try:
+            slot.log, log_fd = open_log(self.queue.logs_dir, job.id, job.runs)
+        except OSError as exc:
+            _say(f"job {job.id}: cannot write its log ({exc.strerror}); output is discarded")
+            slot.log, log_fd = "", os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        env = dict(os.environ)
+        if job.env:
+            env.update(job.env)
+        env["QUEUECTL_JOB_ID"] = job.id
+        env["QUEUECTL_ATTEMPT"] = str(job.runs)
+        try:
+            slot.pid = executor.spawn(executor.argv_of(job.command, job.cwd), env, log_fd)
+        except executor.SpawnFailed as failure:
+            os.write(log_fd, (failure.outcome.message + "\n").encode())
+            os.close(log_fd)
+            self._finish(slot, failure.outcome)
+            return
+        os.close(log_fd)
+        timeout = self._timeout_of(slot)
+        slot.deadline = time.monotonic() + timeout if timeout else None
+
+    # --- watching running jobs --------------------------------------------------
+    def _reap(self) -> None:
+        for slot in self._running():
+            status = executor.reap(slot.pid)
+            if status is not None:
+                self._finish(
+                    slot, executor.outcome_of(status, slot.stop_reason, self._timeout_of(slot))
+                )
+
+    def _enforce_deadlines(self, now: float) -> None:
+        for slot in self._running():
+            if slot.kill_at is not None and now >= slot.kill_at:
+                executor.signal_group(slot.pid, signal.SIGKILL)
+                slot.kill_at = now + 3600  # SIGKILL cannot be ignored; wait for the reap
+            elif slot.kill_at is None and slot.deadline is not None and now >= slot.deadline:
+                self._terminate(slot, now, "timeout")
+
+    def _timeout_of(self, slot: Slot) -> float:
+        assert slot.job is not None
+        return slot.job.timeout or self.settings.job_timeout or 0.0
+
+    def _terminate(self, slot: Slot, now: float, reason: str) -> None:
+        """SIGTERM to the job's group now, SIGKILL after the grace period."""
+        if slot.stop_reason is None or reason in ("revoked", "fenced"):
+            slot.stop_reason = reason
+        if slot.kill_at is None:
+            executor.signal_group(slot.pid, signal.SIGTERM)
+            slot.kill_at = now + self.settings.kill_grace
+
+    def _finish(self, slot: Slot, outcome: lifecycle.Outcome) -> None:
+        job = slot.job
+        assert job is not None
+        log_path, tail = (None, None)
+        if slot.log:
+            log_path, tail = close_log(slot.log, self.settings.log_tail_bytes)
+        policy = lifecycle.Policy(self.settings.backoff_base, self.settings.max_backoff)
+        step = lifecycle.decide(job, outcome, policy, self.backend.now())
+        try:
+            held = self.backend.finish(job, slot.worker_id, step, outcome.name, log_path, tail)
+        except QueuectlError as exc:
+            # The lease will expire and a live worker will rescue the job: nothing is lost.
+            _say(f"job {job.id}: could not record its result ({exc}); the lease will recover it")
+            held = False
+        note = step.state.value if held else f"{outcome.name} (no longer ours: not recorded)"
+        if held and step.state.value == "failed":
+            note += f", retry in {step.run_at - self.backend.now():.1f}s" if step.run_at else ""
+        _say(
+            f"{slot.worker_id} job {job.id} attempt {job.runs}: {note}"
+            + (f" — {step.error}" if step.error and held else "")
+        )
+        slot.clear()
+        self.claim_blocked = False
+
+    # --- heartbeats, rescue, fencing ------------------------------------------
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        self.next_heartbeat = now + self.settings.heartbeat
+        try:
+            self.settings = self.queue.reload_settings()
+            ids = [slot.worker_id for slot in self.slots]
+            held, stop, present = self.backend.heartbeat(ids, self.settings.lease)
+            self.renewed_at = now
+            if not present:
+                self.backend.register_workers(
+                    ids, self.host, self.pid, process_start(self.pid), self.queues
+                )
+            if stop and not self.stopping:
+                _say("stop requested: finishing running jobs, claiming no more")
+                self.stopping = True
+            for slot in self._running():
+                assert slot.job is not None
+                if (slot.job.id, slot.job.runs) not in held and slot.stop_reason != "revoked":
+                    _say(f"job {slot.job.id} was cancelled or taken over: stopping it")
+                    self._terminate(slot, now, "revoked")
+            policy = lifecycle.Policy(self.settings.backoff_base, self.settings.max_backoff)
+            for job_id in self.backend.rescue_expired(policy, self.settings.lease * 3):
+                _say(f"rescued job {job_id}: its worker was lost")
+                self.claim_blocked = False
+        except QueuectlError as exc:
+            _say(f"heartbeat failed: {exc}")
+            self._fence(now)
+
+    def _fence(self, now: float) -> None:
+        """Cannot renew leases: stop our jobs before the leases expire and others re-run them."""
+        if now - self.renewed_at < self.settings.lease * 0.6:
+            return
+        for slot in self._running():
+            if slot.stop_reason not in ("revoked", "fenced"):
+                _say(
+                    f"job {slot.job.id if slot.job else '?'}: lease cannot be renewed; stopping it"
+                )
+                self._terminate(slot, now, "fenced")
+
+    # --- signals --------------------------------------------------------------
+    def _on_signals(self) -> None:
+        try:
+            received = os.read(self._signal_r, 512)
+        except BlockingIOError:
+            return
+        for sig in received:
+            if sig in GRACEFUL or sig == STOP_REQUEST:
+                self._on_stop(escalate=sig in GRACEFUL)
+
+    def _on_stop(self, escalate: bool) -> None:
+        if not self.stopping:
+            self.stopping = True
+            running = len(self._running())
+            _say(
+                f"stopping: waiting for {running} running job(s); signal again to interrupt them"
+                if running
+                else "stopping"
+            )
+            return
+        if escalate:
+            now = time.monotonic()
+            for slot in self._running():
+                if slot.stop_reason is None:
+                    self._terminate(slot, now, "interrupt")
+            if self._running():
+                _say("interrupting running jobs: they go back to pending")
+
+
+def _watcher_for(queue: Queue) -> DbWatcher | None:
+    from queuectl.backends import is_postgres
+
+    if is_postgres(queue.location):
+        return None
+    try:
+        from queuectl.worker.wakeup import DbWatcher
+
+        return DbWatcher(os.path.abspath(queue.location.removeprefix("sqlite://")))
+    except (OSError, AttributeError):
+        return None
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """Signals are read from the wake-up pipe; the Python-level handler does nothing."""
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+    sys.stderr.flush()

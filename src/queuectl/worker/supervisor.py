@@ -1,0 +1,61 @@
+"""``worker start``: run the claim loop in the foreground, or detach it into the background."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def start(
+    db: str | None, count: int, queues: Sequence[str] | None, burst: bool, detach: bool
+) -> int:
+    from queuectl.api import Queue, resolve_location
+
+    location = resolve_location(db)
+    if detach:
+        return _detach(location, count, queues, burst)
+    from queuectl.worker.runner import Runner
+
+    with Queue(location) as queue:
+        return Runner(queue, count, queues, burst).run()
+
+
+def _detach(location: str, count: int, queues: Sequence[str] | None, burst: bool) -> int:
+    """Start the same command without --detach in a new session; print its pid and log."""
+    from queuectl.api import Queue
+
+    with Queue(location) as queue:  # fail here, in the foreground, if the queue is unusable
+        logs_dir = queue.logs_dir
+    os.makedirs(logs_dir, mode=0o700, exist_ok=True)
+    log = os.path.join(logs_dir, f"worker-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log")
+    argv = [
+        sys.executable,
+        "-m",
+        "queuectl",
+        "--db",
+        location,
+        "worker",
+        "start",
+        "--count",
+        str(count),
+    ]
+    for name in queues or ():
+        argv += ["--queue", name]
+    if burst:
+        argv.append("--burst")
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        child = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, start_new_session=True
+        )
+    finally:
+        os.close(fd)
+    print(f"pid {child.pid}")
+    print(f"log {log}")
+    return 0
