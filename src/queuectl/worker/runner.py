@@ -109,21 +109,30 @@ class Runner:
             self._enforce_deadlines(now)
             if now >= self.next_heartbeat:
                 self._heartbeat()
-            if not self.stopping and not self.claim_blocked:
-                self._fill()
-            running = self._running()
-            if not running and (self.stopping or (self.burst and self._drained())):
-                return
-            self._wait(self._timeout(running))
+            try:
+                if not self.stopping and not self.claim_blocked:
+                    self._fill()
+                running = self._running()
+                if not running and (self.stopping or (self.burst and self._drained())):
+                    return
+                timeout = self._timeout(running)
+            except QueuectlError as exc:
+                # The queue is unreachable for now: keep watching running jobs, retry soon.
+                _say(f"queue error: {exc}; retrying")
+                self.claim_blocked = False
+                timeout = min(self.settings.poll_interval, 1.0)
+            self._wait(timeout)
 
     def _wait(self, timeout: float) -> None:
-        for key, _ in self._selector.select(timeout):
+        events = self._selector.select(timeout)
+        if not events:
+            # a timer fired: a scheduled job may be due (and this is the polling safety net)
+            self.claim_blocked = False
+        for key, _ in events:
             if key.fd == self._signal_r:
                 self._on_signals()
             elif self._watcher is not None and self._watcher.drain():
                 self.claim_blocked = False
-        if timeout == 0 or not self._watcher:
-            self.claim_blocked = False
 
     def _timeout(self, running: list[Slot]) -> float:
         now = time.monotonic()
