@@ -162,7 +162,16 @@ class Queue:
         return self.backend.attempts(job_id)
 
     def workers(self) -> list[WorkerInfo]:
-        return self.backend.workers()
+        """Live workers: a row whose heartbeat is older than the lease, or whose local
+        process is gone, belongs to a dead worker and is left out (and cleaned up later)."""
+        from queuectl.worker.identity import hostname, is_alive
+
+        host, oldest = hostname(), self.backend.now() - self.settings.lease
+        return [
+            w
+            for w in self.backend.workers()
+            if w.heartbeat_at >= oldest and (w.host != host or is_alive(w.pid, w.pid_start))
+        ]
 
     def dlq(self) -> list[Job]:
         return self.backend.list_jobs("dead", None, None)

@@ -436,7 +436,7 @@ class SQLiteBackend:
             self._check_states(conn, ids, ("pending", "failed", "processing"), "cancel")
             now = time.time()
             for job_id in ids:
-                conn.execute(_Q["cancel_job"], {"id": job_id, "now": now}).fetchall()
+                conn.execute(_Q["cancel_job"], {"id": job_id, "now": now})
             return list(ids)
 
         return self._write(cancel)

@@ -20,17 +20,19 @@ if TYPE_CHECKING:
     from queuectl.models import WorkerInfo
 
 
-def _local_dead(workers: list[WorkerInfo], host: str) -> list[WorkerInfo]:
-    return [w for w in workers if w.host == host and not is_alive(w.pid, w.pid_start)]
+def _live_workers(queue: Queue, host: str) -> list[WorkerInfo]:
+    """Live workers; rows of this host's workers whose process is gone are deleted."""
+    dead = [
+        w.id for w in queue.backend.workers() if w.host == host and not is_alive(w.pid, w.pid_start)
+    ]
+    if dead:
+        queue.backend.unregister_workers(dead)
+    return queue.workers()
 
 
 def stop_workers(queue: Queue, timeout: float) -> int:
     host = hostname()
-    workers = queue.workers()
-    gone = _local_dead(workers, host)
-    if gone:
-        queue.backend.unregister_workers([w.id for w in gone])
-    workers = [w for w in workers if w not in gone]
+    workers = _live_workers(queue, host)
     if not workers:
         sys.stderr.write("no workers running\n")
         return 0
@@ -44,11 +46,7 @@ def stop_workers(queue: Queue, timeout: float) -> int:
     sys.stderr.write(f"asked {processes} worker process(es) to stop; waiting up to {timeout:g}s\n")
     deadline = time.monotonic() + timeout
     while True:
-        remaining = queue.workers()
-        gone = _local_dead(remaining, host)
-        if gone:
-            queue.backend.unregister_workers([w.id for w in gone])
-            remaining = [w for w in remaining if w not in gone]
+        remaining = _live_workers(queue, host)
         if not remaining:
             sys.stderr.write("all workers stopped\n")
             return 0

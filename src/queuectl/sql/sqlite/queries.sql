@@ -95,8 +95,7 @@ DELETE FROM attempts WHERE job_id = :job_id;
 UPDATE jobs
    SET state = 'cancelled', updated_at = :now, finished_at = :now, lease_until = NULL,
        last_error = 'cancelled'
- WHERE id = :id AND state IN ('pending', 'failed', 'processing')
-RETURNING worker, runs, state;
+ WHERE id = :id AND state IN ('pending', 'failed', 'processing');
 
 -- name: config_all
 SELECT key, value FROM config;
