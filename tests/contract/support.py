@@ -1,0 +1,93 @@
+"""Helpers for the backend contract suite: build specs, drive jobs through states."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from queuectl.jobspec import check_job
+from queuectl.lifecycle import Failed, Outcome, Policy, Succeeded, decide
+from tests.helpers import wait_for
+
+if TYPE_CHECKING:
+    from queuectl.backends.base import Backend
+    from queuectl.jobspec import JobSpec
+    from queuectl.models import Job
+
+POLICY = Policy()
+LEASE = 60.0
+
+
+def spec(job_id: str, now: float, command: str | list[str] = "true", **fields: object) -> JobSpec:
+    """A validated job, as the API hands it to a backend."""
+    return check_job({"id": job_id, "command": command, **fields}, now)
+
+
+def add(
+    backend: Backend,
+    *ids: str,
+    max_retries: int = 3,
+    command: str | list[str] = "true",
+    **fields: object,
+) -> list[str]:
+    """Enqueue jobs with these ids (in this order) in one batch."""
+    now = backend.now()
+    return backend.enqueue([spec(i, now, command, **fields) for i in ids], max_retries, now)
+
+
+def claim(
+    backend: Backend, worker: str = "w1", queues: list[str] | None = None, lease: float = LEASE
+) -> Job:
+    """Claim and assert that a job was there."""
+    job = backend.claim(worker, queues, lease)
+    assert job is not None, "expected a job to claim"
+    return job
+
+
+def end(
+    backend: Backend,
+    job: Job,
+    outcome: Outcome,
+    worker: str = "w1",
+    policy: Policy = POLICY,
+    log_tail: str | None = None,
+) -> bool:
+    """Finish a claimed job the way a worker does: decide() then a guarded finish()."""
+    step = decide(job, outcome, policy, backend.now())
+    return backend.finish(job, worker, step, outcome.name, None, log_tail)
+
+
+def run_once(backend: Backend, job_id: str, outcome: Outcome, worker: str = "w1") -> Job:
+    """Claim ``job_id`` (it must be the next ready job) and end it with ``outcome``."""
+    job = claim(backend, worker)
+    assert job.id == job_id
+    assert end(backend, job, outcome, worker)
+    after = backend.get(job_id)
+    assert after is not None
+    return after
+
+
+FIRST = 2**31 - 1  # the highest priority: helper jobs are claimed before any other
+
+
+def make_dead(backend: Backend, *ids: str) -> None:
+    """Enqueue jobs without retries and fail each once: they land in the DLQ."""
+    add(backend, *ids, max_retries=0, priority=FIRST)
+    for job_id in ids:
+        assert run_once(backend, job_id, Failed(1)).state == "dead"
+
+
+def make_completed(backend: Backend, *ids: str) -> None:
+    """Enqueue jobs and run each once successfully."""
+    add(backend, *ids, priority=FIRST)
+    for job_id in ids:
+        assert run_once(backend, job_id, Succeeded()).state == "completed"
+
+
+def wait_past(backend: Backend, instant: float) -> None:
+    """Poll the backend's clock until ``instant`` has passed (no fixed sleep)."""
+    wait_for(lambda: backend.now() > instant, timeout=5, what="the backend clock to pass")
+
+
+def state_of(backend: Backend, job_id: str) -> str | None:
+    job = backend.get(job_id)
+    return None if job is None else job.state.value
