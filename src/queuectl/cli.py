@@ -198,6 +198,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     with _open(args) as queue:
         if args.file is not None:
             ids = _enqueue_file(queue, args.file)
+            sys.stdout.write("\n".join(ids) + "\n")
             sys.stderr.write(f"enqueued {len(ids)} jobs\n")
             return 0
         if args.shell is not None:
@@ -255,7 +256,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     with _open(args) as queue:
         job, attempts = queue.get(args.id), queue.attempts(args.id)
     if args.json:
-        _print_json({**job.to_dict(), "attempts": [a.to_dict() for a in attempts]})
+        _print_json({**job.to_dict(), "history": [a.to_dict() for a in attempts]})
     else:
         from queuectl.render import job_detail
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from queuectl.errors import InvalidInput
+from queuectl.errors import InvalidInput, brief
 from queuectl.timefmt import parse_duration
 
 TYPE_CHECKING = False  # typing costs milliseconds of start-up; mypy treats this as typing's
@@ -85,7 +85,7 @@ def canonical_key(key: str) -> str:
     name = key.strip().replace("-", "_").lower()
     if name not in SETTINGS:
         known = ", ".join(k.replace("_", "-") for k in SETTINGS)
-        raise InvalidInput(f"unknown config key {key!r}; known keys: {known}")
+        raise InvalidInput(f"unknown config key {brief(key)}; known keys: {known}")
     return name
 
 
@@ -97,7 +97,8 @@ def validate(key: str, value: str) -> tuple[str, str]:
     try:
         return name, SETTINGS[name][1](value)
     except ValueError as exc:
-        raise InvalidInput(f"invalid value {value!r} for {name.replace('_', '-')}: {exc}") from None
+        shown = name.replace("_", "-")
+        raise InvalidInput(f"invalid value {brief(value)} for {shown}: {exc}") from None
 
 
 def check_consistent(values: Mapping[str, str]) -> None:

@@ -7,6 +7,12 @@ failures of queuectl: bad input (exit 2) or an operation that could not be done
 """
 
 
+def brief(value: object, limit: int = 60) -> str:
+    """A value's repr, cut short: error messages stay one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class QueuectlError(Exception):
     """Base of every error queuectl raises on purpose; ``exit_code`` is the CLI's."""
 

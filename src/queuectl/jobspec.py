@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 
-from queuectl.errors import InvalidInput
+from queuectl.errors import InvalidInput, brief
 from queuectl.timefmt import MAX_DURATION, parse_duration, parse_instant
 
 TYPE_CHECKING = False
@@ -58,16 +58,16 @@ def new_id() -> str:
 
 def check_id(value: object) -> str:
     if not isinstance(value, str) or ID_PATTERN.fullmatch(value) is None:
-        shown = value if not isinstance(value, str) or len(value) < 80 else value[:77] + "..."
         raise InvalidInput(
-            f"invalid job id {shown!r}: use 1-128 of A-Z a-z 0-9 . _ : - (not starting with '.')"
+            f"invalid job id {brief(value)}: "
+            "use 1-128 of A-Z a-z 0-9 . _ : - (not starting with '.')"
         )
     return value
 
 
 def check_queue(value: object) -> str:
     if not isinstance(value, str) or QUEUE_PATTERN.fullmatch(value) is None:
-        raise InvalidInput(f"invalid queue name {value!r}: use 1-64 of A-Z a-z 0-9 . _ : -")
+        raise InvalidInput(f"invalid queue name {brief(value)}: use 1-64 of A-Z a-z 0-9 . _ : -")
     return value
 
 
@@ -82,7 +82,11 @@ def _check_int(key: str, value: object, low: int, high: int) -> int:
 def _check_text(key: str, value: str, limit: int = MAX_ARG) -> str:
     if "\x00" in value:
         raise InvalidInput(f"{key} must not contain NUL bytes")
-    if len(value.encode("utf-8", "surrogatepass")) > limit:
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{key} is not valid UTF-8 text") from None
+    if size > limit:
         raise InvalidInput(f"{key} is too long (the limit is {limit} bytes)")
     return value
 
@@ -113,7 +117,7 @@ def check_env(value: object) -> dict[str, str] | None:
     env: dict[str, str] = {}
     for name, text in value.items():
         if not isinstance(name, str) or ENV_NAME.fullmatch(name) is None:
-            raise InvalidInput(f"invalid environment variable name {name!r}")
+            raise InvalidInput(f"invalid environment variable name {brief(name)}")
         if not isinstance(text, str):
             raise InvalidInput(f"env value of {name} must be a string")
         env[name] = _check_text(f"env value of {name}", text)
@@ -128,7 +132,7 @@ def parse_env_flags(pairs: list[str]) -> dict[str, str] | None:
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep:
-            raise InvalidInput(f"--env expects KEY=VALUE, got {pair!r}")
+            raise InvalidInput(f"--env expects KEY=VALUE, got {brief(pair)}")
         env[name] = text
     return env or None
 
@@ -139,7 +143,7 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         raise InvalidInput('a job must be a JSON object with at least a "command"')
     unknown = [key for key in raw if key not in KEYS]
     if unknown:
-        raise InvalidInput(f"unknown job key {unknown[0]!r}; known keys: {', '.join(KEYS)}")
+        raise InvalidInput(f"unknown job key {brief(unknown[0])}; known keys: {', '.join(KEYS)}")
     if "command" not in raw:
         raise InvalidInput('a job needs a "command"')
     job_id = check_id(raw["id"]) if raw.get("id") is not None else new_id()

@@ -11,11 +11,13 @@ import re
 import time
 from datetime import UTC, datetime
 
-from queuectl.errors import InvalidInput
+from queuectl.errors import InvalidInput, brief
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 MAX_DURATION = 366 * 86400.0
+EARLIEST = 0.0  # 1970-01-01: an instant before the epoch is a mistake, not a schedule
+LATEST = 253402300799.0  # 9999-12-31T23:59:59Z: four-digit years print as ISO 8601 wants
 
 
 def now() -> float:
@@ -34,17 +36,22 @@ def iso(ts: float | None) -> str | None:
 def parse_instant(text: str) -> float:
     """ISO 8601 → epoch seconds. A time without an offset is taken as local time."""
     if not isinstance(text, str) or not text.strip() or "\x00" in text or len(text) > 64:
-        raise InvalidInput(f"invalid time {text!r}: expected ISO 8601, e.g. 2026-11-22T10:30:00Z")
+        raise InvalidInput(
+            f"invalid time {brief(text)}: expected ISO 8601, e.g. 2026-11-22T10:30:00Z"
+        )
     try:
         dt = datetime.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInput(
-            f"invalid time {text!r}: expected ISO 8601, e.g. 2026-11-22T10:30:00Z"
+            f"invalid time {brief(text)}: expected ISO 8601, e.g. 2026-11-22T10:30:00Z"
         ) from None
     try:
-        return dt.timestamp()
+        instant = dt.timestamp()
     except (OverflowError, OSError, ValueError):
-        raise InvalidInput(f"time {text!r} is out of range") from None
+        instant = -1.0
+    if not EARLIEST <= instant <= LATEST:
+        raise InvalidInput(f"time {brief(text)} is out of range (1970 to 9999)")
+    return instant
 
 
 def parse_duration(value: object, what: str = "duration") -> float:
@@ -52,21 +59,24 @@ def parse_duration(value: object, what: str = "duration") -> float:
     if isinstance(value, bool):
         raise InvalidInput(f"invalid {what} {value!r}: expected seconds or e.g. 30s, 5m, 2h")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise InvalidInput(f"invalid {what} {brief(value)}: longer than a year") from None
     elif isinstance(value, str):
         text = value.strip().lower()
         seconds = _parse_duration_text(text, what, value)
     else:
-        raise InvalidInput(f"invalid {what} {value!r}: expected seconds or e.g. 30s, 5m, 2h")
+        raise InvalidInput(f"invalid {what} {brief(value)}: expected seconds or e.g. 30s, 5m, 2h")
     if not math.isfinite(seconds) or seconds < 0:
-        raise InvalidInput(f"invalid {what} {value!r}: must be a finite, non-negative duration")
+        raise InvalidInput(f"invalid {what} {brief(value)}: must be finite and not negative")
     if seconds > MAX_DURATION:
-        raise InvalidInput(f"invalid {what} {value!r}: longer than a year")
+        raise InvalidInput(f"invalid {what} {brief(value)}: longer than a year")
     return seconds
 
 
 def _parse_duration_text(text: str, what: str, original: str) -> float:
-    bad = InvalidInput(f"invalid {what} {original!r}: expected seconds or e.g. 30s, 5m, 2h")
+    bad = InvalidInput(f"invalid {what} {brief(original)}: expected seconds or e.g. 30s, 5m, 2h")
     if not text or len(text) > 64:
         raise bad
     try:

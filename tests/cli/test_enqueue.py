@@ -292,11 +292,6 @@ def test_bad_line_is_named_in_the_message(home: Path, tmp_path: Path) -> None:
     assert "colour" in done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG timefmt.parse_duration: a huge integer delay/timeout raises OverflowError; "
-    "the CLI shows a traceback and exits 1",
-)
 @pytest.mark.parametrize("key", ["delay", "timeout"])
 def test_huge_integer_duration_is_bad_input(home: Path, key: str) -> None:
     done = cli(home, "enqueue", f'{{"command":"true","{key}":1{"0" * 400}}}')

@@ -331,11 +331,6 @@ def test_finish_by_the_wrong_worker_changes_nothing_in_the_job(backend: Backend)
     assert backend.get("a") == job
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sqlite.finish: end_attempt is not guarded by worker; a refused finish "
-    "still closes the running attempt",
-)
 def test_finish_by_the_wrong_worker_leaves_the_attempt_running(backend: Backend) -> None:
     add(backend, "a")
     job = claim(backend, "w1")
@@ -477,12 +472,6 @@ def test_rescue_keeps_workers_that_beat_recently(backend: Backend) -> None:
 
 # Without a timeout these two hang for the backend's whole busy deadline (60 s).
 @pytest.mark.timeout(3)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG sqlite.rescue_expired: with no expired lease, the DELETE … RETURNING of stale "
-    "workers is left unfetched, so COMMIT fails ('SQL statements in progress'), is retried "
-    "as busy for 60 s, then raises StorageError",
-)
 def test_rescue_drops_workers_silent_too_long(backend: Backend) -> None:
     backend.register_workers(["w1"], "host-a", 4242, None, None)
     (worker,) = backend.workers()

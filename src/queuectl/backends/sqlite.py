@@ -155,18 +155,25 @@ class SQLiteBackend:
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
         return self.conn.execute(_Q[name], params or {}).fetchall()
 
+    def _change(self, name: str, params: dict[str, Any] | None = None) -> int:
+        """One statement in its own write transaction → rows changed."""
+        return self._write(lambda conn: conn.execute(_Q[name], params or {}).rowcount)
+
+    def _change_many(self, name: str, rows: Sequence[dict[str, Any]]) -> None:
+        self._write(lambda conn: conn.executemany(_Q[name], rows).rowcount)
+
     # --- settings ---------------------------------------------------------------
     def settings(self) -> dict[str, str]:
         return dict(self._settings)
 
     @_translated
     def config_set(self, key: str, value: str) -> None:
-        self._write(lambda c: c.execute(_Q["config_set"], {"key": key, "value": value}))
+        self._change("config_set", {"key": key, "value": value})
         self._settings[key] = value
 
     @_translated
     def config_unset(self, key: str) -> bool:
-        removed = self._write(lambda c: c.execute(_Q["config_unset"], {"key": key}).rowcount)
+        removed = self._change("config_unset", {"key": key})
         self._settings.pop(key, None)
         return bool(removed)
 
@@ -202,7 +209,7 @@ class SQLiteBackend:
             for spec in specs
         ]
         try:
-            self._write(lambda c: c.executemany(_Q["insert_job"], rows))
+            self._change_many("insert_job", rows)
         except sqlite3.IntegrityError:
             taken = self._existing(ids)
             name = taken[0] if taken else "?"
@@ -315,6 +322,7 @@ class SQLiteBackend:
                     "log_tail": log_tail,
                     "job_id": job.id,
                     "run": job.runs,
+                    "worker": worker,
                 },
             )
             return ended == 1
@@ -372,11 +380,7 @@ class SQLiteBackend:
             return rescued
 
         if not self._rows("expired", {"now": time.time()}):  # read first: no write lock when idle
-            self._write(
-                lambda c: c.execute(
-                    _Q["delete_stale_workers"], {"before": time.time() - stale_after}
-                )
-            )
+            self._change("delete_stale_workers", {"before": time.time() - stale_after})
             return []
         return self._write(rescue)
 
@@ -463,11 +467,11 @@ class SQLiteBackend:
             }
             for worker in ids
         ]
-        self._write(lambda c: c.executemany(_Q["register_worker"], rows))
+        self._change_many("register_worker", rows)
 
     @_translated
     def unregister_workers(self, ids: Sequence[str]) -> None:
-        self._write(lambda c: c.execute(_Q["delete_workers"], {"ids": json.dumps(list(ids))}))
+        self._change("delete_workers", {"ids": json.dumps(list(ids))})
 
     @_translated
     def workers(self) -> list[WorkerInfo]:
@@ -477,7 +481,7 @@ class SQLiteBackend:
 
     @_translated
     def request_stop(self) -> int:
-        return self._write(lambda c: c.execute(_Q["request_stop"]).rowcount)
+        return self._change("request_stop")
 
     def close(self) -> None:
         self.conn.close()

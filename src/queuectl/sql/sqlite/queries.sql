@@ -44,7 +44,7 @@ UPDATE jobs
 UPDATE attempts
    SET finished_at = :now, outcome = :outcome, exit_code = :exit_code, error = :error,
        log_path = :log_path, log_tail = :log_tail
- WHERE job_id = :job_id AND run = :run AND finished_at IS NULL;
+ WHERE job_id = :job_id AND run = :run AND worker = :worker AND finished_at IS NULL;
 
 -- name: renew_leases
 UPDATE jobs SET lease_until = :lease_until
@@ -150,7 +150,7 @@ UPDATE jobs
    AND lease_until < :now;
 
 -- name: delete_stale_workers
-DELETE FROM workers WHERE heartbeat_at < :before RETURNING id;
+DELETE FROM workers WHERE heartbeat_at < :before;
 
 -- name: delete_workers
 DELETE FROM workers WHERE id IN (SELECT value FROM json_each(:ids));
