@@ -381,7 +381,7 @@ def test_heartbeat_renews_the_leases_of_held_jobs(backend: Backend) -> None:
     assert a.lease_until is not None and b.lease_until is not None
     wait_past(backend, a.lease_until - 5)
 
-    held, stop, present = backend.heartbeat(["w1"], 60)
+    held, stop, present = backend.heartbeat(["w1"], [("a", 1, "w1")], 60)
     assert held == {("a", 1)}
     assert (stop, present) == (False, True)
     renewed, untouched = backend.get("a"), backend.get("b")
@@ -389,16 +389,29 @@ def test_heartbeat_renews_the_leases_of_held_jobs(backend: Backend) -> None:
     assert renewed.lease_until > a.lease_until + 50
     assert untouched == b
 
-    held, _, present = backend.heartbeat(["w1", "w2"], 60)
+    held, _, present = backend.heartbeat(["w1", "w2"], [("a", 1, "w1"), ("b", 1, "w2")], 60)
     assert held == {("a", 1), ("b", 1)}
     assert present
+
+
+def test_heartbeat_renews_only_the_runs_it_names(backend: Backend) -> None:
+    # A claim whose reply was lost is held by the worker's id, but the worker does not
+    # know it: it must not be renewed, so that its lease expires and it is rescued.
+    backend.register_workers(["w1"], "host-a", 4242, None, None)
+    add(backend, "a", "b")
+    a = claim(backend, "w1", lease=5)
+    lost = claim(backend, "w1", lease=5)
+    held, _, _ = backend.heartbeat(["w1"], [("a", 1, "w1"), ("b", 2, "w1"), ("b", 1, "w2")], 60)
+    assert held == {("a", 1)}
+    assert backend.get(lost.id) == lost
+    assert a.lease_until is not None
 
 
 def test_heartbeat_updates_the_worker_rows(backend: Backend) -> None:
     backend.register_workers(["w1"], "host-a", 4242, None, None)
     (before,) = backend.workers()
     wait_past(backend, before.heartbeat_at)
-    backend.heartbeat(["w1"], 60)
+    backend.heartbeat(["w1"], [], 60)
     (after,) = backend.workers()
     assert after.heartbeat_at > before.heartbeat_at
 
@@ -406,24 +419,25 @@ def test_heartbeat_updates_the_worker_rows(backend: Backend) -> None:
 def test_heartbeat_holds_nothing_after_finish(backend: Backend) -> None:
     backend.register_workers(["w1"], "host-a", 4242, None, None)
     add(backend, "a")
-    assert end(backend, claim(backend), Succeeded())
-    held, stop, present = backend.heartbeat(["w1"], 60)
+    job = claim(backend)
+    assert end(backend, job, Succeeded())
+    held, stop, present = backend.heartbeat(["w1"], [("a", job.runs, job.worker or "")], 60)
     assert (held, stop, present) == (set(), False, True)
 
 
 def test_heartbeat_reports_a_stop_request(backend: Backend, connect: Connect) -> None:
     backend.register_workers(["w1", "w2"], "host-a", 4242, None, None)
     assert connect().request_stop() == 2
-    _, stop, _ = backend.heartbeat(["w1"], 60)
+    _, stop, _ = backend.heartbeat(["w1"], [], 60)
     assert stop is True
 
 
 def test_heartbeat_of_unregistered_workers_says_so(backend: Backend) -> None:
     backend.register_workers(["w1"], "host-a", 4242, None, None)
-    assert backend.heartbeat(["w1"], 60)[2] is True
-    assert backend.heartbeat(["w1", "ghost"], 60)[2] is False
+    assert backend.heartbeat(["w1"], [], 60)[2] is True
+    assert backend.heartbeat(["w1", "ghost"], [], 60)[2] is False
     backend.unregister_workers(["w1"])
-    assert backend.heartbeat(["w1"], 60)[2] is False
+    assert backend.heartbeat(["w1"], [], 60)[2] is False
 
 
 # --- rescue of expired leases ---------------------------------------------------------

@@ -61,9 +61,12 @@ class Backend(Protocol):
         """End the running attempt ``job.runs``; False if this worker no longer holds it."""
 
     def heartbeat(
-        self, workers: Sequence[str], lease: float
+        self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float
     ) -> tuple[set[tuple[str, int]], bool, bool]:
-        """Renew leases: ((job, run) pairs still held, stop requested, our rows still exist)."""
+        """Renew the leases of the (job, run, worker) attempts the caller is running.
+
+        Returns (the (job, run) pairs still held, stop requested, all worker rows exist).
+        """
 
     def rescue_expired(self, policy: Policy, stale_after: float) -> list[str]:
         """Fail attempts whose lease ran out ("worker lost"); drop worker rows silent too long."""

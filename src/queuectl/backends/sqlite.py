@@ -331,7 +331,7 @@ class SQLiteBackend:
 
     @_translated
     def heartbeat(
-        self, workers: Sequence[str], lease: float
+        self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float
     ) -> tuple[set[tuple[str, int]], bool, bool]:
         """(held (job, run) pairs, stop requested, our worker rows still exist)."""
 
@@ -339,7 +339,8 @@ class SQLiteBackend:
             now = time.time()
             names = json.dumps(list(workers))
             renewed = conn.execute(
-                _Q["renew_leases"], {"lease_until": now + lease, "workers": names}
+                _Q["renew_leases"],
+                {"lease_until": now + lease, "held": json.dumps([list(r) for r in running])},
             ).fetchall()
             rows = conn.execute(_Q["worker_heartbeat"], {"now": now, "workers": names}).fetchall()
             held = {(r["id"], r["runs"]) for r in renewed}

@@ -13,6 +13,7 @@ import selectors
 import signal
 import sys
 import time
+from typing import NamedTuple
 
 from queuectl import lifecycle
 from queuectl.errors import QueuectlError
@@ -53,6 +54,16 @@ class Slot:
         self.stop_reason: str | None = None
 
 
+class _Result(NamedTuple):
+    """A finished attempt whose result is still to be written."""
+
+    job: Job
+    worker_id: str
+    outcome: lifecycle.Outcome
+    log_path: str | None
+    tail: str | None
+
+
 class Runner:
     def __init__(self, queue: Queue, count: int, queues: Sequence[str] | None, burst: bool):
         self.queue = queue
@@ -65,6 +76,8 @@ class Runner:
         self.settings: Settings = queue.settings
         self.stopping = False
         self.claim_blocked = False  # the last claim found nothing: wait for a change
+        # results that could not be written yet (queue unreachable): retried every turn
+        self.unrecorded: list[_Result] = []
         self.next_heartbeat = 0.0
         self.renewed_at = time.monotonic()
         self._selector = selectors.DefaultSelector()
@@ -110,10 +123,15 @@ class Runner:
             if now >= self.next_heartbeat:
                 self._heartbeat()
             try:
+                self._record()
                 if not self.stopping and not self.claim_blocked:
                     self._fill()
                 running = self._running()
-                if not running and (self.stopping or (self.burst and self._drained())):
+                if (
+                    not running
+                    and not self.unrecorded
+                    and (self.stopping or (self.burst and self._drained()))
+                ):
                     return
                 timeout = self._timeout(running)
             except QueuectlError as exc:
@@ -162,6 +180,7 @@ class Runner:
                 self.claim_blocked = True
                 return
             self._start(slot, job)
+            self._record()  # a job that could not even be spawned has a result already
 
     def _start(self, slot: Slot, job: Job) -> None:
         slot.job = job
@@ -221,23 +240,31 @@ class Runner:
         log_path, tail = (None, None)
         if slot.log:
             log_path, tail = close_log(slot.log, self.settings.log_tail_bytes)
-        policy = lifecycle.Policy(self.settings.backoff_base, self.settings.max_backoff)
-        step = lifecycle.decide(job, outcome, policy, self.backend.now())
-        try:
-            held = self.backend.finish(job, slot.worker_id, step, outcome.name, log_path, tail)
-        except QueuectlError as exc:
-            # The lease will expire and a live worker will rescue the job: nothing is lost.
-            _say(f"job {job.id}: could not record its result ({exc}); the lease will recover it")
-            held = False
-        note = step.state.value if held else f"{outcome.name} (no longer ours: not recorded)"
-        if held and step.state.value == "failed":
-            note += f", retry in {step.run_at - self.backend.now():.1f}s" if step.run_at else ""
-        _say(
-            f"{slot.worker_id} job {job.id} attempt {job.runs}: {note}"
-            + (f" — {step.error}" if step.error and held else "")
-        )
+        self.unrecorded.append(_Result(job, slot.worker_id, outcome, log_path, tail))
         slot.clear()
         self.claim_blocked = False
+
+    def _record(self) -> None:
+        """Write finished attempts' results. A queue error propagates to the loop, which
+        retries next turn; meanwhile their leases stay renewed (see _heartbeat), so
+        nobody re-runs a job whose result is only waiting to be written."""
+        while self.unrecorded:
+            result = self.unrecorded[0]
+            job = result.job
+            policy = lifecycle.Policy(self.settings.backoff_base, self.settings.max_backoff)
+            step = lifecycle.decide(job, result.outcome, policy, self.backend.now())
+            ours = self.backend.finish(
+                job, result.worker_id, step, result.outcome.name, result.log_path, result.tail
+            )
+            self.unrecorded.pop(0)
+            head = f"{result.worker_id} job {job.id} attempt {job.runs}: "
+            if not ours:
+                _say(head + f"{result.outcome.name}, not recorded: the job is no longer ours")
+                continue
+            note = step.state.value
+            if step.state.value == "failed" and step.run_at is not None:
+                note += f", retry in {step.run_at - self.backend.now():.1f}s"
+            _say(head + note + (f" — {step.error}" if step.error else ""))
 
     # --- heartbeats, rescue, fencing ------------------------------------------
     def _heartbeat(self) -> None:
@@ -246,7 +273,9 @@ class Runner:
         try:
             self.settings = self.queue.reload_settings()
             ids = [slot.worker_id for slot in self.slots]
-            held, stop, present = self.backend.heartbeat(ids, self.settings.lease)
+            running = [(s.job.id, s.job.runs, s.worker_id) for s in self.slots if s.job]
+            running += [(r.job.id, r.job.runs, r.worker_id) for r in self.unrecorded]
+            held, stop, present = self.backend.heartbeat(ids, running, self.settings.lease)
             self.renewed_at = now
             if not present:
                 self.backend.register_workers(

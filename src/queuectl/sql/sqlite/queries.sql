@@ -47,9 +47,15 @@ UPDATE attempts
  WHERE job_id = :job_id AND run = :run AND worker = :worker AND finished_at IS NULL;
 
 -- name: renew_leases
+-- Only the runs the worker knows it is running: a claim whose reply was lost is not
+-- renewed, so its lease expires and the job is rescued.
 UPDATE jobs SET lease_until = :lease_until
- WHERE state = 'processing' AND worker IN (SELECT value FROM json_each(:workers))
-RETURNING id, runs;
+  FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS run,
+               json_extract(value, '$[2]') AS worker
+          FROM json_each(:held)) AS h
+ WHERE jobs.id = h.id AND jobs.runs = h.run AND jobs.worker = h.worker
+   AND jobs.state = 'processing'
+RETURNING jobs.id, jobs.runs;
 
 -- name: expired
 SELECT * FROM jobs WHERE state = 'processing' AND lease_until < :now;
