@@ -19,9 +19,15 @@ def open_backend(location: str) -> Backend:
     Each engine is imported only when used, so SQLite commands never load psycopg.
     """
     if is_postgres(location):
-        from queuectl.errors import StorageError
+        try:
+            from queuectl.backends.postgres import PostgresBackend
+        except ImportError as exc:
+            from queuectl.errors import StorageError
 
-        raise StorageError("PostgreSQL support is not built yet; use a SQLite path")
+            raise StorageError(
+                f"PostgreSQL needs psycopg: pip install 'queuectl[postgres]' ({exc})"
+            ) from exc
+        return PostgresBackend(location)
     from queuectl.backends.sqlite import SQLiteBackend
 
     if location.startswith("sqlite://"):

@@ -16,6 +16,18 @@ if TYPE_CHECKING:
     from queuectl.models import Attempt, Job, WorkerInfo
 
 
+class Watcher(Protocol):
+    """A readable file descriptor that fires when the queue may have changed."""
+
+    def fileno(self) -> int: ...
+
+    def drain(self) -> set[str]:
+        """Consume what arrived: "jobs" (something may be claimable), "control" (stop or
+        cancel requests: heartbeat now). Raises StorageError if the source broke."""
+
+    def close(self) -> None: ...
+
+
 class Backend(Protocol):
     # --- settings ---------------------------------------------------------------
     def settings(self) -> dict[str, str]:
@@ -73,6 +85,9 @@ class Backend(Protocol):
 
     def next_due(self, queues: Sequence[str] | None) -> float | None:
         """Earliest ``run_at`` of a pending or failed job (None: nothing waits)."""
+
+    def watcher(self) -> Watcher | None:
+        """A wake-up source for idle workers, or None to rely on polling."""
 
     # --- operator verbs ---------------------------------------------------------
     def retry_dead(self, ids: Sequence[str] | None) -> list[str]:

@@ -14,7 +14,8 @@ import os
 import sqlite3
 import time
 
-from queuectl.errors import Conflict, InvalidInput, NotFound, StorageError
+from queuectl.backends.common import duplicate_error, end_params, job_rows
+from queuectl.errors import Conflict, NotFound, StorageError
 from queuectl.sqlfiles import migrations, queries
 
 TYPE_CHECKING = False
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
+    from queuectl.worker.wakeup import DbWatcher
 
     P = ParamSpec("P")
     R = TypeVar("R")
@@ -188,33 +190,12 @@ class SQLiteBackend:
     # --- enqueue / read ---------------------------------------------------------
     @_translated
     def enqueue(self, specs: Sequence[JobSpec], max_retries: int, now: float) -> list[str]:
-        ids = [spec["id"] for spec in specs]
-        if len(set(ids)) != len(ids):
-            seen: set[str] = set()
-            twice = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-            raise InvalidInput(f"job id {twice!r} appears more than once; nothing was enqueued")
-        rows = [
-            {
-                "id": spec["id"],
-                "command": json.dumps(spec["command"]),
-                "max_retries": max_retries if spec["max_retries"] is None else spec["max_retries"],
-                "priority": spec["priority"],
-                "queue": spec["queue"],
-                "run_at": spec["run_at"],
-                "timeout": spec["timeout"],
-                "cwd": spec["cwd"],
-                "env": json.dumps(spec["env"]) if spec["env"] else None,
-                "now": now,
-            }
-            for spec in specs
-        ]
+        rows = job_rows(specs, max_retries, now)
         try:
             self._change_many("insert_job", rows)
         except sqlite3.IntegrityError:
-            taken = self._existing(ids)
-            name = taken[0] if taken else "?"
-            raise InvalidInput(f"job id {name!r} already exists; nothing was enqueued") from None
-        return ids
+            raise duplicate_error(self._existing([row["id"] for row in rows])) from None
+        return [row["id"] for row in rows]
 
     def _existing(self, ids: Sequence[str]) -> list[str]:
         found: list[str] = []
@@ -296,35 +277,10 @@ class SQLiteBackend:
         log_tail: str | None,
     ) -> bool:
         def end(conn: sqlite3.Connection) -> bool:
-            now = time.time()
-            ended = conn.execute(
-                _Q["end_job"],
-                {
-                    "state": transition.state.value,
-                    "attempts": transition.attempts,
-                    "run_at": transition.run_at,
-                    "exit_code": transition.exit_code,
-                    "error": transition.error,
-                    "now": now,
-                    "job_id": job.id,
-                    "worker": worker,
-                    "run": job.runs,
-                },
-            ).rowcount
-            conn.execute(
-                _Q["end_attempt"],
-                {
-                    "now": now,
-                    "outcome": outcome,
-                    "exit_code": transition.exit_code,
-                    "error": transition.error,
-                    "log_path": log_path,
-                    "log_tail": log_tail,
-                    "job_id": job.id,
-                    "run": job.runs,
-                    "worker": worker,
-                },
-            )
+            params = end_params(job, worker, transition, outcome, log_path, log_tail)
+            params["now"] = time.time()
+            ended = conn.execute(_Q["end_job"], params).rowcount
+            conn.execute(_Q["end_attempt"], params)
             return ended == 1
 
         return self._write(end)
@@ -360,22 +316,10 @@ class SQLiteBackend:
             for row in conn.execute(_Q["expired"], {"now": now}).fetchall():
                 job = Job.from_row(row)
                 step = decide(job, WorkerLost(), policy, now)
-                params = {
-                    "state": step.state.value,
-                    "attempts": step.attempts,
-                    "run_at": step.run_at,
-                    "exit_code": step.exit_code,
-                    "error": step.error,
-                    "now": now,
-                    "job_id": job.id,
-                    "worker": job.worker,
-                    "run": job.runs,
-                }
+                params = end_params(job, job.worker, step, WorkerLost.name)
+                params["now"] = now
                 if conn.execute(_Q["rescue_job"], params).rowcount:
-                    conn.execute(
-                        _Q["end_attempt"],
-                        {**params, "outcome": "worker_lost", "log_path": None, "log_tail": None},
-                    )
+                    conn.execute(_Q["end_attempt"], params)
                     rescued.append(job.id)
             conn.execute(_Q["delete_stale_workers"], {"before": now - stale_after})
             return rescued
@@ -393,6 +337,14 @@ class SQLiteBackend:
             rows = self._rows("next_due_any")
         value = rows[0]["t"]
         return None if value is None else float(value)
+
+    def watcher(self) -> DbWatcher | None:
+        try:
+            from queuectl.worker.wakeup import DbWatcher
+
+            return DbWatcher(self.path)
+        except (OSError, AttributeError):  # no inotify here: workers poll
+            return None
 
     # --- operator verbs ---------------------------------------------------------
     def _check_states(

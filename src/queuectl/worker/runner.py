@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from queuectl.api import Queue
+    from queuectl.backends.base import Watcher
     from queuectl.config import Settings
     from queuectl.models import Job
-    from queuectl.worker.wakeup import DbWatcher
 
 GRACEFUL = (signal.SIGTERM, signal.SIGINT)
 STOP_REQUEST = signal.SIGUSR1  # `worker stop`: graceful, and idempotent (never escalates)
@@ -82,14 +82,13 @@ class Runner:
         self.renewed_at = time.monotonic()
         self._selector = selectors.DefaultSelector()
         self._signal_r, self._signal_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._watcher = _watcher_for(queue)
+        self._watcher: Watcher | None = None
 
     # --- set-up and tear-down -------------------------------------------------
     def run(self) -> int:
         self._install_signals()
         self._selector.register(self._signal_r, selectors.EVENT_READ)
-        if self._watcher is not None:
-            self._selector.register(self._watcher.fileno(), selectors.EVENT_READ)
+        self._watch()
         ids = [slot.worker_id for slot in self.slots]
         self.backend.register_workers(
             ids, self.host, self.pid, process_start(self.pid), self.queues
@@ -113,6 +112,35 @@ class Runner:
         signal.set_wakeup_fd(self._signal_w, warn_on_full_buffer=False)
         for sig in (*GRACEFUL, STOP_REQUEST, signal.SIGCHLD):
             signal.signal(sig, _ignore)  # the byte on the wake-up pipe is what we act on
+
+    # --- wake-ups from the queue ------------------------------------------------
+    def _watch(self) -> None:
+        """(Re)open the queue's wake-up source; without one, poll_interval is the pace."""
+        if self._watcher is not None:
+            return
+        try:
+            self._watcher = self.backend.watcher()
+        except QueuectlError as exc:
+            _say(f"no wake-ups from the queue for now ({exc}); polling")
+            return
+        if self._watcher is not None:
+            self._selector.register(self._watcher.fileno(), selectors.EVENT_READ)
+
+    def _on_watcher(self) -> None:
+        assert self._watcher is not None
+        try:
+            kinds = self._watcher.drain()
+        except QueuectlError as exc:
+            _say(f"{exc}; polling until it is back")
+            self._selector.unregister(self._watcher.fileno())
+            self._watcher.close()
+            self._watcher = None
+            self.claim_blocked = False
+            return
+        if "jobs" in kinds:
+            self.claim_blocked = False
+        if "control" in kinds:
+            self.next_heartbeat = 0.0  # a stop or cancel request: look now
 
     # --- the loop -------------------------------------------------------------
     def _loop(self) -> None:
@@ -149,8 +177,8 @@ class Runner:
         for key, _ in events:
             if key.fd == self._signal_r:
                 self._on_signals()
-            elif self._watcher is not None and self._watcher.drain():
-                self.claim_blocked = False
+            elif self._watcher is not None:
+                self._on_watcher()
 
     def _timeout(self, running: list[Slot]) -> float:
         now = time.monotonic()
@@ -270,6 +298,7 @@ class Runner:
     def _heartbeat(self) -> None:
         now = time.monotonic()
         self.next_heartbeat = now + self.settings.heartbeat
+        self._watch()
         try:
             self.settings = self.queue.reload_settings()
             ids = [slot.worker_id for slot in self.slots]
@@ -335,19 +364,6 @@ class Runner:
                     self._terminate(slot, now, "interrupt")
             if self._running():
                 _say("interrupting running jobs: they go back to pending")
-
-
-def _watcher_for(queue: Queue) -> DbWatcher | None:
-    from queuectl.backends import is_postgres
-
-    if is_postgres(queue.location):
-        return None
-    try:
-        from queuectl.worker.wakeup import DbWatcher
-
-        return DbWatcher(os.path.abspath(queue.location.removeprefix("sqlite://")))
-    except (OSError, AttributeError):
-        return None
 
 
 def _ignore(signum: int, frame: object) -> None:

@@ -38,14 +38,14 @@ class DbWatcher:
         fd: int = self._fd
         return fd
 
-    def drain(self) -> bool:
-        """Consume pending events; True if one was about the database."""
+    def drain(self) -> set[str]:
+        """Consume pending events: {"jobs"} if one was about the database."""
         relevant = False
         while True:
             try:
                 data = os.read(self._fd, 65536)
             except BlockingIOError:
-                return relevant
+                return {"jobs"} if relevant else set()
             offset = 0
             while offset < len(data):
                 _, _, _, size = _HEADER.unpack_from(data, offset)

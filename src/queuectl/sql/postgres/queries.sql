@@ -1,0 +1,197 @@
+-- Every SQL statement the PostgreSQL backend runs, by name. Parameters are %(named)s.
+-- "now" is always queuectl.now_s(): the database's clock, the same for every host.
+
+-- name: now
+SELECT queuectl.now_s() AS now;
+
+-- name: insert_job
+INSERT INTO queuectl.jobs (id, command, state, max_retries, priority, queue, run_at, timeout,
+                           cwd, env, created_at, updated_at)
+VALUES (%(id)s, %(command)s, 'pending', %(max_retries)s, %(priority)s, %(queue)s, %(run_at)s,
+        %(timeout)s, %(cwd)s, %(env)s, %(now)s, %(now)s);
+
+-- name: claim_any
+-- The claim: lock the best ready row that no one else has locked, take it with a lease
+-- and open its attempt, in one statement.
+WITH next AS (
+    SELECT seq FROM queuectl.jobs
+     WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+     ORDER BY priority DESC, run_at, seq
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED
+), taken AS (
+    UPDATE queuectl.jobs AS j
+       SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
+           started_at = queuectl.now_s(), finished_at = NULL, updated_at = queuectl.now_s(),
+           lease_until = queuectl.now_s() + %(lease)s
+      FROM next
+     WHERE j.seq = next.seq
+    RETURNING j.*
+), opened AS (
+    INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
+    SELECT id, runs, worker, started_at FROM taken
+)
+SELECT * FROM taken;
+
+-- name: claim_in
+WITH next AS (
+    SELECT seq FROM queuectl.jobs
+     WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+       AND queue = ANY(%(queues)s)
+     ORDER BY priority DESC, run_at, seq
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED
+), taken AS (
+    UPDATE queuectl.jobs AS j
+       SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
+           started_at = queuectl.now_s(), finished_at = NULL, updated_at = queuectl.now_s(),
+           lease_until = queuectl.now_s() + %(lease)s
+      FROM next
+     WHERE j.seq = next.seq
+    RETURNING j.*
+), opened AS (
+    INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
+    SELECT id, runs, worker, started_at FROM taken
+)
+SELECT * FROM taken;
+
+-- name: end_job
+-- Guarded: only the worker holding this very run of the job may end it.
+UPDATE queuectl.jobs
+   SET state = %(state)s, attempts = %(attempts)s, run_at = COALESCE(%(run_at)s, run_at),
+       exit_code = %(exit_code)s, last_error = %(error)s, finished_at = queuectl.now_s(),
+       updated_at = queuectl.now_s(), lease_until = NULL
+ WHERE id = %(job_id)s AND state = 'processing' AND worker = %(worker)s AND runs = %(run)s;
+
+-- name: end_attempt
+UPDATE queuectl.attempts
+   SET finished_at = queuectl.now_s(), outcome = %(outcome)s, exit_code = %(exit_code)s,
+       error = %(error)s, log_path = %(log_path)s, log_tail = %(log_tail)s
+ WHERE job_id = %(job_id)s AND run = %(run)s AND worker = %(worker)s AND finished_at IS NULL;
+
+-- name: renew_leases
+-- Only the runs the worker knows it is running (see the SQLite twin).
+UPDATE queuectl.jobs AS j
+   SET lease_until = queuectl.now_s() + %(lease)s
+  FROM unnest(%(ids)s::text[], %(runs)s::integer[], %(workers)s::text[]) AS h(id, run, worker)
+ WHERE j.id = h.id AND j.runs = h.run AND j.worker = h.worker AND j.state = 'processing'
+RETURNING j.id, j.runs;
+
+-- name: worker_heartbeat
+UPDATE queuectl.workers SET heartbeat_at = queuectl.now_s()
+ WHERE id = ANY(%(workers)s)
+RETURNING stop_requested;
+
+-- name: expired
+-- Rows being rescued by someone else right now are skipped, not waited for.
+SELECT * FROM queuectl.jobs
+ WHERE state = 'processing' AND lease_until < queuectl.now_s()
+   FOR UPDATE SKIP LOCKED;
+
+-- name: any_expired
+SELECT EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state = 'processing' AND lease_until < queuectl.now_s()) AS found;
+
+-- name: rescue_job
+UPDATE queuectl.jobs
+   SET state = %(state)s, attempts = %(attempts)s, run_at = COALESCE(%(run_at)s, run_at),
+       exit_code = %(exit_code)s, last_error = %(error)s, finished_at = queuectl.now_s(),
+       updated_at = queuectl.now_s(), lease_until = NULL, worker = NULL
+ WHERE id = %(job_id)s AND state = 'processing' AND worker = %(worker)s AND runs = %(run)s
+   AND lease_until < queuectl.now_s();
+
+-- name: delete_stale_workers
+DELETE FROM queuectl.workers WHERE heartbeat_at < queuectl.now_s() - %(stale_after)s;
+
+-- name: get_job
+SELECT * FROM queuectl.jobs WHERE id = %(id)s;
+
+-- name: list_jobs
+SELECT * FROM queuectl.jobs
+ WHERE (%(state)s::text IS NULL OR state = %(state)s)
+   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+ ORDER BY seq
+ LIMIT %(limit)s;
+
+-- name: count_states
+SELECT state, count(*) AS n FROM queuectl.jobs GROUP BY state;
+
+-- name: count_states_by_queue
+SELECT queue, state, count(*) AS n FROM queuectl.jobs GROUP BY queue, state;
+
+-- name: next_due_any
+SELECT min(run_at) AS t FROM queuectl.jobs WHERE state IN ('pending', 'failed');
+
+-- name: next_due_in
+SELECT min(run_at) AS t FROM queuectl.jobs
+ WHERE state IN ('pending', 'failed') AND queue = ANY(%(queues)s);
+
+-- name: attempts_of
+SELECT * FROM queuectl.attempts WHERE job_id = %(job_id)s ORDER BY run;
+
+-- name: job_state
+SELECT state FROM queuectl.jobs WHERE id = %(id)s FOR UPDATE;
+
+-- name: existing_ids
+SELECT id FROM queuectl.jobs WHERE id = ANY(%(ids)s);
+
+-- name: retry_dead
+UPDATE queuectl.jobs
+   SET state = 'pending', attempts = 0, run_at = queuectl.now_s(), updated_at = queuectl.now_s(),
+       worker = NULL, lease_until = NULL
+ WHERE id = %(id)s AND state = 'dead';
+
+-- name: retry_all_dead
+UPDATE queuectl.jobs
+   SET state = 'pending', attempts = 0, run_at = queuectl.now_s(), updated_at = queuectl.now_s(),
+       worker = NULL, lease_until = NULL
+ WHERE state = 'dead'
+RETURNING id;
+
+-- name: delete_job
+DELETE FROM queuectl.jobs WHERE id = %(id)s AND state = %(state)s;
+
+-- name: delete_all_in_state
+DELETE FROM queuectl.jobs WHERE state = %(state)s RETURNING id;
+
+-- name: delete_attempts
+DELETE FROM queuectl.attempts WHERE job_id = %(job_id)s;
+
+-- name: cancel_job
+UPDATE queuectl.jobs
+   SET state = 'cancelled', updated_at = queuectl.now_s(), finished_at = queuectl.now_s(),
+       lease_until = NULL, last_error = 'cancelled'
+ WHERE id = %(id)s AND state IN ('pending', 'failed', 'processing');
+
+-- name: notify_control
+SELECT pg_notify('queuectl_control', %(what)s);
+
+-- name: config_all
+SELECT key, value FROM queuectl.config;
+
+-- name: config_set
+INSERT INTO queuectl.config (key, value) VALUES (%(key)s, %(value)s)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+
+-- name: config_unset
+DELETE FROM queuectl.config WHERE key = %(key)s;
+
+-- name: register_worker
+INSERT INTO queuectl.workers (id, host, pid, pid_start, queues, started_at, heartbeat_at)
+VALUES (%(id)s, %(host)s, %(pid)s, %(pid_start)s, %(queues)s, queuectl.now_s(), queuectl.now_s())
+    ON CONFLICT (id) DO UPDATE
+   SET host = excluded.host, pid = excluded.pid, pid_start = excluded.pid_start,
+       queues = excluded.queues, started_at = excluded.started_at,
+       heartbeat_at = excluded.heartbeat_at, stop_requested = false;
+
+-- name: list_workers
+SELECT w.*, j.id AS current_job, j.started_at AS job_started_at
+  FROM queuectl.workers AS w
+  LEFT JOIN queuectl.jobs AS j ON j.worker = w.id AND j.state = 'processing'
+ ORDER BY w.host, w.pid, w.id;
+
+-- name: request_stop
+UPDATE queuectl.workers SET stop_requested = true;
+
+-- name: delete_workers
+DELETE FROM queuectl.workers WHERE id = ANY(%(ids)s);
