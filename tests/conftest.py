@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import ADMIN_URL
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """A QUEUECTL_HOME that does not exist yet: the CLI creates it on first use."""
     return tmp_path / "home"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database of this test run's own on the machine's PostgreSQL, dropped at the end.
+
+    Without a server: a skip on a developer's machine, a failure under CI=true.
+    """
+    try:
+        import psycopg
+
+        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no PostgreSQL at {ADMIN_URL}: {exc} (with CI=true this fails)")
+    name = f"queuectl_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = ADMIN_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

@@ -129,3 +129,16 @@ def wait_for(
 
 def _shown(args: tuple[str | os.PathLike[str], ...]) -> str:
     return " ".join(os.fspath(a) for a in args)
+
+
+# --- PostgreSQL -------------------------------------------------------------------------
+# The server tests may create their own databases on (trust auth on this machine and CI).
+ADMIN_URL = os.environ.get("QUEUECTL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def reset_pg_queue(url: str) -> None:
+    """Empty the queue in ``url`` (its next opening migrates a fresh schema)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS queuectl CASCADE")

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from queuectl.backends import open_backend
+from tests.helpers import reset_pg_queue
 
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -26,6 +27,10 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a fresh, empty queue of this backend lives (a path or a URL)."""
     if request.param == "sqlite":
         return str(tmp_path / "queue.db")
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_database")
+        reset_pg_queue(url)
+        return url
     raise AssertionError(f"no location for backend {request.param!r}")  # pragma: no cover
 
 
