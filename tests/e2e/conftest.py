@@ -1,0 +1,30 @@
+"""Fixtures of the end-to-end tests: a queue per test, and nothing left running after it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Queuectl
+
+
+@pytest.fixture
+def qc(tmp_path: Path) -> Iterator[Queuectl]:
+    """The CLI against a fresh queue in ``tmp_path/home``; every process it started is
+    ended (by process group or pid) when the test is over, pass or fail."""
+    queue = Queuectl(tmp_path)
+    try:
+        yield queue
+    finally:
+        queue.cleanup()
+
+
+@pytest.fixture
+def fast_retries(qc: Queuectl) -> Queuectl:
+    """Short retry, lease and heartbeat timings, for tests that are not about the defaults."""
+    qc.config("backoff-base", "1")
+    qc.config("heartbeat", "1")
+    qc.config("lease", "3")
+    return qc

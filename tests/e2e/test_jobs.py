@@ -1,0 +1,236 @@
+"""What happens to one job run by a real worker: output, retries, the DLQ, timeouts,
+commands that do not exist, priorities and delays."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from tests.e2e.harness import Queuectl, q, running, start_time, ts, wait_for_pid, wait_until
+
+
+def test_completed_job_output_is_in_its_log(qc: Queuectl) -> None:
+    job = qc.enqueue(
+        "echo to-stdout id=$QUEUECTL_JOB_ID attempt=$QUEUECTL_ATTEMPT; echo to-stderr >&2"
+    )
+
+    assert qc.start_worker("--burst").wait(30) == 0
+
+    shown = qc.show(job)
+    assert shown["state"] == "completed"
+    assert shown["exit_code"] == 0
+    assert shown["attempts"] == qc.job(job)["attempts"] == 1
+    assert [a["outcome"] for a in shown["history"]] == ["succeeded"]
+    out = qc.run("logs", job).stdout
+    assert f"to-stdout id={job} attempt=1\n" in out
+    assert "to-stderr\n" in out
+    assert qc.run("logs", job, "--attempt", "1").stdout == out
+
+
+def test_failing_job_backs_off_then_goes_to_the_dlq_and_dlq_retry_resets_it(
+    qc: Queuectl, tmp_path: Path
+) -> None:
+    times = tmp_path / "times"
+    job = qc.enqueue(
+        f"date +%s.%N >> {q(times)}; echo attempt $QUEUECTL_ATTEMPT; exit 3",
+        "--max-retries",
+        "2",
+    )
+
+    # default backoff base 2: 2 s after the first failure, 4 s after the second
+    assert qc.start_worker("--burst").wait(40) == 0
+
+    shown = qc.show(job)
+    assert shown["state"] == "dead"
+    assert qc.job(job)["attempts"] == 3
+    assert shown["exit_code"] == 3
+    assert "3" in shown["last_error"]
+    attempts = shown["history"]
+    assert [a["attempt"] for a in attempts] == [1, 2, 3]
+    assert [a["exit_code"] for a in attempts] == [3, 3, 3]
+    assert [a["outcome"] for a in attempts] == ["failed"] * 3
+    starts = [ts(a["started_at"]) for a in attempts]
+    ran = [float(line) for line in times.read_text().split()]
+    assert len(ran) == 3, "the job ran exactly max_retries + 1 times"
+    for moments in (starts, ran):
+        assert 2.0 <= moments[1] - moments[0] < 2.0 + 2.5, moments
+        assert 4.0 <= moments[2] - moments[1] < 4.0 + 2.5, moments
+    for n in (1, 2, 3):
+        assert qc.run("logs", job, "--attempt", str(n)).stdout == f"attempt {n}\n"
+
+    assert [j["id"] for j in qc.json("dlq", "list")] == [job]
+
+    retried = qc.run("dlq", "retry", job)
+    assert retried.stdout.split() == [job]
+    assert qc.job(job)["attempts"] == 0
+    again = qc.show(job)
+    assert again["state"] == "pending"
+    assert again["attempts"] == 0
+    assert [a["attempt"] for a in again["history"]] == [1, 2, 3]
+    assert [a["outcome"] for a in again["history"]] == ["failed"] * 3
+    assert qc.json("dlq", "list") == []
+
+
+def test_timeout_kills_the_jobs_grandchildren(qc: Queuectl, tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    job = qc.enqueue(
+        f"sleep 300 & echo $! > {q(pidfile)}; sleep 300",
+        "--timeout",
+        "1",
+        "--max-retries",
+        "0",
+    )
+    qc.start_worker("--burst")
+
+    grandchild = wait_for_pid(pidfile)
+    born = start_time(grandchild)
+    assert running(grandchild, born)
+    shown = qc.wait_state(job, "dead", timeout=15)
+
+    wait_until(lambda: not running(grandchild, born), 5, what=f"grandchild {grandchild} to be gone")
+    assert "timed out" in shown["last_error"]
+    assert "1s" in shown["last_error"]
+    assert [a["outcome"] for a in shown["history"]] == ["timed_out"]
+    assert 1.0 <= shown["history"][0]["duration"] < 1.0 + 5.0
+
+
+def test_processes_a_job_leaves_behind_end_with_it(qc: Queuectl, tmp_path: Path) -> None:
+    pidfile = tmp_path / "background.pid"
+    job = qc.enqueue(f"sleep 300 & echo $! > {q(pidfile)}")
+    qc.start_worker("--burst")
+    background = wait_for_pid(pidfile)
+    born = start_time(background)
+
+    qc.wait_state(job, "completed")
+
+    wait_until(lambda: not running(background, born), 5, what="the job's leftover process to end")
+
+
+def test_timeout_escalates_to_sigkill_for_a_job_that_ignores_sigterm(
+    qc: Queuectl, tmp_path: Path
+) -> None:
+    qc.config("kill-grace", "1")
+    pidfile = tmp_path / "child.pid"
+    # an ignored signal stays ignored across fork and exec: both processes shrug off SIGTERM
+    job = qc.enqueue(
+        f"trap '' TERM; sleep 300 & echo $! > {q(pidfile)}; wait; wait",
+        "--timeout",
+        "1",
+        "--max-retries",
+        "0",
+    )
+    qc.start_worker("--burst")
+    child = wait_for_pid(pidfile)
+    born = start_time(child)
+
+    shown = qc.wait_state(job, "dead", timeout=15)
+
+    assert not running(child, born)
+    assert [a["outcome"] for a in shown["history"]] == ["timed_out"]
+    # SIGTERM at 1 s did nothing; SIGKILL came after the 1 s grace
+    assert 2.0 <= shown["history"][0]["duration"] < 2.0 + 3.0
+
+
+def test_missing_command_fails_with_127_retries_dies_and_the_worker_goes_on(
+    fast_retries: Queuectl, tmp_path: Path
+) -> None:
+    qc = fast_retries
+    as_string = qc.enqueue("nonexistent-command-xyz", "--max-retries", "1")
+    as_array = qc.enqueue_json({"command": ["nonexistent-xyz"], "max_retries": 1})
+    worker = qc.start_worker()
+
+    for job in (as_string, as_array):
+        shown = qc.wait_state(job, "dead", timeout=20)
+        assert shown["exit_code"] == 127, shown
+        assert qc.job(job)["attempts"] == 2
+        assert [a["exit_code"] for a in shown["history"]] == [127, 127]
+    assert "nonexistent-xyz" in qc.show(as_array)["last_error"]
+    assert "nonexistent-command-xyz" in qc.run("logs", as_string).stdout
+    assert "nonexistent-xyz" in qc.run("logs", as_array).stdout
+    assert {j["id"] for j in qc.json("dlq", "list")} == {as_string, as_array}
+
+    out = tmp_path / "out"
+    after = qc.enqueue(f"echo $QUEUECTL_JOB_ID >> {q(out)}")
+    qc.wait_state(after, "completed", timeout=10)
+    assert out.read_text() == f"{after}\n"
+    assert worker.proc.poll() is None, "the worker is still serving"
+    worker.send(signal.SIGTERM)
+    assert worker.wait(10) == 0
+
+
+def test_higher_priority_runs_first_and_equal_priorities_in_enqueue_order(
+    qc: Queuectl, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    side_effect = f"echo $QUEUECTL_JOB_ID >> {q(out)}"
+    first_low = qc.enqueue(side_effect, "--id", "low-1")
+    second_low = qc.enqueue(side_effect, "--id", "low-2")
+    high = qc.enqueue(side_effect, "--id", "high", "--priority", "10")
+    third_low = qc.enqueue(side_effect, "--id", "low-3")
+
+    assert qc.start_worker("--count", "1", "--burst").wait(30) == 0
+
+    assert out.read_text().split() == [high, first_low, second_low, third_low]
+
+
+def test_delayed_job_does_not_start_before_its_delay(qc: Queuectl, tmp_path: Path) -> None:
+    stamp = tmp_path / "stamp"
+    job = qc.enqueue(f"date +%s.%N > {q(stamp)}", "--delay", "2s")
+    worker = qc.start_worker("--burst")  # --burst waits for scheduled jobs too
+
+    assert worker.wait(30) == 0
+
+    _assert_started_after_delay(qc, job, stamp, 2.0)
+
+
+def test_idle_worker_runs_a_delayed_job_when_it_is_due(qc: Queuectl, tmp_path: Path) -> None:
+    stamp = tmp_path / "stamp"
+    worker = qc.start_worker()
+    wait_until(lambda: qc.json("worker", "list"), 10, what="the worker to register")
+    job = qc.enqueue(f"date +%s.%N > {q(stamp)}", "--delay", "2s")
+
+    qc.wait_state(job, "completed", timeout=10)
+
+    _assert_started_after_delay(qc, job, stamp, 2.0)
+    worker.send(signal.SIGTERM)
+    assert worker.wait(10) == 0
+
+
+def _assert_started_after_delay(qc: Queuectl, job: str, stamp: Path, delay: float) -> None:
+    shown = qc.show(job)
+    assert shown["state"] == "completed"
+    created = ts(shown["created_at"])
+    assert abs(ts(shown["run_at"]) - (created + delay)) < 0.01
+    started = ts(shown["history"][0]["started_at"])
+    assert created + delay <= started < created + delay + 1.5, "not before, and not much after"
+    assert float(stamp.read_text()) >= created + delay
+
+
+def test_worker_of_named_queues_runs_only_their_jobs(qc: Queuectl, tmp_path: Path) -> None:
+    mine = [qc.enqueue("true", "--queue", name) for name in ("a", "b")]
+    other = qc.enqueue("true", "--queue", "c")
+    default = qc.enqueue("true")
+
+    assert qc.start_worker("--burst", "--queue", "a", "--queue", "b").wait(20) == 0
+
+    assert [qc.state(i) for i in mine] == ["completed", "completed"]
+    assert [qc.state(other), qc.state(default)] == ["pending", "pending"]
+
+
+def test_job_environment_and_cwd(qc: Queuectl, tmp_path: Path) -> None:
+    """The worker exports QUEUECTL_JOB_ID/QUEUECTL_ATTEMPT and the job's own env and cwd."""
+    place = tmp_path / "place"
+    place.mkdir()
+    job = qc.enqueue(
+        'echo "$QUEUECTL_JOB_ID $QUEUECTL_ATTEMPT $GREETING $(pwd)" > seen',
+        "--cwd",
+        os.fspath(place),
+        "--env",
+        "GREETING=hello",
+    )
+
+    assert qc.start_worker("--burst").wait(30) == 0
+
+    assert qc.state(job) == "completed"
+    assert (place / "seen").read_text() == f"{job} 1 hello {place}\n"
