@@ -181,6 +181,7 @@ class WorkerInfo:
         return {
             "id": self.id,
             "host": self.host,
+            "pid": self.pid,
             "queues": self.queues,
             "since": iso(self.started_at),
             "last_heartbeat": iso(self.heartbeat_at),
