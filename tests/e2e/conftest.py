@@ -8,13 +8,18 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import Queuectl
+from tests.helpers import reset_pg_queue
 
 
-@pytest.fixture
-def qc(tmp_path: Path) -> Iterator[Queuectl]:
-    """The CLI against a fresh queue in ``tmp_path/home``; every process it started is
+@pytest.fixture(params=["sqlite", "postgres"])
+def qc(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Queuectl]:
+    """The CLI against a fresh queue of each backend; every process it started is
     ended (by process group or pid) when the test is over, pass or fail."""
-    queue = Queuectl(tmp_path)
+    db = None
+    if request.param == "postgres":
+        db = request.getfixturevalue("pg_database")
+        reset_pg_queue(db)
+    queue = Queuectl(tmp_path, db)
     try:
         yield queue
     finally:

@@ -171,13 +171,16 @@ class Worker:
 
 
 class Queuectl:
-    """One test's queue: ``QUEUECTL_HOME`` under ``tmp_path``, and what ran against it."""
+    """One test's queue (SQLite in ``QUEUECTL_HOME`` under ``tmp_path``, or a fresh
+    PostgreSQL schema), and what ran against it."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, db: str | None = None) -> None:
         self.tmp = tmp_path
         self.home = tmp_path / "home"
         self.env = {k: v for k, v in os.environ.items() if k not in _INHERITED}
         self.env["QUEUECTL_HOME"] = os.fspath(self.home)
+        if db is not None:  # a PostgreSQL URL; None = the default SQLite file in home
+            self.env["QUEUECTL_DB"] = db
         self.env["PYTHONDONTWRITEBYTECODE"] = "1"
         self.workers: list[Worker] = []
         self.detached: list[tuple[int, str | None]] = []
