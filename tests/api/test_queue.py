@@ -1,0 +1,86 @@
+"""The Python API: ``from queuectl import Queue`` does what the CLI does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from queuectl import Queue, QueuectlError
+from queuectl.errors import Conflict, InvalidInput, NotFound
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> Queue:
+    return Queue(str(tmp_path / "q.db"))
+
+
+def test_enqueue_a_shell_string_and_an_argv_list(queue: Queue) -> None:
+    first = queue.enqueue("echo hi", id="a", priority=3, max_retries=1, timeout="30s")
+    second = queue.enqueue(["printf", "%s", "x y"], queue="io", env={"K": "v"})
+    assert first == "a"
+    a, b = queue.get("a"), queue.get(second)
+    assert (a.command, a.priority, a.max_retries, a.timeout) == ("echo hi", 3, 1, 30.0)
+    assert (b.command, b.queue, b.env) == (["printf", "%s", "x y"], "io", {"K": "v"})
+    assert b.max_retries == 3  # the queue's setting, fixed at enqueue
+
+
+def test_run_at_takes_a_datetime_and_delay_a_duration(queue: Queue) -> None:
+    when = datetime.now(UTC) + timedelta(hours=1)
+    queue.enqueue("true", id="later", run_at=when)
+    queue.enqueue("true", id="soon", delay="90s")
+    assert queue.get("later").run_at == pytest.approx(when.timestamp(), abs=1e-3)
+    assert queue.get("soon").run_at - queue.get("soon").created_at == pytest.approx(90, abs=1)
+
+
+def test_enqueue_many_is_all_or_nothing(queue: Queue) -> None:
+    queue.enqueue("true", id="taken")
+    with pytest.raises(InvalidInput, match="already exists"):
+        queue.enqueue_many([{"id": "new", "command": "true"}, {"id": "taken", "command": "x"}])
+    with pytest.raises(InvalidInput, match="command"):
+        queue.enqueue_many([{"id": "new", "command": "true"}, {"id": "bad"}])
+    assert [job.id for job in queue.jobs()] == ["taken"]
+
+
+def test_errors_share_one_base_class(queue: Queue) -> None:
+    with pytest.raises(NotFound):
+        queue.get("missing")
+    with pytest.raises(QueuectlError):
+        queue.enqueue("true", id="../x")
+    with pytest.raises(InvalidInput):
+        queue.jobs(state="sleeping")
+
+
+def test_operator_verbs(queue: Queue) -> None:
+    queue.enqueue("true", id="a")
+    queue.enqueue("true", id="b")
+    assert queue.cancel(["a"]) == ["a"]
+    assert queue.get("a").state == "cancelled"
+    with pytest.raises(Conflict):
+        queue.dlq_retry(["b"])  # not dead
+    assert queue.dlq_retry(None) == []
+    assert queue.counts()["pending"] == 1
+    assert queue.counts_by_queue() == {
+        "default": {
+            "pending": 1,
+            "processing": 0,
+            "completed": 0,
+            "failed": 0,
+            "dead": 0,
+            "cancelled": 1,
+        }
+    }
+
+
+def test_settings_round_trip_and_survive_reopening(tmp_path: Path) -> None:
+    path = str(tmp_path / "q.db")
+    with Queue(path) as queue:
+        assert queue.config_set("max-retries", "5") == "5"
+        assert queue.config_get("max_retries") == "5"
+        with pytest.raises(InvalidInput):
+            queue.config_set("heartbeat", "60")  # more than half the 30 s lease
+    with Queue(path) as queue:
+        assert queue.settings.max_retries == 5
+        assert queue.config_unset("max-retries") == "3"
+        assert queue.config_list()["max_retries"] == "3"
