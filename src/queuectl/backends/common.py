@@ -1,50 +1,32 @@
-"""What every engine does the same way: rows to insert, parameters of guarded writes."""
+"""The Backend verbs, written once over an engine's named queries.
+
+An engine (sqlite.py, postgres.py) supplies its SQL files and a few hooks: how to
+read, how to run a transaction, how a list is passed as a parameter, its clock, and
+its claim. Every verb runs the engine's own statement of the same name. Parameters
+always include ``now`` (the engine's clock): SQLite's statements use it, and
+PostgreSQL's use the server's clock instead and ignore it.
+"""
 
 from __future__ import annotations
 
 import json
 
-from queuectl.errors import InvalidInput
+from queuectl.errors import Conflict, InvalidInput, NotFound, StorageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from typing import Any
+    from collections.abc import Callable, Sequence
+    from typing import Any, TypeVar
 
     from queuectl.jobspec import JobSpec
-    from queuectl.lifecycle import Transition
-    from queuectl.models import Job
+    from queuectl.lifecycle import Policy, Transition
+    from queuectl.models import Attempt, Job, WorkerInfo
+
+    R = TypeVar("R")
 
 
-def job_rows(specs: Sequence[JobSpec], max_retries: int, now: float) -> list[dict[str, Any]]:
-    """Validated specs → insert parameters; refuses an id given twice in one batch."""
-    seen: set[str] = set()
-    for spec in specs:
-        if spec["id"] in seen:
-            raise InvalidInput(
-                f"job id {spec['id']!r} appears more than once; nothing was enqueued"
-            )
-        seen.add(spec["id"])
-    return [
-        {
-            "id": spec["id"],
-            "command": json.dumps(spec["command"]),
-            "max_retries": max_retries if spec["max_retries"] is None else spec["max_retries"],
-            "priority": spec["priority"],
-            "queue": spec["queue"],
-            "run_at": spec["run_at"],
-            "timeout": spec["timeout"],
-            "cwd": spec["cwd"],
-            "env": json.dumps(spec["env"]) if spec["env"] else None,
-            "now": now,
-        }
-        for spec in specs
-    ]
-
-
-def duplicate_error(taken: Sequence[str]) -> InvalidInput:
-    name = taken[0] if taken else "?"
-    return InvalidInput(f"job id {name!r} already exists; nothing was enqueued")
+class DuplicateKey(StorageError):
+    """An insert hit a unique key (raised by an engine's _write, turned into InvalidInput)."""
 
 
 def end_params(
@@ -52,6 +34,7 @@ def end_params(
     worker: str | None,
     step: Transition,
     outcome: str,
+    now: float,
     log_path: str | None = None,
     log_tail: str | None = None,
 ) -> dict[str, Any]:
@@ -68,4 +51,313 @@ def end_params(
         "outcome": outcome,
         "log_path": log_path,
         "log_tail": log_tail,
+        "now": now,
     }
+
+
+class SqlBackend:
+    """Every verb of backends.base.Backend; subclasses provide the hooks below."""
+
+    q: dict[str, str]  # the engine's statements by name
+    _settings: dict[str, str]
+
+    # --- hooks --------------------------------------------------------------------
+    def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """Run a read; rows are mappings by column name. Driver errors → StorageError."""
+        raise NotImplementedError
+
+    def _write(self, work: Callable[[Any], R]) -> R:
+        """Run ``work(conn)`` in one write transaction; driver errors → StorageError
+        (DuplicateKey for a unique violation), nothing half-done."""
+        raise NotImplementedError
+
+    def _run_many(self, conn: Any, name: str, rows: Sequence[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def _list(self, values: Sequence[object]) -> object:
+        """How a list travels as one parameter (PostgreSQL: an array; SQLite: JSON text)."""
+        raise NotImplementedError
+
+    def _claim(self, conn: Any, params: dict[str, Any]) -> Any | None:
+        """Take the best ready job and open its attempt, inside the caller's transaction."""
+        raise NotImplementedError
+
+    def now(self) -> float:
+        raise NotImplementedError
+
+    # --- helpers ------------------------------------------------------------------
+    def _run(self, conn: Any, name: str, params: dict[str, Any] | None = None) -> Any:
+        return conn.execute(self.q[name], params or {})
+
+    def _change(self, name: str, params: dict[str, Any] | None = None) -> int:
+        """One statement in its own write transaction → rows changed."""
+        return int(self._write(lambda conn: self._run(conn, name, params).rowcount))
+
+    # --- settings -----------------------------------------------------------------
+    def settings(self) -> dict[str, str]:
+        return dict(self._settings)
+
+    def reload_settings(self) -> dict[str, str]:
+        self._settings = {r["key"]: r["value"] for r in self._rows("config_all")}
+        return dict(self._settings)
+
+    def config_set(self, key: str, value: str) -> None:
+        self._change("config_set", {"key": key, "value": value})
+        self._settings[key] = value
+
+    def config_unset(self, key: str) -> bool:
+        removed = self._change("config_unset", {"key": key})
+        self._settings.pop(key, None)
+        return bool(removed)
+
+    # --- enqueue / read -------------------------------------------------------------
+    def enqueue(self, specs: Sequence[JobSpec], max_retries: int, now: float) -> list[str]:
+        """Insert every job or none; a duplicate id raises InvalidInput naming it."""
+        ids = [spec["id"] for spec in specs]
+        if len(set(ids)) != len(ids):
+            seen: set[str] = set()
+            twice = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+            raise InvalidInput(f"job id {twice!r} appears more than once; nothing was enqueued")
+        rows = [
+            {
+                "id": spec["id"],
+                "command": json.dumps(spec["command"]),
+                "max_retries": max_retries if spec["max_retries"] is None else spec["max_retries"],
+                "priority": spec["priority"],
+                "queue": spec["queue"],
+                "run_at": spec["run_at"],
+                "timeout": spec["timeout"],
+                "cwd": spec["cwd"],
+                "env": json.dumps(spec["env"]) if spec["env"] else None,
+                "now": now,
+            }
+            for spec in specs
+        ]
+        try:
+            self._write(lambda conn: self._run_many(conn, "insert_job", rows))
+        except DuplicateKey:
+            taken = self._existing(ids)
+            name = taken[0] if taken else "?"
+            raise InvalidInput(f"job id {name!r} already exists; nothing was enqueued") from None
+        return ids
+
+    def _existing(self, ids: Sequence[str]) -> list[str]:
+        found: list[str] = []
+        for start in range(0, len(ids), 500):
+            chunk = self._list(ids[start : start + 500])
+            found += [r["id"] for r in self._rows("existing_ids", {"ids": chunk})]
+        return found
+
+    def get(self, job_id: str) -> Job | None:
+        from queuectl.models import Job
+
+        rows = self._rows("get_job", {"id": job_id})
+        return Job.from_row(rows[0]) if rows else None
+
+    def list_jobs(self, state: str | None, queue: str | None, limit: int | None) -> list[Job]:
+        from queuectl.models import Job
+
+        params = {"state": state, "queue": queue, "limit": -1 if limit is None else limit}
+        return [Job.from_row(r) for r in self._rows("list_jobs", params)]
+
+    def counts(self) -> dict[str, int]:
+        from queuectl.models import STATES
+
+        found = dict.fromkeys(STATES, 0)
+        for row in self._rows("count_states"):
+            found[row["state"]] = row["n"]
+        return found
+
+    def counts_by_queue(self) -> dict[str, dict[str, int]]:
+        from queuectl.models import STATES
+
+        found: dict[str, dict[str, int]] = {}
+        for row in self._rows("count_states_by_queue"):
+            found.setdefault(row["queue"], dict.fromkeys(STATES, 0))[row["state"]] = row["n"]
+        return found
+
+    def attempts(self, job_id: str) -> list[Attempt]:
+        from queuectl.models import Attempt
+
+        return [Attempt.from_row(r) for r in self._rows("attempts_of", {"job_id": job_id})]
+
+    # --- the worker's verbs ---------------------------------------------------------
+    def claim(self, worker: str, queues: Sequence[str] | None, lease: float) -> Job | None:
+        from queuectl.models import Job
+
+        def take(conn: Any) -> Job | None:
+            now = self.now()
+            params = {"worker": worker, "now": now, "lease": lease, "lease_until": now + lease}
+            if queues:
+                params["queues"] = self._list(queues)
+            row = self._claim(conn, params)
+            return None if row is None else Job.from_row(row)
+
+        return self._write(take)
+
+    def finish(
+        self,
+        job: Job,
+        worker: str,
+        transition: Transition,
+        outcome: str,
+        log_path: str | None,
+        log_tail: str | None,
+    ) -> bool:
+        params = end_params(job, worker, transition, outcome, self.now(), log_path, log_tail)
+
+        def end(conn: Any) -> bool:
+            ended = self._run(conn, "end_job", params).rowcount
+            self._run(conn, "end_attempt", params)
+            return bool(ended == 1)
+
+        return self._write(end)
+
+    def heartbeat(
+        self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float
+    ) -> tuple[set[tuple[str, int]], bool, bool]:
+        """(held (job, run) pairs, stop requested, all our worker rows still exist)."""
+
+        def beat(conn: Any) -> tuple[set[tuple[str, int]], bool, bool]:
+            now = self.now()
+            renewed = self._run(
+                conn,
+                "renew_leases",
+                {
+                    "now": now,
+                    "lease": lease,
+                    "lease_until": now + lease,
+                    "ids": self._list([r[0] for r in running]),
+                    "runs": self._list([r[1] for r in running]),
+                    "workers": self._list([r[2] for r in running]),
+                },
+            ).fetchall()
+            rows = self._run(
+                conn, "worker_heartbeat", {"now": now, "workers": self._list(workers)}
+            ).fetchall()
+            held = {(r["id"], r["runs"]) for r in renewed}
+            return held, any(r["stop_requested"] for r in rows), len(rows) == len(workers)
+
+        return self._write(beat)
+
+    def rescue_expired(self, policy: Policy, stale_after: float) -> list[str]:
+        """Fail every attempt whose lease expired ("worker lost"); drop silent worker rows."""
+        from queuectl.lifecycle import WorkerLost, decide
+        from queuectl.models import Job
+
+        def rescue(conn: Any) -> list[str]:
+            now = self.now()
+            rescued = []
+            for row in self._run(conn, "expired", {"now": now}).fetchall():
+                job = Job.from_row(row)
+                step = decide(job, WorkerLost(), policy, now)
+                params = end_params(job, job.worker, step, WorkerLost.name, now)
+                if self._run(conn, "rescue_job", params).rowcount:
+                    self._run(conn, "end_attempt", params)
+                    rescued.append(job.id)
+            self._run(conn, "delete_stale_workers", {"now": now, "stale_after": stale_after})
+            return rescued
+
+        if not self._rows("expired_exists", {"now": self.now()}):
+            # the common case reads only, then drops silent worker rows
+            params = {"now": self.now(), "stale_after": stale_after}
+            self._change("delete_stale_workers", params)
+            return []
+        return self._write(rescue)
+
+    def next_due(self, queues: Sequence[str] | None) -> float | None:
+        if queues:
+            rows = self._rows("next_due_in", {"queues": self._list(queues)})
+        else:
+            rows = self._rows("next_due_any")
+        value = rows[0]["t"]
+        return None if value is None else float(value)
+
+    # --- operator verbs ---------------------------------------------------------------
+    def _check_states(
+        self, conn: Any, ids: Sequence[str], allowed: tuple[str, ...], verb: str
+    ) -> None:
+        for job_id in ids:
+            row = self._run(conn, "job_state", {"id": job_id}).fetchone()
+            if row is None:
+                raise NotFound(f"no job {job_id!r}; nothing was changed")
+            if row["state"] not in allowed:
+                raise Conflict(
+                    f"cannot {verb} job {job_id!r}: it is {row['state']}; nothing was changed"
+                )
+
+    def retry_dead(self, ids: Sequence[str] | None) -> list[str]:
+        def retry(conn: Any) -> list[str]:
+            now = self.now()
+            if ids is None:
+                return [r["id"] for r in self._run(conn, "retry_all_dead", {"now": now})]
+            self._check_states(conn, ids, ("dead",), "retry")
+            for job_id in ids:
+                self._run(conn, "retry_dead", {"id": job_id, "now": now})
+            return list(ids)
+
+        return self._write(retry)
+
+    def purge(self, ids: Sequence[str] | None, state: str) -> list[str]:
+        def purge(conn: Any) -> list[str]:
+            if ids is None:
+                gone = [r["id"] for r in self._run(conn, "delete_all_in_state", {"state": state})]
+            else:
+                self._check_states(conn, ids, (state,), "purge")
+                for job_id in ids:
+                    self._run(conn, "delete_job", {"id": job_id, "state": state})
+                gone = list(ids)
+            self._run_many(conn, "delete_attempts", [{"job_id": i} for i in gone])
+            return gone
+
+        return self._write(purge)
+
+    def cancel(self, ids: Sequence[str]) -> list[str]:
+        def cancel(conn: Any) -> list[str]:
+            self._check_states(conn, ids, ("pending", "failed", "processing"), "cancel")
+            now = self.now()
+            for job_id in ids:
+                self._run(conn, "cancel_job", {"id": job_id, "now": now})
+            self._run(conn, "notify_control", {"what": "cancel"})
+            return list(ids)
+
+        return self._write(cancel)
+
+    # --- workers --------------------------------------------------------------------
+    def register_workers(
+        self,
+        ids: Sequence[str],
+        host: str,
+        pid: int,
+        pid_start: str | None,
+        queues: Sequence[str] | None,
+    ) -> None:
+        now = self.now()
+        rows = [
+            {
+                "id": worker,
+                "host": host,
+                "pid": pid,
+                "pid_start": pid_start,
+                "now": now,
+                "queues": json.dumps(list(queues)) if queues else None,
+            }
+            for worker in ids
+        ]
+        self._write(lambda conn: self._run_many(conn, "register_worker", rows))
+
+    def unregister_workers(self, ids: Sequence[str]) -> None:
+        self._change("delete_workers", {"ids": self._list(ids)})
+
+    def workers(self) -> list[WorkerInfo]:
+        from queuectl.models import WorkerInfo
+
+        return [WorkerInfo.from_row(r) for r in self._rows("list_workers")]
+
+    def request_stop(self) -> int:
+        def stop(conn: Any) -> int:
+            flagged = int(self._run(conn, "request_stop").rowcount)
+            self._run(conn, "notify_control", {"what": "stop"})
+            return flagged
+
+        return self._write(stop)

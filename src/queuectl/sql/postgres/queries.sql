@@ -88,9 +88,8 @@ SELECT * FROM queuectl.jobs
  WHERE state = 'processing' AND lease_until < queuectl.now_s()
    FOR UPDATE SKIP LOCKED;
 
--- name: any_expired
-SELECT EXISTS (SELECT 1 FROM queuectl.jobs
-                WHERE state = 'processing' AND lease_until < queuectl.now_s()) AS found;
+-- name: expired_exists
+SELECT 1 FROM queuectl.jobs WHERE state = 'processing' AND lease_until < queuectl.now_s() LIMIT 1;
 
 -- name: rescue_job
 UPDATE queuectl.jobs
@@ -111,7 +110,7 @@ SELECT * FROM queuectl.jobs
  WHERE (%(state)s::text IS NULL OR state = %(state)s)
    AND (%(queue)s::text IS NULL OR queue = %(queue)s)
  ORDER BY seq
- LIMIT %(limit)s;
+ LIMIT NULLIF(%(limit)s, -1);
 
 -- name: count_states
 SELECT state, count(*) AS n FROM queuectl.jobs GROUP BY state;
@@ -195,3 +194,22 @@ UPDATE queuectl.workers SET stop_requested = true;
 
 -- name: delete_workers
 DELETE FROM queuectl.workers WHERE id = ANY(%(ids)s);
+
+-- name: schema_present
+SELECT to_regclass('queuectl.schema_version') IS NOT NULL AS present;
+
+-- name: schema_version
+SELECT max(version) AS v FROM queuectl.schema_version;
+
+-- name: migration_lock
+-- One migrating process at a time: held until the migration's transaction ends.
+SELECT pg_advisory_xact_lock(%(lock)s);
+
+-- name: create_schema
+CREATE SCHEMA IF NOT EXISTS queuectl;
+
+-- name: create_version_table
+CREATE TABLE IF NOT EXISTS queuectl.schema_version (version integer NOT NULL);
+
+-- name: record_version
+INSERT INTO queuectl.schema_version VALUES (%(version)s);

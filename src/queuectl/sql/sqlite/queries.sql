@@ -50,15 +50,19 @@ UPDATE attempts
 -- Only the runs the worker knows it is running: a claim whose reply was lost is not
 -- renewed, so its lease expires and the job is rescued.
 UPDATE jobs SET lease_until = :lease_until
-  FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS run,
-               json_extract(value, '$[2]') AS worker
-          FROM json_each(:held)) AS h
+  FROM (SELECT i.value AS id, r.value AS run, w.value AS worker
+          FROM json_each(:ids) AS i
+          JOIN json_each(:runs) AS r ON r.key = i.key
+          JOIN json_each(:workers) AS w ON w.key = i.key) AS h
  WHERE jobs.id = h.id AND jobs.runs = h.run AND jobs.worker = h.worker
    AND jobs.state = 'processing'
 RETURNING jobs.id, jobs.runs;
 
 -- name: expired
 SELECT * FROM jobs WHERE state = 'processing' AND lease_until < :now;
+
+-- name: expired_exists
+SELECT 1 FROM jobs WHERE state = 'processing' AND lease_until < :now LIMIT 1;
 
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id;
@@ -102,6 +106,10 @@ UPDATE jobs
    SET state = 'cancelled', updated_at = :now, finished_at = :now, lease_until = NULL,
        last_error = 'cancelled'
  WHERE id = :id AND state IN ('pending', 'failed', 'processing');
+
+-- name: notify_control
+-- SQLite has no notifications: local workers are signalled, the others read the flag.
+SELECT :what;
 
 -- name: config_all
 SELECT key, value FROM config;
@@ -156,7 +164,16 @@ UPDATE jobs
    AND lease_until < :now;
 
 -- name: delete_stale_workers
-DELETE FROM workers WHERE heartbeat_at < :before;
+DELETE FROM workers WHERE heartbeat_at < :now - :stale_after;
 
 -- name: delete_workers
 DELETE FROM workers WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: schema_version
+PRAGMA user_version;
+
+-- name: wal_mode
+PRAGMA journal_mode = WAL;
+
+-- name: table_count
+SELECT count(*) AS n FROM sqlite_master;
