@@ -19,6 +19,8 @@ from queuectl import lifecycle
 from queuectl.errors import QueuectlError
 from queuectl.logs import close_log, open_log
 from queuectl.worker import executor
+from queuectl.worker.fence import ENV as FENCE_ENV
+from queuectl.worker.fence import Fence
 from queuectl.worker.identity import hostname, process_start
 
 TYPE_CHECKING = False
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
     from queuectl.models import Job
 
 GRACEFUL = (signal.SIGTERM, signal.SIGINT)
+# Jobs are killed once this share of the lease has passed since the last renewal: the
+# lease cannot have expired yet, so no rescuer can have started a second copy.
+FENCE_SHARE = 0.75
 STOP_REQUEST = signal.SIGUSR1  # `worker stop`: graceful, and idempotent (never escalates)
 
 
@@ -80,6 +85,8 @@ class Runner:
         self.unrecorded: list[_Result] = []
         self.next_heartbeat = 0.0
         self.renewed_at = time.monotonic()
+        self._fence: Fence | None = None
+        self._env = dict(os.environ)  # the jobs' base environment, copied once
         self._selector = selectors.DefaultSelector()
         self._signal_r, self._signal_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._watcher: Watcher | None = None
@@ -89,6 +96,11 @@ class Runner:
         self._install_signals()
         self._selector.register(self._signal_r, selectors.EVENT_READ)
         self._watch()
+        try:
+            self._fence = Fence(self.settings.lease * FENCE_SHARE)
+            self._env[FENCE_ENV] = self._fence.token
+        except OSError as exc:
+            _say(f"running without a fence ({exc}): jobs may outlive a killed worker")
         ids = [slot.worker_id for slot in self.slots]
         self.backend.register_workers(
             ids, self.host, self.pid, process_start(self.pid), self.queues
@@ -101,6 +113,8 @@ class Runner:
             self._heartbeat()
             self._loop()
         finally:
+            if self._fence is not None:
+                self._fence.close()
             try:
                 self.backend.unregister_workers(ids)
             except QueuectlError as exc:
@@ -217,7 +231,7 @@ class Runner:
         except OSError as exc:
             _say(f"job {job.id}: cannot write its log ({exc.strerror}); output is discarded")
             slot.log, log_fd = "", os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
-        env = dict(os.environ)
+        env = self._env.copy()
         if job.env:
             env.update(job.env)
         env["QUEUECTL_JOB_ID"] = job.id
@@ -238,6 +252,8 @@ class Runner:
         for slot in self._running():
             status = executor.reap(slot.pid)
             if status is not None:
+                if slot.stop_reason is None and self._fenced(time.monotonic()):
+                    slot.stop_reason = "fenced"  # the fence killed it: not the job's fault
                 self._finish(
                     slot, executor.outcome_of(status, slot.stop_reason, self._timeout_of(slot))
                 )
@@ -306,6 +322,9 @@ class Runner:
             running += [(r.job.id, r.job.runs, r.worker_id) for r in self.unrecorded]
             held, stop, present = self.backend.heartbeat(ids, running, self.settings.lease)
             self.renewed_at = now
+            if self._fence is not None:
+                left = self.settings.lease * FENCE_SHARE - (time.monotonic() - now)
+                self._fence.renewed(left)
             if not present:
                 self.backend.register_workers(
                     ids, self.host, self.pid, process_start(self.pid), self.queues
@@ -324,11 +343,15 @@ class Runner:
                 self.claim_blocked = False
         except QueuectlError as exc:
             _say(f"heartbeat failed: {exc}")
-            self._fence(now)
+            self._stop_unfenced(now)
 
-    def _fence(self, now: float) -> None:
-        """Cannot renew leases: stop our jobs before the leases expire and others re-run them."""
-        if now - self.renewed_at < self.settings.lease * 0.6:
+    def _fenced(self, now: float) -> bool:
+        return now - self.renewed_at >= self.settings.lease * FENCE_SHARE
+
+    def _stop_unfenced(self, now: float) -> None:
+        """Cannot renew leases: stop our jobs before the leases expire and others re-run
+        them (the fence process does it too, at FENCE_SHARE, even if we are frozen)."""
+        if now - self.renewed_at < self.settings.lease * FENCE_SHARE * 0.9:
             return
         for slot in self._running():
             if slot.stop_reason not in ("revoked", "fenced"):
