@@ -94,26 +94,32 @@ class SQLiteBackend(SqlBackend):
         return self._rows_of(_Q[name], params)
 
     def _rows_of(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
-        try:
-            return self.conn.execute(sql, params or {}).fetchall()
-        except sqlite3.Error as exc:
-            raise _storage_error(self.path, exc) from exc
+        return self._patiently(lambda: self.conn.execute(sql, params or {}).fetchall())
 
     def _write(self, work: Callable[[Any], R]) -> R:
-        """Run ``work`` in one BEGIN IMMEDIATE transaction, retrying it while the lock is busy."""
+        """Run ``work`` in one BEGIN IMMEDIATE transaction (all of it, or none of it)."""
+
+        def transaction() -> R:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(self.conn)
+                self.conn.execute("COMMIT")
+                return result
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+
+        return self._patiently(transaction)
+
+    def _patiently(self, attempt: Callable[[], R]) -> R:
+        """Retry while another process holds the lock (bounded), so "database is locked"
+        never reaches a user; every other driver error becomes a StorageError."""
         deadline = time.monotonic() + BUSY_DEADLINE
         pause = 0.002
         while True:
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(self.conn)
-                    self.conn.execute("COMMIT")
-                    return result
-                except BaseException:
-                    if self.conn.in_transaction:
-                        self.conn.execute("ROLLBACK")
-                    raise
+                return attempt()
             except sqlite3.IntegrityError as exc:
                 raise DuplicateKey(f"{self.path}: {exc}") from exc
             except sqlite3.OperationalError as exc:
