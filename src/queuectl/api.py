@@ -51,9 +51,11 @@ def resolve_location(db: str | None = None) -> str:
 class Queue:
     """A job queue stored in SQLite (a path) or PostgreSQL (a ``postgresql://`` URL)."""
 
-    def __init__(self, db: str | None = None) -> None:
+    def __init__(self, db: str | None = None, *, long_lived: bool = False) -> None:
+        """``long_lived``: for processes that run for hours (workers, dashboards), whose
+        connections must survive a database restart."""
         self.location = resolve_location(db)
-        self.backend: Backend = open_backend(self.location)
+        self.backend: Backend = open_backend(self.location, long_lived)
         if is_postgres(self.location):
             self.logs_dir = os.path.join(queue_home(), "logs")
         else:

@@ -13,10 +13,11 @@ def is_postgres(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-def open_backend(location: str) -> Backend:
+def open_backend(location: str, long_lived: bool = False) -> Backend:
     """A path or ``sqlite:///path`` → SQLite; ``postgresql://…`` → PostgreSQL.
 
     Each engine is imported only when used, so SQLite commands never load psycopg.
+    ``long_lived`` (a worker) asks for connections that outlive a database restart.
     """
     if is_postgres(location):
         try:
@@ -27,7 +28,7 @@ def open_backend(location: str) -> Backend:
             raise StorageError(
                 f"PostgreSQL needs psycopg: pip install 'queuectl[postgres]' ({exc})"
             ) from exc
-        return PostgresBackend(location)
+        return PostgresBackend(location, long_lived)
     from queuectl.backends.sqlite import SQLiteBackend
 
     if location.startswith("sqlite://"):

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -21,13 +23,24 @@ from queuectl.sqlfiles import migrations, queries
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from typing import Any, TypeVar
 
     R = TypeVar("R")
     Conn = psycopg.Connection[DictRow]
 
 CONNECT_TIMEOUT = 5.0  # seconds to reach the server before a command gives up
+# A lost network must surface as an error, not a query that hangs for the kernel's
+# 15-minute retransmission timeout: unacknowledged data fails after 15 s, and idle
+# connections are probed.
+LINK_OPTIONS = {
+    "connect_timeout": int(CONNECT_TIMEOUT),
+    "tcp_user_timeout": 15000,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+}
 MIGRATION_LOCK = 0x71756575  # advisory lock id ("queu"): one migrating process at a time
 JOBS_CHANNEL = "queuectl_jobs"
 CONTROL_CHANNEL = "queuectl_control"
@@ -47,28 +60,36 @@ def redact(url: str) -> str:
     return f"{scheme}{sep}{user}@{host}" if user else f"{scheme}{sep}{host}"
 
 
+class _Direct:
+    """One connection, for a command that runs a few statements and exits: no pool
+    threads to start, and a refused connection is reported at once with its reason."""
+
+    def __init__(self, conninfo: str) -> None:
+        self.conn: Conn = psycopg.Connection[DictRow].connect(
+            conninfo, row_factory=dict_row, autocommit=True
+        )
+
+    @contextmanager
+    def connection(self) -> Iterator[Conn]:
+        yield self.conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 class PostgresBackend(SqlBackend):
     q = _Q
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, long_lived: bool = False) -> None:
+        """``long_lived`` (workers): a pool that reconnects in the background with backoff
+        and outlives a database restart. Otherwise one direct connection."""
         self.url = url
         self._offset = 0.0  # database clock minus local clock, refreshed by now_from_server()
-        self.pool: ConnectionPool[Conn] = ConnectionPool(
-            url,
-            connection_class=psycopg.Connection[DictRow],
-            min_size=1,
-            max_size=4,
-            open=False,
-            timeout=CONNECT_TIMEOUT,
-            kwargs={"row_factory": dict_row, "connect_timeout": int(CONNECT_TIMEOUT)},
-            check=ConnectionPool.check_connection,
-            reconnect_timeout=0,  # never give up: a worker outlives a database restart
-            name="queuectl",
-        )
+        conninfo = make_conninfo(url, **LINK_OPTIONS)
+        self.pool: ConnectionPool[Conn] | _Direct
         try:
-            self.pool.open(wait=True, timeout=CONNECT_TIMEOUT)
-        except PoolTimeout as exc:
-            self.pool.close()
+            self.pool = _Direct(conninfo)
+        except psycopg.Error as exc:
             raise self.error(exc) from exc
         try:
             self._migrate()
@@ -77,9 +98,33 @@ class PostgresBackend(SqlBackend):
         except BaseException:
             self.pool.close()
             raise
+        if long_lived:
+            self.pool.close()
+            self.pool = self._open_pool(conninfo)
+
+    def _open_pool(self, conninfo: str) -> ConnectionPool[Conn]:
+        pool: ConnectionPool[Conn] = ConnectionPool(
+            conninfo,
+            connection_class=psycopg.Connection[DictRow],
+            min_size=1,
+            max_size=2,
+            open=False,
+            timeout=CONNECT_TIMEOUT,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            check=ConnectionPool.check_connection,
+            reconnect_timeout=0,  # never give up: a worker outlives a database restart
+            name="queuectl",
+        )
+        try:
+            pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+        except PoolTimeout as exc:
+            pool.close()
+            raise self.error(exc) from exc
+        return pool
 
     def error(self, exc: BaseException) -> StorageError:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        reason = reason or type(exc).__name__
         if isinstance(exc, PoolTimeout):
             reason = "cannot reach the server (is it running, and is the URL right?)"
         return StorageError(f"PostgreSQL at {redact(self.url)}: {reason}")
@@ -171,7 +216,7 @@ class Listener:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT))
+            self.conn = psycopg.connect(make_conninfo(url, **LINK_OPTIONS), autocommit=True)
             self.conn.execute(f"LISTEN {JOBS_CHANNEL}")
             self.conn.execute(f"LISTEN {CONTROL_CHANNEL}")
         except psycopg.Error as exc:
