@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from queuectl.models import JobState
+
+if TYPE_CHECKING:
+    from queuectl.models import Job
 
 
 # --- what an attempt can end with (a failed command is data, not an exception) ---
@@ -79,6 +82,17 @@ class Transition:
     run_at: float | None  # when the job may run next; None = unchanged
     exit_code: int | None
     error: str | None
+
+
+class Finished(NamedTuple):
+    """An ended attempt, decided and ready to be written (see Backend.exchange)."""
+
+    job: Job
+    worker: str | None
+    transition: Transition
+    outcome: str
+    log_path: str | None = None
+    log_tail: str | None = None
 
 
 def backoff(attempts: int, policy: Policy) -> float:

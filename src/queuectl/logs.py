@@ -28,28 +28,59 @@ def log_path(logs_dir: str, job_id: str, run: int) -> str:
     return path
 
 
-def open_log(logs_dir: str, job_id: str, run: int) -> tuple[str, int]:
-    """Create (or truncate) an attempt's log file, 0600 in a 0700 folder → (path, fd)."""
-    if not os.path.isdir(logs_dir):
-        os.makedirs(logs_dir, mode=0o700, exist_ok=True)
-    path = log_path(logs_dir, job_id, run)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
-    return path, os.open(path, flags, 0o600)
+def live_path(logs_dir: str, worker_id: str) -> str:
+    """Where a worker slot's running job writes: one file per slot, reused while jobs
+    print nothing, so a silent job costs no file creation."""
+    return os.path.join(logs_dir, f".live-{worker_id}.log")
 
 
-def close_log(path: str, tail_bytes: int) -> tuple[str | None, str | None]:
-    """After an attempt: (path, tail) to store; an empty log is deleted → (None, None)."""
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
+class LiveLog:
+    """The output file of one worker slot (see live_path)."""
+
+    def __init__(self, logs_dir: str, worker_id: str) -> None:
+        self.logs_dir = logs_dir
+        self.path = live_path(logs_dir, worker_id)
+        self.fd = -1
+
+    def fileno(self) -> int:
+        """An empty file at offset 0 for the next job (created on first use)."""
+        if self.fd < 0:
+            if not os.path.isdir(self.logs_dir):
+                os.makedirs(self.logs_dir, mode=0o700, exist_ok=True)
+            flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+            self.fd = os.open(self.path, flags, 0o600)
+        return self.fd
+
+    def keep(self, job_id: str, run: int, tail_bytes: int) -> tuple[str | None, str | None]:
+        """After a job: (path, tail) of its output, moved to its attempt's own file; an
+        empty output leaves the file in place for the next job → (None, None)."""
+        if self.fd < 0:
+            return None, None
+        try:
+            size = os.fstat(self.fd).st_size
             if size == 0:
-                os.unlink(path)
+                os.lseek(self.fd, 0, os.SEEK_SET)  # a job may have seeked; start clean
                 return None, None
-            handle.seek(max(0, size - tail_bytes))
-            tail = handle.read(tail_bytes)
-    except OSError:
-        return None, None
-    return path, tail.decode("utf-8", "replace") if tail_bytes else None
+            tail = os.pread(self.fd, tail_bytes, max(0, size - tail_bytes)) if tail_bytes else b""
+            path = log_path(self.logs_dir, job_id, run)
+            os.rename(self.path, path)
+        except OSError:
+            self.close()
+            return None, None
+        self.close()
+        return path, tail.decode("utf-8", "replace") if tail_bytes else None
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def remove(self) -> None:
+        self.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
 
 
 def remove_logs(logs_dir: str, job_id: str) -> None:
@@ -71,9 +102,12 @@ def show_logs(queue: Queue, job_id: str, attempt: int | None, follow: bool, out:
     job = queue.get(job_id)
     chosen = _pick(queue, job_id, attempt, wait=follow)
     path = log_path(queue.logs_dir, job.id, chosen.run)
-    if not follow or chosen.finished_at is not None:
+    if chosen.finished_at is not None:
         return _print_finished(path, chosen, out)
-    return _follow(queue, path, chosen, out)
+    live = live_path(queue.logs_dir, chosen.worker)
+    if not follow:
+        return _print_finished(live, chosen, out)
+    return _follow(queue, live, path, chosen, out)
 
 
 def _pick(queue: Queue, job_id: str, attempt: int | None, wait: bool) -> Attempt:
@@ -113,11 +147,12 @@ def _print_finished(path: str, chosen: Attempt, out: TextIO) -> int:
     return 0
 
 
-def _follow(queue: Queue, path: str, chosen: Attempt, out: TextIO) -> int:
-    """Stream the file as it grows; stop once the attempt has ended and the rest is out."""
+def _follow(queue: Queue, live: str, final: str, chosen: Attempt, out: TextIO) -> int:
+    """Stream the slot's live file as it grows; once the attempt has ended, what is left
+    is in the attempt's own file (the live file is renamed to it), if it printed at all."""
     position = 0
     checked = 0.0
-    ended = False
+    path = live
     while True:
         try:
             with open(path, "rb") as handle:
@@ -129,12 +164,12 @@ def _follow(queue: Queue, path: str, chosen: Attempt, out: TextIO) -> int:
             position += len(data)
             out.write(data.decode("utf-8", "replace"))
             out.flush()
-        if ended:
+        if path == final:
             return 0
         if time.monotonic() - checked > 0.3:
             checked = time.monotonic()
             current = [a for a in queue.attempts(chosen.job_id) if a.run == chosen.run]
-            ended = not current or current[0].finished_at is not None
-            if ended:
-                continue  # one more read for what the job wrote last
+            if not current or current[0].finished_at is not None:
+                path = final  # one more read, from the attempt's own file
+                continue
         time.sleep(0.05)

@@ -33,4 +33,4 @@ def open_backend(location: str, long_lived: bool = False) -> Backend:
 
     if location.startswith("sqlite://"):
         location = location.removeprefix("sqlite://")
-    return SQLiteBackend(os.path.abspath(os.path.expanduser(location)))
+    return SQLiteBackend(os.path.abspath(os.path.expanduser(location)), long_lived)

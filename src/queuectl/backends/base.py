@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from queuectl.jobspec import JobSpec
-    from queuectl.lifecycle import Policy, Transition
+    from queuectl.lifecycle import Finished, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
 
 
@@ -71,6 +71,16 @@ class Backend(Protocol):
         log_tail: str | None,
     ) -> bool:
         """End the running attempt ``job.runs``; False if this worker no longer holds it."""
+
+    def exchange(
+        self,
+        finished: Sequence[Finished],
+        claimers: Sequence[str],
+        queues: Sequence[str] | None,
+        lease: float,
+    ) -> tuple[list[bool], list[Job]]:
+        """End attempts (guarded: True where this worker still held the run), then claim
+        a job for each claimer in turn until one finds none; one transaction."""
 
     def heartbeat(
         self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     from queuectl.jobspec import JobSpec
-    from queuectl.lifecycle import Policy, Transition
+    from queuectl.lifecycle import Finished, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
 
     R = TypeVar("R")
@@ -183,17 +183,8 @@ class SqlBackend:
 
     # --- the worker's verbs ---------------------------------------------------------
     def claim(self, worker: str, queues: Sequence[str] | None, lease: float) -> Job | None:
-        from queuectl.models import Job
-
-        def take(conn: Any) -> Job | None:
-            now = self.now()
-            params = {"worker": worker, "now": now, "lease": lease, "lease_until": now + lease}
-            if queues:
-                params["queues"] = self._list(queues)
-            row = self._claim(conn, params)
-            return None if row is None else Job.from_row(row)
-
-        return self._write(take)
+        claimed = self.exchange([], [worker], queues, lease)[1]
+        return claimed[0] if claimed else None
 
     def finish(
         self,
@@ -204,14 +195,44 @@ class SqlBackend:
         log_path: str | None,
         log_tail: str | None,
     ) -> bool:
-        params = end_params(job, worker, transition, outcome, self.now(), log_path, log_tail)
+        from queuectl.lifecycle import Finished
 
-        def end(conn: Any) -> bool:
-            ended = self._run(conn, "end_job", params).rowcount
-            self._run(conn, "end_attempt", params)
-            return bool(ended == 1)
+        ended = Finished(job, worker, transition, outcome, log_path, log_tail)
+        return self.exchange([ended], [], None, 0.0)[0][0]
 
-        return self._write(end)
+    def exchange(
+        self,
+        finished: Sequence[Finished],
+        claimers: Sequence[str],
+        queues: Sequence[str] | None,
+        lease: float,
+    ) -> tuple[list[bool], list[Job]]:
+        """End attempts, then claim a job for each claimer in turn (stopping at the first
+        that finds none), all in one transaction: a busy worker commits once a turn."""
+        from queuectl.models import Job
+
+        def turn(conn: Any) -> tuple[list[bool], list[Job]]:
+            now = self.now()
+            ours = []
+            for end in finished:
+                params = end_params(
+                    end.job, end.worker, end.transition, end.outcome, now,
+                    end.log_path, end.log_tail,
+                )  # fmt: skip
+                ours.append(self._run(conn, "end_job", params).rowcount == 1)
+                self._run(conn, "end_attempt", params)
+            claimed: list[Job] = []
+            for worker in claimers:
+                params = {"worker": worker, "now": now, "lease": lease, "lease_until": now + lease}
+                if queues:
+                    params["queues"] = self._list(queues)
+                row = self._claim(conn, params)
+                if row is None:
+                    break
+                claimed.append(Job.from_row(row))
+            return ours, claimed
+
+        return self._write(turn)
 
     def heartbeat(
         self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float

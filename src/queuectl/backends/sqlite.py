@@ -74,7 +74,9 @@ def _statements(script: str) -> list[str]:
 class SQLiteBackend(SqlBackend):
     q = _Q
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, long_lived: bool = False) -> None:
+        """``long_lived`` (a worker): its own state changes commit without fsync when
+        durability is "full" — see DECISIONS.md, "Storage and durability"."""
         self.path = path
         _prepare_location(path)
         try:
@@ -86,8 +88,10 @@ class SQLiteBackend(SqlBackend):
             raise _storage_error(path, exc) from exc
         self._migrate()
         self.reload_settings()
-        sync = _SYNC.get(self._settings.get("durability", "full"), "FULL")
-        self._rows_of(f"PRAGMA synchronous = {sync}")
+        durability = self._settings.get("durability", "full")
+        if long_lived and durability == "full":
+            durability = "normal"  # a lost claim or result re-runs a job: at-least-once holds
+        self._rows_of(f"PRAGMA synchronous = {_SYNC.get(durability, 'FULL')}")
 
     # --- hooks of SqlBackend ------------------------------------------------------
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:

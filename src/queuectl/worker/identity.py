@@ -7,8 +7,10 @@ import socket
 
 
 def hostname() -> str:
-    """``$QUEUECTL_HOSTNAME`` (to tell apart hosts that share a name), else the host name."""
-    return os.environ.get("QUEUECTL_HOSTNAME") or socket.gethostname()
+    """``$QUEUECTL_HOSTNAME`` (to tell apart hosts that share a name), else the host name;
+    reduced to ``A-Z a-z 0-9 . _ -``, since it becomes part of worker ids and file names."""
+    name = os.environ.get("QUEUECTL_HOSTNAME") or socket.gethostname()
+    return "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "-" for c in name)[:64]
 
 
 def process_start(pid: int) -> str | None:

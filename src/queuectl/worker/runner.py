@@ -13,11 +13,10 @@ import selectors
 import signal
 import sys
 import time
-from typing import NamedTuple
 
 from queuectl import lifecycle
 from queuectl.errors import QueuectlError
-from queuectl.logs import close_log, open_log
+from queuectl.logs import LiveLog
 from queuectl.worker import executor
 from queuectl.worker.fence import ENV as FENCE_ENV
 from queuectl.worker.fence import Fence
@@ -44,29 +43,19 @@ class Slot:
 
     __slots__ = ("deadline", "job", "kill_at", "log", "pid", "stop_reason", "worker_id")
 
-    def __init__(self, worker_id: str) -> None:
+    def __init__(self, worker_id: str, logs_dir: str) -> None:
         self.worker_id = worker_id
+        self.log = LiveLog(logs_dir, worker_id)
         self.clear()
 
     def clear(self) -> None:
         self.job: Job | None = None
         self.pid = 0
-        self.log = ""
         self.deadline: float | None = None  # monotonic instant of the job's timeout
         self.kill_at: float | None = None  # monotonic instant to escalate to SIGKILL
         # why we are stopping it: timeout, interrupt (worker stopping now), revoked
         # (cancelled or rescued: nobody will accept its result) or fenced (lease not renewable)
         self.stop_reason: str | None = None
-
-
-class _Result(NamedTuple):
-    """A finished attempt whose result is still to be written."""
-
-    job: Job
-    worker_id: str
-    outcome: lifecycle.Outcome
-    log_path: str | None
-    tail: str | None
 
 
 class Runner:
@@ -77,16 +66,19 @@ class Runner:
         self.burst = burst
         self.host = hostname()
         self.pid = os.getpid()
-        self.slots = [Slot(f"{self.host}:{self.pid}:{n}") for n in range(1, count + 1)]
+        self.slots = [
+            Slot(f"{self.host}:{self.pid}:{n}", queue.logs_dir) for n in range(1, count + 1)
+        ]
         self.settings: Settings = queue.settings
         self.stopping = False
         self.claim_blocked = False  # the last claim found nothing: wait for a change
         # results that could not be written yet (queue unreachable): retried every turn
-        self.unrecorded: list[_Result] = []
+        self.unrecorded: list[lifecycle.Finished] = []
         self.next_heartbeat = 0.0
         self.renewed_at = time.monotonic()
         self._fence: Fence | None = None
         self._env = dict(os.environ)  # the jobs' base environment, copied once
+        self._devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         self._selector = selectors.DefaultSelector()
         self._signal_r, self._signal_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._watcher: Watcher | None = None
@@ -113,6 +105,8 @@ class Runner:
             self._heartbeat()
             self._loop()
         finally:
+            for slot in self.slots:
+                slot.log.remove()
             if self._fence is not None:
                 self._fence.close()
             try:
@@ -165,9 +159,7 @@ class Runner:
             if now >= self.next_heartbeat:
                 self._heartbeat()
             try:
-                self._record()
-                if not self.stopping and not self.claim_blocked:
-                    self._fill()
+                self._turn()
                 running = self._running()
                 if (
                     not running
@@ -212,25 +204,38 @@ class Runner:
         return self.backend.next_due(self.queues) is None
 
     # --- claiming and starting jobs ---------------------------------------------
-    def _fill(self) -> None:
-        lease = self.settings.lease
-        for slot in self.slots:
-            if slot.job is not None:
-                continue
-            job = self.backend.claim(slot.worker_id, self.queues, lease)
-            if job is None:
-                self.claim_blocked = True
+    def _turn(self) -> None:
+        """Write what ended and claim for the free slots, in one transaction. Repeats
+        while a claimed job could not even be spawned (its result is ready at once).
+        A queue error leaves the results in ``unrecorded`` for the next turn; their
+        leases stay renewed meanwhile (see _heartbeat), so nobody re-runs a job whose
+        result is only waiting to be written."""
+        while True:
+            free = [] if self.stopping or self.claim_blocked else [
+                slot for slot in self.slots if slot.job is None
+            ]  # fmt: skip
+            if not self.unrecorded and not free:
                 return
-            self._start(slot, job)
-            self._record()  # a job that could not even be spawned has a result already
+            held, jobs = self.backend.exchange(
+                self.unrecorded, [slot.worker_id for slot in free], self.queues, self.settings.lease
+            )
+            for ended, ours in zip(self.unrecorded, held, strict=True):
+                self._report(ended, ours)
+            self.unrecorded = []
+            if len(jobs) < len(free):
+                self.claim_blocked = True
+            for slot, job in zip(free, jobs, strict=False):
+                self._start(slot, job)
+            if not self.unrecorded:
+                return
 
     def _start(self, slot: Slot, job: Job) -> None:
         slot.job = job
         try:
-            slot.log, log_fd = open_log(self.queue.logs_dir, job.id, job.runs)
+            log_fd = slot.log.fileno()
         except OSError as exc:
             _say(f"job {job.id}: cannot write its log ({exc.strerror}); output is discarded")
-            slot.log, log_fd = "", os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            log_fd = self._devnull
         env = self._env.copy()
         if job.env:
             env.update(job.env)
@@ -239,11 +244,12 @@ class Runner:
         try:
             slot.pid = executor.spawn(executor.argv_of(job.command, job.cwd), env, log_fd)
         except executor.SpawnFailed as failure:
-            os.write(log_fd, (failure.outcome.message + "\n").encode())
-            os.close(log_fd)
+            try:
+                os.write(log_fd, (failure.outcome.message + "\n").encode())
+            except OSError:
+                pass
             self._finish(slot, failure.outcome)
             return
-        os.close(log_fd)
         timeout = self._timeout_of(slot)
         slot.deadline = time.monotonic() + timeout if timeout else None
 
@@ -281,34 +287,25 @@ class Runner:
     def _finish(self, slot: Slot, outcome: lifecycle.Outcome) -> None:
         job = slot.job
         assert job is not None
-        log_path, tail = (None, None)
-        if slot.log:
-            log_path, tail = close_log(slot.log, self.settings.log_tail_bytes)
-        self.unrecorded.append(_Result(job, slot.worker_id, outcome, log_path, tail))
+        log_path, tail = slot.log.keep(job.id, job.runs, self.settings.log_tail_bytes)
+        policy = lifecycle.Policy(self.settings.backoff_base, self.settings.max_backoff)
+        step = lifecycle.decide(job, outcome, policy, self.backend.now())
+        self.unrecorded.append(
+            lifecycle.Finished(job, slot.worker_id, step, outcome.name, log_path, tail)
+        )
         slot.clear()
         self.claim_blocked = False
 
-    def _record(self) -> None:
-        """Write finished attempts' results. A queue error propagates to the loop, which
-        retries next turn; meanwhile their leases stay renewed (see _heartbeat), so
-        nobody re-runs a job whose result is only waiting to be written."""
-        while self.unrecorded:
-            result = self.unrecorded[0]
-            job = result.job
-            policy = lifecycle.Policy(self.settings.backoff_base, self.settings.max_backoff)
-            step = lifecycle.decide(job, result.outcome, policy, self.backend.now())
-            ours = self.backend.finish(
-                job, result.worker_id, step, result.outcome.name, result.log_path, result.tail
-            )
-            self.unrecorded.pop(0)
-            head = f"{result.worker_id} job {job.id} attempt {job.runs}: "
-            if not ours:
-                _say(head + f"{result.outcome.name}, not recorded: the job is no longer ours")
-                continue
-            note = step.state.value
-            if step.state.value == "failed" and step.run_at is not None:
-                note += f", retry in {step.run_at - self.backend.now():.1f}s"
-            _say(head + note + (f" — {step.error}" if step.error else ""))
+    def _report(self, ended: lifecycle.Finished, ours: bool) -> None:
+        head = f"{ended.worker} job {ended.job.id} attempt {ended.job.runs}: "
+        if not ours:
+            _say(head + f"{ended.outcome}, not recorded: the job is no longer ours")
+            return
+        step = ended.transition
+        note = step.state.value
+        if step.state.value == "failed" and step.run_at is not None:
+            note += f", retry in {step.run_at - self.backend.now():.1f}s"
+        _say(head + note + (f" — {step.error}" if step.error else ""))
 
     # --- heartbeats, rescue, fencing ------------------------------------------
     def _heartbeat(self) -> None:
@@ -319,7 +316,7 @@ class Runner:
             self.settings = self.queue.reload_settings()
             ids = [slot.worker_id for slot in self.slots]
             running = [(s.job.id, s.job.runs, s.worker_id) for s in self.slots if s.job]
-            running += [(r.job.id, r.job.runs, r.worker_id) for r in self.unrecorded]
+            running += [(r.job.id, r.job.runs, r.worker or "") for r in self.unrecorded]
             held, stop, present = self.backend.heartbeat(ids, running, self.settings.lease)
             self.renewed_at = now
             if self._fence is not None:
