@@ -12,7 +12,7 @@ from queuectl.errors import InvalidInput, QueuectlError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
     from queuectl.api import Queue
 
@@ -44,17 +44,7 @@ def _whole(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="A background job queue for shell commands.")
-    parser.add_argument(
-        "--db",
-        metavar="PATH|URL",
-        help="queue location (default: $QUEUECTL_DB "
-        "or $QUEUECTL_HOME/queuectl.db); postgresql://… for PostgreSQL",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
-
+def _add_enqueue(commands: Any) -> None:
     enqueue = commands.add_parser("enqueue", help="add a job (JSON, flags, or a JSON Lines file)")
     enqueue.add_argument("job", nargs="?", metavar="JSON", help='e.g. \'{"command":"sleep 2"}\'')
     enqueue.add_argument("--command", dest="shell", metavar="CMD", help="run CMD with /bin/sh -c")
@@ -71,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     enqueue.set_defaults(run=cmd_enqueue)
 
+
+def _add_list(commands: Any) -> None:
     listing = commands.add_parser("list", help="list jobs")
     listing.add_argument("--state")
     listing.add_argument("--queue")
@@ -78,25 +70,35 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=cmd_list)
 
+
+def _add_status(commands: Any) -> None:
     status = commands.add_parser("status", help="jobs per state and live workers")
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=cmd_status)
 
+
+def _add_show(commands: Any) -> None:
     show = commands.add_parser("show", help="one job and every attempt")
     show.add_argument("id")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=cmd_show)
 
+
+def _add_logs(commands: Any) -> None:
     logs = commands.add_parser("logs", help="output of a job's attempt")
     logs.add_argument("id")
     logs.add_argument("--attempt", type=_non_negative, help="attempt number (default: latest)")
     logs.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
     logs.set_defaults(run=cmd_logs)
 
+
+def _add_cancel(commands: Any) -> None:
     cancel = commands.add_parser("cancel", help="cancel pending or running jobs")
     cancel.add_argument("ids", nargs="+", metavar="ID")
     cancel.set_defaults(run=cmd_cancel)
 
+
+def _add_dlq(commands: Any) -> None:
     dlq = commands.add_parser("dlq", help="the dead letter queue").add_subparsers(
         dest="dlq", metavar="ACTION", parser_class=_Parser
     )
@@ -113,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--all", action="store_true")
         sub.set_defaults(run=run)
 
+
+def _add_config(commands: Any) -> None:
     config = commands.add_parser("config", help="settings stored in the queue").add_subparsers(
         dest="config", metavar="ACTION", parser_class=_Parser
     )
@@ -132,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
         every.add_argument("--json", action="store_true")
         every.set_defaults(run=cmd_config_list)
 
+
+def _add_worker(commands: Any) -> None:
     worker = commands.add_parser("worker", help="run, stop and list workers").add_subparsers(
         dest="worker", metavar="ACTION", parser_class=_Parser
     )
@@ -148,6 +154,37 @@ def build_parser() -> argparse.ArgumentParser:
     wlist = worker.add_parser("list", help="live workers")
     wlist.add_argument("--json", action="store_true")
     wlist.set_defaults(run=cmd_worker_list)
+
+
+COMMANDS: dict[str, Callable[[Any], None]] = {
+    "enqueue": _add_enqueue,
+    "list": _add_list,
+    "status": _add_status,
+    "show": _add_show,
+    "logs": _add_logs,
+    "cancel": _add_cancel,
+    "dlq": _add_dlq,
+    "config": _add_config,
+    "worker": _add_worker,
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` one command's: building all twenty-odd
+    subparsers costs milliseconds that a single ``enqueue`` should not pay."""
+    parser = _Parser(prog=PROG, description="A background job queue for shell commands.")
+    parser.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="queue location (default: $QUEUECTL_DB "
+        "or $QUEUECTL_HOME/queuectl.db); postgresql://… for PostgreSQL",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    for name, add in COMMANDS.items():
+        if only is None or name == only:
+            add(commands)
     return parser
 
 
@@ -376,9 +413,23 @@ def cmd_worker_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (after global options), if it is a known one."""
+    words = iter(argv)
+    for word in words:
+        if word == "--db":
+            next(words, None)
+        elif word.startswith("-"):
+            if not word.startswith("--db="):
+                return None  # --help or a mistake: the whole parser answers
+        else:
+            return word if word in COMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command_of(words)).parse_args(words)
     try:
         code: int = args.run(args)
         return code

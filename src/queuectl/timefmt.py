@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import re
 import time
-from datetime import UTC, datetime
 
 from queuectl.errors import InvalidInput, brief
 
@@ -29,6 +28,8 @@ def iso(ts: float | None) -> str | None:
     """Epoch seconds → ``2026-11-22T10:30:00.123456Z`` (None stays None)."""
     if ts is None:
         return None
+    from datetime import UTC, datetime  # not on the enqueue path: imported when printing
+
     dt = datetime.fromtimestamp(ts, UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
 
@@ -39,6 +40,8 @@ def parse_instant(text: str) -> float:
         raise InvalidInput(
             f"invalid time {brief(text)}: expected ISO 8601, e.g. 2026-11-22T10:30:00Z"
         )
+    from datetime import datetime
+
     try:
         dt = datetime.fromisoformat(text.strip())
     except ValueError:
