@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -172,9 +172,12 @@ class Worker:
 
 class Queuectl:
     """One test's queue (SQLite in ``QUEUECTL_HOME`` under ``tmp_path``, or a fresh
-    PostgreSQL schema), and what ran against it."""
+    PostgreSQL schema), and what ran against it. ``env`` adds to every command's
+    environment (e.g. ``QUEUECTL_HOSTNAME`` to play another host)."""
 
-    def __init__(self, tmp_path: Path, db: str | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, db: str | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
         self.tmp = tmp_path
         self.home = tmp_path / "home"
         self.env = {k: v for k, v in os.environ.items() if k not in _INHERITED}
@@ -182,6 +185,7 @@ class Queuectl:
         if db is not None:  # a PostgreSQL URL; None = the default SQLite file in home
             self.env["QUEUECTL_DB"] = db
         self.env["PYTHONDONTWRITEBYTECODE"] = "1"
+        self.env.update(env or {})
         self.workers: list[Worker] = []
         self.detached: list[tuple[int, str | None]] = []
         self.others: list[subprocess.Popen[bytes]] = []
