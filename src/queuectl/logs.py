@@ -165,6 +165,11 @@ def _follow(queue: Queue, live: str, final: str, chosen: Attempt, out: TextIO) -
             out.write(data.decode("utf-8", "replace"))
             out.flush()
         if path == final:
+            if position == 0 and chosen.log_tail is None:
+                # nothing was streamed from this host: the attempt ran elsewhere
+                ended = [a for a in queue.attempts(chosen.job_id) if a.run == chosen.run]
+                if ended and not os.path.exists(final):
+                    return _print_finished(final, ended[0], out)
             return 0
         if time.monotonic() - checked > 0.3:
             checked = time.monotonic()

@@ -112,7 +112,7 @@ class PostgresBackend(SqlBackend):
             timeout=CONNECT_TIMEOUT,
             kwargs={"row_factory": dict_row, "autocommit": True},
             check=ConnectionPool.check_connection,
-            reconnect_timeout=0,  # never give up: a worker outlives a database restart
+            reconnect_timeout=365 * 86400.0,  # keep trying: a worker outlives a restart
             name="queuectl",
         )
         try:
@@ -236,4 +236,7 @@ class Listener:
             raise StorageError(f"PostgreSQL at {redact(self.url)}: lost LISTEN: {exc}") from exc
 
     def close(self) -> None:
-        self.conn.close()
+        try:
+            self.conn.close()
+        except psycopg.Error:
+            pass  # it was broken already

@@ -82,6 +82,7 @@ class Runner:
         self._selector = selectors.DefaultSelector()
         self._signal_r, self._signal_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._watcher: Watcher | None = None
+        self._watcher_fd = -1
 
     # --- set-up and tear-down -------------------------------------------------
     def run(self) -> int:
@@ -132,7 +133,8 @@ class Runner:
             _say(f"no wake-ups from the queue for now ({exc}); polling")
             return
         if self._watcher is not None:
-            self._selector.register(self._watcher.fileno(), selectors.EVENT_READ)
+            self._watcher_fd = self._watcher.fileno()  # a lost connection cannot tell it later
+            self._selector.register(self._watcher_fd, selectors.EVENT_READ)
 
     def _on_watcher(self) -> None:
         assert self._watcher is not None
@@ -140,7 +142,7 @@ class Runner:
             kinds = self._watcher.drain()
         except QueuectlError as exc:
             _say(f"{exc}; polling until it is back")
-            self._selector.unregister(self._watcher.fileno())
+            self._selector.unregister(self._watcher_fd)
             self._watcher.close()
             self._watcher = None
             self.claim_blocked = False
@@ -183,7 +185,7 @@ class Runner:
         for key, _ in events:
             if key.fd == self._signal_r:
                 self._on_signals()
-            elif self._watcher is not None:
+            elif key.fd == self._watcher_fd and self._watcher is not None:
                 self._on_watcher()
 
     def _timeout(self, running: list[Slot]) -> float:
