@@ -10,7 +10,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,10 +83,12 @@ def _free_port() -> int:
 
 @dataclass
 class OwnServer:
-    """A throw-away PostgreSQL 15 cluster on 127.0.0.1:port, run by the postgres user."""
+    """A throw-away PostgreSQL 15 cluster on 127.0.0.1:port (and any other ``listen``
+    addresses of this machine), run by the postgres user."""
 
     folder: Path
     port: int
+    listen: tuple[str, ...] = ("127.0.0.1",)
 
     @property
     def data(self) -> Path:
@@ -110,7 +113,7 @@ class OwnServer:
 
     def start(self) -> None:
         options = (
-            f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+            f"-c listen_addresses={','.join(self.listen)} -c port={self.port} "
             f"-c unix_socket_directories={self.folder} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off"
         )
@@ -142,12 +145,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
-def own_pg() -> Iterator[OwnServer]:
-    """A PostgreSQL server that tests may restart. Missing binaries fail (never skip)."""
+@contextmanager
+def own_server(
+    listen: Sequence[str] = ("127.0.0.1",), trusted: Sequence[str] = ()
+) -> Iterator[OwnServer]:
+    """A fresh cluster listening on ``listen`` (addresses of this machine), which also
+    trusts TCP clients from the ``trusted`` networks (CIDR); removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="queuectl-pg-"))  # /tmp: the postgres user can reach
     shutil.chown(folder, PG_USER, PG_USER)
-    server = OwnServer(folder, _free_port())
+    server = OwnServer(folder, _free_port(), tuple(listen))
     try:
         _as_postgres(
             str(PG_BIN / "initdb"),
@@ -161,6 +167,8 @@ def own_pg() -> Iterator[OwnServer]:
             "UTF8",
             "--no-instructions",
         )
+        with open(server.data / "pg_hba.conf", "a") as hba:
+            hba.writelines(f"host all all {network} trust\n" for network in trusted)
         started = time.monotonic()
         server.start()
         print(f"own PostgreSQL on port {server.port} up in {time.monotonic() - started:.1f}s")
@@ -168,6 +176,13 @@ def own_pg() -> Iterator[OwnServer]:
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def own_pg() -> Iterator[OwnServer]:
+    """A PostgreSQL server that tests may restart. Missing binaries fail (never skip)."""
+    with own_server() as server:
+        yield server
 
 
 @pytest.fixture
