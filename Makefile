@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests
 
 test: lint typecheck unit
+
+# Full-size chaos (3,000 jobs, a minute of SIGKILLs, SQLite then PostgreSQL at
+# $$QUEUECTL_TEST_PG); the CI-sized run is tests/reliability/test_chaos.py.
+chaos: $(STAMP)
+	$(BIN)/python scripts/chaos.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
