@@ -119,18 +119,7 @@ class Queue:
 
     def enqueue_lines(self, lines: Iterable[str], source: str = "-") -> list[str]:
         """JSON Lines (blank lines skipped) → all jobs enqueued, or none with the line named."""
-        now = self.backend.now()
-        specs: list[JobSpec] = []
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                specs.append(check_job(decode_json(line), now))
-            except InvalidInput as exc:
-                raise InvalidInput(f"{source}, line {number}: {exc}") from None
-        if not specs:
-            raise InvalidInput(f"{source}: no jobs found")
-        return self._insert(specs, now)
+        return self.enqueue_many(read_jobs(lines, source))
 
     def _insert(self, specs: list[JobSpec], now: float) -> list[str]:
         return self.backend.enqueue(specs, self.settings.max_retries, now)
@@ -219,6 +208,27 @@ class Queue:
 
     def config_list(self) -> dict[str, str]:
         return self.settings.raw()
+
+
+def read_jobs(lines: Iterable[str], source: str = "-") -> list[object]:
+    """Decode and check JSON Lines without touching a queue: a bad line is reported
+    (with its number) before anything is opened or written."""
+    import time
+
+    now = time.time()
+    jobs: list[object] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            raw = decode_json(line)
+            check_job(raw, now)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{source}, line {number}: {exc}") from None
+        jobs.append(raw)
+    if not jobs:
+        raise InvalidInput(f"{source}: no jobs found")
+    return jobs
 
 
 def _ids(ids: Sequence[str] | None) -> list[str] | None:

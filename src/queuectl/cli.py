@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from queuectl.errors import InvalidInput, QueuectlError
 
@@ -31,9 +32,9 @@ def _non_negative(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:20]!r}") from None
+    if not 0 <= value <= 2**31 - 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {2**31 - 1}, got {text[:20]}")
     return value
 
 
@@ -205,6 +206,32 @@ def _open(args: argparse.Namespace) -> Queue:
     return Queue(args.db)
 
 
+def _precheck(args: argparse.Namespace) -> None:
+    """Refuse malformed ids, names, states and settings before any queue is opened, so
+    bad input creates and writes nothing."""
+    from queuectl.jobspec import check_id, check_queue
+
+    named = getattr(args, "ids", None) or []
+    if getattr(args, "id", None) is not None:
+        named = [args.id, *named]
+    for job_id in named:
+        check_id(job_id)
+    for queue in [getattr(args, "queue", None), *(getattr(args, "queues", None) or [])]:
+        if queue is not None:
+            check_queue(queue)
+    if getattr(args, "state", None) is not None:
+        from queuectl.models import STATES
+
+        if args.state not in STATES:
+            raise InvalidInput(f"unknown state {args.state!r}; states: {', '.join(STATES)}")
+    if getattr(args, "key", None) is not None:
+        from queuectl import config
+
+        config.canonical_key(args.key)
+        if getattr(args, "value", None) is not None:
+            config.validate(args.key, args.value)
+
+
 # --- commands ------------------------------------------------------------------
 def cmd_enqueue(args: argparse.Namespace) -> int:
     flags = {
@@ -232,36 +259,44 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
             f"--{next(iter(given)).replace('_', '-')} goes with --command, "
             "not with a JSON job or --file"
         )
+    jobs: list[object]
+    if args.file is not None:
+        jobs = _read_file(args.file)
+    elif args.shell is not None:
+        from queuectl.jobspec import parse_env_flags
+
+        flagged: dict[str, object] = {**given, "command": args.shell}
+        if args.env:
+            flagged["env"] = parse_env_flags(args.env)
+        jobs = [flagged]
+    else:
+        from queuectl.api import decode_json
+
+        jobs = [decode_json(args.job)]
+    if args.file is None:  # (a file's lines were checked as they were read)
+        from queuectl.jobspec import check_job
+
+        check_job(jobs[0], time.time())  # refuse bad input before the queue is even opened
     with _open(args) as queue:
-        if args.file is not None:
-            ids = _enqueue_file(queue, args.file)
-            sys.stdout.write("\n".join(ids) + "\n")
-            sys.stderr.write(f"enqueued {len(ids)} jobs\n")
-            return 0
-        if args.shell is not None:
-            from queuectl.jobspec import parse_env_flags
-
-            raw: object = {**given, "command": args.shell}
-            if args.env:
-                raw["env"] = parse_env_flags(args.env)  # type: ignore[index]
-        else:
-            from queuectl.api import decode_json
-
-            raw = decode_json(args.job)
-        ids = queue.enqueue_many([raw])
-    sys.stdout.write(ids[0] + "\n")
+        ids = queue.enqueue_many(jobs)
+    sys.stdout.write("\n".join(ids) + "\n")
+    if args.file is not None:
+        sys.stderr.write(f"enqueued {len(ids)} jobs\n")
     return 0
 
 
-def _enqueue_file(queue: Queue, name: str) -> list[str]:
+def _read_file(name: str) -> list[object]:
+    """The jobs of a JSON Lines file ('-' = stdin), checked line by line."""
+    from queuectl.api import read_jobs
+
     if name == "-":
-        return queue.enqueue_lines(sys.stdin, "stdin")
+        return read_jobs(sys.stdin, "stdin")
     try:
         with open(name, encoding="utf-8") as handle:
-            return queue.enqueue_lines(handle, name)
+            return read_jobs(handle, name)
     except FileNotFoundError:
         raise InvalidInput(f"no such file: {name}") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InvalidInput(f"cannot read {name}: {exc}") from None
 
 
@@ -431,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_command_of(words)).parse_args(words)
     try:
+        _precheck(args)
         code: int = args.run(args)
         return code
     except QueuectlError as exc:

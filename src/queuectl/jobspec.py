@@ -171,7 +171,13 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     if cwd is not None:
         if not isinstance(cwd, str) or not cwd:
             raise InvalidInput("cwd must be a non-empty string")
-        cwd = os.path.normpath(os.path.join(cwd_base or os.getcwd(), _check_text("cwd", cwd, 4096)))
+        cwd = _check_text("cwd", cwd, 4096)
+        if not os.path.isabs(cwd):
+            try:
+                cwd = os.path.join(cwd_base or os.getcwd(), cwd)
+            except FileNotFoundError:
+                raise InvalidInput("a relative cwd needs a current directory that exists") from None
+        cwd = os.path.normpath(cwd)
     return {
         "id": job_id,
         "command": check_command(raw["command"]),

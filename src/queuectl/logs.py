@@ -135,15 +135,19 @@ def _print_finished(path: str, chosen: Attempt, out: TextIO) -> int:
                 out.write(chunk)
         return 0
     except FileNotFoundError:
-        pass
+        why = "no log file here"
+    except OSError as exc:
+        why = f"cannot read {path}: {exc.strerror}"
     if chosen.log_tail:
         sys.stderr.write(
-            f"(no log file here: showing the last {len(chosen.log_tail.encode())} bytes "
+            f"({why}: showing the last {len(chosen.log_tail.encode())} bytes "
             "stored with the attempt)\n"
         )
         out.write(chosen.log_tail)
-    elif chosen.finished_at is not None:
+    elif chosen.finished_at is not None and chosen.log_path is None:
         sys.stderr.write(f"(attempt {chosen.run} printed nothing)\n")
+    elif chosen.finished_at is not None:
+        sys.stderr.write(f"({why}, and no output was stored with the attempt)\n")
     return 0
 
 

@@ -765,5 +765,8 @@ def test_a_working_directory_that_was_deleted(tmp_path: Path, args: tuple[str, .
     gone.mkdir()
     ran = run_cli(home, *args, cwd=gone, preexec=lambda: os.rmdir(os.getcwd()))
     assert not gone.exists()
+    if "/tmp" in args:  # an absolute --cwd needs no current folder: it simply works
+        assert ran.code == 0 and "Traceback" not in ran.err, ran
+        return
     assert ran.code in (1, 2), ran
     assert_clean_error(ran, ran.code)

@@ -33,4 +33,10 @@ def open_backend(location: str, long_lived: bool = False) -> Backend:
 
     if location.startswith("sqlite://"):
         location = location.removeprefix("sqlite://")
-    return SQLiteBackend(os.path.abspath(os.path.expanduser(location)), long_lived)
+    try:
+        path = os.path.abspath(os.path.expanduser(location))
+    except FileNotFoundError:  # a relative path, and the current directory was deleted
+        from queuectl.errors import InvalidInput
+
+        raise InvalidInput(f"{location}: a relative path needs a current directory") from None
+    return SQLiteBackend(path, long_lived)

@@ -51,13 +51,19 @@ logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}@{host}" if user else f"{scheme}{sep}{host}"
+    """The URL without its password (in the user part or the query), for messages."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            credentials, _, host = netloc.rpartition("@")
+            netloc = f"{credentials.split(':', 1)[0]}@{host}"
+        query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)]
+        return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), ""))
+    except ValueError:
+        return "the PostgreSQL URL given"
 
 
 class _Direct:
@@ -85,8 +91,11 @@ class PostgresBackend(SqlBackend):
         and outlives a database restart. Otherwise one direct connection."""
         self.url = url
         self._offset = 0.0  # database clock minus local clock, refreshed by now_from_server()
-        conninfo = make_conninfo(url, **LINK_OPTIONS)
         self.pool: ConnectionPool[Conn] | _Direct
+        try:
+            conninfo = make_conninfo(url, **LINK_OPTIONS)
+        except psycopg.Error:
+            raise StorageError(f"{redact(url)}: not a valid PostgreSQL URL") from None
         try:
             self.pool = _Direct(conninfo)
         except psycopg.Error as exc:

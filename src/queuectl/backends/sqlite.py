@@ -37,11 +37,22 @@ def _storage_error(path: str, exc: sqlite3.Error) -> StorageError:
     code = getattr(exc, "sqlite_errorcode", None)
     if code == sqlite3.SQLITE_NOTADB:
         return StorageError(f"{path} is not a queuectl database (file is not a database)")
-    if code == sqlite3.SQLITE_FULL:
+    if code == sqlite3.SQLITE_FULL or (
+        code is not None and code & 0xFF == sqlite3.SQLITE_IOERR and _disk_full(path)
+    ):
+        # a full disk often shows first as an I/O error (growing the -shm file)
         return StorageError(f"{path}: the disk is full; nothing was written")
     if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
         return StorageError(f"{path}: cannot write the queue here ({exc}); check permissions")
     return StorageError(f"{path}: {exc}")
+
+
+def _disk_full(path: str) -> bool:
+    try:
+        stats = os.statvfs(os.path.dirname(path))
+    except OSError:
+        return False
+    return stats.f_bavail == 0 or stats.f_favail == 0
 
 
 def _prepare_location(path: str) -> None:
@@ -172,12 +183,13 @@ class SQLiteBackend(SqlBackend):
             raise StorageError(
                 f"{self.path} has schema version {version}; this queuectl knows up to {latest}"
             )
+        if version == 0 and self._rows("table_count")[0]["n"]:
+            # checked before anything changes: another application's database stays as it was
+            raise StorageError(f"{self.path} is a SQLite database, but not a queuectl queue")
         self._rows("wal_mode")
 
         def apply(conn: sqlite3.Connection) -> None:
             current = self._run(conn, "schema_version").fetchone()[0]
-            if current == 0 and self._run(conn, "table_count").fetchone()["n"]:
-                raise StorageError(f"{self.path} is a SQLite database, but not a queuectl queue")
             for number, script in steps:
                 if number > current:
                     for statement in _statements(script):

@@ -72,6 +72,8 @@ class Runner:
         self.settings: Settings = queue.settings
         self.stopping = False
         self.claim_blocked = False  # the last claim found nothing: wait for a change
+        self.resume_at = 0.0  # after a queue error, the queue is left alone until then
+        self.error_pause = 0.0
         # results that could not be written yet (queue unreachable): retried every turn
         self.unrecorded: list[lifecycle.Finished] = []
         self.next_heartbeat = 0.0
@@ -160,6 +162,10 @@ class Runner:
             self._enforce_deadlines(now)
             if now >= self.next_heartbeat:
                 self._heartbeat()
+            if time.monotonic() < self.resume_at:
+                # after a queue error: keep watching running jobs, try the queue again later
+                self._wait(min(self._timeout_local(), self.resume_at - time.monotonic()))
+                continue
             try:
                 self._turn()
                 running = self._running()
@@ -169,12 +175,16 @@ class Runner:
                     and (self.stopping or (self.burst and self._drained()))
                 ):
                     return
-                timeout = self._timeout(running)
+                timeout = self._timeout()
+                self.error_pause = 0.0
             except QueuectlError as exc:
-                # The queue is unreachable for now: keep watching running jobs, retry soon.
-                _say(f"queue error: {exc}; retrying")
+                # The queue is unreachable or full for now. Wake-ups from it may keep firing
+                # (our own failed writes touch its files), so wait out a growing pause.
+                self.error_pause = min(max(self.error_pause * 2, 0.25), 5.0)
+                _say(f"queue error: {exc}; retrying in {self.error_pause:g}s")
+                self.resume_at = time.monotonic() + self.error_pause
                 self.claim_blocked = False
-                timeout = min(self.settings.poll_interval, 1.0)
+                continue
             self._wait(timeout)
 
     def _wait(self, timeout: float) -> None:
@@ -188,11 +198,18 @@ class Runner:
             elif key.fd == self._watcher_fd and self._watcher is not None:
                 self._on_watcher()
 
-    def _timeout(self, running: list[Slot]) -> float:
+    def _timeout_local(self) -> float:
+        """Seconds until the next timer that needs no queue: heartbeat, a job's deadline."""
         now = time.monotonic()
+        running = self._running()
         wake = [self.next_heartbeat, now + self.settings.poll_interval]
         wake += [s.deadline for s in running if s.deadline is not None and s.kill_at is None]
         wake += [s.kill_at for s in running if s.kill_at is not None]
+        return max(0.0, min(wake) - now)
+
+    def _timeout(self) -> float:
+        now = time.monotonic()
+        wake = [now + self._timeout_local()]
         if not self.stopping and any(s.job is None for s in self.slots):
             due = self.backend.next_due(self.queues)
             if due is not None:

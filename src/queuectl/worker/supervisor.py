@@ -34,17 +34,10 @@ def _detach(location: str, count: int, queues: Sequence[str] | None, burst: bool
         logs_dir = queue.logs_dir
     os.makedirs(logs_dir, mode=0o700, exist_ok=True)
     log = os.path.join(logs_dir, f"worker-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log")
-    argv = [
-        sys.executable,
-        "-m",
-        "queuectl",
-        "--db",
-        location,
-        "worker",
-        "start",
-        "--count",
-        str(count),
-    ]
+    # The location travels in the environment: a command line is readable by every
+    # user of the machine (ps), and a PostgreSQL URL may hold a password.
+    env = {**os.environ, "QUEUECTL_DB": location}
+    argv = [sys.executable, "-m", "queuectl", "worker", "start", "--count", str(count)]
     for name in queues or ():
         argv += ["--queue", name]
     if burst:
@@ -52,7 +45,7 @@ def _detach(location: str, count: int, queues: Sequence[str] | None, burst: bool
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
         child = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, start_new_session=True
+            argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, env=env, start_new_session=True
         )
     finally:
         os.close(fd)
