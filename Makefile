@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+BENCH_ARGS ?=
 
 .PHONY: demo test lint typecheck unit bench chaos clean
 
@@ -32,6 +34,15 @@ test: lint typecheck unit
 # $$QUEUECTL_TEST_PG); the CI-sized run is tests/reliability/test_chaos.py.
 chaos: $(STAMP)
 	$(BIN)/python scripts/chaos.py
+
+# The benchmark suite (under 10 minutes): bench/results/latest.{json,md} and drain.png.
+# Extra flags: make bench BENCH_ARGS='--quick --no-postgres'
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

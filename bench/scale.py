@@ -1,0 +1,270 @@
+"""W5: does the queue slow down as its table grows? With 1,000 and with 1,000,000 jobs
+in the table: the claim-and-finish rate (the queue's part of running a job, no process
+spawned) and the time of ``status`` and ``list --state pending --limit 50``.
+
+The big table is filled through the API batch (``enqueue_many`` in chunks of 50,000,
+one transaction each), and its rate reported. Only if that would not fit in the time
+budget (judged from W1's batch rate) is it filled by direct SQL instead: copies of one
+API-enqueued job, made by the database in one INSERT … SELECT. The figure says which.
+
+Limits are paired: the engine's commit rate measured right before each repetition,
+and a fresh interpreter's one-row insert run in turns with the CLI calls.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from bench.context import Context, open_queue
+from bench.core import Figure, Limit, log, median, queuectl_argv, temp_dir
+from bench.limits import alternate_ms, commit_rate, insert_program
+from bench.stores import Location, PostgresStore, Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from queuectl.api import Queue
+
+CHUNK = 50_000
+WORKER = "bench-host:1:1"
+LEASE = 30.0
+TEMPLATE = "bench-template"
+
+
+def fill_api(queue: Queue, size: int) -> float:
+    """Insert ``size`` pending ``true`` jobs through the API; returns jobs/s."""
+    start = time.perf_counter()
+    for first in range(0, size, CHUNK):
+        queue.enqueue_many({"command": "true"} for _ in range(min(CHUNK, size - first)))
+    return size / (time.perf_counter() - start)
+
+
+def fill_sql(store: Store, loc: Location, queue: Queue, size: int) -> float:
+    """Insert ``size`` copies of one API-enqueued job by direct SQL (ids ``big-N``); jobs/s.
+    Columns are read from the live schema, so a new column is copied too."""
+    queue.enqueue("true", id=TEMPLATE)
+    start = time.perf_counter()
+    if isinstance(store, PostgresStore):
+        with store.connect(loc.db) as conn:
+            cols = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE "
+                    "table_schema = 'queuectl' AND table_name = 'jobs' AND column_name <> 'seq' "
+                    "ORDER BY ordinal_position"
+                )
+            ]
+            picks = ", ".join("'big-' || g" if c == "id" else f"t.{c}" for c in cols)
+            conn.execute(
+                f"INSERT INTO queuectl.jobs ({', '.join(cols)}) SELECT {picks} "
+                "FROM queuectl.jobs AS t, generate_series(1, %s) AS g WHERE t.id = %s",
+                (size - 1, TEMPLATE),
+            )
+    else:
+        conn = sqlite3.connect(loc.db, isolation_level=None, timeout=30)
+        try:
+            cols = [r[1] for r in conn.execute("PRAGMA table_info(jobs)") if r[1] != "seq"]
+            picks = ", ".join("'big-' || n.i" if c == "id" else f"t.{c}" for c in cols)
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                f"INSERT INTO jobs ({', '.join(cols)}) SELECT {picks} "
+                "FROM n, jobs AS t WHERE t.id = ?",
+                (size - 1, TEMPLATE),
+            )
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    return size / (time.perf_counter() - start)
+
+
+def claim_finish_rate(queue: Queue, jobs: int, seconds: float) -> float:
+    """Claim a job, decide its success, finish it (two write transactions a job), for
+    ``jobs`` jobs or ``seconds``, whichever comes first."""
+    from queuectl.lifecycle import Policy, Succeeded, decide
+
+    backend, policy = queue.backend, Policy()
+    done, start = 0, time.perf_counter()
+    while done < jobs and (done < 3 or time.perf_counter() - start < seconds):
+        job = backend.claim(WORKER, None, LEASE)
+        if job is None:
+            raise RuntimeError("the queue ran out of pending jobs")
+        step = decide(job, Succeeded(), policy, backend.now())
+        if not backend.finish(job, WORKER, step, Succeeded.name, None, None):
+            raise RuntimeError(f"finish of {job.id} was refused")
+        done += 1
+    return done / (time.perf_counter() - start)
+
+
+def exchange_rate(queue: Queue, jobs: int, seconds: float) -> float | None:
+    """The same through ``Backend.exchange`` (finish the last job and claim the next in
+    one transaction), where the backend has it; None where it does not."""
+    from queuectl import lifecycle
+
+    exchange = getattr(queue.backend, "exchange", None)
+    finished_type = getattr(lifecycle, "Finished", None)
+    if exchange is None or finished_type is None:
+        return None
+    backend, policy = queue.backend, lifecycle.Policy()
+    finished: list[Any] = []
+    done, start = 0, time.perf_counter()
+    while True:
+        more = done < jobs and (done < 3 or time.perf_counter() - start < seconds)
+        _, claimed = exchange(finished, [WORKER] if more else [], None, LEASE)
+        if not more:
+            break
+        if not claimed:
+            raise RuntimeError("the queue ran out of pending jobs")
+        finished = [
+            finished_type(
+                job,
+                WORKER,
+                lifecycle.decide(job, lifecycle.Succeeded(), policy, backend.now()),
+                lifecycle.Succeeded.name,
+            )
+            for job in claimed
+        ]
+        done += len(claimed)
+    return done / (time.perf_counter() - start)
+
+
+def _api_fill_fits(ctx: Context, backend: str, size: int) -> bool:
+    """Would an API fill of ``size`` jobs fit in its share of the time left? Estimated from
+    W1's 10,000-job batch rate, doubled: the rate falls as the table and its indexes grow."""
+    batch = next((f for f in ctx.figures if f.id == f"w1.{backend}.api_batch"), None)
+    rate = median(batch.reps) if batch and batch.reps else 20_000.0
+    return 2 * size / rate <= max(15.0, min(60.0, ctx.budget.left() / 5))
+
+
+def run_store(ctx: Context, store: Store) -> dict[str, Any]:
+    sizes = (1_000, ctx.size(1_000_000, 20_000))
+    claims, seconds = ctx.size(150, 50), 0.5 if ctx.quick else 1.5
+    calls = ctx.size(5, 2)
+    b = store.name
+    commit = ctx.limit("sqlite_commit_full" if b == "sqlite" else "pg_commit")
+    startup = ctx.limit("python_sqlite_insert" if b == "sqlite" else "python_pg_insert")
+    # a job costs two commits (claim, finish): the limit is half the commit rate
+    pair = (
+        None
+        if commit is None
+        else Limit(
+            f"{commit.key}_half",
+            f"{commit.name} ÷ 2 (claim and finish are two commits)",
+            "jobs/s",
+            tuple(v / 2 for v in commit.reps),
+        )
+    )
+    found: dict[str, Any] = {}
+    for size in sizes:
+        label = f"{size:,} jobs in the table"
+        key = "1k" if size == 1_000 else "big"
+        with (
+            store.fresh() as loc,
+            open_queue(loc) as queue,
+            temp_dir(ctx.tmp, "w5-raw-") as raw,
+        ):
+            method = "api" if size <= CHUNK or _api_fill_fits(ctx, b, size) else "sql"
+            log(f"W5 {store.label}: filling {label} ({method})")
+            fill_rate = (
+                fill_api(queue, size) if method == "api" else fill_sql(store, loc, queue, size)
+            )
+            env = ctx.env(loc)
+            insert = insert_program(store, raw)
+            status = [*queuectl_argv(), "status"]
+            listing = [*queuectl_argv(), "list", "--state", "pending", "--limit", "50"]
+            runs: dict[str, list[float]] = {
+                k: []
+                for k in (
+                    "claim_finish",
+                    "exchange",
+                    "exchange_limit",
+                    "commit_limit",
+                    "status_ms",
+                    "list_ms",
+                    "insert_ms_status",
+                    "insert_ms_list",
+                )
+            }
+            for rep in range(ctx.reps):
+                log(f"W5 {store.label} {label}, rep {rep + 1}/{ctx.reps}")
+                runs["commit_limit"].append(commit_rate(store, raw, 0.5))
+                runs["claim_finish"].append(claim_finish_rate(queue, claims, seconds))
+                try:
+                    rate = exchange_rate(queue, claims, seconds)
+                    if rate is not None:
+                        runs["exchange"].append(rate)
+                        runs["exchange_limit"].append(runs["commit_limit"][-1])
+                except Exception as exc:  # an API in flux must not sink the rest
+                    log(f"W5 exchange: {exc}")
+                limit_ms, cli_ms = alternate_ms(ctx, insert, status, calls, env)
+                runs["insert_ms_status"].append(limit_ms)
+                runs["status_ms"].append(cli_ms)
+                limit_ms, cli_ms = alternate_ms(ctx, insert, listing, calls, env)
+                runs["insert_ms_list"].append(limit_ms)
+                runs["list_ms"].append(cli_ms)
+        found[key] = {"size": size, "fill_method": method, "fill_jobs_per_s": fill_rate, **runs}
+        halves = [v / 2 for v in runs["commit_limit"]]
+        ctx.add(
+            Figure(
+                f"w5.{b}.{key}.claim_finish",
+                "W5 scale",
+                b,
+                f"claim + finish, {label} (in-process, up to {claims} jobs or {seconds:g} s)",
+                "jobs/s",
+                runs["claim_finish"],
+                pair,
+                paired_limits=halves,
+            )
+        )
+        if runs["exchange"]:
+            ctx.add(
+                Figure(
+                    f"w5.{b}.{key}.exchange",
+                    "W5 scale",
+                    b,
+                    f"finish + claim in one transaction (`Backend.exchange`), {label}",
+                    "jobs/s",
+                    runs["exchange"],
+                    commit,
+                    paired_limits=runs["exchange_limit"],
+                )
+            )
+        commands = {
+            "status": "`queuectl status`",
+            "list": "`queuectl list --state pending --limit 50`",
+        }
+        for what, argv_name in commands.items():
+            ctx.add(
+                Figure(
+                    f"w5.{b}.{key}.{what}",
+                    "W5 scale",
+                    b,
+                    f"{argv_name}, {label}",
+                    "ms",
+                    runs[f"{what}_ms"],
+                    startup,
+                    note=f"median of {calls} calls per rep, in turns with the limit's",
+                    paired_limits=runs[f"insert_ms_{what}"],
+                )
+            )
+        if size != 1_000:
+            how = (
+                f"`enqueue_many` in chunks of {CHUNK:,}"
+                if method == "api"
+                else "direct SQL: copies of one job in one INSERT … SELECT (API fill too slow)"
+            )
+            ctx.add(
+                Figure(
+                    f"w5.{b}.{key}.fill",
+                    "W5 scale",
+                    b,
+                    f"filling the table to {size:,} jobs: {how}",
+                    "jobs/s",
+                    [fill_rate],
+                    ctx.limit("sqlite_bulk" if b == "sqlite" else "pg_bulk"),
+                    note="one fill per run (not repeated)",
+                )
+            )
+    return found
