@@ -222,7 +222,7 @@ class PausableProxy:
                 if not ready:
                     continue
                 client, _ = self.listener.accept()
-            except OSError:
+            except (OSError, ValueError):  # closed under us by close()
                 return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
@@ -257,7 +257,7 @@ class PausableProxy:
                         self._trigger = None
                         self.flowing.clear()
                         self.paused_at = time.time()
-        except OSError:
+        except (OSError, ValueError):  # the peer went away, or close() closed the socket
             pass
         finally:
             for sock in (src, dst):
