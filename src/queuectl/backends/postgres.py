@@ -33,8 +33,12 @@ CONNECT_TIMEOUT = 5.0  # seconds to reach the server before a command gives up
 # A lost network must surface as an error, not a query that hangs for the kernel's
 # 15-minute retransmission timeout: unacknowledged data fails after 15 s, and idle
 # connections are probed.
-LINK_OPTIONS = {
+LINK_OPTIONS: dict[str, str | int] = {
     "connect_timeout": int(CONNECT_TIMEOUT),
+    # A client that vanishes inside a transaction (power loss, a cut link) would keep its
+    # rows locked until the server notices the dead socket, hours later, and SKIP LOCKED
+    # rescues would pass its job by. Our transactions never idle: end such sessions fast.
+    "options": "-c idle_in_transaction_session_timeout=2000",
     "tcp_user_timeout": 15000,
     "keepalives": 1,
     "keepalives_idle": 10,

@@ -38,16 +38,27 @@ class Fence:
         finally:
             os.close(read_end)
 
-    def renewed(self, limit: float) -> None:
-        """Leases were just renewed: jobs may run ``limit`` more seconds without news."""
+    def renewed(self, limit: float) -> bool:
+        """Leases were just renewed: jobs may run ``limit`` more seconds without news.
+        False if the watchdog is gone (it fired, or was killed): start a new one."""
         try:
             os.write(self._write_end, (_seconds(limit) + "\n").encode())
         except OSError:
-            pass  # the watchdog is gone; the worker's own check still fences
+            return False
+        return self.alive()
+
+    def alive(self) -> bool:
+        try:
+            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
 
     def close(self) -> None:
         """Normal exit: the watchdog sees end of file, kills leftovers and exits."""
-        os.close(self._write_end)
+        try:
+            os.close(self._write_end)
+        except OSError:
+            pass
         try:
             os.waitpid(self.pid, 0)
         except ChildProcessError:

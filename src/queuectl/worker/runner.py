@@ -91,11 +91,7 @@ class Runner:
         self._install_signals()
         self._selector.register(self._signal_r, selectors.EVENT_READ)
         self._watch()
-        try:
-            self._fence = Fence(self.settings.lease * FENCE_SHARE)
-            self._env[FENCE_ENV] = self._fence.token
-        except OSError as exc:
-            _say(f"running without a fence ({exc}): jobs may outlive a killed worker")
+        self._start_fence()
         ids = [slot.worker_id for slot in self.slots]
         self.backend.register_workers(
             ids, self.host, self.pid, process_start(self.pid), self.queues
@@ -250,6 +246,8 @@ class Runner:
 
     def _start(self, slot: Slot, job: Job) -> None:
         slot.job = job
+        if self._fence is not None and not self._fence.alive():
+            self._restart_fence()  # a job must never carry the token of a fence that fired
         try:
             log_fd = slot.log.fileno()
         except OSError as exc:
@@ -338,9 +336,9 @@ class Runner:
             running += [(r.job.id, r.job.runs, r.worker or "") for r in self.unrecorded]
             held, stop, present = self.backend.heartbeat(ids, running, self.settings.lease)
             self.renewed_at = now
-            if self._fence is not None:
-                left = self.settings.lease * FENCE_SHARE - (time.monotonic() - now)
-                self._fence.renewed(left)
+            left = self.settings.lease * FENCE_SHARE - (time.monotonic() - now)
+            if self._fence is not None and not self._fence.renewed(left):
+                self._restart_fence()
             if not present:
                 self.backend.register_workers(
                     ids, self.host, self.pid, process_start(self.pid), self.queues
@@ -360,6 +358,20 @@ class Runner:
         except QueuectlError as exc:
             _say(f"heartbeat failed: {exc}")
             self._stop_unfenced(now)
+
+    def _start_fence(self) -> None:
+        try:
+            self._fence = Fence(self.settings.lease * FENCE_SHARE)
+            self._env[FENCE_ENV] = self._fence.token
+        except OSError as exc:
+            self._fence = None
+            _say(f"running without a fence ({exc}): jobs may outlive a killed worker")
+
+    def _restart_fence(self) -> None:
+        assert self._fence is not None
+        _say("the fence fired (leases went unrenewed too long); starting a new one")
+        self._fence.close()
+        self._start_fence()
 
     def _fenced(self, now: float) -> bool:
         return now - self.renewed_at >= self.settings.lease * FENCE_SHARE
