@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import select
 import sqlite3
 import subprocess
 import sys
@@ -26,16 +27,18 @@ from bench.core import Limit, log, median, percentile, temp_dir, timed
 from bench.procs import StartProbe, memory_kb, run_timed
 from bench.stores import PostgresStore, Store
 
+# Prints "ready", waits for the go (a byte on stdin), then spawns for argv[1] seconds.
 _SPAWN_LOOP = """
 import subprocess, sys, time
-start, duration = float(sys.argv[1]), float(sys.argv[2])
-while time.time() < start:
-    time.sleep(0.0005)
+duration = float(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.read(1)
+start = time.perf_counter()
 end, n = start + duration, 0
-while time.time() < end:
+while time.perf_counter() < end:
     subprocess.run(["sh", "-c", "true"])
     n += 1
-print(n, time.time() - start)
+print(n, time.perf_counter() - start, flush=True)
 """
 
 _PY_SQLITE_INSERT = """
@@ -57,12 +60,13 @@ with psycopg.connect(sys.argv[1], autocommit=True) as conn:
 
 
 def spawn_rate(ctx: Context, processes: int, duration: float) -> float:
-    """``sh -c true`` spawned per second by ``processes`` Python processes at once."""
-    start = time.time() + 0.5
+    """``sh -c true`` spawned per second by ``processes`` Python processes at once (each
+    starts its loop on the same go, once all are up)."""
     procs = [
         ctx.registry.popen(
-            [sys.executable, "-c", _SPAWN_LOOP, repr(start), repr(duration)],
+            [sys.executable, "-c", _SPAWN_LOOP, repr(duration)],
             env=ctx.env(),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -71,8 +75,20 @@ def spawn_rate(ctx: Context, processes: int, duration: float) -> float:
     rate = 0.0
     try:
         for proc in procs:
-            out, _ = proc.communicate(timeout=duration + 30)
-            count, elapsed = out.split()
+            assert proc.stdout is not None
+            ready, _, _ = select.select([proc.stdout], [], [], 30)
+            if not ready or proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("a spawn loop did not start")
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("g")
+            proc.stdin.close()
+        for proc in procs:
+            proc.wait(timeout=duration + 30)
+            assert proc.stdout is not None
+            count, elapsed = proc.stdout.read().split()
+            if int(count) == 0:
+                raise RuntimeError("a spawn loop spawned nothing")
             rate += int(count) / float(elapsed)
     finally:
         for proc in procs:
@@ -315,7 +331,7 @@ def run(ctx: Context) -> dict[str, Any]:
                 log(f"W0 idle python memory: {exc}")
     reps["spawn_latency_p95"] = latency_p95
     if "spawn_1proc" in reps:
-        reps["sh_c_true_ms"] = [1000 / r for r in reps["spawn_1proc"]]
+        reps["sh_c_true_ms"] = [1000 / r for r in reps["spawn_1proc"] if r]
 
     names = {
         "spawn_1proc": ("1 Python process spawning `sh -c true` in a loop", "spawns/s"),

@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 from typing import IO, Any
 
@@ -179,16 +180,32 @@ def run_timed(
     stdout: int | IO[Any] = subprocess.DEVNULL,
     stderr: int | IO[Any] = subprocess.DEVNULL,
 ) -> tuple[float, int]:
-    """Run to completion; (seconds from the spawn call to its exit, exit code)."""
+    """Run to completion; (seconds from the spawn call to its exit, exit code).
+
+    The wait blocks in waitpid(): ``Popen.wait(timeout)`` would poll with sleeps of up
+    to 50 ms and round every time up to its polling steps (31.5, 63.5, 113.5 ms …). The
+    timeout is a watchdog thread that kills the process group instead.
+    """
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
     start = time.perf_counter()
     proc = registry.popen(argv, env=env, stdout=stdout, stderr=stderr)
+    watchdog = threading.Timer(timeout, expire)
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        code = proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        registry.stop(proc, grace=2.0)
-        raise TimeoutError(f"{' '.join(argv[:4])}… did not finish in {timeout:g}s") from None
+        code = proc.wait()
+    finally:
+        watchdog.cancel()
     elapsed = time.perf_counter() - start
     registry.procs.remove(proc)
+    if expired.is_set():
+        raise TimeoutError(f"{' '.join(argv[:4])}… did not finish in {timeout:g}s")
     return elapsed, code
 
 
