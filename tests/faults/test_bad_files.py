@@ -123,7 +123,7 @@ def _ro_mount(mounts: Mounts, where: Path) -> None:
     except MountUnavailable as exc:
         if os.environ.get("CI") == "true":  # CI runs as root: mounts must work
             raise
-        pytest.skip(f"cannot mount a read-only tmpfs here ({exc}); root ignores chmod")
+        pytest.skip(f"cannot mount a read-only tmpfs ({exc}): root ignores chmod; fails under CI")
 
 
 @pytest.mark.parametrize("how", ["--db file in a read-only folder", "QUEUECTL_HOME to create"])
@@ -146,7 +146,7 @@ def test_a_queue_on_a_read_only_mount(tmp_path: Path, mounts: Mounts) -> None:
     except MountUnavailable as exc:
         if os.environ.get("CI") == "true":  # CI runs as root: mounts must work
             raise
-        pytest.skip(f"cannot mount a tmpfs here ({exc}); root ignores chmod")
+        pytest.skip(f"cannot mount a tmpfs here ({exc}); root ignores chmod; fails under CI")
     home = disk / "home"
     cli_ok(home, "enqueue", "--id", "job1", "--command", "echo hi")
     db = home / "queuectl.db"
