@@ -294,20 +294,23 @@ class Queuectl:
         )
 
     # --- long-running processes -------------------------------------------------------
-    def start_worker(self, *args: str) -> Worker:
-        """``worker start ARGS`` in the foreground of its own session."""
-        log = self.tmp / f"worker-{len(self.workers) + 1}.log"
+    def start_worker(
+        self, *args: str, env: dict[str, str] | None = None, name: str | None = None
+    ) -> Worker:
+        """``worker start ARGS`` in the foreground of its own session (``env`` added to
+        this queue's environment; ``name`` labels its log file and messages)."""
+        log = self.tmp / f"worker-{name or len(self.workers) + 1}.log"
         with open(log, "wb") as err:
             proc = subprocess.Popen(
                 [*QUEUECTL, "worker", "start", *args],
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=err,
-                env=self.env,
+                env={**self.env, **(env or {})},
                 cwd=self.tmp,
                 start_new_session=True,
             )
-        worker = Worker(proc, log, args)
+        worker = Worker(proc, log, args if name is None else (name, *args))
         self.workers.append(worker)
         return worker
 

@@ -9,7 +9,6 @@ import platform
 import select
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.e2e.harness import QUEUECTL, Queuectl, Worker, pids_with_env, running, wait_until
+from tests.e2e.harness import Queuectl, Worker, pids_with_env, running, wait_until
 
 # Every process a marked worker starts (its jobs and what they start) inherits this.
 MARK = "QUEUECTL_RELIABILITY_WORKER"
@@ -29,20 +28,7 @@ def start_marked_worker(
     """``worker start ARGS`` like ``qc.start_worker``, with ``MARK=mark`` (and ``env``) in
     its environment, so its jobs can be told from other workers' jobs in /proc. It is
     tracked by ``qc``, whose clean-up ends it."""
-    log = qc.tmp / f"worker-{mark}.log"
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(
-            [*QUEUECTL, "worker", "start", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=err,
-            stderr=err,
-            env={**qc.env, MARK: mark, **(env or {})},
-            cwd=qc.tmp,
-            start_new_session=True,
-        )
-    worker = Worker(proc, log, (mark, *args))
-    qc.workers.append(worker)
-    return worker
+    return qc.start_worker(*args, env={MARK: mark, **(env or {})}, name=mark)
 
 
 def jobs_of(worker: Worker) -> list[int]:
