@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from queuectl.backends.base import Backend
-    from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
 
 ENQUEUE_CHUNK = 5000
@@ -115,14 +114,11 @@ class Queue:
         """Validate every job first, then insert them all in one transaction, or none."""
         now = self.backend.now()
         specs = [check_job(raw, now) for raw in jobs]
-        return self._insert(specs, now)
+        return self.backend.enqueue(specs, self.settings.max_retries, now)
 
     def enqueue_lines(self, lines: Iterable[str], source: str = "-") -> list[str]:
         """JSON Lines (blank lines skipped) → all jobs enqueued, or none with the line named."""
         return self.enqueue_many(read_jobs(lines, source))
-
-    def _insert(self, specs: list[JobSpec], now: float) -> list[str]:
-        return self.backend.enqueue(specs, self.settings.max_retries, now)
 
     # --- read -------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
