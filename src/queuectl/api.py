@@ -130,10 +130,8 @@ class Queue:
     def jobs(
         self, state: str | None = None, queue: str | None = None, limit: int | None = None
     ) -> list[Job]:
-        from queuectl.models import STATES
-
-        if state is not None and state not in STATES:
-            raise InvalidInput(f"unknown state {state!r}; states: {', '.join(STATES)}")
+        if state is not None:
+            check_state(state)
         if limit is not None and limit < 0:
             raise InvalidInput("--limit must be 0 or more (0 = no limit)")
         return self.backend.list_jobs(state, queue, limit or None)
@@ -204,6 +202,14 @@ class Queue:
 
     def config_list(self) -> dict[str, str]:
         return self.settings.raw()
+
+
+def check_state(state: str) -> str:
+    from queuectl.models import STATES
+
+    if state not in STATES:
+        raise InvalidInput(f"unknown state {state!r}; states: {', '.join(STATES)}")
+    return state
 
 
 def read_jobs(lines: Iterable[str], source: str = "-") -> list[object]:

@@ -220,10 +220,9 @@ def _precheck(args: argparse.Namespace) -> None:
         if queue is not None:
             check_queue(queue)
     if getattr(args, "state", None) is not None:
-        from queuectl.models import STATES
+        from queuectl.api import check_state
 
-        if args.state not in STATES:
-            raise InvalidInput(f"unknown state {args.state!r}; states: {', '.join(STATES)}")
+        check_state(args.state)
     if getattr(args, "key", None) is not None:
         from queuectl import config
 
