@@ -15,7 +15,7 @@ from queuectl.errors import Conflict, InvalidInput, NotFound, StorageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from typing import Any, TypeVar
 
     from queuectl.jobspec import JobSpec
@@ -66,9 +66,11 @@ class SqlBackend:
         """Run a read; rows are mappings by column name. Driver errors → StorageError."""
         raise NotImplementedError
 
-    def _write(self, work: Callable[[Any], R]) -> R:
+    def _write(self, work: Callable[[Any], R], batched: bool = False) -> R:
         """Run ``work(conn)`` in one write transaction; driver errors → StorageError
-        (DuplicateKey for a unique violation), nothing half-done."""
+        (DuplicateKey for a unique violation), nothing half-done. ``batched``: work
+        reads no result (its cursors are read after the commit), so its statements
+        may travel together."""
         raise NotImplementedError
 
     def _run_many(self, conn: Any, name: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -78,8 +80,9 @@ class SqlBackend:
         """How a list travels as one parameter (PostgreSQL: an array; SQLite: JSON text)."""
         raise NotImplementedError
 
-    def _claim(self, conn: Any, params: dict[str, Any]) -> Any | None:
-        """Take the best ready job and open its attempt, inside the caller's transaction."""
+    def _claim(self, conn: Any, params: dict[str, Any]) -> Iterable[Any]:
+        """Take the best ready job and open its attempt, inside the caller's transaction:
+        the job's row, or none, when iterated."""
         raise NotImplementedError
 
     def now(self) -> float:
@@ -207,32 +210,33 @@ class SqlBackend:
         queues: Sequence[str] | None,
         lease: float,
     ) -> tuple[list[bool], list[Job]]:
-        """End attempts, then claim a job for each claimer in turn (stopping at the first
-        that finds none), all in one transaction: a busy worker commits once a turn."""
+        """End attempts, then claim a job for each claimer, all in one transaction: a busy
+        worker commits once a turn. Claimed jobs name their claimer in ``worker``."""
         from queuectl.models import Job
 
-        def turn(conn: Any) -> tuple[list[bool], list[Job]]:
+        def turn(conn: Any) -> tuple[list[Any], list[Iterable[Any]]]:
+            # No result is read before the commit: PostgreSQL sends the whole transaction
+            # in one round trip (see _write's ``batched``).
             now = self.now()
-            ours = []
+            ends = []
             for end in finished:
                 params = end_params(
                     end.job, end.worker, end.transition, end.outcome, now,
                     end.log_path, end.log_tail,
                 )  # fmt: skip
-                ours.append(self._run(conn, "end_job", params).rowcount == 1)
+                ends.append(self._run(conn, "end_job", params))
                 self._run(conn, "end_attempt", params)
-            claimed: list[Job] = []
+            claims = []
             for worker in claimers:
                 params = {"worker": worker, "now": now, "lease": lease, "lease_until": now + lease}
                 if queues:
                     params["queues"] = self._list(queues)
-                row = self._claim(conn, params)
-                if row is None:
-                    break
-                claimed.append(Job.from_row(row))
-            return ours, claimed
+                claims.append(self._claim(conn, params))
+            return ends, claims
 
-        return self._write(turn)
+        ends, claims = self._write(turn, batched=True)
+        claimed = [Job.from_row(row) for rows in claims for row in rows]
+        return [cursor.rowcount == 1 for cursor in ends], claimed
 
     def heartbeat(
         self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float

@@ -1,21 +1,19 @@
 """PostgreSQL: one queue shared by workers on any number of hosts.
 
-Imported only for ``postgresql://`` locations. psycopg 3 with its connection pool,
-which reconnects in the background with backoff. Every instant that matters (leases,
+Imported only for ``postgresql://`` locations. psycopg 3, one connection per process,
+opened again on the next use after it broke. Every instant that matters (leases,
 ``run_at``) is computed by the database's clock in SQL. Idle workers wait on
 LISTEN/NOTIFY; claims use ``FOR UPDATE SKIP LOCKED``.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from contextlib import contextmanager
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from queuectl.backends.common import DuplicateKey, SqlBackend
 from queuectl.errors import StorageError
@@ -50,8 +48,10 @@ JOBS_CHANNEL = "queuectl_jobs"
 CONTROL_CHANNEL = "queuectl_control"
 _Q = queries("postgres")
 
-# The pool retries in the background and would log every failed attempt to stderr.
-logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
+# A worker's own state changes (claims, results, leases) do not wait for the server's
+# WAL flush, as on SQLite (DECISIONS.md §7): a claim or result lost in a server crash
+# re-runs a job, which at-least-once allows. Enqueues and operator commands still wait.
+WORKER_OPTIONS = "-c synchronous_commit=off"
 
 
 def redact(url: str) -> str:
@@ -70,17 +70,26 @@ def redact(url: str) -> str:
         return "the PostgreSQL URL given"
 
 
-class _Direct:
-    """One connection, for a command that runs a few statements and exits: no pool
-    threads to start, and a refused connection is reported at once with its reason."""
+class _Connection:
+    """The process's one connection. A command runs a few statements and exits; a
+    worker is single-threaded and uses it turn by turn, so it needs no pool. After a
+    failure (a server restart, a cut link) the next use connects again, and a refused
+    connection is reported at once with its reason."""
 
     def __init__(self, conninfo: str) -> None:
-        self.conn: Conn = psycopg.Connection[DictRow].connect(
-            conninfo, row_factory=dict_row, autocommit=True
+        self.conninfo = conninfo
+        self.conn = self._connect()
+
+    def _connect(self) -> Conn:
+        return psycopg.Connection[DictRow].connect(
+            self.conninfo, row_factory=dict_row, autocommit=True
         )
 
     @contextmanager
     def connection(self) -> Iterator[Conn]:
+        if self.conn.broken or self.conn.closed:
+            self.conn.close()
+            self.conn = self._connect()
         yield self.conn
 
     def close(self) -> None:
@@ -91,17 +100,19 @@ class PostgresBackend(SqlBackend):
     q = _Q
 
     def __init__(self, url: str, long_lived: bool = False) -> None:
-        """``long_lived`` (workers): a pool that reconnects in the background with backoff
-        and outlives a database restart. Otherwise one direct connection."""
+        """``long_lived`` (workers): state changes that skip the fsync wait, see
+        WORKER_OPTIONS; its connection outlives a database restart either way."""
         self.url = url
         self._offset = 0.0  # database clock minus local clock, refreshed by now_from_server()
-        self.pool: ConnectionPool[Conn] | _Direct
+        options = dict(LINK_OPTIONS)
+        if long_lived:
+            options["options"] = f"{options['options']} {WORKER_OPTIONS}"
         try:
-            conninfo = make_conninfo(url, **LINK_OPTIONS)
+            conninfo = make_conninfo(url, **options)
         except psycopg.Error:
             raise StorageError(f"{redact(url)}: not a valid PostgreSQL URL") from None
         try:
-            self.pool = _Direct(conninfo)
+            self.link = _Connection(conninfo)
         except psycopg.Error as exc:
             raise self.error(exc) from exc
         try:
@@ -109,55 +120,34 @@ class PostgresBackend(SqlBackend):
             self.reload_settings()
             self.now_from_server()
         except BaseException:
-            self.pool.close()
+            self.link.close()
             raise
-        if long_lived:
-            self.pool.close()
-            self.pool = self._open_pool(conninfo)
-
-    def _open_pool(self, conninfo: str) -> ConnectionPool[Conn]:
-        pool: ConnectionPool[Conn] = ConnectionPool(
-            conninfo,
-            connection_class=psycopg.Connection[DictRow],
-            min_size=1,
-            max_size=2,
-            open=False,
-            timeout=CONNECT_TIMEOUT,
-            kwargs={"row_factory": dict_row, "autocommit": True},
-            check=ConnectionPool.check_connection,
-            reconnect_timeout=365 * 86400.0,  # keep trying: a worker outlives a restart
-            name="queuectl",
-        )
-        try:
-            pool.open(wait=True, timeout=CONNECT_TIMEOUT)
-        except PoolTimeout as exc:
-            pool.close()
-            raise self.error(exc) from exc
-        return pool
 
     def error(self, exc: BaseException) -> StorageError:
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        reason = reason or type(exc).__name__
-        if isinstance(exc, PoolTimeout):
-            reason = "cannot reach the server (is it running, and is the URL right?)"
-        return StorageError(f"PostgreSQL at {redact(self.url)}: {reason}")
+        return StorageError(f"PostgreSQL at {redact(self.url)}: {reason or type(exc).__name__}")
 
     # --- hooks of SqlBackend ------------------------------------------------------
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
         try:
-            with self.pool.connection() as conn:
+            with self.link.connection() as conn:
                 return conn.execute(_Q[name], params or {}).fetchall()
-        except (psycopg.Error, PoolTimeout) as exc:
+        except psycopg.Error as exc:
             raise self.error(exc) from exc
 
-    def _write(self, work: Callable[[Any], R]) -> R:
-        """Run ``work`` in one transaction on a pooled connection."""
+    def _write(self, work: Callable[[Any], R], batched: bool = False) -> R:
+        """Run ``work`` in one transaction. ``batched``: its statements go in pipeline mode
+        with one Sync at the end, which the server runs as one implicit transaction (all
+        of it or none), in one round trip instead of one per statement plus BEGIN/COMMIT."""
         try:
-            with self.pool.connection() as conn, conn.transaction():
+            with (
+                self.link.connection() as conn,
+                conn.pipeline() if batched else conn.transaction(),
+            ):
                 return work(conn)
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateKey(str(exc)) from exc
-        except (psycopg.Error, PoolTimeout) as exc:
+        except psycopg.Error as exc:
             raise self.error(exc) from exc
 
     def _run_many(self, conn: Any, name: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -166,9 +156,8 @@ class PostgresBackend(SqlBackend):
     def _list(self, values: Sequence[object]) -> object:
         return list(values)
 
-    def _claim(self, conn: Any, params: dict[str, Any]) -> Any | None:
-        rows = self._run(conn, "claim_in" if "queues" in params else "claim_any", params).fetchall()
-        return rows[0] if rows else None
+    def _claim(self, conn: Any, params: dict[str, Any]) -> Any:
+        return self._run(conn, "claim_in" if "queues" in params else "claim_any", params)
 
     def now(self) -> float:
         """The database's clock, estimated locally from the last measured offset."""
@@ -218,7 +207,7 @@ class PostgresBackend(SqlBackend):
         return Listener(self.url)
 
     def close(self) -> None:
-        self.pool.close()
+        self.link.close()
 
 
 class Listener:

@@ -1,4 +1,4 @@
-"""The claim loop of one ``worker start`` process: N slots, one thread, no busy waiting.
+"""The claim loop of one ``worker start`` process: N slots, one loop, no busy waiting.
 
 Everything happens in one select() loop: a self-pipe for signals (SIGCHLD, SIGTERM,
 SIGINT, SIGUSR1), an inotify fd that fires on every commit to the queue, and
@@ -239,8 +239,9 @@ class Runner:
             self.unrecorded = []
             if len(jobs) < len(free):
                 self.claim_blocked = True
-            for slot, job in zip(free, jobs, strict=False):
-                self._start(slot, job)
+            slot_of = {slot.worker_id: slot for slot in free}
+            for job in jobs:
+                self._start(slot_of[job.worker or ""], job)
             if not self.unrecorded:
                 return
 
