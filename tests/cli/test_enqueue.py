@@ -337,6 +337,8 @@ print(json.dumps({
     "heavy": sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'psycopg')),
     "dataclasses": 'dataclasses' in sys.modules,
     "typing": 'typing' in sys.modules,
+    "argparse": 'argparse' in sys.modules,
+    "shutil": 'shutil' in sys.modules,
 }))
 """
 
@@ -370,3 +372,5 @@ def test_enqueue_imports_no_heavy_module(home: Path, tmp_path: Path, args: list[
     assert report["heavy"] == []
     assert report["dataclasses"] is False, "dataclasses is imported on the enqueue path"
     assert report["typing"] is False, "typing is imported on the enqueue path"
+    assert report["argparse"] is False, "a plain enqueue is parsed without argparse"
+    assert report["shutil"] is False, "shutil is imported on the enqueue path"
