@@ -1,7 +1,5 @@
 """``python -m queuectl``."""
 
-import sys
+from queuectl.cli import run
 
-from queuectl.cli import main
-
-sys.exit(main())
+run()

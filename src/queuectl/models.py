@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from queuectl.timefmt import iso
+
+TYPE_CHECKING = False  # typing costs milliseconds of every `status` and `list`
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class JobState(StrEnum):
@@ -22,8 +25,11 @@ class JobState(StrEnum):
 STATES = tuple(state.value for state in JobState)
 
 
+# Each class has a docstring: without one, @dataclass computes inspect.signature() for it.
 @dataclass(frozen=True, slots=True)
 class Job:
+    """A job as stored, with its current state."""
+
     id: str
     command: str | list[str]
     state: JobState
@@ -106,6 +112,8 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
+    """One run of a job, finished or not."""
+
     job_id: str
     run: int  # 1, 2, 3 … over the job's whole life (not reset by `dlq retry`)
     worker: str
@@ -151,6 +159,8 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class WorkerInfo:
+    """A registered worker slot and the job it runs, if any."""
+
     id: str
     host: str
     pid: int

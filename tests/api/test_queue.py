@@ -84,3 +84,30 @@ def test_settings_round_trip_and_survive_reopening(tmp_path: Path) -> None:
         assert queue.settings.max_retries == 5
         assert queue.config_unset("max-retries") == "3"
         assert queue.config_list()["max_retries"] == "3"
+
+
+def test_a_queue_of_an_older_schema_is_migrated_with_its_counts(tmp_path: Path) -> None:
+    """SQLite counts jobs per state apart from the rows since migration 3; a queue made
+    before it starts from a count of its rows."""
+    import sqlite3
+
+    from queuectl.sqlfiles import migrations
+
+    path = str(tmp_path / "old.db")
+    first = migrations("sqlite")[0]
+    conn = sqlite3.connect(path)
+    conn.executescript(first[1] + f"PRAGMA user_version = {first[0]};")
+    for n, state in enumerate(["pending", "pending", "dead", "completed", "processing"]):
+        conn.execute(
+            "INSERT INTO jobs (id, command, state, max_retries, run_at, created_at, updated_at)"
+            " VALUES (?, '\"true\"', ?, 3, 0, 0, 0)",
+            (f"j{n}", state),
+        )
+    conn.commit()
+    conn.close()
+    with Queue(path) as queue:
+        assert queue.counts() == {
+            "pending": 2, "processing": 1, "completed": 1, "failed": 0, "dead": 1, "cancelled": 0
+        }  # fmt: skip
+        assert queue.dlq_purge(None) == ["j2"]
+        assert queue.counts()["dead"] == 0

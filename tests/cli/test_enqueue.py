@@ -337,6 +337,8 @@ print(json.dumps({
     "heavy": sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'psycopg')),
     "dataclasses": 'dataclasses' in sys.modules,
     "typing": 'typing' in sys.modules,
+    "argparse": 'argparse' in sys.modules,
+    "shutil": 'shutil' in sys.modules,
 }))
 """
 
@@ -351,22 +353,40 @@ print(json.dumps({
     ids=["command", "json", "file"],
 )
 def test_enqueue_imports_no_heavy_module(home: Path, tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "jobs.jsonl").write_text('{"command":"true"}\n', encoding="utf-8")
+    report = _imports_of(home, tmp_path, args)
+    assert report["dataclasses"] is False, "dataclasses is imported on the enqueue path"
+    assert report["typing"] is False, "typing is imported on the enqueue path"
+    assert report["argparse"] is False, "a plain enqueue is parsed without argparse"
+    assert report["shutil"] is False, "shutil is imported on the enqueue path"
+
+
+@pytest.mark.parametrize("args", [["status"], ["status", "--json"], ["list"]], ids=" ".join)
+def test_status_and_list_import_neither_typing_nor_shutil(
+    home: Path, tmp_path: Path, args: list[str]
+) -> None:
+    cli_ok(home, "enqueue", "--command", "true")
+    report = _imports_of(home, tmp_path, args)
+    assert report["typing"] is False, "typing is imported by status or list"
+    assert report["shutil"] is False, "shutil is imported by status or list"
+
+
+def _imports_of(home: Path, cwd: Path, args: list[str]) -> dict[str, Any]:
+    """What ``PROBE`` reports of a CLI call in a fresh interpreter (which must succeed)."""
     import subprocess
     import sys
 
-    (tmp_path / "jobs.jsonl").write_text('{"command":"true"}\n', encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *args],
         capture_output=True,
         text=True,
         env=cli_env(home),
-        cwd=tmp_path,
+        cwd=cwd,
         timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.splitlines()[-1])
+    report: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     assert report["rc"] == 0
     assert report["heavy"] == []
-    assert report["dataclasses"] is False, "dataclasses is imported on the enqueue path"
-    assert report["typing"] is False, "typing is imported on the enqueue path"
+    return report

@@ -162,6 +162,49 @@ def test_counts_by_queue(backend: Backend) -> None:
     assert set(by_queue["mail"]) == set(STATES)
 
 
+def test_counts_stay_exact_through_every_transition(backend: Backend) -> None:
+    """Counts may be kept apart from the rows (SQLite: triggers); after every kind of
+    write they still equal a count of the rows themselves."""
+
+    def assert_exact() -> None:
+        jobs = backend.list_jobs(None, None, None)
+        expected = dict.fromkeys(STATES, 0)
+        for job in jobs:
+            expected[job.state.value] += 1
+        assert backend.counts() == expected
+        assert sum(sum(c.values()) for c in backend.counts_by_queue().values()) == len(jobs)
+
+    assert_exact()
+    add(backend, *(f"p{n}" for n in range(6)))
+    add(backend, "m1", "m2", queue="mail")
+    with pytest.raises(InvalidInput):
+        add(backend, "new", "p0")  # rolled back: counts nothing
+    make_completed(backend, "c1", "c2")
+    make_dead(backend, "d1", "d2", "d3", "d4")
+    assert_exact()
+    retrying = claim(backend)  # p0 fails and waits for its retry
+    assert end(backend, retrying, Failed(1))
+    running = claim(backend)  # p1 stays processing
+    lost = claim(backend, "w2", lease=0.01)  # p2: its worker vanishes
+    assert (retrying.id, running.id, lost.id) == ("p0", "p1", "p2")
+    assert_exact()
+    assert lost.lease_until is not None
+    wait_past(backend, lost.lease_until)
+    assert backend.rescue_expired(POLICY, 3600) == ["p2"]
+    assert_exact()
+    assert backend.cancel(["p3", "p0", "p1"]) == ["p3", "p0", "p1"]
+    assert not end(backend, running, Succeeded())  # cancelled meanwhile: no change
+    assert_exact()
+    assert backend.retry_dead(["d1"]) == ["d1"]
+    assert backend.purge(["d2"], "dead") == ["d2"]
+    assert_exact()
+    assert sorted(backend.retry_dead(None)) == ["d3", "d4"]
+    assert sorted(backend.purge(None, "completed")) == ["c1", "c2"]
+    assert sorted(backend.purge(None, "cancelled")) == ["p0", "p1", "p3"]
+    assert_exact()
+    assert backend.counts()["pending"] == len(ids_of(backend, "pending")) > 0
+
+
 # --- claim -------------------------------------------------------------------------
 def test_claim_of_an_empty_queue_is_none(backend: Backend) -> None:
     assert backend.claim("w1", None, LEASE) is None
