@@ -107,12 +107,13 @@ def test_a_failed_batch_leaves_the_queue_usable(backend: Backend) -> None:
 
 
 def test_a_large_batch_is_inserted_in_order(backend: Backend) -> None:
-    ids = [f"job-{n:05d}" for n in range(3000)]
+    ids = [f"job-{n:05d}" for n in range(3050)]  # not a whole number of SQLite's chunks
     add(backend, *ids)
     assert ids_of(backend) == ids
-    with pytest.raises(InvalidInput, match="job-02999"):
-        add(backend, "new-1", "job-02999")
+    with pytest.raises(InvalidInput, match="job-03049"):
+        add(backend, "new-1", "job-03049", *(f"new-{n}" for n in range(2, 300)))
     assert backend.get("new-1") is None
+    assert backend.get("new-299") is None
 
 
 def test_another_connection_sees_enqueued_jobs(backend: Backend, connect: Connect) -> None:
