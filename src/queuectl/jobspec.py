@@ -189,7 +189,6 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
                 raise InvalidInput("a relative cwd needs a current directory that exists") from None
         cwd = os.path.normpath(cwd)
     queue = get("queue", "default")
-    env = get("env")
     return {
         "id": job_id,
         "command": check_command(raw["command"]),
@@ -199,5 +198,5 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         "run_at": run_at,
         "queue": queue if queue == "default" else check_queue(queue),
         "cwd": cwd,
-        "env": None if env is None else check_env(env),
+        "env": check_env(get("env")),
     }

@@ -106,6 +106,11 @@ def test_a_failed_batch_leaves_the_queue_usable(backend: Backend) -> None:
     assert ids_of(backend) == ["a", "b"]
 
 
+def test_an_empty_batch_inserts_nothing(backend: Backend) -> None:
+    assert backend.enqueue([], 3, backend.now()) == []
+    assert ids_of(backend) == []
+
+
 def test_a_large_batch_is_inserted_in_order(backend: Backend) -> None:
     ids = [f"job-{n:05d}" for n in range(3050)]  # not a whole number of SQLite's chunks
     add(backend, *ids)

@@ -119,6 +119,8 @@ class SqlBackend:
     # --- enqueue / read -------------------------------------------------------------
     def enqueue(self, specs: Sequence[JobSpec], max_retries: int, now: float) -> list[str]:
         """Insert every job or none; a duplicate id raises InvalidInput naming it."""
+        if not specs:
+            return []
         ids = [spec["id"] for spec in specs]
         if len(set(ids)) != len(ids):
             seen: set[str] = set()
