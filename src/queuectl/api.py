@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from queuectl.backends.base import Backend
     from queuectl.models import Attempt, Job, WorkerInfo
 
-ENQUEUE_CHUNK = 5000
-
 
 def queue_home() -> str:
     """``$QUEUECTL_HOME``, else ``$XDG_DATA_HOME/queuectl``, else ``~/.local/share/queuectl``."""

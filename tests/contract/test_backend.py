@@ -106,13 +106,19 @@ def test_a_failed_batch_leaves_the_queue_usable(backend: Backend) -> None:
     assert ids_of(backend) == ["a", "b"]
 
 
+def test_an_empty_batch_inserts_nothing(backend: Backend) -> None:
+    assert backend.enqueue([], 3, backend.now()) == []
+    assert ids_of(backend) == []
+
+
 def test_a_large_batch_is_inserted_in_order(backend: Backend) -> None:
-    ids = [f"job-{n:05d}" for n in range(3000)]
+    ids = [f"job-{n:05d}" for n in range(3050)]  # not a whole number of SQLite's chunks
     add(backend, *ids)
     assert ids_of(backend) == ids
-    with pytest.raises(InvalidInput, match="job-02999"):
-        add(backend, "new-1", "job-02999")
+    with pytest.raises(InvalidInput, match="job-03049"):
+        add(backend, "new-1", "job-03049", *(f"new-{n}" for n in range(2, 300)))
     assert backend.get("new-1") is None
+    assert backend.get("new-299") is None
 
 
 def test_another_connection_sees_enqueued_jobs(backend: Backend, connect: Connect) -> None:

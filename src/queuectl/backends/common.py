@@ -76,6 +76,12 @@ class SqlBackend:
     def _run_many(self, conn: Any, name: str, rows: Sequence[dict[str, Any]]) -> None:
         raise NotImplementedError
 
+    def _insert_jobs(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Insert new jobs in the caller's transaction. A row holds the values of the
+        columns id, command, max_retries, priority, queue, run_at, timeout, cwd, env,
+        created_at and updated_at (the last two: the batch's ``now``)."""
+        raise NotImplementedError
+
     def _list(self, values: Sequence[object]) -> object:
         """How a list travels as one parameter (PostgreSQL: an array; SQLite: JSON text)."""
         raise NotImplementedError
@@ -116,28 +122,31 @@ class SqlBackend:
     # --- enqueue / read -------------------------------------------------------------
     def enqueue(self, specs: Sequence[JobSpec], max_retries: int, now: float) -> list[str]:
         """Insert every job or none; a duplicate id raises InvalidInput naming it."""
+        if not specs:
+            return []
         ids = [spec["id"] for spec in specs]
         if len(set(ids)) != len(ids):
             seen: set[str] = set()
             twice = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
             raise InvalidInput(f"job id {twice!r} appears more than once; nothing was enqueued")
         rows = [
-            {
-                "id": spec["id"],
-                "command": json.dumps(spec["command"]),
-                "max_retries": max_retries if spec["max_retries"] is None else spec["max_retries"],
-                "priority": spec["priority"],
-                "queue": spec["queue"],
-                "run_at": spec["run_at"],
-                "timeout": spec["timeout"],
-                "cwd": spec["cwd"],
-                "env": json.dumps(spec["env"]) if spec["env"] else None,
-                "now": now,
-            }
+            (
+                spec["id"],
+                json.dumps(spec["command"]),
+                max_retries if spec["max_retries"] is None else spec["max_retries"],
+                spec["priority"],
+                spec["queue"],
+                spec["run_at"],
+                spec["timeout"],
+                spec["cwd"],
+                json.dumps(spec["env"]) if spec["env"] else None,
+                now,
+                now,
+            )
             for spec in specs
         ]
         try:
-            self._write(lambda conn: self._run_many(conn, "insert_job", rows))
+            self._write(lambda conn: self._insert_jobs(conn, rows))
         except DuplicateKey:
             taken = self._existing(ids)
             name = taken[0] if taken else "?"

@@ -153,6 +153,12 @@ class PostgresBackend(SqlBackend):
     def _run_many(self, conn: Any, name: str, rows: Sequence[dict[str, Any]]) -> None:
         conn.cursor().executemany(_Q[name], rows)
 
+    def _insert_jobs(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        """One statement for the whole batch, its columns as arrays: far fewer round trips
+        than a row each, and the statement-level NOTIFY trigger fires once."""
+        *columns, created, _ = zip(*rows, strict=True)
+        conn.execute(_Q["insert_job"], [created[0], created[0], *map(list, columns)])
+
     def _list(self, values: Sequence[object]) -> object:
         return list(values)
 

@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import time
+from itertools import chain
 
 from queuectl.backends.common import DuplicateKey, SqlBackend
 from queuectl.errors import StorageError
@@ -35,6 +36,9 @@ BUSY_DEADLINE = 60.0  # then we retry whole transactions up to this long
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 _SYNC = {"full": "FULL", "normal": "NORMAL", "off": "OFF"}
 _Q = queries("sqlite")
+INSERT_CHUNK = 200  # jobs per multi-row INSERT (11 parameters each)
+_HEAD, _VALUES, _ROW = _Q["insert_job"].rpartition("VALUES ")
+_INSERT_CHUNK = _HEAD + _VALUES + ", ".join([_ROW] * INSERT_CHUNK)
 
 
 def _storage_error(path: str, exc: sqlite3.Error) -> StorageError:
@@ -162,6 +166,20 @@ class SQLiteBackend(SqlBackend):
 
     def _run_many(self, conn: Any, name: str, rows: Sequence[dict[str, Any]]) -> None:
         conn.executemany(_Q[name], rows)
+
+    def _insert_jobs(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Full chunks of a batch go in as multi-row INSERTs: SQLite's per-statement cost
+        (cursors opened on the table and every index, then sought) paid once per chunk
+        rather than once per job (nearly twice SQLite's rate for a large batch)."""
+        whole = len(rows) - len(rows) % INSERT_CHUNK
+        if whole:
+            many = [
+                list(chain.from_iterable(rows[start : start + INSERT_CHUNK]))
+                for start in range(0, whole, INSERT_CHUNK)
+            ]
+            conn.executemany(_INSERT_CHUNK, many)
+        for row in rows[whole:]:  # execute: a little cheaper than executemany for one job
+            conn.execute(_Q["insert_job"], row)
 
     def _list(self, values: Sequence[object]) -> object:
         return json.dumps(list(values))

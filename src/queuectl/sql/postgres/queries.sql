@@ -5,10 +5,17 @@
 SELECT queuectl.now_s() AS now;
 
 -- name: insert_job
+-- A whole batch in one statement: the batch's instant of creation twice (created_at,
+-- updated_at), then a column per parameter as an array, in enqueue order (id, command,
+-- max_retries, priority, queue, run_at, timeout, cwd, env).
 INSERT INTO queuectl.jobs (id, command, state, max_retries, priority, queue, run_at, timeout,
                            cwd, env, created_at, updated_at)
-VALUES (%(id)s, %(command)s, 'pending', %(max_retries)s, %(priority)s, %(queue)s, %(run_at)s,
-        %(timeout)s, %(cwd)s, %(env)s, %(now)s, %(now)s);
+SELECT id, command, 'pending', max_retries, priority, queue, run_at, timeout, cwd, env,
+       %b::double precision, %b::double precision
+  FROM unnest(%b::text[], %b::text[], %b::integer[], %b::integer[], %b::text[],
+              %b::double precision[], %b::double precision[], %b::text[], %b::text[])
+       WITH ORDINALITY AS j(id, command, max_retries, priority, queue, run_at, timeout, cwd, env, n)
+ ORDER BY n;
 
 -- name: claim_any
 -- The claim: lock the best ready row that no one else has locked, take it with a lease

@@ -1,10 +1,12 @@
 -- Every SQL statement the SQLite backend runs, by name. Parameters are :named.
 
 -- name: insert_job
+-- Positional (id, command, max_retries, priority, queue, run_at, timeout, cwd, env, now, now):
+-- a tuple per job binds faster than a mapping, and the backend repeats the row after
+-- VALUES to insert a batch's jobs many per statement.
 INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, timeout, cwd, env,
                   created_at, updated_at)
-VALUES (:id, :command, 'pending', :max_retries, :priority, :queue, :run_at, :timeout, :cwd, :env,
-        :now, :now);
+VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: claim_any
 -- The claim: one statement picks the best ready job and takes it with a lease.
