@@ -87,7 +87,7 @@ def test_settings_round_trip_and_survive_reopening(tmp_path: Path) -> None:
 
 
 def test_a_queue_of_an_older_schema_is_migrated_with_its_counts(tmp_path: Path) -> None:
-    """SQLite counts jobs per state apart from the rows since migration 3; a queue made
+    """SQLite counts jobs per state apart from the rows since migration 2; a queue made
     before it starts from a count of its rows."""
     import sqlite3
 

@@ -77,7 +77,7 @@ SELECT * FROM jobs
  LIMIT :limit;
 
 -- name: count_states
--- Triggers count every state but pending (migration 0003); pending is the rest, and
+-- Triggers count every state but pending (migration 0002); pending is the rest, and
 -- count(*) only walks the smallest index instead of grouping every row.
 SELECT state, n FROM job_counts
 UNION ALL
