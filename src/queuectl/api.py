@@ -95,7 +95,9 @@ class Queue:
     ) -> str:
         """Enqueue one job; returns its id. A string runs under /bin/sh -c, a list as argv."""
         raw: dict[str, object] = {
-            "command": command if isinstance(command, str) else list(command),
+            # a list or tuple is argv; anything else (a mapping, a set) is left for
+            # check_command to refuse rather than turned into a list of its keys
+            "command": list(command) if isinstance(command, list | tuple) else command,
             "id": id,
             "priority": priority,
             "max_retries": max_retries,

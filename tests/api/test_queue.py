@@ -26,6 +26,13 @@ def test_enqueue_a_shell_string_and_an_argv_list(queue: Queue) -> None:
     assert b.max_retries == 3  # the queue's setting, fixed at enqueue
 
 
+def test_a_command_that_is_neither_text_nor_a_list_is_refused(queue: Queue) -> None:
+    for wrong in ({"command": "true"}, {"true"}, 42):
+        with pytest.raises(InvalidInput, match="command must be"):
+            queue.enqueue(wrong)  # type: ignore[arg-type]
+    assert queue.jobs() == []
+
+
 def test_run_at_takes_a_datetime_and_delay_a_duration(queue: Queue) -> None:
     when = datetime.now(UTC) + timedelta(hours=1)
     queue.enqueue("true", id="later", run_at=when)
