@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from bench.context import Context, open_queue
-from bench.core import Figure, Limit, log, median, queuectl_argv, temp_dir
+from bench.core import Figure, Limit, Target, log, median, queuectl_argv, temp_dir
 from bench.limits import alternate_ms, commit_rate, insert_program
 from bench.stores import Location, PostgresStore, Store
 
@@ -267,4 +267,33 @@ def run_store(ctx: Context, store: Store) -> dict[str, Any]:
                     note="one fill per run (not repeated)",
                 )
             )
+    _size_targets(ctx, b, found)
     return found
+
+
+def _size_targets(ctx: Context, backend: str, found: dict[str, Any]) -> None:
+    """The issue's two scale targets: the claim rate and `status` at the big size, each
+    over the same figure at 1,000 jobs (repetition by repetition)."""
+    if "1k" not in found or "big" not in found:
+        return
+    size = found["big"]["size"]
+    for what, unit, target, text in (
+        ("claim_finish", "jobs/s", Target(">=", 0.9), "claim + finish rate"),
+        ("status_ms", "ms", Target("<=", 2.0), "`queuectl status` time"),
+    ):
+        small, big = found["1k"][what], found["big"][what]
+        if not small or not big:
+            continue
+        ctx.add(
+            Figure(
+                f"w5.{backend}.{what}_growth",
+                "W5 scale",
+                backend,
+                f"{text} with {size:,} jobs in the table, over the same with 1,000",
+                unit,
+                big,
+                Limit(f"w5_{backend}_{what}_1k", "the same with 1,000 jobs", unit, tuple(small)),
+                target,
+                paired_limits=small[: len(big)],
+            )
+        )
