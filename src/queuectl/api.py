@@ -136,6 +136,24 @@ class Queue:
             raise InvalidInput("--limit must be 0 or more (0 = no limit)")
         return self.backend.list_jobs(state, queue, limit or None)
 
+    def find_jobs(
+        self,
+        state: str | None = None,
+        queue: str | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Job]:
+        """A page of jobs, newest first. ``text`` matches part of the id or of the command
+        (of one argv word, for a list command)."""
+        if state is not None:
+            check_state(state)
+        if not 1 <= limit <= 10_000 or offset < 0:
+            raise InvalidInput("limit must be 1 to 10000 and offset 0 or more")
+        if text:
+            text = json.dumps(text)[1:-1]  # as the command is stored: JSON text
+        return self.backend.find_jobs(state, queue, text or None, limit, offset)
+
     def counts(self) -> dict[str, int]:
         return self.backend.counts()
 

@@ -51,6 +51,11 @@ class Backend(Protocol):
 
     def list_jobs(self, state: str | None, queue: str | None, limit: int | None) -> list[Job]: ...
 
+    def find_jobs(
+        self, state: str | None, queue: str | None, text: str | None, limit: int, offset: int
+    ) -> list[Job]:
+        """Newest first; ``text`` is a substring of the id or of the command (JSON text)."""
+
     def counts(self) -> dict[str, int]: ...
 
     def counts_by_queue(self) -> dict[str, dict[str, int]]: ...

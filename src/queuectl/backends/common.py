@@ -163,6 +163,14 @@ class SqlBackend:
         params = {"state": state, "queue": queue, "limit": -1 if limit is None else limit}
         return [Job.from_row(r) for r in self._rows("list_jobs", params)]
 
+    def find_jobs(
+        self, state: str | None, queue: str | None, text: str | None, limit: int, offset: int
+    ) -> list[Job]:
+        from queuectl.models import Job
+
+        params = {"state": state, "queue": queue, "text": text, "limit": limit, "offset": offset}
+        return [Job.from_row(r) for r in self._rows("find_jobs", params)]
+
     def counts(self) -> dict[str, int]:
         from queuectl.models import STATES
 

@@ -112,6 +112,14 @@ SELECT * FROM queuectl.jobs
  ORDER BY seq
  LIMIT NULLIF(%(limit)s, -1);
 
+-- name: find_jobs
+SELECT * FROM queuectl.jobs
+ WHERE (%(state)s::text IS NULL OR state = %(state)s)
+   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+   AND (%(text)s::text IS NULL OR strpos(id, %(text)s) > 0 OR strpos(command, %(text)s) > 0)
+ ORDER BY seq DESC
+ LIMIT %(limit)s OFFSET %(offset)s;
+
 -- name: count_states
 SELECT state, count(*) AS n FROM queuectl.jobs GROUP BY state;
 

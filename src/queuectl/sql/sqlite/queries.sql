@@ -74,6 +74,13 @@ SELECT * FROM jobs
  ORDER BY seq
  LIMIT :limit;
 
+-- name: find_jobs
+SELECT * FROM jobs
+ WHERE (:state IS NULL OR state = :state) AND (:queue IS NULL OR queue = :queue)
+   AND (:text IS NULL OR instr(id, :text) > 0 OR instr(command, :text) > 0)
+ ORDER BY seq DESC
+ LIMIT :limit OFFSET :offset;
+
 -- name: count_states
 SELECT state, count(*) AS n FROM jobs GROUP BY state;
 
