@@ -15,9 +15,7 @@ from tests.helpers import wait_for
 from tests.web.processes import dashboard, worker
 
 
-def test_output_of_a_running_job_streams_live(
-    location: str, queue: Queue, tmp_path: Path
-) -> None:
+def test_output_of_a_running_job_streams_live(location: str, queue: Queue, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     queue.enqueue(f"echo first-line; {gate_wait(gate)}; echo '<b>second</b>'", id="talky")
     home = tmp_path / "home"
