@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
     from types import TracebackType
+    from typing import Any
 
     from queuectl.backends.base import Backend
     from queuectl.models import Attempt, Job, WorkerInfo
@@ -136,6 +137,24 @@ class Queue:
             raise InvalidInput("--limit must be 0 or more (0 = no limit)")
         return self.backend.list_jobs(state, queue, limit or None)
 
+    def find_jobs(
+        self,
+        state: str | None = None,
+        queue: str | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Job]:
+        """A page of jobs, newest first. ``text`` matches part of the id or of the command
+        (of one argv word, for a list command)."""
+        if state is not None:
+            check_state(state)
+        if not 1 <= limit <= 10_000 or offset < 0:
+            raise InvalidInput("limit must be 1 to 10000 and offset 0 or more")
+        if text:
+            text = json.dumps(text)[1:-1]  # as the command is stored: JSON text
+        return self.backend.find_jobs(state, queue, text or None, limit, offset)
+
     def counts(self) -> dict[str, int]:
         return self.backend.counts()
 
@@ -160,6 +179,83 @@ class Queue:
 
     def dlq(self) -> list[Job]:
         return self.backend.list_jobs("dead", None, None)
+
+    # --- statistics (stats, status --watch, the dashboard, /metrics) ------------------
+    def now(self) -> float:
+        """The queue's clock in epoch seconds (PostgreSQL's, shared by every host)."""
+        return self.backend.now()
+
+    def stats(self, since: float | None = None) -> dict[str, Any]:
+        """Figures of the attempts that finished at or after ``since`` (epoch seconds;
+        None = all time), overall and per queue.
+
+        ``{"since": iso|None, "until": iso, "total": S, "queues": {name: S, ...}}`` where
+        S = ``finished``, ``succeeded``, ``failed`` (every other outcome), ``success_rate``
+        (0..1, None without attempts), ``throughput_per_min`` (finished attempts per
+        minute over ``until - since``, or from the start of the earliest of them when
+        ``since`` is None; None without a window), ``duration_p50``, ``duration_p95``,
+        ``duration_max`` (seconds, None without attempts).
+        """
+        from queuectl.stats import aggregate
+
+        attempts = self.backend.finished_attempts(since)
+        return aggregate(attempts, since, self.backend.now())
+
+    def timeline(self, since: float, bucket: float) -> list[dict[str, Any]]:
+        """Finished attempts per bucket of ``bucket`` seconds from ``since`` to now, oldest
+        first, empty buckets included: ``[{"t": start, "succeeded": n, "failed": n}, ...]``.
+
+        ``t`` is the bucket's start in epoch seconds. Buckets are aligned on multiples of
+        ``bucket`` since the epoch, so the first starts at or before ``since`` and holds
+        every attempt of its whole bucket; the last is still filling.
+        """
+        from queuectl.stats import MAX_BUCKETS, bucket_count, bucket_start, fill_timeline
+
+        if not bucket > 0 or bucket == float("inf"):
+            raise InvalidInput(f"the bucket must be a positive number of seconds, got {bucket!r}")
+        start = bucket_start(since, bucket)
+        slots = self.backend.attempt_timeline(start, bucket)
+        count = bucket_count(start, bucket, self.backend.now())
+        if count > MAX_BUCKETS:
+            raise InvalidInput(f"{count} buckets are too many (at most {MAX_BUCKETS})")
+        return fill_timeline(slots, start, bucket, count)
+
+    def oldest_pending_age(self) -> float | None:
+        """Seconds the longest-waiting ready job has waited: the oldest pending or failed
+        job whose ``run_at`` has passed, measured from that ``run_at`` (its enqueue time,
+        its schedule, or the end of its backoff). None when no job is waiting to run.
+        Jobs scheduled for later are not waiting yet."""
+        oldest = self.backend.oldest_ready()
+        return None if oldest is None else max(self.backend.now() - oldest, 0.0)
+
+    def outcome_counts(self) -> dict[str, dict[str, int]]:
+        """Every finished attempt stored, counted per queue and outcome."""
+        found: dict[str, dict[str, int]] = {}
+        for queue, outcome, n, _seconds in self.backend.attempt_outcomes():
+            found.setdefault(queue, {})[outcome] = n
+        return found
+
+    def duration_histogram(self, bounds: Sequence[float]) -> dict[str, dict[str, Any]]:
+        """A cumulative histogram of attempt durations per queue over every finished
+        attempt stored, read in one statement: ``{queue: {"buckets": [(bound, attempts
+        that took at most bound), ...] ascending, "count": n, "sum": seconds}}``."""
+        import itertools
+
+        ordered = sorted(float(b) for b in bounds)
+        found: dict[str, tuple[list[int], list[float]]] = {}
+        for queue, slot, n, seconds in self.backend.attempt_durations(ordered):
+            counts, total = found.setdefault(queue, ([0] * (len(ordered) + 1), [0.0]))
+            counts[len(ordered) if slot is None else slot] += n
+            total[0] += float(seconds or 0.0)
+        histogram: dict[str, dict[str, Any]] = {}
+        for queue, (counts, total) in sorted(found.items()):
+            cumulative = list(itertools.accumulate(counts))
+            histogram[queue] = {
+                "buckets": list(zip(ordered, cumulative, strict=False)),
+                "count": cumulative[-1],
+                "sum": total[0],
+            }
+        return histogram
 
     # --- operator verbs ---------------------------------------------------------
     def dlq_retry(self, ids: Sequence[str] | None) -> list[str]:

@@ -156,6 +156,20 @@ def _add_worker(commands: Any) -> None:
     wlist.set_defaults(run=cmd_worker_list)
 
 
+def _add_dashboard(commands: Any) -> None:
+    board = commands.add_parser("dashboard", help="serve the web dashboard and /metrics")
+    board.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    board.add_argument(
+        "--port", type=_port, default=8700, help="(default: %(default)s; 0 = any free)"
+    )
+    board.add_argument(
+        "--token", help="access token; required off loopback (default: $QUEUECTL_DASHBOARD_TOKEN)"
+    )
+    board.set_defaults(run=cmd_dashboard)
+
+
 COMMANDS: dict[str, Callable[[Any], None]] = {
     "enqueue": _add_enqueue,
     "list": _add_list,
@@ -166,6 +180,7 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "dlq": _add_dlq,
     "config": _add_config,
     "worker": _add_worker,
+    "dashboard": _add_dashboard,
 }
 
 
@@ -194,6 +209,13 @@ def _positive(text: str) -> int:
     value = _non_negative(text)
     if not 1 <= value <= 256:
         raise _bad_value(f"must be between 1 and 256, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _non_negative(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
     return value
 
 
@@ -446,6 +468,12 @@ def cmd_worker_list(args: Namespace) -> int:
 
         print(workers_table(workers))
     return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from queuectl.web.server import serve
+
+    return serve(args.db, args.host, args.port, args.token)
 
 
 def _command_of(argv: Sequence[str]) -> str | None:

@@ -15,6 +15,7 @@ from queuectl.errors import NotFound, StorageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Generator
     from typing import TextIO
 
     from queuectl.api import Queue
@@ -104,10 +105,9 @@ def show_logs(queue: Queue, job_id: str, attempt: int | None, follow: bool, out:
     path = log_path(queue.logs_dir, job.id, chosen.run)
     if chosen.finished_at is not None:
         return _print_finished(path, chosen, out)
-    live = live_path(queue.logs_dir, chosen.worker)
     if not follow:
-        return _print_finished(live, chosen, out)
-    return _follow(queue, live, path, chosen, out)
+        return _print_finished(live_path(queue.logs_dir, chosen.worker), chosen, out)
+    return _follow(queue, path, chosen, out)
 
 
 def _pick(queue: Queue, job_id: str, attempt: int | None, wait: bool) -> Attempt:
@@ -151,9 +151,30 @@ def _print_finished(path: str, chosen: Attempt, out: TextIO) -> int:
     return 0
 
 
-def _follow(queue: Queue, live: str, final: str, chosen: Attempt, out: TextIO) -> int:
-    """Stream the slot's live file as it grows; once the attempt has ended, what is left
-    is in the attempt's own file (the live file is renamed to it), if it printed at all."""
+def _follow(queue: Queue, final: str, chosen: Attempt, out: TextIO) -> int:
+    stream = stream_output(queue, chosen)
+    while True:
+        try:
+            chunk = next(stream)
+        except StopIteration as ended:
+            return 0 if ended.value is None else _print_finished(final, ended.value, out)
+        if chunk:
+            out.write(chunk)
+            out.flush()
+        else:
+            time.sleep(0.05)
+
+
+def stream_output(queue: Queue, chosen: Attempt) -> Generator[str, None, Attempt | None]:
+    """A running attempt's output as it is written on this host: chunks of text, and ""
+    whenever nothing new came (the caller waits a little, or gives up), until it ends.
+
+    The worker slot's live file is read as it grows; once the attempt has ended, what is
+    left is in the attempt's own file (the live file is renamed to it). Returns the ended
+    attempt when nothing at all could be read here (it ran on another host: its stored
+    tail is all there is), else None."""
+    live = live_path(queue.logs_dir, chosen.worker)
+    final = log_path(queue.logs_dir, chosen.job_id, chosen.run)
     position = 0
     checked = 0.0
     path = live
@@ -166,19 +187,18 @@ def _follow(queue: Queue, live: str, final: str, chosen: Attempt, out: TextIO) -
             data = b""
         if data:
             position += len(data)
-            out.write(data.decode("utf-8", "replace"))
-            out.flush()
+            yield data.decode("utf-8", "replace")
         if path == final:
             if position == 0 and chosen.log_tail is None:
-                # nothing was streamed from this host: the attempt ran elsewhere
                 ended = [a for a in queue.attempts(chosen.job_id) if a.run == chosen.run]
                 if ended and not os.path.exists(final):
-                    return _print_finished(final, ended[0], out)
-            return 0
+                    return ended[0]
+            return None
         if time.monotonic() - checked > 0.3:
             checked = time.monotonic()
             current = [a for a in queue.attempts(chosen.job_id) if a.run == chosen.run]
             if not current or current[0].finished_at is not None:
                 path = final  # one more read, from the attempt's own file
                 continue
-        time.sleep(0.05)
+        if not data:
+            yield ""

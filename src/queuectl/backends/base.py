@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
+    from queuectl.stats import FinishedAttempt
 
 
 class Watcher(Protocol):
@@ -51,11 +52,38 @@ class Backend(Protocol):
 
     def list_jobs(self, state: str | None, queue: str | None, limit: int | None) -> list[Job]: ...
 
+    def find_jobs(
+        self, state: str | None, queue: str | None, text: str | None, limit: int, offset: int
+    ) -> list[Job]:
+        """Newest first; ``text`` is a substring of the id or of the command (JSON text)."""
+
     def counts(self) -> dict[str, int]: ...
 
     def counts_by_queue(self) -> dict[str, dict[str, int]]: ...
 
     def attempts(self, job_id: str) -> list[Attempt]: ...
+
+    # --- statistics (stats, the dashboard, /metrics) ------------------------------
+    def finished_attempts(self, since: float | None) -> list[FinishedAttempt]:
+        """Every attempt that finished at or after ``since`` (None: all time), with the
+        queue of its job, in no particular order."""
+
+    def attempt_timeline(self, start: float, bucket: float) -> list[tuple[int, int, int]]:
+        """(slot, succeeded, failed) of attempts that finished at or after ``start``, where
+        slot = floor((finished_at - start) / bucket); slots with no attempt are absent."""
+
+    def oldest_ready(self) -> float | None:
+        """The earliest ``run_at`` of a pending or failed job that is due now (None: none)."""
+
+    def attempt_outcomes(self) -> list[tuple[str, str, int, float]]:
+        """(queue, outcome, attempts, seconds they took) over every finished attempt stored."""
+
+    def attempt_durations(
+        self, bounds: Sequence[float]
+    ) -> list[tuple[str, int | None, int, float]]:
+        """A histogram over every finished attempt stored: (queue, i, attempts, seconds they
+        took) where ``bounds[i]`` (ascending) is the first bound at least their duration;
+        i is None above every bound. Pairs with no attempt are absent."""
 
     # --- the worker's verbs -----------------------------------------------------
     def claim(self, worker: str, queues: Sequence[str] | None, lease: float) -> Job | None:

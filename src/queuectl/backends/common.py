@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
+    from queuectl.stats import FinishedAttempt
 
     R = TypeVar("R")
 
@@ -172,6 +173,14 @@ class SqlBackend:
         params = {"state": state, "queue": queue, "limit": -1 if limit is None else limit}
         return [Job.from_row(r) for r in self._rows("list_jobs", params)]
 
+    def find_jobs(
+        self, state: str | None, queue: str | None, text: str | None, limit: int, offset: int
+    ) -> list[Job]:
+        from queuectl.models import Job
+
+        params = {"state": state, "queue": queue, "text": text, "limit": limit, "offset": offset}
+        return [Job.from_row(r) for r in self._rows("find_jobs", params)]
+
     def counts(self) -> dict[str, int]:
         from queuectl.models import STATES
 
@@ -192,6 +201,37 @@ class SqlBackend:
         from queuectl.models import Attempt
 
         return [Attempt.from_row(r) for r in self._rows("attempts_of", {"job_id": job_id})]
+
+    # --- statistics -----------------------------------------------------------------
+    def finished_attempts(self, since: float | None) -> list[FinishedAttempt]:
+        from queuectl.stats import FinishedAttempt
+
+        rows = self._rows("attempts_finished_since", {"since": since})
+        return [
+            FinishedAttempt(r["queue"], r["outcome"], r["started_at"], r["finished_at"])
+            for r in rows
+        ]
+
+    def attempt_timeline(self, start: float, bucket: float) -> list[tuple[int, int, int]]:
+        rows = self._rows("attempt_timeline", {"start": start, "bucket": bucket})
+        return [(int(r["slot"]), int(r["succeeded"]), int(r["failed"])) for r in rows]
+
+    def oldest_ready(self) -> float | None:
+        value = self._rows("oldest_ready", {"now": self.now()})[0]["t"]
+        return None if value is None else float(value)
+
+    def attempt_outcomes(self) -> list[tuple[str, str, int, float]]:
+        rows = self._rows("attempt_outcomes")
+        return [(r["queue"], r["outcome"], int(r["n"]), float(r["seconds"])) for r in rows]
+
+    def attempt_durations(
+        self, bounds: Sequence[float]
+    ) -> list[tuple[str, int | None, int, float]]:
+        rows = self._rows("attempt_durations", {"bounds": self._list([float(b) for b in bounds])})
+        return [
+            (r["queue"], None if r["slot"] is None else int(r["slot"]), int(r["n"]), r["seconds"])
+            for r in rows
+        ]
 
     # --- the worker's verbs ---------------------------------------------------------
     def claim(self, worker: str, queues: Sequence[str] | None, lease: float) -> Job | None:

@@ -119,6 +119,14 @@ SELECT * FROM queuectl.jobs
  ORDER BY seq
  LIMIT NULLIF(%(limit)s, -1);
 
+-- name: find_jobs
+SELECT * FROM queuectl.jobs
+ WHERE (%(state)s::text IS NULL OR state = %(state)s)
+   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+   AND (%(text)s::text IS NULL OR strpos(id, %(text)s) > 0 OR strpos(command, %(text)s) > 0)
+ ORDER BY seq DESC
+ LIMIT %(limit)s OFFSET %(offset)s;
+
 -- name: count_states
 SELECT state, count(*) AS n FROM queuectl.jobs GROUP BY state;
 
@@ -134,6 +142,52 @@ SELECT min(run_at) AS t FROM queuectl.jobs
 
 -- name: attempts_of
 SELECT * FROM queuectl.attempts WHERE job_id = %(job_id)s ORDER BY run;
+
+-- Statistics (stats, the dashboard, /metrics). Attempts have no index on finished_at:
+-- these read every stored attempt once, which stays well under a second at 100,000.
+
+-- name: attempts_finished_since
+-- Every attempt that finished at or after :since (NULL: all time), with its job's queue.
+SELECT j.queue AS queue, a.outcome AS outcome, a.started_at AS started_at,
+       a.finished_at AS finished_at
+  FROM queuectl.attempts AS a JOIN queuectl.jobs AS j ON j.id = a.job_id
+ WHERE a.finished_at IS NOT NULL
+   AND (%(since)s::float8 IS NULL OR a.finished_at >= %(since)s::float8);
+
+-- name: attempt_timeline
+-- Attempts that finished at or after :start, counted per bucket of :bucket seconds.
+SELECT floor((finished_at - %(start)s::float8) / %(bucket)s::float8)::bigint AS slot,
+       count(*) FILTER (WHERE outcome = 'succeeded') AS succeeded,
+       count(*) FILTER (WHERE outcome <> 'succeeded') AS failed
+  FROM queuectl.attempts
+ WHERE finished_at >= %(start)s::float8
+ GROUP BY 1;
+
+-- name: oldest_ready
+-- run_at of the job that has been ready to run the longest (jobs_due serves it).
+SELECT min(run_at) AS t FROM queuectl.jobs
+ WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s();
+
+-- name: attempt_outcomes
+-- Every finished attempt ever stored, per queue and outcome, with the seconds they took.
+SELECT j.queue AS queue, a.outcome AS outcome, count(*) AS n,
+       sum(greatest(a.finished_at - a.started_at, 0)) AS seconds
+  FROM queuectl.attempts AS a JOIN queuectl.jobs AS j ON j.id = a.job_id
+ WHERE a.finished_at IS NOT NULL
+ GROUP BY j.queue, a.outcome;
+
+-- name: attempt_durations
+-- A histogram of every finished attempt stored: per queue and slot (the position, from 0,
+-- in :bounds, ascending, of the first bound at least the attempt's duration; NULL above
+-- them all), the attempts and the seconds they took.
+SELECT j.queue AS queue,
+       (SELECT min(b.slot) - 1
+          FROM unnest(%(bounds)s::float8[]) WITH ORDINALITY AS b(le, slot)
+         WHERE b.le >= a.finished_at - a.started_at) AS slot,
+       count(*) AS n, sum(greatest(a.finished_at - a.started_at, 0)) AS seconds
+  FROM queuectl.attempts AS a JOIN queuectl.jobs AS j ON j.id = a.job_id
+ WHERE a.finished_at IS NOT NULL
+ GROUP BY 1, 2;
 
 -- name: job_state
 SELECT state FROM queuectl.jobs WHERE id = %(id)s FOR UPDATE;

@@ -76,6 +76,13 @@ SELECT * FROM jobs
  ORDER BY seq
  LIMIT :limit;
 
+-- name: find_jobs
+SELECT * FROM jobs
+ WHERE (:state IS NULL OR state = :state) AND (:queue IS NULL OR queue = :queue)
+   AND (:text IS NULL OR instr(id, :text) > 0 OR instr(command, :text) > 0)
+ ORDER BY seq DESC
+ LIMIT :limit OFFSET :offset;
+
 -- name: count_states
 -- Triggers count every state but pending (migration 0002); pending is the rest, and
 -- count(*) only walks the smallest index instead of grouping every row.
@@ -95,6 +102,49 @@ SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
 
 -- name: attempts_of
 SELECT * FROM attempts WHERE job_id = :job_id ORDER BY run;
+
+-- Statistics (stats, the dashboard, /metrics). Attempts have no index on finished_at:
+-- these read every stored attempt once, which stays well under a second at 100,000.
+
+-- name: attempts_finished_since
+-- Every attempt that finished at or after :since (NULL: all time), with its job's queue.
+SELECT j.queue AS queue, a.outcome AS outcome, a.started_at AS started_at,
+       a.finished_at AS finished_at
+  FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+ WHERE a.finished_at IS NOT NULL AND (:since IS NULL OR a.finished_at >= :since);
+
+-- name: attempt_timeline
+-- Attempts that finished at or after :start, counted per bucket of :bucket seconds.
+SELECT CAST((finished_at - :start) / :bucket AS INTEGER) AS slot,
+       sum(outcome = 'succeeded') AS succeeded, sum(outcome <> 'succeeded') AS failed
+  FROM attempts
+ WHERE finished_at >= :start
+ GROUP BY slot;
+
+-- name: oldest_ready
+-- run_at of the job that has been ready to run the longest (jobs_due serves it).
+SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
+ WHERE state IN ('pending', 'failed') AND run_at <= :now;
+
+-- name: attempt_outcomes
+-- Every finished attempt ever stored, per queue and outcome, with the seconds they took.
+SELECT j.queue AS queue, a.outcome AS outcome, count(*) AS n,
+       sum(max(a.finished_at - a.started_at, 0)) AS seconds
+  FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+ WHERE a.finished_at IS NOT NULL
+ GROUP BY j.queue, a.outcome;
+
+-- name: attempt_durations
+-- A histogram of every finished attempt stored: per queue and slot (the position in
+-- :bounds, a JSON array in ascending order, of the first bound at least the attempt's
+-- duration; NULL above them all), the attempts and the seconds they took.
+SELECT j.queue AS queue,
+       (SELECT min(b.key) FROM json_each(:bounds) AS b
+         WHERE b.value >= a.finished_at - a.started_at) AS slot,
+       count(*) AS n, sum(max(a.finished_at - a.started_at, 0)) AS seconds
+  FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+ WHERE a.finished_at IS NOT NULL
+ GROUP BY 1, 2;
 
 -- name: retry_dead
 UPDATE jobs

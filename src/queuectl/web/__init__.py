@@ -1,0 +1,1 @@
+"""The web dashboard (``queuectl dashboard``) and the Prometheus /metrics page."""

@@ -1,0 +1,100 @@
+"""The dashboard as a Starlette application: routes, templates, one shared queue."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from queuectl.api import Queue
+from queuectl.errors import InvalidInput, NotFound, QueuectlError
+from queuectl.web import actions, live, pages
+from queuectl.web.security import Guard
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeVar
+
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    T = TypeVar("T")
+
+HERE = Path(__file__).parent
+
+
+class Db:
+    """The dashboard's one queue. Its connection serves one caller at a time, so every
+    use runs in a worker thread (the event loop never waits on the database) under a lock."""
+
+    def __init__(self, location: str | None) -> None:
+        self.queue = Queue(location, long_lived=True)
+        self.lock = threading.Lock()
+
+    def _locked(self, work: Callable[[Queue], T]) -> T:
+        with self.lock:
+            return work(self.queue)
+
+    async def __call__(self, work: Callable[[Queue], T]) -> T:
+        return await run_in_threadpool(self._locked, work)
+
+
+def templates() -> Jinja2Templates:
+    """Every value is HTML-escaped unless a template says otherwise (none does)."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from queuectl.web.filters import FILTERS
+
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined
+    )
+    env.filters.update(FILTERS)
+    return Jinja2Templates(env=env)
+
+
+async def _queuectl_error(request: Request, exc: Exception) -> Response:
+    status = 404 if isinstance(exc, NotFound) else 400 if isinstance(exc, InvalidInput) else 409
+    return pages.message(request, status, str(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return pages.message(request, exc.status_code, exc.detail)
+
+
+def create_app(location: str | None, token: str | None, stream_seconds: float = 300.0) -> Any:
+    """The dashboard of the queue at ``location``; with ``token``, only for those who have it.
+
+    ``stream_seconds``: how long one live stream stays open before the browser reconnects
+    (tests use 0: a stream sends its first update and ends)."""
+    app = Starlette(
+        routes=[
+            Route("/", pages.overview),
+            Route("/jobs", pages.jobs),
+            Route("/jobs/{job_id}", pages.job),
+            Route("/dlq", pages.dlq),
+            Route("/metrics", pages.metrics),
+            Route("/login", actions.login, methods=["POST"]),
+            Route("/jobs/{job_id}/cancel", actions.cancel, methods=["POST"]),
+            Route("/jobs/{job_id}/retry", actions.retry_job, methods=["POST"]),
+            Route("/dlq/retry", actions.dlq_retry, methods=["POST"]),
+            Route("/dlq/purge", actions.dlq_purge, methods=["POST"]),
+            Route("/live/overview", live.overview),
+            Route("/live/jobs/{job_id}", live.job),
+            Route("/live/jobs/{job_id}/output", live.output),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ],
+        exception_handlers={QueuectlError: _queuectl_error, HTTPException: _http_error},
+    )
+    app.state.db = Db(location)
+    app.state.templates = templates()
+    app.state.stream_seconds = stream_seconds
+    app.add_middleware(Guard, token=token)
+    return app

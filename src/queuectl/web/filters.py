@@ -1,0 +1,20 @@
+"""Template filters: times and durations as the CLI prints them (render.py, timefmt.py)."""
+
+from __future__ import annotations
+
+from queuectl.render import ago, when
+from queuectl.timefmt import format_duration
+
+
+def duration(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(max(seconds, 0.0))
+
+
+def rate(per_minute: float | None) -> str:
+    """Small rates keep two decimals (0.03/min), large ones none (1250/min)."""
+    if per_minute is None:
+        return "-"
+    return f"{per_minute:.2f}" if per_minute < 10 else f"{per_minute:.0f}"
+
+
+FILTERS = {"ago": ago, "when": when, "duration": duration, "rate": rate}

@@ -1,0 +1,86 @@
+"""The dashboard's tests: an app per test over a fresh queue of each engine, and the
+browser (Debian's Chromium, installed here when missing)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from queuectl.api import Queue
+from queuectl.web.app import create_app
+from tests.helpers import reset_pg_queue
+
+CHROMIUM = "/usr/bin/chromium"
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A fresh queue; its logs (PostgreSQL: under QUEUECTL_HOME) stay in this test's folder."""
+    monkeypatch.setenv("QUEUECTL_HOME", str(tmp_path / "home"))
+    if request.param == "sqlite":
+        return str(tmp_path / "home" / "queue.db")
+    url: str = request.getfixturevalue("pg_database")
+    reset_pg_queue(url)
+    return url
+
+
+@pytest.fixture
+def queue(location: str) -> Iterator[Queue]:
+    opened = Queue(location)
+    yield opened
+    opened.close()
+
+
+def app_client(location: str, token: str | None = None) -> TestClient:
+    """The dashboard in-process; live streams send their first update and end."""
+    return TestClient(create_app(location, token, stream_seconds=0), follow_redirects=False)
+
+
+@pytest.fixture
+def client(location: str, queue: Queue) -> Iterator[TestClient]:
+    with app_client(location) as opened:
+        yield opened
+
+
+@pytest.fixture
+def token_client(location: str, queue: Queue) -> Iterator[TestClient]:
+    with app_client(location, TOKEN) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium; installed with apt-get when missing. Without it the browser test
+    skips on a developer's machine and fails under CI=true."""
+    if not os.path.exists(CHROMIUM) and shutil.which("apt-get"):
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "chromium"],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            capture_output=True,
+            timeout=900,
+            check=False,
+        )
+        if not os.path.exists(CHROMIUM):  # a fresh machine may not know the package yet
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=600)
+            subprocess.run(
+                ["apt-get", "install", "-y", "-q", "chromium"],
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                capture_output=True,
+                timeout=900,
+                check=False,
+            )
+    if not os.path.exists(CHROMIUM):
+        message = f"no {CHROMIUM}, and apt-get could not install it"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message + " (with CI=true this fails)")
+    return CHROMIUM

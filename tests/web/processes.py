@@ -1,0 +1,67 @@
+"""The real ``queuectl dashboard`` and workers in subprocesses, each ended by its pid."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.helpers import cli_env
+
+QUEUECTL = (sys.executable, "-m", "queuectl")
+
+
+def _end(process: subprocess.Popen[str]) -> None:
+    """SIGTERM to the process group (the pid: each runs in a session of its own), then
+    SIGKILL if it is still there after a while."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+
+
+@contextmanager
+def dashboard(home: Path, db: str, token: str | None = None) -> Iterator[str]:
+    """The dashboard of ``db`` on a free loopback port; yields its base URL."""
+    args = [*QUEUECTL, "--db", db, "dashboard", "--port", "0"]
+    if token:
+        args += ["--token", token]
+    process = subprocess.Popen(
+        args, env=cli_env(home), stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        first: list[str] = []
+        reader = threading.Thread(target=lambda: first.append(process.stderr.readline()))  # type: ignore[union-attr]
+        reader.start()
+        reader.join(timeout=30)
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/", first[0] if first else "")
+        assert found, f"the dashboard did not start: {first}"
+        yield f"http://127.0.0.1:{found.group(1)}"
+    finally:
+        _end(process)
+
+
+@contextmanager
+def worker(home: Path, db: str, *extra: str) -> Iterator[subprocess.Popen[str]]:
+    """``queuectl worker start --burst``: runs what is there, then exits."""
+    process = subprocess.Popen(
+        [*QUEUECTL, "--db", db, "worker", "start", "--burst", *extra],
+        env=cli_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield process
+    finally:
+        _end(process)
