@@ -215,7 +215,7 @@ def _positive(text: str) -> int:
 def _port(text: str) -> int:
     value = _non_negative(text)
     if value > 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
+        raise _bad_value(f"must be between 0 and 65535, got {value}")
     return value
 
 
@@ -470,7 +470,7 @@ def cmd_worker_list(args: Namespace) -> int:
     return 0
 
 
-def cmd_dashboard(args: argparse.Namespace) -> int:
+def cmd_dashboard(args: Namespace) -> int:
     from queuectl.web.server import serve
 
     return serve(args.db, args.host, args.port, args.token)
