@@ -131,11 +131,21 @@ def watch(queue: Queue, interval: float, out: TextIO | None = None) -> int:
     stream = out if out is not None else sys.stdout
     with _StopSignals() as stopped:
         snap = take(queue)  # a queue that cannot be read at all: the usual one-line error
-        if stream.isatty():
+        if stream.isatty() and _has_rich():
             _watch_live(queue, interval, stream, stopped, snap)
         else:
             _watch_plain(queue, interval, stream, stopped, snap)
     return 0
+
+
+def _has_rich() -> bool:
+    """rich comes with the ``web`` extra; without it a terminal gets the plain snapshots."""
+    import importlib.util
+
+    if importlib.util.find_spec("rich") is not None:
+        return True
+    sys.stderr.write("(pip install 'queuectl[web]' for a view redrawn in place)\n")
+    return False
 
 
 def _watch_plain(
