@@ -74,7 +74,20 @@ def _add_list(commands: Any) -> None:
 def _add_status(commands: Any) -> None:
     status = commands.add_parser("status", help="jobs per state and live workers")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--watch", action="store_true", help="redraw until Ctrl+C")
+    status.add_argument("--interval", metavar="SECONDS", help="with --watch: 2 (default), 500ms…")
     status.set_defaults(run=cmd_status)
+
+
+def _add_stats(commands: Any) -> None:
+    stats = commands.add_parser(
+        "stats", help="finished attempts: success rate, throughput, p50/p95"
+    )
+    stats.add_argument(
+        "--since", metavar="DURATION", help="only the last 1h, 30m, 7d… (default: all)"
+    )
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(run=cmd_stats)
 
 
 def _add_show(commands: Any) -> None:
@@ -174,6 +187,7 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "enqueue": _add_enqueue,
     "list": _add_list,
     "status": _add_status,
+    "stats": _add_stats,
     "show": _add_show,
     "logs": _add_logs,
     "cancel": _add_cancel,
@@ -335,6 +349,10 @@ def cmd_list(args: Namespace) -> int:
 
 
 def cmd_status(args: Namespace) -> int:
+    if args.watch:
+        return _watch(args)
+    if args.interval is not None:
+        raise InvalidInput("--interval goes with --watch")
     with _open(args) as queue:
         counts, workers = queue.counts(), queue.workers()
     if args.json:
@@ -343,6 +361,39 @@ def cmd_status(args: Namespace) -> int:
         from queuectl.render import status_text
 
         print(status_text(counts, workers))
+    return 0
+
+
+def _watch(args: Namespace) -> int:
+    from queuectl.timefmt import parse_duration
+
+    if args.json:
+        raise InvalidInput("--watch and --json cannot be combined")
+    interval = parse_duration("2" if args.interval is None else args.interval, "--interval")
+    if interval < 0.1:
+        raise InvalidInput(f"--interval must be at least 100ms, got {args.interval}")
+    from queuectl.watch import watch
+
+    with _open(args) as queue:
+        return watch(queue, interval)
+
+
+def cmd_stats(args: Namespace) -> int:
+    seconds = None
+    if args.since is not None:
+        from queuectl.timefmt import parse_duration
+
+        seconds = parse_duration(args.since, "--since")
+        if seconds <= 0:
+            raise InvalidInput(f"--since must be longer than 0, got {args.since}")
+    with _open(args) as queue:
+        figures = queue.stats(None if seconds is None else queue.now() - seconds)
+    if args.json:
+        _print_json(figures)
+    else:
+        from queuectl.render import stats_table
+
+        print(stats_table(figures))
     return 0
 
 

@@ -10,6 +10,7 @@ from queuectl.timefmt import format_duration, iso
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
     from queuectl.models import Attempt, Job, WorkerInfo
 
@@ -117,3 +118,37 @@ def job_detail(job: Job, attempts: Sequence[Attempt]) -> str:
     ]
     lines.append(table(("attempt", "outcome", "exit", "started", "took", "worker", "error"), rows))
     return "\n".join(lines)
+
+
+def stats_table(figures: dict[str, Any]) -> str:
+    """`queuectl stats`: one row per queue, then every queue together as ``(all)``."""
+    groups = [*figures["queues"].items(), ("(all)", figures["total"])]
+    rows = []
+    for name, s in groups:
+        rate, per_min = s["success_rate"], s["throughput_per_min"]
+        rows.append(
+            (
+                name,
+                s["finished"],
+                s["succeeded"],
+                s["failed"],
+                None if rate is None else f"{rate * 100:.1f}%",
+                None if per_min is None else f"{per_min:.2f}",
+                *(
+                    None if s[key] is None else format_duration(s[key])
+                    for key in ("duration_p50", "duration_p95", "duration_max")
+                ),
+            )
+        )
+    headers = (
+        "queue",
+        "finished",
+        "succeeded",
+        "failed",
+        "success",
+        "per min",
+        "p50",
+        "p95",
+        "max",
+    )
+    return table(headers, rows)
