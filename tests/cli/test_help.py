@@ -8,7 +8,19 @@ import pytest
 
 from tests.helpers import cli, cli_ok
 
-COMMANDS = ("enqueue", "list", "status", "show", "logs", "cancel", "dlq", "config", "worker")
+COMMANDS = (
+    "enqueue",
+    "list",
+    "status",
+    "stats",
+    "show",
+    "logs",
+    "cancel",
+    "dlq",
+    "config",
+    "worker",
+    "dashboard",
+)
 
 
 def test_help_lists_every_command(home: Path) -> None:
@@ -38,7 +50,9 @@ def test_help_lists_every_command(home: Path) -> None:
             ],
         ),
         (["list"], ["--state", "--queue", "--limit", "--json"]),
-        (["status"], ["--json"]),
+        (["status"], ["--json", "--watch", "--interval"]),
+        (["stats"], ["--since", "--json"]),
+        (["dashboard"], ["--host", "--port", "--token"]),
         (["show"], ["--json"]),
         (["logs"], ["--attempt", "--follow"]),
         (["dlq"], ["list", "retry", "purge"]),
