@@ -110,15 +110,21 @@ class SQLiteBackend(SqlBackend):
             self.conn.row_factory = sqlite3.Row
         except sqlite3.Error as exc:
             raise _storage_error(path, exc) from exc
-        self._migrate()
-        self.reload_settings()
-        durability = self._settings.get("durability", "full")
-        if long_lived and durability == "full":
-            durability = "normal"  # a lost claim or result re-runs a job: at-least-once holds
-        self._rows_of(f"PRAGMA synchronous = {_SYNC.get(durability, 'FULL')}")
-        if long_lived:
-            self._rows_of("PRAGMA wal_autocheckpoint = 0")
-            self._checkpoints = _Checkpointer(path)
+        try:
+            self._migrate()
+            self.reload_settings()
+            durability = self._settings.get("durability", "full")
+            if long_lived and durability == "full":
+                durability = "normal"  # a lost claim or result re-runs a job: at-least-once
+            self._rows_of(f"PRAGMA synchronous = {_SYNC.get(durability, 'FULL')}")
+            if long_lived:
+                self._rows_of("PRAGMA wal_autocheckpoint = 0")
+                self._checkpoints = _Checkpointer(path)
+        except BaseException:
+            # closed now, not at interpreter exit (the CLI skips that): a refused file
+            # keeps no -wal/-shm beside it
+            self.conn.close()
+            raise
 
     # --- hooks of SqlBackend ------------------------------------------------------
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
