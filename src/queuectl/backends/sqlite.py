@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 BUSY_TIMEOUT = 5.0  # SQLite's own wait for the write lock, per attempt
 # A worker waits for the lock itself, in finer steps than SQLite's (1 ms, 2 ms, 5 ms …):
 # it is woken by an enqueue's first write to the WAL, while that commit still holds the
-# lock for its fsync, and a new job should start as soon as the lock is free.
+# lock for its fsync, and a new job should start as soon as the lock is free. Steps stay
+# this small for the first 5 ms of a wait, then double up to 0.1 s.
 WORKER_FIRST_PAUSE = 0.0001
 BUSY_DEADLINE = 60.0  # then we retry whole transactions up to this long
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
@@ -154,7 +155,8 @@ class SQLiteBackend(SqlBackend):
     def _patiently(self, attempt: Callable[[], R]) -> R:
         """Retry while another process holds the lock (bounded), so "database is locked"
         never reaches a user; every other driver error becomes a StorageError."""
-        deadline = time.monotonic() + BUSY_DEADLINE
+        start = time.monotonic()
+        deadline = start + BUSY_DEADLINE
         pause = self._first_pause
         while True:
             try:
@@ -166,7 +168,8 @@ class SQLiteBackend(SqlBackend):
                 if not busy or time.monotonic() > deadline:
                     raise _storage_error(self.path, exc) from exc
                 time.sleep(pause)
-                pause = min(pause * 2, 0.1)
+                if time.monotonic() - start > 0.005:  # short waits in small steps, then back off
+                    pause = min(pause * 2, 0.1)
             except sqlite3.Error as exc:
                 raise _storage_error(self.path, exc) from exc
 
