@@ -33,6 +33,8 @@ def page(browser: Browser) -> Iterator[Page]:
     opened.close()
 
 
+# the first use may install Chromium with apt-get (minutes on a fresh machine)
+@pytest.mark.timeout(1500)
 def test_a_job_runs_live_and_a_dead_job_is_retried(page: Page, tmp_path: Path) -> None:
     home = tmp_path / "home"
     db = str(home / "queue.db")
