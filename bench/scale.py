@@ -140,7 +140,7 @@ def _api_fill_fits(ctx: Context, backend: str, size: int) -> bool:
 
 def run_store(ctx: Context, store: Store) -> dict[str, Any]:
     sizes = (1_000, ctx.size(1_000_000, 20_000))
-    claims, seconds = ctx.size(150, 50), 0.5 if ctx.quick else 1.5
+    claims, seconds = ctx.size(300, 50), 0.5 if ctx.quick else 3.0
     calls = ctx.size(5, 2)
     b = store.name
     commit = ctx.limit("sqlite_commit_full" if b == "sqlite" else "pg_commit")
@@ -273,15 +273,33 @@ def run_store(ctx: Context, store: Store) -> dict[str, Any]:
 
 def _size_targets(ctx: Context, backend: str, found: dict[str, Any]) -> None:
     """The issue's two scale targets: the claim rate and `status` at the big size, each
-    over the same figure at 1,000 jobs (repetition by repetition)."""
+    over the same figure at 1,000 jobs. The claim rate is first divided by the commit
+    rate measured beside it in the same repetition: claim and finish commit with an
+    fsync each, and the disk's fsync time drifts more between repetitions than the
+    table's size moves the rate."""
     if "1k" not in found or "big" not in found:
         return
     size = found["big"]["size"]
-    for what, unit, target, text in (
-        ("claim_finish", "jobs/s", Target(">=", 0.9), "claim + finish rate"),
-        ("status_ms", "ms", Target("<=", 2.0), "`queuectl status` time"),
+
+    def per_commit(key: str) -> list[float]:
+        runs = found[key]
+        pairs = zip(runs["claim_finish"], runs["commit_limit"], strict=True)
+        return [rate / commit for rate, commit in pairs if commit]
+
+    def status(key: str) -> list[float]:
+        return list(found[key]["status_ms"])
+
+    for what, measure, unit, target, text in (
+        (
+            "claim_finish",
+            per_commit,
+            "× commit rate",
+            Target(">=", 0.9),
+            "claim + finish rate (÷ the commit rate of its repetition)",
+        ),
+        ("status_ms", status, "ms", Target("<=", 2.0), "`queuectl status` time"),
     ):
-        small, big = found["1k"][what], found["big"][what]
+        small, big = measure("1k"), measure("big")
         if not small or not big:
             continue
         ctx.add(
@@ -292,8 +310,8 @@ def _size_targets(ctx: Context, backend: str, found: dict[str, Any]) -> None:
                 f"{text} with {size:,} jobs in the table, over the same with 1,000",
                 unit,
                 big,
+                # the repetitions of the two sizes are not side by side: median over median
                 Limit(f"w5_{backend}_{what}_1k", "the same with 1,000 jobs", unit, tuple(small)),
                 target,
-                paired_limits=small[: len(big)],
             )
         )
