@@ -140,7 +140,7 @@ def _api_fill_fits(ctx: Context, backend: str, size: int) -> bool:
 
 def run_store(ctx: Context, store: Store) -> dict[str, Any]:
     sizes = (1_000, ctx.size(1_000_000, 20_000))
-    claims, seconds = ctx.size(300, 50), 0.5 if ctx.quick else 3.0
+    claims, seconds = ctx.size(150, 50), 0.5 if ctx.quick else 1.5
     calls = ctx.size(5, 2)
     b = store.name
     commit = ctx.limit("sqlite_commit_full" if b == "sqlite" else "pg_commit")
