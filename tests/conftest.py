@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ADMIN_URL
+from queuectl.api import Queue
+from tests.helpers import ADMIN_URL, reset_pg_queue
+
+BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture
@@ -40,3 +43,27 @@ def pg_database() -> Iterator[str]:
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def location(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A fresh, empty queue of each backend (a path or a URL; for PostgreSQL a new schema
+    in this run's database). Its logs stay in this test's folder (QUEUECTL_HOME)."""
+    monkeypatch.setenv("QUEUECTL_HOME", str(tmp_path / "home"))
+    if request.param == "sqlite":
+        return str(tmp_path / "home" / "queue.db")
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_database")
+        reset_pg_queue(url)
+        return url
+    raise AssertionError(f"no location for backend {request.param!r}")  # pragma: no cover
+
+
+@pytest.fixture
+def queue(location: str) -> Iterator[Queue]:
+    """The queue at ``location``, through the API."""
+    opened = Queue(location)
+    yield opened
+    opened.close()

@@ -4,7 +4,7 @@ every engine: what finished when, in which queue, with which outcome, for how lo
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -130,13 +130,6 @@ def test_purged_jobs_leave_the_figures(backend: Backend) -> None:
 
 
 # --- Queue: the same figures for users --------------------------------------------------
-@pytest.fixture
-def queue(location: str) -> Iterator[Queue]:
-    opened = Queue(location)
-    yield opened
-    opened.close()
-
-
 def test_stats_shape(queue: Queue) -> None:
     finish_some(queue.backend)
     figures = queue.stats()

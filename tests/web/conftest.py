@@ -7,37 +7,15 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from queuectl.api import Queue
 from queuectl.web.app import create_app
-from tests.helpers import reset_pg_queue
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "s3cret-token"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def location(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> str:
-    """A fresh queue; its logs (PostgreSQL: under QUEUECTL_HOME) stay in this test's folder."""
-    monkeypatch.setenv("QUEUECTL_HOME", str(tmp_path / "home"))
-    if request.param == "sqlite":
-        return str(tmp_path / "home" / "queue.db")
-    url: str = request.getfixturevalue("pg_database")
-    reset_pg_queue(url)
-    return url
-
-
-@pytest.fixture
-def queue(location: str) -> Iterator[Queue]:
-    opened = Queue(location)
-    yield opened
-    opened.close()
 
 
 def app_client(location: str, token: str | None = None) -> TestClient:
