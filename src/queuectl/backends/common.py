@@ -147,7 +147,7 @@ class SqlBackend:
             for spec in specs
         ]
         try:
-            self._write(lambda conn: self._insert_jobs(conn, rows))
+            self._write(lambda conn: self._insert_jobs(conn, rows), batched=True)
         except DuplicateKey:
             taken = self._existing(ids)
             name = taken[0] if taken else "?"
