@@ -6,6 +6,7 @@ validated to a safe alphabet, and every path is checked to stay inside the folde
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import sys
@@ -165,9 +166,15 @@ def _follow(queue: Queue, final: str, chosen: Attempt, out: TextIO) -> int:
             time.sleep(0.05)
 
 
-def stream_output(queue: Queue, chosen: Attempt) -> Generator[str, None, Attempt | None]:
+READ_CHUNK = 64 * 1024  # output is read (and held) this much at a time
+
+
+def stream_output(
+    queue: Queue, chosen: Attempt, last: int | None = None
+) -> Generator[str, None, Attempt | None]:
     """A running attempt's output as it is written on this host: chunks of text, and ""
     whenever nothing new came (the caller waits a little, or gives up), until it ends.
+    ``last``: start with at most this many bytes of what was already written.
 
     The worker slot's live file is read as it grows; once the attempt has ended, what is
     left is in the attempt's own file (the live file is renamed to it). Returns the ended
@@ -178,16 +185,21 @@ def stream_output(queue: Queue, chosen: Attempt) -> Generator[str, None, Attempt
     position = 0
     checked = 0.0
     path = live
+    text = codecs.getincrementaldecoder("utf-8")("replace")  # a character may span two reads
     while True:
         try:
             with open(path, "rb") as handle:
+                if last is not None and position == 0:
+                    position = max(0, os.fstat(handle.fileno()).st_size - last)
                 handle.seek(position)
-                data = handle.read()
+                data = handle.read(READ_CHUNK)
         except FileNotFoundError:
             data = b""
         if data:
             position += len(data)
-            yield data.decode("utf-8", "replace")
+            yield text.decode(data)
+            if len(data) == READ_CHUNK:
+                continue  # more is waiting: read it before looking at anything else
         if path == final:
             if position == 0 and chosen.log_tail is None:
                 ended = [a for a in queue.attempts(chosen.job_id) if a.run == chosen.run]

@@ -16,11 +16,16 @@ from queuectl.web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "s3cret-token"
+LOCAL = "http://127.0.0.1:8700"  # without a token the dashboard answers only to localhost
 
 
 def app_client(location: str, token: str | None = None) -> TestClient:
     """The dashboard in-process; live streams send their first update and end."""
-    return TestClient(create_app(location, token, stream_seconds=0), follow_redirects=False)
+    return TestClient(
+        create_app(location, token, stream_seconds=0),
+        base_url=LOCAL,
+        follow_redirects=False,
+    )
 
 
 @pytest.fixture

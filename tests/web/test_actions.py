@@ -7,6 +7,7 @@ from starlette.testclient import TestClient
 
 from queuectl.api import Queue
 from tests.contract.support import add, make_dead, state_of
+from tests.web.conftest import LOCAL
 from tests.web.support import csrf_of
 
 ACTIONS = [
@@ -27,7 +28,7 @@ def test_an_action_without_the_right_csrf_field_is_refused(
     csrf_of(client)  # the browser has its CSRF cookie
     assert client.post(path, data=fields).status_code == 403
     assert client.post(path, data={**fields, "csrf": "0" * 64}).status_code == 403
-    other = TestClient(client.app)  # another browser's field does not fit this one's cookie
+    other = TestClient(client.app, base_url=LOCAL)  # another browser's field does not fit
     assert client.post(path, data={**fields, "csrf": csrf_of(other)}).status_code == 403
     assert (state_of(queue.backend, "dead-1"), state_of(queue.backend, "wait")) == (
         "dead",

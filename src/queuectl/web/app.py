@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from queuectl.api import Queue
-from queuectl.errors import InvalidInput, NotFound, QueuectlError
+from queuectl.errors import InvalidInput, NotFound, QueuectlError, StorageError
 from queuectl.web import actions, live, pages
 from queuectl.web.security import Guard
 
@@ -59,8 +59,12 @@ def templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+# a queue that cannot be reached is the server's trouble (503), a refused action a conflict
+_STATUS = ((NotFound, 404), (InvalidInput, 400), (StorageError, 503))
+
+
 async def _queuectl_error(request: Request, exc: Exception) -> Response:
-    status = 404 if isinstance(exc, NotFound) else 400 if isinstance(exc, InvalidInput) else 409
+    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 409)
     return pages.message(request, status, str(exc))
 
 

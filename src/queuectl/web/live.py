@@ -9,6 +9,7 @@ import time
 import anyio
 from starlette.responses import StreamingResponse
 
+from queuectl.errors import QueuectlError
 from queuectl.web.pages import job_data, overview_data
 
 TYPE_CHECKING = False
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 TICK = 1.0  # seconds between two looks at the queue
 OUTPUT_TICK = 0.2
+OUTPUT_START = 64 * 1024  # a running job's page starts with at most this much of its output
 
 
 def event(name: str, data: object) -> bytes:
@@ -48,7 +50,11 @@ async def _fragments(
     last = None
     yield b"retry: 1000\n\n"
     while True:
-        context = {**await read(), "csrf": request.state.csrf}
+        try:
+            context = {**await read(), "csrf": request.state.csrf}
+        except QueuectlError:  # the job was purged, the queue went away: end this stream
+            yield event("end", {})
+            return
         html = page.render(context)
         if html != last:
             last = html
@@ -97,11 +103,15 @@ async def output(request: Request) -> StreamingResponse:
         def step(queue: Queue) -> tuple[str, Attempt | None, bool]:
             nonlocal follow
             if follow is None:
-                follow = stream_output(queue, running)
+                follow = stream_output(queue, running, last=OUTPUT_START)
             return _advance(follow)
 
         while True:
-            chunk, ended, done = await db(step)
+            try:
+                chunk, ended, done = await db(step)
+            except QueuectlError:  # purged meanwhile, or the queue went away
+                yield event("end", {})
+                return
             if chunk:
                 yield event("output", chunk)
             if done:

@@ -29,10 +29,18 @@ DONE = {  # ?done= codes of the redirect after an action → what the page says
 }
 
 
+def small_number(text: str | None, default: int, most: int) -> int:
+    """A query parameter as a number in 1..most; anything else (letters, "²", a thousand
+    digits) is the default."""
+    if text and text.isascii() and text.isdecimal() and len(text) <= 9:
+        return max(1, min(int(text), most))
+    return default
+
+
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
     done = DONE.get(request.query_params.get("done", ""))
-    count = request.query_params.get("n", "")
-    notice = done.format(n=int(count)) if done and count.isdigit() else None
+    count = small_number(request.query_params.get("n"), 0, 1_000_000_000)
+    notice = done.format(n=count) if done and count else None
     full = {"csrf": request.state.csrf, "notice": notice, "path": request.url.path, **context}
     response: Response = request.app.state.templates.TemplateResponse(
         request, name, full, status_code=status
@@ -75,8 +83,7 @@ async def jobs(request: Request) -> Response:
         return message(request, 400, f"unknown state {state!r}; states: {', '.join(STATES)}")
     queue_name = params.get("queue") or None
     text = (params.get("q") or "").strip()[:200] or None
-    page = int(params["page"]) if params.get("page", "").isdigit() else 1
-    page = max(1, min(page, 10_000))
+    page = small_number(params.get("page"), 1, 10_000)
 
     def read(queue: Queue) -> dict[str, Any]:
         found = queue.find_jobs(state, queue_name, text, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
@@ -160,10 +167,7 @@ async def _finished_output(logs_dir: str, attempt: Attempt) -> tuple[str, str]:
 
 # --- dead letter queue ------------------------------------------------------------
 async def dlq(request: Request) -> Response:
-    page = (
-        int(request.query_params["page"]) if request.query_params.get("page", "").isdigit() else 1
-    )
-    page = max(1, min(page, 10_000))
+    page = small_number(request.query_params.get("page"), 1, 10_000)
 
     def read(queue: Queue) -> dict[str, Any]:
         found = queue.find_jobs("dead", None, None, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)

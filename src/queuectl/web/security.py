@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from http.cookies import SimpleCookie
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from starlette.requests import cookie_parser
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,6 +33,28 @@ HEADERS = [
     (b"referrer-policy", b"no-referrer"),  # a ?token= never leaks to another site
     (b"x-frame-options", b"DENY"),
 ]
+
+
+def _loopback_name(host: str) -> bool:
+    from queuectl.web.server import is_loopback
+
+    return bool(host) and is_loopback(host.lower())
+
+
+def loopback_request(headers: dict[str, str]) -> bool:
+    """Host (and Origin, when a browser sends one) name this machine: localhost, 127.x
+    or [::1], on any port."""
+    host = urlsplit("//" + headers.get("host", "")).hostname or ""
+    origin = headers.get("origin", "null")
+    if origin != "null" and not _loopback_name(urlsplit(origin).hostname or ""):
+        return False
+    return _loopback_name(host)
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), *HEADERS]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _mac(key: bytes, text: str) -> str:
@@ -69,7 +92,14 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        cookies = {k: m.value for k, m in SimpleCookie(headers.get("cookie", "")).items()}
+        if self.token is None and not loopback_request(headers):
+            # Without a token, only a page of this machine may talk to us: a site whose name
+            # was re-pointed at 127.0.0.1 (DNS rebinding) names itself in Host or Origin.
+            await _plain(
+                send, 421, b"421: without a token this dashboard answers only to localhost\n"
+            )
+            return
+        cookies = cookie_parser(headers.get("cookie", ""))
         extra = list(HEADERS)
         nonce = cookies.get(CSRF_COOKIE, "")
         if len(nonce) != 32:
@@ -108,7 +138,10 @@ async def _redirect_with_session(
     """``?token=T`` once: set the session cookie, and send the browser to the same page
     without the token in its address (nor in its history)."""
     rest = urlencode({k: v for k, v in query.items() if k != "token"})
-    location = scope["path"] + ("?" + rest if rest else "")
+    path = scope["path"]
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        path = "/"  # never a redirect to another site ("//evil.example")
+    location = path + ("?" + rest if rest else "")
     headers = [
         (b"location", location.encode()),
         (b"set-cookie", cookie_header(SESSION_COOKIE, session)),

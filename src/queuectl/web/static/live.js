@@ -26,6 +26,8 @@
       const target = document.getElementById(update.id);
       if (target) target.innerHTML = update.html;
     });
+    // the job is gone or the queue cannot be read: stop asking (a reload says why)
+    source.addEventListener("end", () => source.close());
   }
 
   function follow(pre) {
