@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -35,10 +36,15 @@ HEADERS = [
 ]
 
 
-def _loopback_name(host: str) -> bool:
-    from queuectl.web.server import is_loopback
-
-    return bool(host) and is_loopback(host.lower())
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (``127.x``, ``::1``, bracketed or not); a host
+    name is not: it may resolve to any interface."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def loopback_request(headers: dict[str, str]) -> bool:
@@ -46,9 +52,9 @@ def loopback_request(headers: dict[str, str]) -> bool:
     or [::1], on any port."""
     host = urlsplit("//" + headers.get("host", "")).hostname or ""
     origin = headers.get("origin", "null")
-    if origin != "null" and not _loopback_name(urlsplit(origin).hostname or ""):
+    if origin != "null" and not is_loopback(urlsplit(origin).hostname or ""):
         return False
-    return _loopback_name(host)
+    return is_loopback(host)
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import sys
 
 from queuectl.errors import InvalidInput, QueuectlError
+from queuectl.web.security import is_loopback
 
 TOKEN_ENV = "QUEUECTL_DASHBOARD_TOKEN"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to any interface
 
 
 def serve(db: str | None, host: str, port: int, token: str | None) -> int:
