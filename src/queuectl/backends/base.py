@@ -108,7 +108,8 @@ class Backend(Protocol):
         lease: float,
     ) -> tuple[list[bool], list[Job]]:
         """End attempts (guarded: True where this worker still held the run), then claim
-        a job for each claimer in turn until one finds none; one transaction."""
+        a job for each claimer; one transaction. A claimed job names its claimer in
+        ``worker`` (when jobs run short, any of the claimers may be the ones served)."""
 
     def heartbeat(
         self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float
