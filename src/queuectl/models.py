@@ -23,6 +23,8 @@ class JobState(StrEnum):
 
 
 STATES = tuple(state.value for state in JobState)
+# the states `cancel` accepts: every job that has not ended (the SQL guards say the same)
+CANCELLABLE = ("pending", "failed", "processing")
 
 
 # Each class has a docstring: without one, @dataclass computes inspect.signature() for it.

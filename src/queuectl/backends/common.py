@@ -387,8 +387,10 @@ class SqlBackend:
         return self._write(purge)
 
     def cancel(self, ids: Sequence[str]) -> list[str]:
+        from queuectl.models import CANCELLABLE
+
         def cancel(conn: Any) -> list[str]:
-            self._check_states(conn, ids, ("pending", "failed", "processing"), "cancel")
+            self._check_states(conn, ids, CANCELLABLE, "cancel")
             now = self.now()
             for job_id in ids:
                 self._run(conn, "cancel_job", {"id": job_id, "now": now})

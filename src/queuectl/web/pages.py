@@ -6,7 +6,7 @@ import time
 
 from starlette.responses import Response
 
-from queuectl.models import STATES, JobState
+from queuectl.models import CANCELLABLE, STATES, JobState
 from queuectl.web import chart
 
 TYPE_CHECKING = False
@@ -122,7 +122,7 @@ def job_data(queue: Queue, job_id: str) -> dict[str, Any]:
         "running": running,
         "here": worker_host == hostname(),
         "worker_host": worker_host,
-        "cancellable": job.state in (JobState.PENDING, JobState.FAILED, JobState.PROCESSING),
+        "cancellable": job.state in CANCELLABLE,
         "retryable": job.state is JobState.DEAD,
         "logs_dir": queue.logs_dir,
     }
