@@ -7,6 +7,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from queuectl.api import Queue
+from queuectl.errors import NotFound
+from queuectl.web import live
 from tests.contract.support import make_dead, state_of
 from tests.web.conftest import TOKEN, app_client
 from tests.web.support import csrf_of
@@ -64,10 +66,21 @@ def test_the_token_link_never_redirects_to_another_site(location: str, queue: Qu
         assert sent.headers["location"] == "/"
 
 
-def test_a_live_stream_of_a_purged_job_ends_quietly(client: TestClient, queue: Queue) -> None:
+def test_a_live_stream_whose_job_is_purged_ends_quietly(
+    client: TestClient, queue: Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job exists when the stream opens and is gone at its first look: the stream
+    says "end" (the page stops asking) instead of failing after its headers were sent."""
     make_dead(queue.backend, "dead-1")
+
+    def purged(opened: Queue, job_id: str) -> dict[str, object]:
+        opened.dlq_purge([job_id])
+        raise NotFound(f"no job {job_id!r}")
+
+    monkeypatch.setattr(live, "job_data", purged)
     with client.stream("GET", "/live/jobs/dead-1") as opened:
         assert opened.status_code == 200
-        queue.dlq_purge(["dead-1"])
         body = b"".join(opened.iter_bytes())
-    assert b"event: fragment" in body or b"event: end" in body
+    assert b"event: end" in body
+    assert b"event: fragment" not in body
+    assert client.get("/jobs/dead-1").status_code == 404
