@@ -89,7 +89,9 @@ class SqlBackend:
 
     def _claim(self, conn: Any, params: dict[str, Any]) -> Iterable[Any]:
         """Take the best ready job and open its attempt, inside the caller's transaction:
-        the job's row, or none, when iterated."""
+        the job's row, or none, when iterated. An engine that knows at once returns a
+        list ([] when nothing was ready); one whose results come with the commit returns
+        its cursor."""
         raise NotImplementedError
 
     def now(self) -> float:
@@ -280,7 +282,10 @@ class SqlBackend:
                 params = {"worker": worker, "now": now, "lease": lease, "lease_until": now + lease}
                 if queues:
                     params["queues"] = self._list(queues)
-                claims.append(self._claim(conn, params))
+                rows = self._claim(conn, params)
+                if rows == []:  # known empty already (SQLite): the other claimers would be too
+                    break
+                claims.append(rows)
             return ends, claims
 
         ends, claims = self._write(turn, batched=True)
