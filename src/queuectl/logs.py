@@ -139,17 +139,24 @@ def _print_finished(path: str, chosen: Attempt, out: TextIO) -> int:
         why = "no log file here"
     except OSError as exc:
         why = f"cannot read {path}: {exc.strerror}"
-    if chosen.log_tail:
-        sys.stderr.write(
-            f"({why}: showing the last {len(chosen.log_tail.encode())} bytes "
-            "stored with the attempt)\n"
-        )
-        out.write(chosen.log_tail)
-    elif chosen.finished_at is not None and chosen.log_path is None:
-        sys.stderr.write(f"(attempt {chosen.run} printed nothing)\n")
-    elif chosen.finished_at is not None:
-        sys.stderr.write(f"({why}, and no output was stored with the attempt)\n")
+    text, note = stored_output(chosen, why)
+    if note:
+        sys.stderr.write(f"({note})\n")
+    out.write(text)
     return 0
+
+
+def stored_output(chosen: Attempt, why: str) -> tuple[str, str]:
+    """(text, what it is) of an attempt whose log file cannot be read here (``why``):
+    the tail stored with it in the queue, if any; the CLI and the dashboard say the same."""
+    if chosen.log_tail:
+        size = len(chosen.log_tail.encode())
+        return chosen.log_tail, f"{why}: the tail stored with the attempt (its last {size} bytes)"
+    if chosen.finished_at is not None and chosen.log_path is None:
+        return "", f"attempt {chosen.run} printed nothing"
+    if chosen.finished_at is not None:
+        return "", f"{why}, and no output was stored with the attempt"
+    return "", ""
 
 
 def _follow(queue: Queue, final: str, chosen: Attempt, out: TextIO) -> int:

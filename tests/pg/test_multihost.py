@@ -299,8 +299,8 @@ def test_logs_of_a_job_run_on_another_host_show_the_tail_stored_in_the_database(
     assert local.stdout.startswith("line 1\nline 2\n")
     assert "stored" not in local.stderr
     assert remote.stdout == local.stdout[-64:]
-    assert "stored" in remote.stderr  # e.g. "no log file here: showing the last 64 bytes
-    assert "64 bytes" in remote.stderr  # stored with the attempt"
+    assert "stored" in remote.stderr  # e.g. "no log file here: the tail stored with the attempt
+    assert "64 bytes" in remote.stderr  # "(its last 64 bytes)"
     assert not (a.home / "logs").exists() or not list((a.home / "logs").iterdir())
 
 

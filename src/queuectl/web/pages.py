@@ -143,7 +143,7 @@ async def _finished_output(logs_dir: str, attempt: Attempt) -> tuple[str, str]:
     host, else the tail stored with the attempt."""
     from starlette.concurrency import run_in_threadpool
 
-    from queuectl.logs import log_path
+    from queuectl.logs import log_path, stored_output
 
     def read() -> tuple[str, str]:
         path = log_path(logs_dir, attempt.job_id, attempt.run)
@@ -155,12 +155,7 @@ async def _finished_output(logs_dir: str, attempt: Attempt) -> tuple[str, str]:
             cut = f"the last {TAIL_BYTES // 1024} KiB of " if size > TAIL_BYTES else ""
             return text, f"{cut}{path}"
         except OSError:
-            pass
-        if attempt.log_tail:
-            return attempt.log_tail, "the tail stored with the attempt"
-        if attempt.log_path is None:
-            return "", "this attempt printed nothing"
-        return "", "no log file on this host, and no tail was stored"
+            return stored_output(attempt, "no log file on this host")
 
     return await run_in_threadpool(read)
 
