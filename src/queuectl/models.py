@@ -23,6 +23,14 @@ class JobState(StrEnum):
 
 
 STATES = tuple(state.value for state in JobState)
+
+
+def total_counts(per_queue: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Jobs per state over every queue, from ``Queue.counts_by_queue()``: one read gives
+    both, and the totals always match the rows beside them."""
+    return {state: sum(counts.get(state, 0) for counts in per_queue.values()) for state in STATES}
+
+
 # the states `cancel` accepts: every job that has not ended (the SQL guards say the same)
 CANCELLABLE = ("pending", "failed", "processing")
 

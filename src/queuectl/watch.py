@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from queuectl.errors import QueuectlError
-from queuectl.models import STATES
+from queuectl.models import STATES, total_counts
 from queuectl.render import ago, table, when
 from queuectl.timefmt import format_duration
 
@@ -42,7 +42,7 @@ def take(queue: Queue) -> Snapshot:
     """One reading of the queue: counts per queue and state (summed into ALL, so the
     totals always match the rows), live workers, and the oldest ready job's wait."""
     per_queue = dict(sorted(queue.counts_by_queue().items()))
-    total = {state: sum(counts.get(state, 0) for counts in per_queue.values()) for state in STATES}
+    total = total_counts(per_queue)
     rows = {name: {s: counts.get(s, 0) for s in STATES} for name, counts in per_queue.items()}
     rows[ALL] = total
     return Snapshot(time.time(), rows, queue.workers(), queue.oldest_pending_age())

@@ -6,7 +6,7 @@ import time
 
 from starlette.responses import Response
 
-from queuectl.models import CANCELLABLE, STATES, JobState
+from queuectl.models import CANCELLABLE, STATES, JobState, total_counts
 from queuectl.web import chart
 
 TYPE_CHECKING = False
@@ -56,11 +56,12 @@ def message(request: Request, status: int, text: str) -> Response:
 def overview_data(queue: Queue) -> dict[str, Any]:
     """Everything the overview shows; its live part is re-rendered from this each second."""
     now = time.time()
-    counts = queue.counts()
+    per_queue = queue.counts_by_queue()
+    counts = total_counts(per_queue)
     return {
         "counts": counts,
         "total": sum(counts.values()),
-        "by_queue": sorted(queue.counts_by_queue().items()),
+        "by_queue": sorted(per_queue.items()),
         "states": STATES,
         "stats": queue.stats(now - HOUR),
         "chart": chart.build(queue.timeline(now - HOUR, BUCKET), BUCKET),
