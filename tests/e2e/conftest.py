@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Queuectl
+from tests.e2e.harness import Queuectl, fresh_queue
 from tests.helpers import reset_pg_queue
 
 
@@ -19,11 +19,8 @@ def qc(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Queuectl]:
     if request.param == "postgres":
         db = request.getfixturevalue("pg_database")
         reset_pg_queue(db)
-    queue = Queuectl(tmp_path, db)
-    try:
+    with fresh_queue(tmp_path, db) as queue:
         yield queue
-    finally:
-        queue.cleanup()
 
 
 @pytest.fixture

@@ -16,10 +16,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+from scripts.chaos import pids_with_env
 
 T = TypeVar("T")
 
@@ -88,23 +91,6 @@ def running(pid: int, start: str | None = None) -> bool:
 def start_time(pid: int) -> str | None:
     found = _stat(pid)
     return None if found is None else found[1]
-
-
-def pids_with_env(entry: str) -> list[int]:
-    """Processes whose environment holds exactly ``entry`` (``NAME=value``)."""
-    wanted = os.fsencode(entry)
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as handle:
-                environ = handle.read()
-        except OSError:
-            continue
-        if wanted in environ.split(b"\0"):
-            found.append(int(name))
-    return found
 
 
 def read_pid(path: Path) -> int | None:
@@ -364,3 +350,14 @@ class Queuectl:
                     pass
             time.sleep(0.05)
         assert not left, f"could not end processes {left}"
+
+
+@contextmanager
+def fresh_queue(tmp_path: Path, db: str | None = None) -> Iterator[Queuectl]:
+    """A ``Queuectl`` for the ``qc`` fixtures; everything it started is ended on the way
+    out (``cleanup``), pass or fail."""
+    queue = Queuectl(tmp_path, db)
+    try:
+        yield queue
+    finally:
+        queue.cleanup()

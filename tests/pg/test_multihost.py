@@ -16,12 +16,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from scripts.chaos import pids_with_env
 
 from tests.e2e.harness import (
     Queuectl,
     Worker,
     gate_wait,
-    pids_with_env,
     q,
     running,
     wait_for_pid,

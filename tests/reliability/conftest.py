@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Queuectl
+from tests.e2e.harness import Queuectl, fresh_queue
 from tests.helpers import reset_pg_queue
 
 # Short leases so that losing a worker costs seconds: heartbeat at most half the lease.
@@ -29,11 +29,8 @@ def db(request: pytest.FixtureRequest) -> str | None:
 @pytest.fixture
 def qc(db: str | None, tmp_path: Path) -> Iterator[Queuectl]:
     """The CLI against a fresh queue of each backend; everything it started is ended."""
-    queue = Queuectl(tmp_path, db)
-    try:
+    with fresh_queue(tmp_path, db) as queue:
         yield queue
-    finally:
-        queue.cleanup()
 
 
 @pytest.fixture

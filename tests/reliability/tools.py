@@ -12,11 +12,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.e2e.harness import Queuectl, Worker, pids_with_env, running, wait_until
+from scripts.chaos import Run, pids_with_env
+
+from tests.e2e.harness import Queuectl, Worker, running, wait_until
 
 # Every process a marked worker starts (its jobs and what they start) inherits this.
 MARK = "QUEUECTL_RELIABILITY_WORKER"
@@ -68,14 +69,6 @@ def timed_job(side: Path, seconds: float) -> str:
         f"echo start $QUEUECTL_ATTEMPT $(date +%s.%N) $$ >> {f}; sleep {seconds:g}; "
         f"echo end $QUEUECTL_ATTEMPT $(date +%s.%N) >> {f}"
     )
-
-
-@dataclass
-class Run:
-    attempt: int
-    start: float
-    pid: int
-    end: float | None = None
 
 
 def runs_of(side: Path) -> dict[int, Run]:
