@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from queuectl.lifecycle import Failed, Succeeded
-from tests.contract.support import add, claim, make_completed, run_once
+from tests.contract.support import add, claim, make_completed, run_once, wait_past
 from tests.helpers import cli, cli_env, cli_json, cli_ok
 
 if TYPE_CHECKING:
@@ -91,10 +91,7 @@ def test_stats_since_leaves_out_older_attempts(home: Path, store: Backend) -> No
     make_completed(store, "old")
     finished = store.get("old")
     assert finished is not None and finished.finished_at is not None
-    deadline = time.monotonic() + 5
-    while store.now() < finished.finished_at + 1.05:  # poll the clock past a 1 s window
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_past(store, finished.finished_at + 1.05)  # the clock past a 1 s window
     assert cli_json(home, "stats", "--since", "1s", "--json")["total"]["finished"] == 0
     assert cli_json(home, "stats", "--json")["total"]["finished"] == 1
 

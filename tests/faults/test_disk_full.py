@@ -81,6 +81,15 @@ def small_disk(tmp_path: Path, mounts: Mounts, size: str) -> Disk:
         return Disk(root, mounted=False)
 
 
+def queue_on_small_disk(tmp_path: Path, mounts: Mounts, size: str) -> tuple[Disk, Path, Path]:
+    """A queue on a small disk holding one job, ``before``: the disk, ``home``, the db."""
+    disk = small_disk(tmp_path, mounts, size)
+    home = disk.root / "home"
+    db = home / "queuectl.db"
+    cli_ok(home, "enqueue", "--id", "before", "--command", "echo before")
+    return disk, home, db
+
+
 def many_jobs(prefix: str, count: int, width: int = 300) -> list[dict[str, object]]:
     return [{"id": f"{prefix}{n}", "command": "echo " + "x" * width} for n in range(count)]
 
@@ -93,10 +102,7 @@ def listed_ids(home: Path) -> list[str]:
 def test_enqueue_on_a_full_disk_fails_cleanly_and_leaves_the_queue_intact(
     tmp_path: Path, mounts: Mounts
 ) -> None:
-    disk = small_disk(tmp_path, mounts, "1m")
-    home = disk.root / "home"
-    db = home / "queuectl.db"
-    cli_ok(home, "enqueue", "--id", "before", "--command", "echo before")
+    disk, home, db = queue_on_small_disk(tmp_path, mounts, "1m")
     before = dump(db)
     batch = tmp_path / "jobs.jsonl"  # off the full disk: only the queue's writes fail
     batch.write_text(jsonl(many_jobs("b", 1000, width=100)))
@@ -125,10 +131,7 @@ def test_enqueue_on_a_full_disk_fails_cleanly_and_leaves_the_queue_intact(
 def test_a_batch_larger_than_the_free_space_is_all_or_nothing(
     tmp_path: Path, mounts: Mounts
 ) -> None:
-    disk = small_disk(tmp_path, mounts, "8m")
-    home = disk.root / "home"
-    db = home / "queuectl.db"
-    cli_ok(home, "enqueue", "--id", "before", "--command", "echo before")
+    disk, home, db = queue_on_small_disk(tmp_path, mounts, "8m")
     batch = tmp_path / "jobs.jsonl"
     batch.write_text(jsonl(many_jobs("b", 6000)))  # ~3 MB of rows, and as much WAL
     before = dump(db)

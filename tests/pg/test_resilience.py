@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import itertools
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,20 @@ def test_workers_reconnect_by_themselves_after_a_postgresql_restart(
 
 
 # --- no server at all ---------------------------------------------------------------------
+def failed_in_one_line(
+    tmp_path: Path, url: str, *args: str
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run ``queuectl --db URL ARGS``; assert it printed one line on stderr, nothing on
+    stdout, and exited 1. Returns the run and how long it took."""
+    began = time.monotonic()
+    done = cli(tmp_path / "home", "--db", url, *args, timeout=60)
+    took = time.monotonic() - began
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    return done, took
+
+
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """A port that accepts TCP connections (the kernel's backlog) and never answers."""
@@ -107,13 +122,7 @@ def test_refused_connection_is_one_clear_line_and_exit_1(
     tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     url = "postgresql://postgres@127.0.0.1:1/x"
-    began = time.monotonic()
-    done = cli(tmp_path / "home", "--db", url, *args, timeout=60)
-    took = time.monotonic() - began
-
-    assert done.returncode == 1, done.stderr
-    assert done.stdout == ""
-    assert len(done.stderr.splitlines()) == 1, done.stderr
+    done, took = failed_in_one_line(tmp_path, url, *args)
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(
         "queuectl: error: PostgreSQL at postgresql://postgres@127.0.0.1:1/x"
@@ -126,13 +135,7 @@ def test_a_server_that_never_answers_is_given_up_on_in_bounded_time(
     tmp_path: Path, silent_server: int
 ) -> None:
     url = f"postgresql://postgres@127.0.0.1:{silent_server}/x"
-    began = time.monotonic()
-    done = cli(tmp_path / "home", "--db", url, "list", timeout=60)
-    took = time.monotonic() - began
-
-    assert done.returncode == 1, done.stderr
-    assert done.stdout == ""
-    assert len(done.stderr.splitlines()) == 1, done.stderr
+    done, took = failed_in_one_line(tmp_path, url, "list")
     assert "Traceback" not in done.stderr
     assert f"127.0.0.1:{silent_server}" in done.stderr
     assert took < 15, f"list took {took:.1f}s to give up"
@@ -142,12 +145,6 @@ def test_a_server_that_never_answers_is_given_up_on_in_bounded_time(
 def test_a_missing_database_is_named_in_the_one_line(tmp_path: Path, pg_database: str) -> None:
     """The server answered: say what it said, not "cannot reach the server"."""
     url = pg_database.rpartition("/")[0] + "/queuectl_no_such_database"
-    began = time.monotonic()
-    done = cli(tmp_path / "home", "--db", url, "list", timeout=60)
-    took = time.monotonic() - began
-
-    assert done.returncode == 1, done.stderr
-    assert done.stdout == ""
-    assert len(done.stderr.splitlines()) == 1, done.stderr
+    done, took = failed_in_one_line(tmp_path, url, "list")
     assert 'database "queuectl_no_such_database" does not exist' in done.stderr
     assert took < 15

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from scripts.chaos import Run
 
 from tests.e2e.harness import Queuectl, Worker, running, ts, wait_until
 from tests.reliability.tools import (
     PausableProxy,
-    Run,
     ends,
     freeze_idle,
     jobs_of,
@@ -51,6 +51,23 @@ def watch_log(worker: Worker, seen: list[tuple[float, str]]) -> int:
     for line in lines[len(seen) :]:
         seen.append((time.time(), line))
     return len(seen)
+
+
+def assert_fenced_once(
+    side: Path,
+    runs: dict[int, Run],
+    first: Run,
+    second: Run,
+    killed_at: float,
+    lease_until: float,
+    who: str,
+) -> None:
+    """The fence killed the first run before its lease expired, and before the second
+    run started; only one run wrote its end. ``who`` names the fenced worker."""
+    assert killed_at < lease_until, "the fence acted only after the lease had expired"
+    assert first.end is None and runs[1].end is None, f"the {who} worker's run went on"
+    assert second.start > killed_at, "the second run started before the first was dead"
+    assert len(ends(side)) == 1, side.read_text()
 
 
 @pytest.mark.timeout(90)
@@ -93,10 +110,7 @@ def test_a_frozen_workers_job_is_killed_before_another_worker_reruns_it(
         f"({second.start - lease_until:.3f}s after the lease expired); the thawed worker "
         f"logged within {noticed:.3f}s:\n{frozen.log()}"
     )
-    assert killed_at < lease_until, "the fence acted only after the lease had expired"
-    assert first.end is None and runs[1].end is None, "the frozen worker's run went on"
-    assert second.start > killed_at, "the second run started before the first was dead"
-    assert len(ends(side)) == 1, side.read_text()
+    assert_fenced_once(side, runs, first, second, killed_at, lease_until, "frozen")
     assert sorted(runs) == [1, 2]
     assert runs[2].end is not None
     assert done["attempts"] == 2
@@ -254,10 +268,7 @@ def test_a_worker_cut_off_from_postgresql_loses_its_job_without_overlap(
         f"after the resume: {[(round(t, 3), line) for t, line in noticed]}\n"
         f"its whole log:\n{cut.log()}"
     )
-    assert killed_at < lease_until, "the fence acted only after the lease had expired"
-    assert first.end is None and runs[1].end is None, "the cut-off worker's run went on"
-    assert second.start > killed_at, "the second run started before the first was dead"
-    assert len(ends(side)) == 1, side.read_text()
+    assert_fenced_once(side, runs, first, second, killed_at, lease_until, "cut-off")
     assert done["attempts"] == 2
     assert [a["outcome"] for a in qc.history(job)] == ["worker_lost", "succeeded"]
     assert cut.proc.poll() is None, "the cut-off worker died:\n" + cut.log()

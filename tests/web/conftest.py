@@ -40,27 +40,26 @@ def token_client(location: str, queue: Queue) -> Iterator[TestClient]:
         yield opened
 
 
+def apt_install_chromium() -> None:
+    """``apt-get install chromium``, quietly; whether it worked shows in ``CHROMIUM``."""
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "chromium"],
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        capture_output=True,
+        timeout=900,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's Chromium; installed with apt-get when missing. Without it the browser test
     skips on a developer's machine and fails under CI=true."""
     if not os.path.exists(CHROMIUM) and shutil.which("apt-get"):
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "chromium"],
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            capture_output=True,
-            timeout=900,
-            check=False,
-        )
+        apt_install_chromium()
         if not os.path.exists(CHROMIUM):  # a fresh machine may not know the package yet
             subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=600)
-            subprocess.run(
-                ["apt-get", "install", "-y", "-q", "chromium"],
-                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-                capture_output=True,
-                timeout=900,
-                check=False,
-            )
+            apt_install_chromium()
     if not os.path.exists(CHROMIUM):
         message = f"no {CHROMIUM}, and apt-get could not install it"
         if os.environ.get("CI") == "true":
