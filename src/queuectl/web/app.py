@@ -35,6 +35,8 @@ class Db:
     use runs in a worker thread (the event loop never waits on the database) under a lock."""
 
     def __init__(self, location: str | None) -> None:
+        # long-lived, but an operator's action waits for the disk like the CLI's: only a
+        # worker's own state changes may skip it (relaxed_commits)
         self.queue = Queue(location, long_lived=True)
         self.lock = threading.Lock()
 
