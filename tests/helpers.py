@@ -142,3 +142,14 @@ def reset_pg_queue(url: str) -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS queuectl CASCADE")
+
+
+def pg_with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` in its user part (this machine's server trusts local
+    connections, so any password is accepted: a stand-in for a real one)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    user, _, host = parts.netloc.rpartition("@")
+    netloc = f"{user.split(':', 1)[0] or 'postgres'}:{password}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

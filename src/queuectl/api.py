@@ -49,11 +49,15 @@ def resolve_location(db: str | None = None) -> str:
 class Queue:
     """A job queue stored in SQLite (a path) or PostgreSQL (a ``postgresql://`` URL)."""
 
-    def __init__(self, db: str | None = None, *, long_lived: bool = False) -> None:
+    def __init__(
+        self, db: str | None = None, *, long_lived: bool = False, relaxed_commits: bool = False
+    ) -> None:
         """``long_lived``: for processes that run for hours (workers, dashboards), whose
-        connections must survive a database restart."""
+        connections must survive a database restart. ``relaxed_commits``: a worker's own
+        state changes (claims, results, leases) do not wait for the disk; every other
+        caller's commits do (DECISIONS.md, "Storage and durability")."""
         self.location = resolve_location(db)
-        self.backend: Backend = open_backend(self.location, long_lived)
+        self.backend: Backend = open_backend(self.location, long_lived, relaxed_commits)
         if is_postgres(self.location):
             self.logs_dir = os.path.join(queue_home(), "logs")
         else:

@@ -178,8 +178,15 @@ def _add_dashboard(commands: Any) -> None:
         "--port", type=_port, default=8700, help="(default: %(default)s; 0 = any free)"
     )
     board.add_argument(
-        "--token", help="access token; required off loopback (default: $QUEUECTL_DASHBOARD_TOKEN)"
+        "--token-file",
+        metavar="FILE",
+        help="read the access token from FILE (default: $QUEUECTL_DASHBOARD_TOKEN); "
+        "a token is required off loopback",
     )
+    import argparse
+
+    # refused with a hint (cmd_dashboard): every user of the machine can read it with ps
+    board.add_argument("--token", help=argparse.SUPPRESS)
     board.set_defaults(run=cmd_dashboard)
 
 
@@ -266,6 +273,30 @@ def _precheck(args: Namespace) -> None:
         config.canonical_key(args.key)
         if getattr(args, "value", None) is not None:
             config.validate(args.key, args.value)
+    if args.db is not None and _runs_until_stopped(args):
+        from queuectl.credentials import PASSWORD_HINT, carries_password
+
+        if carries_password(args.db):
+            raise InvalidInput(
+                f"{_command_name(args)} keeps running, and a password in --db stays visible "
+                f"to every user of this machine (ps) meanwhile: {PASSWORD_HINT}"
+            )
+
+
+def _runs_until_stopped(args: Namespace) -> bool:
+    """Commands that run for minutes or days: their arguments must hold no secret.
+    (A short command's arguments are visible only for the moment it runs.)"""
+    run = args.run
+    return (
+        run in (cmd_worker_start, cmd_dashboard)
+        or (run is cmd_status and args.watch)
+        or (run is cmd_logs and args.follow)
+    )
+
+
+def _command_name(args: Namespace) -> str:
+    names = {cmd_worker_start: "worker start", cmd_dashboard: "dashboard"}
+    return names.get(args.run) or ("status --watch" if args.run is cmd_status else "logs --follow")
 
 
 # --- commands ------------------------------------------------------------------
@@ -522,9 +553,17 @@ def cmd_worker_list(args: Namespace) -> int:
 
 
 def cmd_dashboard(args: Namespace) -> int:
-    from queuectl.web.server import serve
+    from queuectl.credentials import TOKEN_ENV
 
-    return serve(args.db, args.host, args.port, args.token)
+    if args.token is not None:
+        raise InvalidInput(
+            "--token would be visible to every user of this machine (ps): "
+            f"use --token-file FILE or set ${TOKEN_ENV}"
+        )
+    from queuectl.web.server import read_token_file, serve
+
+    token = read_token_file(args.token_file) if args.token_file is not None else None
+    return serve(args.db, args.host, args.port, token)
 
 
 def _command_of(argv: Sequence[str]) -> str | None:

@@ -52,7 +52,7 @@ def test_help_lists_every_command(home: Path) -> None:
         (["list"], ["--state", "--queue", "--limit", "--json"]),
         (["status"], ["--json", "--watch", "--interval"]),
         (["stats"], ["--since", "--json"]),
-        (["dashboard"], ["--host", "--port", "--token"]),
+        (["dashboard"], ["--host", "--port", "--token-file"]),
         (["show"], ["--json"]),
         (["logs"], ["--attempt", "--follow"]),
         (["dlq"], ["list", "retry", "purge"]),

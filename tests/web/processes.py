@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from queuectl.credentials import TOKEN_ENV
 from tests.helpers import cli_env
 
 QUEUECTL = (sys.executable, "-m", "queuectl")
@@ -30,13 +31,18 @@ def _end(process: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def dashboard(home: Path, db: str, token: str | None = None) -> Iterator[str]:
-    """The dashboard of ``db`` on a free loopback port; yields its base URL."""
-    args = [*QUEUECTL, "--db", db, "dashboard", "--port", "0"]
-    if token:
-        args += ["--token", token]
+def dashboard_process(
+    home: Path, db: str | None, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``queuectl [--db DB] dashboard --port 0 EXTRA`` on a free loopback port, ``env``
+    added to its environment; yields the process and its base URL."""
+    args = [*QUEUECTL, *(("--db", db) if db is not None else ()), "dashboard", "--port", "0"]
     process = subprocess.Popen(
-        args, env=cli_env(home), stderr=subprocess.PIPE, text=True, start_new_session=True
+        [*args, *extra],
+        env=cli_env(home, env),
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         first: list[str] = []
@@ -45,9 +51,16 @@ def dashboard(home: Path, db: str, token: str | None = None) -> Iterator[str]:
         reader.join(timeout=30)
         found = re.search(r"http://127\.0\.0\.1:(\d+)/", first[0] if first else "")
         assert found, f"the dashboard did not start: {first}"
-        yield f"http://127.0.0.1:{found.group(1)}"
+        yield process, f"http://127.0.0.1:{found.group(1)}"
     finally:
         _end(process)
+
+
+@contextmanager
+def dashboard(home: Path, db: str, token: str | None = None) -> Iterator[str]:
+    """The dashboard of ``db`` on a free loopback port; yields its base URL."""
+    with dashboard_process(home, db, env={TOKEN_ENV: token} if token else None) as (_, base):
+        yield base
 
 
 @contextmanager

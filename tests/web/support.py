@@ -1,11 +1,17 @@
-"""Helpers of the dashboard tests: the CSRF field of a page, server-sent events."""
+"""Helpers of the dashboard tests: the CSRF field of a page, server-sent events, the app
+served in-process."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from starlette.testclient import TestClient
+
+from tests.helpers import wait_for
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 
@@ -25,3 +31,30 @@ def events(text: str) -> list[tuple[str, object]]:
         if "event" in fields:
             found.append((fields["event"], json.loads(fields["data"])))
     return found
+
+
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on a free loopback port, on a thread of this process (so
+    a test can look inside it while real clients hold streams open); yields its base URL.
+    The server is stopped, and its thread joined, on the way out."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(128)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=30, what="the dashboard to listen")
+        yield f"http://127.0.0.1:{listening.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        listening.close()
+        assert not thread.is_alive(), "the dashboard did not stop"

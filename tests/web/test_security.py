@@ -8,9 +8,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from queuectl.api import Queue
+from queuectl.backends import is_postgres
 from tests.contract.support import make_dead, state_of
-from tests.helpers import cli
+from tests.helpers import cli, pg_with_password
 from tests.web.conftest import TOKEN, app_client
+from tests.web.processes import dashboard_process
 from tests.web.support import csrf_of
 
 PAGES = ["/", "/jobs", "/jobs/dead-1", "/dlq", "/metrics", "/live/overview", "/live/jobs/dead-1"]
@@ -97,3 +99,27 @@ def test_the_cli_refuses_to_listen_openly_without_a_token(tmp_path: Path) -> Non
     assert empty.returncode == 2
     bad_port = cli(home, "dashboard", "--port", "70000")
     assert bad_port.returncode == 2 and len(bad_port.stderr.splitlines()) == 1
+
+
+def test_the_token_file_guards_the_dashboard_and_ps_shows_no_secret(
+    location: str, queue: Queue, tmp_path: Path
+) -> None:
+    """The token read from --token-file, a PostgreSQL password from the environment:
+    the running dashboard's arguments (/proc/PID/cmdline, what ps shows every user)
+    hold neither."""
+    import httpx
+
+    password = "pg-pass-in-env"
+    db = pg_with_password(location, password) if is_postgres(location) else location
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    home = tmp_path / "home"
+    extra = ("--token-file", str(token_file))
+    with dashboard_process(home, None, *extra, env={"QUEUECTL_DB": db}) as (process, base):
+        cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        assert TOKEN.encode() not in cmdline and password.encode() not in cmdline
+        assert b"--token-file" in cmdline  # what ps shows: where the token is, not what
+        assert httpx.get(f"{base}/metrics", timeout=30).status_code == 401
+        bearer = {"authorization": f"Bearer {TOKEN}"}
+        assert httpx.get(f"{base}/metrics", headers=bearer, timeout=30).status_code == 200

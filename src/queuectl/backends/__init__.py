@@ -13,11 +13,12 @@ def is_postgres(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
-def open_backend(location: str, long_lived: bool = False) -> Backend:
+def open_backend(location: str, long_lived: bool = False, relaxed_commits: bool = False) -> Backend:
     """A path or ``sqlite:///path`` → SQLite; ``postgresql://…`` → PostgreSQL.
 
     Each engine is imported only when used, so SQLite commands never load psycopg.
-    ``long_lived`` (a worker) asks for connections that outlive a database restart.
+    ``long_lived`` (a worker, a dashboard) asks for connections that outlive a database
+    restart; ``relaxed_commits`` (a worker only) for commits that skip the fsync wait.
     """
     if is_postgres(location):
         try:
@@ -28,7 +29,7 @@ def open_backend(location: str, long_lived: bool = False) -> Backend:
             raise StorageError(
                 f"PostgreSQL needs psycopg: pip install 'queuectl[postgres]' ({exc})"
             ) from exc
-        return PostgresBackend(location, long_lived)
+        return PostgresBackend(location, long_lived, relaxed_commits)
     from queuectl.backends.sqlite import SQLiteBackend
 
     if location.startswith("sqlite://"):
@@ -39,4 +40,4 @@ def open_backend(location: str, long_lived: bool = False) -> Backend:
         from queuectl.errors import InvalidInput
 
         raise InvalidInput(f"{location}: a relative path needs a current directory") from None
-    return SQLiteBackend(path, long_lived)
+    return SQLiteBackend(path, long_lived, relaxed_commits)

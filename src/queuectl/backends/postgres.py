@@ -50,7 +50,8 @@ _Q = queries("postgres")
 
 # A worker's own state changes (claims, results, leases) do not wait for the server's
 # WAL flush, as on SQLite (DECISIONS.md §7): a claim or result lost in a server crash
-# re-runs a job, which at-least-once allows. Enqueues and operator commands still wait.
+# re-runs a job, which at-least-once allows. Enqueues and operator commands (the CLI's
+# and the dashboard's: only the worker asks for relaxed_commits) still wait.
 WORKER_OPTIONS = "-c synchronous_commit=off"
 
 
@@ -99,13 +100,14 @@ class _Connection:
 class PostgresBackend(SqlBackend):
     q = _Q
 
-    def __init__(self, url: str, long_lived: bool = False) -> None:
-        """``long_lived`` (workers): state changes that skip the fsync wait, see
-        WORKER_OPTIONS; its connection outlives a database restart either way."""
+    def __init__(self, url: str, long_lived: bool = False, relaxed_commits: bool = False) -> None:
+        """``relaxed_commits`` (a worker only): state changes that skip the WAL flush wait,
+        see WORKER_OPTIONS. The connection outlives a database restart either way, so
+        ``long_lived`` changes nothing else here."""
         self.url = url
         self._offset = 0.0  # database clock minus local clock, refreshed by now_from_server()
         options = dict(LINK_OPTIONS)
-        if long_lived:
+        if relaxed_commits:
             options["options"] = f"{options['options']} {WORKER_OPTIONS}"
         try:
             conninfo = make_conninfo(url, **options)

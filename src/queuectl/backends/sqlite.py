@@ -94,9 +94,11 @@ def _statements(script: str) -> list[str]:
 class SQLiteBackend(SqlBackend):
     q = _Q
 
-    def __init__(self, path: str, long_lived: bool = False) -> None:
-        """``long_lived`` (a worker): its own state changes commit without fsync when
-        durability is "full" — see DECISIONS.md, "Storage and durability"."""
+    def __init__(self, path: str, long_lived: bool = False, relaxed_commits: bool = False) -> None:
+        """``long_lived`` (a worker, a dashboard): the lock is waited for in fine steps and
+        checkpoints run on a thread of their own. ``relaxed_commits`` (a worker only): its
+        own state changes commit without fsync when durability is "full" — see
+        DECISIONS.md, "Storage and durability"."""
         self.path = path
         self._checkpoints: _Checkpointer | None = None
         self._first_pause = WORKER_FIRST_PAUSE if long_lived else 0.002
@@ -115,7 +117,7 @@ class SQLiteBackend(SqlBackend):
             self._migrate()
             self.reload_settings()
             durability = self._settings.get("durability", "full")
-            if long_lived and durability == "full":
+            if relaxed_commits and durability == "full":
                 durability = "normal"  # a lost claim or result re-runs a job: at-least-once
             self._rows_of(f"PRAGMA synchronous = {_SYNC.get(durability, 'FULL')}")
             if long_lived:

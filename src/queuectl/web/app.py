@@ -35,6 +35,8 @@ class Db:
     use runs in a worker thread (the event loop never waits on the database) under a lock."""
 
     def __init__(self, location: str | None) -> None:
+        # long-lived, but an operator's action waits for the disk like the CLI's: only a
+        # worker's own state changes may skip it (relaxed_commits)
         self.queue = Queue(location, long_lived=True)
         self.lock = threading.Lock()
 
@@ -73,11 +75,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return pages.message(request, exc.status_code, exc.detail)
 
 
-def create_app(location: str | None, token: str | None, stream_seconds: float = 300.0) -> Any:
+def create_app(
+    location: str | None,
+    token: str | None,
+    stream_seconds: float = 300.0,
+    max_streams: int = live.MAX_STREAMS,
+    max_client_streams: int = live.MAX_CLIENT_STREAMS,
+) -> Any:
     """The dashboard of the queue at ``location``; with ``token``, only for those who have it.
 
     ``stream_seconds``: how long one live stream stays open before the browser reconnects
-    (tests use 0: a stream sends its first update and ends)."""
+    (tests use 0: a stream sends its first update and ends). ``max_streams``,
+    ``max_client_streams``: live streams open at once, in all and per client address."""
     app = Starlette(
         routes=[
             Route("/", pages.overview),
@@ -100,5 +109,7 @@ def create_app(location: str | None, token: str | None, stream_seconds: float = 
     app.state.db = Db(location)
     app.state.templates = templates()
     app.state.stream_seconds = stream_seconds
+    app.state.streams = live.Streams(max_streams, max_client_streams)
+    app.state.overview = live.Snapshot()
     app.add_middleware(Guard, token=token)
     return app

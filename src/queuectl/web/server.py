@@ -6,18 +6,40 @@ import os
 import socket
 import sys
 
+from queuectl.credentials import TOKEN_ENV
 from queuectl.errors import InvalidInput, QueuectlError
 from queuectl.web.security import is_loopback
 
-TOKEN_ENV = "QUEUECTL_DASHBOARD_TOKEN"
+TOKEN_FILE_LIMIT = 4096  # bytes: a token, not a document
+
+
+def read_token_file(path: str) -> str:
+    """The access token kept in ``path`` (one line; surrounding blanks and the final
+    newline are not part of it)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(TOKEN_FILE_LIMIT + 1)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the token file {path}: {exc.strerror}") from None
+    try:
+        token = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise InvalidInput(f"the token file {path} is not UTF-8 text") from None
+    if len(data) > TOKEN_FILE_LIMIT or not token or any(c.isspace() for c in token):
+        raise InvalidInput(
+            f"the token file {path} must hold the token alone, on one line "
+            f"(up to {TOKEN_FILE_LIMIT} bytes, no spaces)"
+        )
+    return token
 
 
 def serve(db: str | None, host: str, port: int, token: str | None) -> int:
-    """Serve the dashboard until Ctrl+C or SIGTERM. Off loopback, a token is required."""
+    """Serve the dashboard until Ctrl+C or SIGTERM. Off loopback, a token is required:
+    ``token`` (from --token-file), else $QUEUECTL_DASHBOARD_TOKEN."""
     token = token or os.environ.get(TOKEN_ENV) or None
     if not is_loopback(host) and token is None:
         raise InvalidInput(
-            f"listening on {host} needs an access token: give --token or set {TOKEN_ENV}"
+            f"listening on {host} needs an access token: give --token-file FILE or set {TOKEN_ENV}"
         )
     from queuectl.web.app import create_app
 

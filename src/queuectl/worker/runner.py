@@ -79,7 +79,9 @@ class Runner:
         self.next_heartbeat = 0.0
         self.renewed_at = time.monotonic()
         self._fence: Fence | None = None
-        self._env = dict(os.environ)  # the jobs' base environment, copied once
+        from queuectl.credentials import job_environment
+
+        self._env = job_environment(os.environ)  # the jobs' base, copied once: no queue secrets
         self._devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         self._selector = selectors.DefaultSelector()
         self._signal_r, self._signal_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)

@@ -22,7 +22,7 @@ def start(
         return _detach(location, count, queues, burst)
     from queuectl.worker.runner import Runner
 
-    with Queue(location, long_lived=True) as queue:
+    with Queue(location, long_lived=True, relaxed_commits=True) as queue:
         return Runner(queue, count, queues, burst).run()
 
 

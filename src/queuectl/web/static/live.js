@@ -4,23 +4,36 @@
 // 2. <pre data-stream="/live/jobs/ID/output"> shows a running job's output as it comes.
 // 3. Forms with data-confirm="question" ask first; a yes adds confirm=yes, which the
 //    server requires for destructive actions (without it, it asks on a page of its own).
+// A stream the server refuses (too many live views: 429 or 503) is not retried at once
+// by the browser: the page says "not live" and asks again every SLOW_RETRY.
 "use strict";
 
 (function () {
+  const SLOW_RETRY = 30000; // ms
   const indicator = () => document.getElementById("connection");
 
-  function showConnection(ok) {
+  function showConnection(ok, text) {
     const el = indicator();
     if (!el) return;
     el.hidden = false;
-    el.textContent = ok ? "live" : "reconnecting…";
+    el.textContent = ok ? "live" : text || "reconnecting…";
     el.classList.toggle("lost", !ok);
+  }
+
+  // open() again later when the browser has given the stream up (an HTTP error)
+  function retrySlowly(source, open) {
+    if (source.readyState !== EventSource.CLOSED) return false;
+    showConnection(false, "not live: reload for news");
+    setTimeout(open, SLOW_RETRY);
+    return true;
   }
 
   function keepCurrent(el) {
     const source = new EventSource(el.dataset.live);
     source.addEventListener("open", () => showConnection(true));
-    source.addEventListener("error", () => showConnection(false));
+    source.addEventListener("error", () => {
+      if (!retrySlowly(source, () => keepCurrent(el))) showConnection(false);
+    });
     source.addEventListener("fragment", (message) => {
       const update = JSON.parse(message.data);
       const target = document.getElementById(update.id);
@@ -36,6 +49,7 @@
     source.addEventListener("open", () => {
       fresh = true; // a reconnected stream starts from the beginning of the output again
     });
+    source.addEventListener("error", () => retrySlowly(source, () => follow(pre)));
     source.addEventListener("output", (message) => {
       if (fresh) {
         pre.textContent = "";
