@@ -234,3 +234,13 @@ def test_job_environment_and_cwd(qc: Queuectl, tmp_path: Path) -> None:
 
     assert qc.state(job) == "completed"
     assert (place / "seen").read_text() == f"{job} 1 hello {place}\n"
+
+
+def test_the_longest_accepted_variable_is_started(qc: Queuectl) -> None:
+    """What enqueue accepts, exec takes: a NAME=value of exactly MAX_ARG bytes runs."""
+    from queuectl.jobspec import MAX_ARG
+
+    value = "x" * (MAX_ARG - len("BIG="))
+    qc.enqueue_file([{"id": "big", "command": 'test "${#BIG}" -gt 131000', "env": {"BIG": value}}])
+    assert qc.start_worker("--burst").wait(60) == 0
+    assert qc.state("big") == "completed", qc.history("big")
