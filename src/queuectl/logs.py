@@ -262,6 +262,7 @@ def read_at(handle: BinaryIO, position: int, size: int) -> tuple[int, bytes]:
     fd = handle.fileno()
     try:
         start = os.lseek(fd, position, os.SEEK_DATA)
+        size = min(size, os.lseek(fd, start, os.SEEK_HOLE) - start)  # up to the next hole
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # at or past the end
             return 0, b""
