@@ -10,8 +10,9 @@ import json
 import os
 
 from queuectl import config as settings_mod
-from queuectl.backends import is_postgres, open_backend
+from queuectl.backends import is_postgres, open_backend, sqlite_path
 from queuectl.errors import InvalidInput, NotFound
+from queuectl.files import check_private
 from queuectl.jobspec import check_id, check_job
 
 TYPE_CHECKING = False
@@ -56,13 +57,16 @@ class Queue:
         connections must survive a database restart. ``relaxed_commits``: a worker's own
         state changes (claims, results, leases) do not wait for the disk; every other
         caller's commits do (DECISIONS.md, "Storage and durability")."""
-        self.location = resolve_location(db)
-        self.backend: Backend = open_backend(self.location, long_lived, relaxed_commits)
-        if is_postgres(self.location):
+        location = resolve_location(db)
+        if is_postgres(location):
             self.logs_dir = os.path.join(queue_home(), "logs")
+            check_private(queue_home(), "folder")
         else:
-            path = self.location.removeprefix("sqlite://")
-            self.logs_dir = os.path.join(os.path.dirname(os.path.abspath(path)), "logs")
+            location = sqlite_path(location)  # ~ expanded once: the file and its logs agree
+            self.logs_dir = os.path.join(os.path.dirname(location), "logs")
+        check_private(self.logs_dir, "logs folder")
+        self.location = location
+        self.backend: Backend = open_backend(location, long_lived, relaxed_commits)
 
     def __enter__(self) -> Queue:
         return self

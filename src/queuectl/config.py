@@ -55,6 +55,27 @@ def _seconds(minimum: float, allow_none: bool = False) -> Callable[[str], str]:
     return check
 
 
+MIN_LOG_BYTES = 8192
+_UNITS = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30,
+          "gib": 1 << 30}  # fmt: skip
+
+
+def _log_bytes(text: str) -> str:
+    """A size in bytes (``65536``, ``64k``, ``64m``, ``1g``: binary units), or ``none``/0
+    for no limit; stored as whole bytes."""
+    value = text.strip().lower()
+    if value in ("none", "off", "0", "unlimited"):
+        return "none"
+    number = value.rstrip("kmgib")
+    unit = value[len(number) :]
+    if unit not in _UNITS or not (number.strip().isascii() and number.strip().isdigit()):
+        raise ValueError("expected a size such as 65536, 64k, 64m or 1g, or none")
+    size = int(number) * _UNITS[unit]
+    if not MIN_LOG_BYTES <= size <= 1 << 50:
+        raise ValueError(f"must be at least {MIN_LOG_BYTES} bytes (or none)")
+    return str(size)
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def check(text: str) -> str:
         value = text.strip().lower()
@@ -77,6 +98,11 @@ SETTINGS: dict[str, tuple[str, Callable[[str], str], str]] = {
     "poll_interval": ("2", _seconds(0.05), "safety-net wake-up of idle workers"),
     "log_tail_bytes": ("16384", _non_negative_int(1 << 20), "output kept in the database"),
     "durability": ("full", _choice("full", "normal", "off"), "SQLite fsync: full|normal|off"),
+    "max_log_bytes": (
+        str(64 << 20),
+        _log_bytes,
+        "a job's log keeps its start and end within this size (none: no limit)",
+    ),
 }
 
 
@@ -162,3 +188,9 @@ class Settings:
     @property
     def durability(self) -> str:
         return self._values["durability"]
+
+    @property
+    def max_log_bytes(self) -> int:
+        """0 = no limit."""
+        text = self._values["max_log_bytes"]
+        return 0 if text == "none" else int(text)

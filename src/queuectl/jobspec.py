@@ -48,6 +48,11 @@ KEYS = (
 KNOWN_KEYS = frozenset(KEYS)
 MAX_ARG = 131071  # Linux refuses a single exec argument longer than this (MAX_ARG_STRLEN - 1)
 MAX_ARGV_TOTAL = 1 << 20
+# Of the room exec gives a command and its environment (ARG_MAX), this much is left for
+# the worker's own environment, which every job inherits, and the cwd prelude.
+ARG_ROOM = 128 << 10
+KERNEL_ARG_CAP = 6 << 20  # Linux never allows more, whatever the stack limit (_STK_LIM / 4 * 3)
+_ARG_MAX: list[int] = []
 MAX_PRIORITY = 2**31 - 1
 MAX_RETRIES = 1000
 
@@ -80,19 +85,52 @@ def _check_int(key: str, value: object, low: int, high: int) -> int:
     return value
 
 
-def _check_text(key: str, value: str, limit: int = MAX_ARG) -> str:
+def _check_text(key: str, value: str, limit: int = MAX_ARG, extra: int = 0) -> str:
+    """``value`` without NUL, valid UTF-8, and at most ``limit`` bytes with ``extra``."""
     if "\x00" in value:
         raise InvalidInput(f"{key} must not contain NUL bytes")
-    if value.isascii():  # O(1) in CPython, and then one byte per character
-        size = len(value)
-    else:
-        try:
-            size = len(value.encode("utf-8"))
-        except UnicodeEncodeError:
-            raise InvalidInput(f"{key} is not valid UTF-8 text") from None
-    if size > limit:
-        raise InvalidInput(f"{key} is too long (the limit is {limit} bytes)")
+    if _size(key, value) + extra > limit:
+        raise InvalidInput(f"{key} is too long (the limit is {limit - extra} bytes)")
     return value
+
+
+def _size(key: str, value: str) -> int:
+    if value.isascii():  # O(1) in CPython, and then one byte per character
+        return len(value)
+    try:
+        return len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{key} is not valid UTF-8 text") from None
+
+
+def arg_max() -> int:
+    """The room exec gives a command and its environment here (``SC_ARG_MAX``, set by the
+    stack limit), as the kernel caps it."""
+    if not _ARG_MAX:
+        try:
+            found = os.sysconf("SC_ARG_MAX")
+        except (OSError, ValueError):
+            found = -1
+        _ARG_MAX.append(min(found, KERNEL_ARG_CAP) if found > 0 else MAX_ARG + 1)
+    return _ARG_MAX[0]
+
+
+def check_exec_size(command: str | list[str], cwd: str | None, env: dict[str, str] | None) -> None:
+    """Refuse a job that exec can never start: its argv and environment, counted as the
+    kernel counts them (each string and its NUL, and a pointer to it), must leave
+    ARG_ROOM of ARG_MAX for the worker's own environment."""
+    argv = ["/bin/sh", "-c", command] if isinstance(command, str) else command
+    total = sum(_size("command", arg) + 9 for arg in argv)
+    if cwd is not None:
+        total += _size("cwd", cwd) + 64  # the prelude: sh -c 'cd -- "$1" …' queuectl-cwd DIR
+    if env:
+        total += sum(len(name) + _size(name, text) + 10 for name, text in env.items())
+    room = arg_max() - ARG_ROOM
+    if total > room:
+        raise InvalidInput(
+            f"the command and environment take {total} bytes, more than a job can be started "
+            f"with here ({room}: ARG_MAX {arg_max()} less {ARG_ROOM} for the worker's own)"
+        )
 
 
 def check_command(value: object) -> str | list[str]:
@@ -124,7 +162,8 @@ def check_env(value: object) -> dict[str, str] | None:
             raise InvalidInput(f"invalid environment variable name {brief(name)}")
         if not isinstance(text, str):
             raise InvalidInput(f"env value of {name} must be a string")
-        env[name] = _check_text(f"env value of {name}", text)
+        # exec takes each variable as one "NAME=value" string of at most MAX_ARG bytes
+        env[name] = _check_text(f"env value of {name}", text, extra=len(name) + 1)
     if len(env) > 1000:
         raise InvalidInput("env has too many variables (the limit is 1000)")
     return env or None
@@ -189,14 +228,17 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
                 raise InvalidInput("a relative cwd needs a current directory that exists") from None
         cwd = os.path.normpath(cwd)
     queue = get("queue", "default")
+    command = check_command(raw["command"])
+    env = check_env(get("env"))
+    check_exec_size(command, cwd, env)
     return {
         "id": job_id,
-        "command": check_command(raw["command"]),
+        "command": command,
         "priority": priority,
         "max_retries": max_retries,
         "timeout": timeout,
         "run_at": run_at,
         "queue": queue if queue == "default" else check_queue(queue),
         "cwd": cwd,
-        "env": check_env(get("env")),
+        "env": env,
     }

@@ -19,6 +19,7 @@ KEYS = (
     "poll_interval",
     "log_tail_bytes",
     "durability",
+    "max_log_bytes",
 )
 
 

@@ -255,6 +255,12 @@ BAD: list[tuple[str, list[str], dict[str, str], str | None]] = [
         "\n".join([*GOOD_LINES, '{"command":"true","max_retries":-1}']),
     ),
     ("file is a folder", ["enqueue", "--file", "."], {}, None),
+    (
+        "environment too big to start (5.2 MB)",
+        ["enqueue", "--file", "-"],
+        {},
+        json.dumps({"command": "true", "env": {f"V{n}": "x" * 100_000 for n in range(52)}}),
+    ),
 ]
 
 

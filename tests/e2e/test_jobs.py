@@ -4,10 +4,20 @@ commands that do not exist, priorities and delays."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
-from tests.e2e.harness import Queuectl, q, running, start_time, ts, wait_for_pid, wait_until
+from tests.e2e.harness import (
+    Queuectl,
+    gate_wait,
+    q,
+    running,
+    start_time,
+    ts,
+    wait_for_pid,
+    wait_until,
+)
 
 
 def test_completed_job_output_is_in_its_log(qc: Queuectl) -> None:
@@ -234,3 +244,84 @@ def test_job_environment_and_cwd(qc: Queuectl, tmp_path: Path) -> None:
 
     assert qc.state(job) == "completed"
     assert (place / "seen").read_text() == f"{job} 1 hello {place}\n"
+
+
+def test_the_longest_accepted_variable_is_started(qc: Queuectl) -> None:
+    """What enqueue accepts, exec takes: a NAME=value of exactly MAX_ARG bytes runs."""
+    from queuectl.jobspec import MAX_ARG
+
+    value = "x" * (MAX_ARG - len("BIG="))
+    qc.enqueue_file([{"id": "big", "command": 'test "${#BIG}" -gt 131000', "env": {"BIG": value}}])
+    assert qc.start_worker("--burst").wait(60) == 0
+    assert qc.state("big") == "completed", qc.history("big")
+
+
+# --- max-log-bytes ----------------------------------------------------------------------
+CAP = 64 * 1024
+
+
+def _seq_bytes(last: int) -> int:
+    """The size of `seq 1 LAST`'s output."""
+    return sum(len(str(n)) + 1 for n in range(1, last + 1))
+
+
+def _cut_log(data: bytes) -> tuple[bytes, int, bytes]:
+    """(kept head, bytes dropped, kept tail) of a log cut to CAP: the head is whole
+    blocks, then the marker line (after a newline of its own when the head ends mid-line)."""
+    from queuectl.logs import cap_shape
+
+    head, _ = cap_shape(CAP)
+    marker, _, tail = data[head:].lstrip(b"\n").partition(b"\n")
+    assert marker.startswith(b"[queuectl: ") and marker.endswith(b" bytes dropped]"), marker
+    return data[:head], int(marker.split()[1]), tail
+
+
+def test_a_log_past_max_log_bytes_keeps_its_head_and_tail_and_says_what_was_dropped(
+    qc: Queuectl,
+) -> None:
+    qc.config("max-log-bytes", "64k")
+    job = qc.enqueue("seq 1 2000000")  # 14.9 MB
+
+    assert qc.start_worker("--burst").wait(120) == 0
+
+    assert qc.state(job) == "completed"
+    data = (qc.home / "logs" / f"{job}.1.log").read_bytes()
+    assert len(data) <= CAP
+    lines = data.decode().splitlines()
+    assert (lines[0], lines[1], lines[-1]) == ("1", "2", "2000000")
+    head, dropped, tail = _cut_log(data)
+    assert len(head) + dropped + len(tail) == _seq_bytes(2_000_000)
+    assert tail.endswith(b"1999999\n2000000\n")
+    assert qc.run("logs", job).stdout == data.decode()
+
+
+def test_a_running_job_past_max_log_bytes_does_not_fill_the_disk(
+    qc: Queuectl, tmp_path: Path
+) -> None:
+    """While the job runs, the middle of its output is freed; `logs` shows the head, what
+    was dropped and the end; the finished log is cut exactly as it would have been."""
+    qc.config("max-log-bytes", "64k")
+    gate = tmp_path / "gate"
+    job = qc.enqueue(f"seq 1 3000000; {gate_wait(gate)}; echo end")  # 22.9 MB
+    qc.start_worker("--burst")
+    logs = qc.home / "logs"
+
+    def disk_used() -> int | None:
+        live = [p for p in logs.glob(".live-*.log") if p.stat().st_size > 20_000_000]
+        if not live:
+            return None
+        used = live[0].stat().st_blocks * 512
+        return used if used <= 2 * CAP else None
+
+    wait_until(disk_used, 60, what="the running job's log to use at most 128 KiB of disk")
+    shown = qc.run("logs", job).stdout
+    assert "\x00" not in shown
+    assert shown.startswith("1\n2\n3\n") and shown.endswith("2999999\n3000000\n")
+    assert re.search(r"\n\[queuectl: \d+ bytes dropped\]\n", shown)
+
+    gate.touch()
+    qc.wait_state(job, "completed", timeout=30)
+    data = (logs / f"{job}.1.log").read_bytes()
+    assert len(data) <= CAP and data.endswith(b"3000000\nend\n")
+    head, dropped, tail = _cut_log(data)
+    assert len(head) + dropped + len(tail) == _seq_bytes(3_000_000) + len("end\n")

@@ -552,6 +552,7 @@ SETTING_KEYS = [
     "poll-interval",
     "log-tail-bytes",
     "durability",
+    "max-log-bytes",
 ]
 SETTING_VALUES = st.one_of(
     texts,
@@ -597,6 +598,7 @@ def test_config_set_refuses_or_stores_a_usable_value(
                 current.heartbeat,
                 current.poll_interval,
                 current.log_tail_bytes,
+                current.max_log_bytes,
             ]
             assert all(math.isfinite(n) and n >= 0 for n in numbers), numbers
             assert current.job_timeout is None or current.job_timeout > 0

@@ -283,3 +283,180 @@ def test_input_refused_on_a_fresh_home_writes_no_job_or_setting(
     if db.exists():
         for table in ("jobs", "attempts", "config", "workers"):
             assert rows(db, f"SELECT * FROM {table}") == [], table
+
+
+# --- what a job can plant in the logs folder ----------------------------------------------
+NOBODY = 65534
+SECRET = "root-only secret 51c7"
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    """A file only root may read: what a job must not get `logs` to print."""
+    path = tmp_path / "secret"
+    path.write_text(SECRET + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _plant(log: Path, how: str, secret: Path) -> None:
+    log.unlink()
+    if how == "symlink":
+        log.symlink_to(secret)
+    elif how == "hard link":  # the logs folder is another user's: the secret is not theirs
+        os.link(secret, log)
+    else:
+        os.mkfifo(log)  # a reader that opened it would wait forever
+
+
+@pytest.mark.parametrize("how", ["symlink", "hard link", "fifo"])
+def test_logs_never_print_a_file_a_job_planted_at_its_log_path(
+    tmp_path: Path, secret: Path, how: str
+) -> None:
+    """A worker runs as an unprivileged user (here: nobody owns the queue); its jobs can
+    write in the logs folder. Root reading that queue's logs gets the attempt's stored
+    tail, never the planted file."""
+    home = tmp_path / "home"
+    ok(run_cli(home, "enqueue", "--id", "job", "--command", "echo own output"))
+    ok(run_cli(home, "worker", "start", "--burst", timeout=WORKER_DEADLINE))
+    for path in [home, *home.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+    _plant(home / "logs" / "job.1.log", how, secret)
+
+    shared = {"QUEUECTL_ALLOW_SHARED": "1"}  # root reads another user's queue on purpose
+    ran = ok(run_cli(home, "logs", "job", env=shared, timeout=30))
+
+    assert SECRET not in ran.out + ran.err
+    assert ran.out == "own output\n"  # the tail stored with the attempt
+    assert "not followed" in ran.err or "not read" in ran.err, ran
+
+
+def test_the_job_page_never_shows_a_file_planted_at_a_log_path(location: str, secret: Path) -> None:
+    from queuectl.api import Queue
+    from queuectl.lifecycle import Succeeded
+    from tests.contract.support import add, claim, end
+    from tests.web.conftest import app_client
+
+    with Queue(location) as queue:
+        add(queue.backend, "job", command="echo own output")
+        assert end(queue.backend, claim(queue.backend), Succeeded(), log_tail="own output\n")
+        os.makedirs(queue.logs_dir, mode=0o700, exist_ok=True)
+        os.symlink(secret, os.path.join(queue.logs_dir, "job.1.log"))
+    with app_client(location) as client:
+        html = client.get("/jobs/job").text
+    assert SECRET not in html
+    assert "own output" in html
+
+
+def test_a_job_that_swaps_its_live_log_for_a_link_still_leaves_its_own_output(
+    tmp_path: Path, secret: Path
+) -> None:
+    """The job writes into the worker slot's live file, which the worker then gives the
+    attempt's name: it must move what the job wrote, not a link the job put there."""
+    home = tmp_path / "home"
+    swap = (
+        f'live=$(readlink /proc/$$/fd/1); rm -f "$live"; ln -s {shlex.quote(str(secret))} "$live"'
+    )
+    ok(run_cli(home, "enqueue", "--id", "swap", "--command", f"{swap}; echo mine"))
+    ok(run_cli(home, "enqueue", "--id", "next", "--command", "echo next"))
+    ok(run_cli(home, "worker", "start", "--burst", timeout=WORKER_DEADLINE))
+
+    kept = home / "logs" / "swap.1.log"
+    assert not kept.is_symlink(), f"the attempt's log is a link to {os.readlink(kept)}"
+    assert kept.read_text() == "mine\n"
+    assert secret.read_text() == SECRET + "\n"
+    assert ok(run_cli(home, "logs", "swap")).out == "mine\n"
+    assert ok(run_cli(home, "logs", "next")).out == "next\n"
+    assert [p for p in os.listdir(home / "logs") if os.path.islink(home / "logs" / p)] == []
+
+
+# --- queues another user could have planted -------------------------------------------------
+def _queue_with_logs(home: Path) -> None:
+    ok(run_cli(home, "enqueue", "--id", "seed", "--command", "echo seed"))
+    ok(run_cli(home, "worker", "start", "--burst", timeout=WORKER_DEADLINE))
+    assert (home / "logs").is_dir()
+
+
+UNSAFE = {
+    "folder of another user": ("home", "chown", "another user"),
+    "file of another user": ("home/queuectl.db", "chown", "another user"),
+    "logs folder of another user": ("home/logs", "chown", "another user"),
+    "folder writable by its group": ("home", 0o770, "writable by other users"),
+    "sticky folder writable by all": ("home", 0o1777, "writable by other users"),
+    "file writable by all": ("home/queuectl.db", 0o666, "writable by other users"),
+    "logs folder writable by its group": ("home/logs", 0o770, "writable by other users"),
+}
+
+
+@pytest.mark.parametrize("case", UNSAFE, ids=str)
+def test_a_queue_another_user_could_have_planted_is_refused(tmp_path: Path, case: str) -> None:
+    home = tmp_path / "home"
+    _queue_with_logs(home)
+    where, change, said = UNSAFE[case]
+    target = tmp_path / where
+    if change == "chown":
+        os.chown(target, NOBODY, NOBODY)
+    else:
+        assert isinstance(change, int)
+        target.chmod(change)
+    before = rows(home / "queuectl.db", "SELECT id, state FROM jobs")
+
+    for args in (
+        ("enqueue", "--id", "planted", "--command", "echo planted"),
+        ("worker", "start", "--burst"),
+        ("list",),
+        ("logs", "seed"),
+    ):
+        ran = run_cli(home, *args, timeout=WORKER_DEADLINE)
+        assert_clean_error(ran, 1, said, "QUEUECTL_ALLOW_SHARED")
+    assert rows(home / "queuectl.db", "SELECT id, state FROM jobs") == before
+
+    shared = {"QUEUECTL_ALLOW_SHARED": "1"}  # the documented way to share a queue on purpose
+    assert ok(run_cli(home, "logs", "seed", env=shared)).out == "seed\n"
+
+
+def test_a_logs_folder_of_another_user_is_refused_on_both_engines(
+    location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from queuectl.api import Queue
+    from queuectl.errors import StorageError
+
+    home = tmp_path / "home"  # QUEUECTL_HOME of `location`; the SQLite file's folder too
+    (home / "logs").mkdir(mode=0o700, parents=True)
+    home.chmod(0o700)
+    os.chown(home / "logs", NOBODY, NOBODY)
+    with pytest.raises(StorageError, match="belongs to another user"):
+        Queue(location)
+    monkeypatch.setenv("QUEUECTL_ALLOW_SHARED", "1")
+    Queue(location).close()
+
+
+# --- folders created under umask 000 --------------------------------------------------------
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_every_folder_queuectl_creates_is_owner_only_under_umask_0(
+    tmp_path: Path, request: pytest.FixtureRequest, engine: str
+) -> None:
+    """The folders above the queue (SQLite) and $QUEUECTL_HOME with its logs (PostgreSQL)
+    are created by queuectl: 0700 each, whatever the umask; files 0600."""
+    top = tmp_path / "top"
+    if engine == "sqlite":
+        home, env = tmp_path / "unused", {}
+        where = top / "a" / "b" / "queue.db"
+        args: tuple[str, ...] = ("--db", str(where))
+    else:
+        from tests.helpers import reset_pg_queue
+
+        url = request.getfixturevalue("pg_database")
+        reset_pg_queue(url)
+        home, env, args = top / "a" / "b", {"QUEUECTL_DB": url}, ()
+    enqueue = (*args, "enqueue", "--id", "talk", "--command", "echo out")
+    ok(run_cli(home, *enqueue, env=env, preexec=umask0))
+    ok(run_cli(home, *args, "worker", "start", "--burst", env=env, preexec=umask0))
+
+    found = tree(tmp_path)
+    folders = {name: oct(mode) for name, mode in found.items() if (tmp_path / name).is_dir()}
+    assert folders == {name: "0o700" for name in ("top", "top/a", "top/a/b", "top/a/b/logs")}
+    assert "top/a/b/logs/talk.1.log" in found
+    loose = {name: oct(mode) for name, mode in found.items() if name not in folders}
+    assert {name: mode for name, mode in loose.items() if mode != "0o600"} == {}
+    assert not (tmp_path / "unused").exists()

@@ -18,6 +18,7 @@ DEFAULTS = {
     "poll_interval": "2",
     "log_tail_bytes": "16384",
     "durability": "full",
+    "max_log_bytes": "67108864",
 }
 
 
@@ -77,6 +78,11 @@ def test_defaults_are_consistent_and_valid() -> None:
         ("log-tail-bytes", "0", "0"),
         ("durability", "NORMAL", "normal"),
         ("durability", "off", "off"),
+        ("max-log-bytes", "64k", "65536"),
+        ("max-log-bytes", "8192", "8192"),
+        ("max-log-bytes", "1G", "1073741824"),
+        ("max-log-bytes", "none", "none"),
+        ("max-log-bytes", "0", "none"),
     ],
 )
 def test_good_values_are_stored_in_canonical_form(key: str, value: str, stored: str) -> None:
@@ -108,6 +114,11 @@ def test_good_values_are_stored_in_canonical_form(key: str, value: str, stored: 
         ("poll-interval", "0"),
         ("log-tail-bytes", "2000000"),
         ("durability", "sometimes"),
+        ("max-log-bytes", "100"),
+        ("max-log-bytes", "lots"),
+        ("max-log-bytes", "-1"),
+        ("max-log-bytes", "64x"),
+        ("max-log-bytes", "²"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(key: str, value: str) -> None:
@@ -123,6 +134,8 @@ def test_settings_are_typed() -> None:
     assert settings.max_retries == 5
     assert settings.job_timeout == 300.0
     assert settings.backoff_base == 1.5
+    assert Settings({}).max_log_bytes == 64 << 20
+    assert Settings({"max_log_bytes": "none"}).max_log_bytes == 0
     assert settings.lease == 30.0
     assert settings.heartbeat == 5.0
     assert settings.durability == "full"

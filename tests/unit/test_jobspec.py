@@ -107,6 +107,32 @@ def test_command_of_the_longest_allowed_size_is_accepted() -> None:
     assert check_command("x" * MAX_ARG) == "x" * MAX_ARG
 
 
+def test_an_environment_exec_could_never_take_is_refused() -> None:
+    """5.2 MB of environment: each value fits, all of them never can (ARG_MAX)."""
+    env = {f"V{n}": "x" * 100_000 for n in range(52)}
+    with pytest.raises(InvalidInput, match="ARG_MAX") as refused:
+        check_job(job(env=env), NOW)
+    assert "\n" not in str(refused.value)
+
+
+def test_command_and_environment_count_together() -> None:
+    argv = ["printf", *["a" * 100_000] * 10]
+    env = {f"V{n}": "x" * 100_000 for n in range(10)}
+    check_job(job(command=argv), NOW)
+    check_job(job(env=env), NOW)
+    with pytest.raises(InvalidInput, match="ARG_MAX"):
+        check_job(job(command=argv, env=env), NOW)
+
+
+def test_a_variable_is_one_exec_string_with_its_name() -> None:
+    """exec takes NAME=value as one string of at most MAX_ARG bytes (MAX_ARG_STRLEN)."""
+    name = "NAME"
+    longest = "x" * (MAX_ARG - len(name) - 1)
+    assert check_job(job(env={name: longest}), NOW)["env"] == {name: longest}
+    with pytest.raises(InvalidInput, match="too long"):
+        check_job(job(env={name: longest + "x"}), NOW)
+
+
 def test_missing_command_is_refused() -> None:
     with pytest.raises(InvalidInput, match="command"):
         check_job({"id": "a"}, NOW)

@@ -32,12 +32,17 @@ def open_backend(location: str, long_lived: bool = False, relaxed_commits: bool 
         return PostgresBackend(location, long_lived, relaxed_commits)
     from queuectl.backends.sqlite import SQLiteBackend
 
-    if location.startswith("sqlite://"):
-        location = location.removeprefix("sqlite://")
+    return SQLiteBackend(sqlite_path(location), long_lived, relaxed_commits)
+
+
+def sqlite_path(location: str) -> str:
+    """The absolute path of a SQLite queue: ``sqlite://`` removed, ``~`` expanded, made
+    absolute. The one place a SQLite location is read (the queue file and its logs
+    folder are both derived from what it returns); applying it twice changes nothing."""
+    path = location.removeprefix("sqlite://")
     try:
-        path = os.path.abspath(os.path.expanduser(location))
+        return os.path.abspath(os.path.expanduser(path))
     except FileNotFoundError:  # a relative path, and the current directory was deleted
         from queuectl.errors import InvalidInput
 
-        raise InvalidInput(f"{location}: a relative path needs a current directory") from None
-    return SQLiteBackend(path, long_lived, relaxed_commits)
+        raise InvalidInput(f"{path}: a relative path needs a current directory") from None

@@ -16,6 +16,7 @@ from itertools import chain
 
 from queuectl.backends.common import DuplicateKey, SqlBackend
 from queuectl.errors import StorageError
+from queuectl.files import check_private, private_dirs
 from queuectl.sqlfiles import migrations, queries
 
 TYPE_CHECKING = False
@@ -65,12 +66,15 @@ def _disk_full(path: str) -> bool:
 
 
 def _prepare_location(path: str) -> None:
-    """Create the folder (0700) and the file (0600) ourselves: SQLite would use the umask."""
+    """Create the folders (0700) and the file (0600) ourselves: SQLite would use the umask.
+    A folder or file that exists must be this user's (or root's) and writable by no one
+    else (files.check_private), or another user's jobs would run as this one."""
     folder = os.path.dirname(path)
+    check_private(folder, "folder")
+    check_private(path, "file")
     try:
         if not os.path.isdir(folder):
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            os.chmod(folder, 0o700)
+            private_dirs(folder)
         if not os.path.exists(path):
             os.close(os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600))
     except OSError as exc:

@@ -144,19 +144,21 @@ async def _finished_output(logs_dir: str, attempt: Attempt) -> tuple[str, str]:
     host, else the tail stored with the attempt."""
     from starlette.concurrency import run_in_threadpool
 
-    from queuectl.logs import log_path, stored_output
+    from queuectl.logs import log_path, open_log, stored_output
 
     def read() -> tuple[str, str]:
         path = log_path(logs_dir, attempt.job_id, attempt.run)
         try:
-            with open(path, "rb") as handle:
+            with open_log(path) as handle:  # never through a link a job planted
                 size = handle.seek(0, 2)
                 handle.seek(max(0, size - TAIL_BYTES))
                 text = handle.read().decode("utf-8", "replace")
             cut = f"the last {TAIL_BYTES // 1024} KiB of " if size > TAIL_BYTES else ""
             return text, f"{cut}{path}"
-        except OSError:
+        except FileNotFoundError:
             return stored_output(attempt, "no log file on this host")
+        except OSError as exc:
+            return stored_output(attempt, f"{path} is not read here ({exc.strerror})")
 
     return await run_in_threadpool(read)
 

@@ -36,6 +36,7 @@ GRACEFUL = (signal.SIGTERM, signal.SIGINT)
 # lease cannot have expired yet, so no rescuer can have started a second copy.
 FENCE_SHARE = 0.75
 STOP_REQUEST = signal.SIGUSR1  # `worker stop`: graceful, and idempotent (never escalates)
+LOG_CHECK = 0.5  # seconds between looks at running jobs' log sizes (max-log-bytes)
 
 
 class Slot:
@@ -77,6 +78,7 @@ class Runner:
         # results that could not be written yet (queue unreachable): retried every turn
         self.unrecorded: list[lifecycle.Finished] = []
         self.next_heartbeat = 0.0
+        self.next_log_check = 0.0
         self.renewed_at = time.monotonic()
         self._fence: Fence | None = None
         from queuectl.credentials import job_environment
@@ -158,6 +160,8 @@ class Runner:
             self._reap()
             now = time.monotonic()
             self._enforce_deadlines(now)
+            if now >= self.next_log_check:
+                self._limit_logs(now)
             if now >= self.next_heartbeat:
                 self._heartbeat()
             if time.monotonic() < self.resume_at:
@@ -203,6 +207,8 @@ class Runner:
         wake = [self.next_heartbeat, now + self.settings.poll_interval]
         wake += [s.deadline for s in running if s.deadline is not None and s.kill_at is None]
         wake += [s.kill_at for s in running if s.kill_at is not None]
+        if running and self.settings.max_log_bytes:
+            wake.append(self.next_log_check)
         return max(0.0, min(wake) - now)
 
     def _timeout(self) -> float:
@@ -292,6 +298,12 @@ class Runner:
             elif slot.kill_at is None and slot.deadline is not None and now >= slot.deadline:
                 self._terminate(slot, now, "timeout")
 
+    def _limit_logs(self, now: float) -> None:
+        """Keep running jobs' output within max-log-bytes on disk (see LiveLog.limit)."""
+        self.next_log_check = now + LOG_CHECK
+        for slot in self._running():
+            slot.log.limit(self.settings.max_log_bytes)
+
     def _timeout_of(self, slot: Slot) -> float:
         assert slot.job is not None
         return slot.job.timeout or self.settings.job_timeout or 0.0
@@ -307,7 +319,9 @@ class Runner:
     def _finish(self, slot: Slot, outcome: lifecycle.Outcome) -> None:
         job = slot.job
         assert job is not None
-        log_path, tail = slot.log.keep(job.id, job.runs, self.settings.log_tail_bytes)
+        log_path, tail = slot.log.keep(
+            job.id, job.runs, self.settings.log_tail_bytes, self.settings.max_log_bytes
+        )
         policy = lifecycle.Policy(self.settings.backoff_base, self.settings.max_backoff)
         step = lifecycle.decide(job, outcome, policy, self.backend.now())
         self.unrecorded.append(

@@ -29,10 +29,11 @@ def start(
 def _detach(location: str, count: int, queues: Sequence[str] | None, burst: bool) -> int:
     """Start the same command without --detach in a new session; print its pid and log."""
     from queuectl.api import Queue
+    from queuectl.errors import StorageError
+    from queuectl.files import private_dirs
 
     with Queue(location) as queue:  # fail here, in the foreground, if the queue is unusable
-        logs_dir = queue.logs_dir
-    os.makedirs(logs_dir, mode=0o700, exist_ok=True)
+        logs_dir, location = queue.logs_dir, queue.location
     log = os.path.join(logs_dir, f"worker-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log")
     # The location travels in the environment: a command line is readable by every
     # user of the machine (ps), and a PostgreSQL URL may hold a password.
@@ -42,7 +43,13 @@ def _detach(location: str, count: int, queues: Sequence[str] | None, burst: bool
         argv += ["--queue", name]
     if burst:
         argv.append("--burst")
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        private_dirs(logs_dir)
+        # a new file, never one planted at this name (a link would redirect what we write)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+        fd = os.open(log, flags, 0o600)
+    except OSError as exc:
+        raise StorageError(f"cannot create the worker's log {log}: {exc.strerror}") from None
     try:
         child = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, env=env, start_new_session=True
