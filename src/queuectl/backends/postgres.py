@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import psycopg
 from psycopg.conninfo import make_conninfo
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 
 from queuectl.backends.common import DuplicateKey, SqlBackend
@@ -92,6 +93,15 @@ class _Connection:
             self.conn = self._connect()
         yield self.conn
 
+    def abandon(self) -> None:
+        """After a transaction failed part-way: roll back what the server holds of it, or
+        drop the connection (its end makes the server roll back) if that fails too."""
+        try:
+            if self.conn.info.transaction_status != TransactionStatus.IDLE:
+                self.conn.rollback()
+        except psycopg.Error:
+            self.conn.close()
+
     def close(self) -> None:
         self.conn.close()
 
@@ -136,15 +146,28 @@ class PostgresBackend(SqlBackend):
             raise self.error(exc) from exc
 
     def _write(self, work: Callable[[Any], R], batched: bool = False) -> R:
-        """Run ``work`` in one transaction. ``batched``: its statements go in pipeline mode
-        with one Sync at the end, which the server runs as one implicit transaction (all
-        of it or none), in one round trip instead of one per statement plus BEGIN/COMMIT."""
+        """Run ``work`` in one transaction. ``batched``: its statements go in pipeline mode,
+        one round trip instead of one per statement.
+
+        A batch is wrapped in an explicit BEGIN … COMMIT, both in the same round trip: psycopg
+        ends a pipeline with a Sync even when ``work`` raised half-way (a value the driver
+        cannot send, any error in Python between statements), and a Sync would commit an
+        implicit transaction holding the statements already sent. Within BEGIN the Sync
+        commits nothing; the failed transaction is rolled back here (abandon)."""
         try:
-            with (
-                self.link.connection() as conn,
-                conn.pipeline() if batched else conn.transaction(),
-            ):
-                return work(conn)
+            with self.link.connection() as conn:
+                if not batched:
+                    with conn.transaction():
+                        return work(conn)
+                try:
+                    with conn.pipeline():
+                        self._run(conn, "begin")
+                        result = work(conn)
+                        self._run(conn, "commit")
+                except BaseException:
+                    self.link.abandon()
+                    raise
+                return result
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateKey(str(exc)) from exc
         except psycopg.Error as exc:
