@@ -8,6 +8,7 @@ LISTEN/NOTIFY; claims use ``FOR UPDATE SKIP LOCKED``.
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import contextmanager
 
@@ -48,6 +49,9 @@ MIGRATION_LOCK = 0x71756575  # advisory lock id ("queu"): one migrating process 
 JOBS_CHANNEL = "queuectl_jobs"
 CONTROL_CHANNEL = "queuectl_control"
 _Q = queries("postgres")
+# psycopg logs a warning when ending a pipeline fails after the block already raised (the
+# error we report): without a handler of the application's, Python would print it raw.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 # A worker's own state changes (claims, results, leases) do not wait for the server's
 # WAL flush, as on SQLite (DECISIONS.md §7): a claim or result lost in a server crash
