@@ -362,6 +362,9 @@ class SqlBackend:
             return []
         return self._write(rescue)
 
+    def location_lost(self) -> str | None:
+        return None  # a server's database cannot be swapped under an open connection
+
     def next_due(self, queues: Sequence[str] | None) -> float | None:
         if queues:
             rows = self._rows("next_due_in", {"queues": self._list(queues)})

@@ -83,6 +83,7 @@ class Runner:
         self.results_retry_at = 0.0
         self.give_up_results = False  # a second stop signal: do not wait for the queue
         self.status = 0  # the exit status: 1 once a result or the queue had to be given up
+        self.lost = False  # the queue's location names another queue now: write nothing
         self.next_heartbeat = 0.0
         self.renewed_at = time.monotonic()
         self._fence: Fence | None = None
@@ -116,7 +117,8 @@ class Runner:
             if self._fence is not None:
                 self._fence.close()
             try:
-                self.backend.unregister_workers(ids)
+                if not self.lost:
+                    self.backend.unregister_workers(ids)
             except QueuectlError as exc:
                 _say(f"could not remove worker rows: {exc}")
             _say(f"worker {self.host}:{self.pid} stopped")
@@ -235,6 +237,10 @@ class Runner:
         meanwhile (see _heartbeat), so nobody re-runs a job whose result is only waiting
         to be written. Those results are retried apart (_write_apart): one the queue keeps
         refusing must hold back neither the claims nor the results that come after it."""
+        if self.lost:
+            self.unrecorded = []  # there is nowhere to record them (see _lost)
+            self.refused_since.clear()
+            return
         while True:
             free = [] if self.stopping or self.claim_blocked else [
                 slot for slot in self.slots if slot.job is None
@@ -385,6 +391,8 @@ class Runner:
     def _heartbeat(self) -> None:
         now = time.monotonic()
         self.next_heartbeat = now + self.settings.heartbeat
+        if self._lost(now):
+            return
         self._watch()
         try:
             self.settings = self.queue.reload_settings()
@@ -415,6 +423,28 @@ class Runner:
         except QueuectlError as exc:
             _say(f"heartbeat failed: {exc}")
             self._stop_unfenced(now)
+
+    def _lost(self, now: float) -> bool:
+        """Whether the queue's location names another queue than the one opened (SQLite:
+        the file was removed or replaced). Then nothing more is written to the old one:
+        stop claiming, stop the running jobs (their results can be recorded nowhere, and
+        a restored queue may run them again already) and exit 1, so that a supervisor
+        starts a worker on whatever the location names now."""
+        if self.lost:
+            return True
+        why = self.backend.location_lost()
+        if why is None:
+            return False
+        self.lost = self.stopping = True
+        self.status = 1
+        running = self._running()
+        _say(
+            f"{why}: stopping its {len(running)} running job(s) and exiting, writing nothing "
+            "more to it (start a worker again to serve what is there now)"
+        )
+        for slot in running:
+            self._terminate(slot, now, "revoked")
+        return True
 
     def _start_fence(self) -> None:
         try:
