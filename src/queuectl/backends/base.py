@@ -128,6 +128,10 @@ class Backend(Protocol):
     def watcher(self) -> Watcher | None:
         """A wake-up source for idle workers, or None to rely on polling."""
 
+    def location_lost(self) -> str | None:
+        """Why the queue's location no longer names the queue this backend opened (a
+        SQLite file removed, or replaced by another file), or None while it does."""
+
     # --- operator verbs ---------------------------------------------------------
     def retry_dead(self, ids: Sequence[str] | None) -> list[str]:
         """Dead → pending with attempts 0, all named or none; None = every dead job."""

@@ -30,6 +30,23 @@ class DuplicateKey(StorageError):
     """An insert hit a unique key (raised by an engine's _write, turned into InvalidInput)."""
 
 
+def storable(text: str | None) -> str | None:
+    """Text a job produced (its output's tail, an error naming what it ran), made storable
+    on every engine: PostgreSQL text cannot hold NUL, and no engine can encode a lone
+    surrogate. Both become U+FFFD, the mark an invalid UTF-8 byte of the output already
+    gets; the exact bytes stay in the attempt's log file."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
+
+
 def end_params(
     job: Job,
     worker: str | None,
@@ -45,13 +62,13 @@ def end_params(
         "attempts": step.attempts,
         "run_at": step.run_at,
         "exit_code": step.exit_code,
-        "error": step.error,
+        "error": storable(step.error),
         "job_id": job.id,
         "worker": worker,
         "run": job.runs,
         "outcome": outcome,
         "log_path": log_path,
-        "log_tail": log_tail,
+        "log_tail": storable(log_tail),
         "now": now,
     }
 
@@ -267,7 +284,8 @@ class SqlBackend:
 
         def turn(conn: Any) -> tuple[list[Any], list[Iterable[Any]]]:
             # No result is read before the commit: PostgreSQL sends the whole transaction
-            # in one round trip (see _write's ``batched``).
+            # in one round trip (see _write's ``batched``), and a failure anywhere in it
+            # applies none of it.
             now = self.now()
             ends = []
             for end in finished:
@@ -343,6 +361,9 @@ class SqlBackend:
             self._change("delete_stale_workers", params)
             return []
         return self._write(rescue)
+
+    def location_lost(self) -> str | None:
+        return None  # a server's database cannot be swapped under an open connection
 
     def next_due(self, queues: Sequence[str] | None) -> float | None:
         if queues:

@@ -8,11 +8,13 @@ LISTEN/NOTIFY; claims use ``FOR UPDATE SKIP LOCKED``.
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import contextmanager
 
 import psycopg
 from psycopg.conninfo import make_conninfo
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 
 from queuectl.backends.common import DuplicateKey, SqlBackend
@@ -47,6 +49,9 @@ MIGRATION_LOCK = 0x71756575  # advisory lock id ("queu"): one migrating process 
 JOBS_CHANNEL = "queuectl_jobs"
 CONTROL_CHANNEL = "queuectl_control"
 _Q = queries("postgres")
+# psycopg logs a warning when ending a pipeline fails after the block already raised (the
+# error we report): without a handler of the application's, Python would print it raw.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 # A worker's own state changes (claims, results, leases) do not wait for the server's
 # WAL flush, as on SQLite (DECISIONS.md §7): a claim or result lost in a server crash
@@ -93,6 +98,15 @@ class _Connection:
             self.conn = self._connect()
         yield self.conn
 
+    def abandon(self) -> None:
+        """After a transaction failed part-way: roll back what the server holds of it, or
+        drop the connection (its end makes the server roll back) if that fails too."""
+        try:
+            if self.conn.info.transaction_status != TransactionStatus.IDLE:
+                self.conn.rollback()
+        except psycopg.Error:
+            self.conn.close()
+
     def close(self) -> None:
         self.conn.close()
 
@@ -138,15 +152,28 @@ class PostgresBackend(SqlBackend):
             raise self.error(exc) from exc
 
     def _write(self, work: Callable[[Any], R], batched: bool = False) -> R:
-        """Run ``work`` in one transaction. ``batched``: its statements go in pipeline mode
-        with one Sync at the end, which the server runs as one implicit transaction (all
-        of it or none), in one round trip instead of one per statement plus BEGIN/COMMIT."""
+        """Run ``work`` in one transaction. ``batched``: its statements go in pipeline mode,
+        one round trip instead of one per statement.
+
+        A batch is wrapped in an explicit BEGIN … COMMIT, both in the same round trip: psycopg
+        ends a pipeline with a Sync even when ``work`` raised half-way (a value the driver
+        cannot send, any error in Python between statements), and a Sync would commit an
+        implicit transaction holding the statements already sent. Within BEGIN the Sync
+        commits nothing; the failed transaction is rolled back here (abandon)."""
         try:
-            with (
-                self.link.connection() as conn,
-                conn.pipeline() if batched else conn.transaction(),
-            ):
-                return work(conn)
+            with self.link.connection() as conn:
+                if not batched:
+                    with conn.transaction():
+                        return work(conn)
+                try:
+                    with conn.pipeline():
+                        self._run(conn, "begin")
+                        result = work(conn)
+                        self._run(conn, "commit")
+                except BaseException:
+                    self.link.abandon()
+                    raise
+                return result
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateKey(str(exc)) from exc
         except psycopg.Error as exc:

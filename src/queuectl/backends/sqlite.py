@@ -83,6 +83,15 @@ def _prepare_location(path: str) -> None:
         raise StorageError(f"{path} is a folder, not a queue database")
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of a file; None if it does not exist. Other OSErrors propagate."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _statements(script: str) -> list[str]:
     """Split a migration script into complete statements (triggers included)."""
     found, current = [], ""
@@ -120,6 +129,9 @@ class SQLiteBackend(SqlBackend):
         try:
             self._migrate()
             self.reload_settings()
+            # the files SQLite has open, the main one and its WAL companions (location_lost)
+            self._identity = _identity(path)
+            self._companions = {path + end: _identity(path + end) for end in ("-wal", "-shm")}
             durability = self._settings.get("durability", "full")
             if relaxed_commits and durability == "full":
                 durability = "normal"  # a lost claim or result re-runs a job: at-least-once
@@ -243,6 +255,36 @@ class SQLiteBackend(SqlBackend):
             conn.execute(f"PRAGMA user_version = {latest}")
 
         self._write(apply)
+
+    def location_lost(self) -> str | None:
+        """SQLite keeps the file it opened, whatever the path names later: a queue file
+        removed, or replaced by a restored copy, would be served unseen for ever. Cheap
+        (one stat), so a worker asks at every heartbeat.
+
+        Once lost, the old queue's ``-wal`` and ``-shm`` still at the path (the very files
+        opened here) are unlinked: SQLite pairs them with whatever file the path names, so
+        the next process to open it would read the old queue's recent pages into the
+        restored copy (or into a new, empty queue). Connections still open on the old
+        queue keep their files; the next opening of the path starts clean."""
+        try:
+            now = _identity(self.path)
+        except NotADirectoryError:
+            now = None  # its folder was replaced by a file
+        except OSError:
+            return None  # cannot tell now; asked again at the next heartbeat
+        if now == self._identity:
+            return None
+        if now is None:
+            why = f"queue {self.path} was removed"
+        else:
+            why = f"queue {self.path} was replaced by another file"
+        for companion, identity in self._companions.items():
+            try:
+                if identity is not None and _identity(companion) == identity:
+                    os.unlink(companion)
+            except OSError:
+                pass  # gone already, or not ours to remove
+        return why
 
     def watcher(self) -> DbWatcher | None:
         try:

@@ -77,6 +77,14 @@ class Runner:
         self.error_pause = 0.0
         # results that could not be written yet (queue unreachable): retried every turn
         self.unrecorded: list[lifecycle.Finished] = []
+        # those whose write failed, (job, run) → when it first did: retried one by one,
+        # apart from claims and new results, at a growing pace (see _write_apart)
+        self.refused_since: dict[tuple[str, int], float] = {}
+        self.results_pause = 0.0
+        self.results_retry_at = 0.0
+        self.give_up_results = False  # a second stop signal: do not wait for the queue
+        self.status = 0  # the exit status: 1 once a result or the queue had to be given up
+        self.lost = False  # the queue's location names another queue now: write nothing
         self.next_heartbeat = 0.0
         self.next_log_check = 0.0
         self.renewed_at = time.monotonic()
@@ -113,11 +121,12 @@ class Runner:
             if self._fence is not None:
                 self._fence.close()
             try:
-                self.backend.unregister_workers(ids)
+                if not self.lost:
+                    self.backend.unregister_workers(ids)
             except QueuectlError as exc:
                 _say(f"could not remove worker rows: {exc}")
             _say(f"worker {self.host}:{self.pid} stopped")
-        return 0
+        return self.status
 
     def _install_signals(self) -> None:
         signal.set_wakeup_fd(self._signal_w, warn_on_full_buffer=False)
@@ -214,6 +223,8 @@ class Runner:
     def _timeout(self) -> float:
         now = time.monotonic()
         wake = [now + self._timeout_local()]
+        if self.refused_since:
+            wake.append(self.results_retry_at)  # see _write_apart
         if not self.stopping and any(s.job is None for s in self.slots):
             due = self.backend.next_due(self.queues)
             if due is not None:
@@ -230,28 +241,79 @@ class Runner:
     def _turn(self) -> None:
         """Write what ended and claim for the free slots, in one transaction. Repeats
         while a claimed job could not even be spawned (its result is ready at once).
-        A queue error leaves the results in ``unrecorded`` for the next turn; their
-        leases stay renewed meanwhile (see _heartbeat), so nobody re-runs a job whose
-        result is only waiting to be written."""
+        A queue error leaves the results in ``unrecorded``; their leases stay renewed
+        meanwhile (see _heartbeat), so nobody re-runs a job whose result is only waiting
+        to be written. Those results are retried apart (_write_apart): one the queue keeps
+        refusing must hold back neither the claims nor the results that come after it."""
+        if self.lost:
+            self.unrecorded = []  # there is nowhere to record them (see _lost)
+            self.refused_since.clear()
+            return
         while True:
             free = [] if self.stopping or self.claim_blocked else [
                 slot for slot in self.slots if slot.job is None
             ]  # fmt: skip
-            if not self.unrecorded and not free:
-                return
-            held, jobs = self.backend.exchange(
-                self.unrecorded, [slot.worker_id for slot in free], self.queues, self.settings.lease
-            )
-            for ended, ours in zip(self.unrecorded, held, strict=True):
+            fresh = [r for r in self.unrecorded if _key(r) not in self.refused_since]
+            if not fresh and not free:
+                break
+            try:
+                held, jobs = self.backend.exchange(
+                    fresh, [slot.worker_id for slot in free], self.queues, self.settings.lease
+                )
+            except QueuectlError:
+                now = time.monotonic()
+                self.refused_since.update((_key(r), now) for r in fresh)
+                raise
+            for ended, ours in zip(fresh, held, strict=True):
                 self._report(ended, ours)
-            self.unrecorded = []
+            self.unrecorded = [r for r in self.unrecorded if _key(r) in self.refused_since]
             if len(jobs) < len(free):
                 self.claim_blocked = True
             slot_of = {slot.worker_id: slot for slot in free}
             for job in jobs:
                 self._start(slot_of[job.worker or ""], job)
-            if not self.unrecorded:
-                return
+            if len(self.unrecorded) == len(self.refused_since):
+                break
+        if self.refused_since:
+            self._write_apart()
+
+    def _write_apart(self) -> None:
+        """Retry results whose write failed, each in a transaction of its own, at a
+        growing pace; a round stops at a failure (that result then goes last, so one the
+        queue refuses does not hold back the others). A result still refused a lease
+        after its first failure, or at a second stop signal, is given up: no longer
+        renewed, its job is rescued ("worker lost") once its lease runs out and runs
+        again as its retries allow. A worker never waits for ever on a result."""
+        now = time.monotonic()
+        if now < self.results_retry_at:
+            return
+        for ended in [r for r in self.unrecorded if _key(r) in self.refused_since]:
+            try:
+                (ours,), _ = self.backend.exchange([ended], [], None, self.settings.lease)
+            except QueuectlError as exc:
+                if not self.give_up_results and (
+                    now - self.refused_since[_key(ended)] < self.settings.lease
+                ):
+                    self.unrecorded.remove(ended)
+                    self.unrecorded.append(ended)
+                    self.results_pause = min(max(self.results_pause * 2, 0.25), 5.0)
+                    self.results_retry_at = now + self.results_pause
+                    _say(
+                        f"{len(self.refused_since)} result(s) not written: {exc}; "
+                        f"retrying in {self.results_pause:g}s"
+                    )
+                    return
+                _say(
+                    f"{ended.worker} job {ended.job.id} attempt {ended.job.runs}: "
+                    f"{ended.outcome}, not recorded ({exc}); given up: the job is rescued "
+                    "when its lease runs out"
+                )
+                self.status = 1
+            else:
+                self._report(ended, ours)
+            self.unrecorded.remove(ended)
+            del self.refused_since[_key(ended)]
+        self.results_pause = self.results_retry_at = 0.0
 
     def _start(self, slot: Slot, job: Job) -> None:
         slot.job = job
@@ -345,6 +407,8 @@ class Runner:
     def _heartbeat(self) -> None:
         now = time.monotonic()
         self.next_heartbeat = now + self.settings.heartbeat
+        if self._lost(now):
+            return
         self._watch()
         try:
             self.settings = self.queue.reload_settings()
@@ -375,6 +439,28 @@ class Runner:
         except QueuectlError as exc:
             _say(f"heartbeat failed: {exc}")
             self._stop_unfenced(now)
+
+    def _lost(self, now: float) -> bool:
+        """Whether the queue's location names another queue than the one opened (SQLite:
+        the file was removed or replaced). Then nothing more is written to the old one:
+        stop claiming, stop the running jobs (their results can be recorded nowhere, and
+        a restored queue may run them again already) and exit 1, so that a supervisor
+        starts a worker on whatever the location names now."""
+        if self.lost:
+            return True
+        why = self.backend.location_lost()
+        if why is None:
+            return False
+        self.lost = self.stopping = True
+        self.status = 1
+        running = self._running()
+        _say(
+            f"{why}: stopping its {len(running)} running job(s) and exiting, writing nothing "
+            "more to it (start a worker again to serve what is there now)"
+        )
+        for slot in running:
+            self._terminate(slot, now, "revoked")
+        return True
 
     def _start_fence(self) -> None:
         try:
@@ -426,12 +512,18 @@ class Runner:
             )
             return
         if escalate:
+            self.give_up_results = True  # results the queue refuses: no more waiting
+            self.results_retry_at = 0.0
             now = time.monotonic()
             for slot in self._running():
                 if slot.stop_reason is None:
                     self._terminate(slot, now, "interrupt")
             if self._running():
                 _say("interrupting running jobs: they go back to pending")
+
+
+def _key(ended: lifecycle.Finished) -> tuple[str, int]:
+    return ended.job.id, ended.job.runs
 
 
 def _ignore(signum: int, frame: object) -> None:

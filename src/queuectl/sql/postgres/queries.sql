@@ -4,6 +4,13 @@
 -- name: now
 SELECT queuectl.now_s() AS now;
 
+-- name: begin
+-- A batched write (pipeline mode) opens its transaction explicitly: see PostgresBackend._write.
+BEGIN;
+
+-- name: commit
+COMMIT;
+
 -- name: insert_job
 -- A whole batch in one statement: the batch's instant of creation twice (created_at,
 -- updated_at), then a column per parameter as an array, in enqueue order (id, command,
