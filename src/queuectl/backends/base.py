@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, Policy, Transition
@@ -34,9 +34,15 @@ class Backend(Protocol):
     def settings(self) -> dict[str, str]:
         """Stored settings (canonical key → canonical text); defaults are not filled."""
 
-    def config_set(self, key: str, value: str) -> None: ...
+    def config_set(
+        self, key: str, value: str, check: Callable[[dict[str, str]], None] | None = None
+    ) -> None:
+        """Store one setting. ``check`` is given every stored setting as they would be,
+        read inside the writing transaction (config writers are serialized), and refuses
+        the change by raising; then nothing is written."""
 
-    def config_unset(self, key: str) -> bool: ...
+    def config_unset(self, key: str, check: Callable[[dict[str, str]], None] | None = None) -> bool:
+        """Back to the default (``check`` as for config_set); False if it was not set."""
 
     def reload_settings(self) -> dict[str, str]:
         """Read the settings again (a long-running worker picks up `config set`)."""

@@ -113,14 +113,48 @@ class SqlBackend:
         self._settings = {r["key"]: r["value"] for r in self._rows("config_all")}
         return dict(self._settings)
 
-    def config_set(self, key: str, value: str) -> None:
-        self._change("config_set", {"key": key, "value": value})
-        self._settings[key] = value
+    def config_set(
+        self, key: str, value: str, check: Callable[[dict[str, str]], None] | None = None
+    ) -> None:
+        def set_one(conn: Any) -> dict[str, str]:
+            return self._config_change(conn, self._stored_settings(conn), key, value, check)
 
-    def config_unset(self, key: str) -> bool:
-        removed = self._change("config_unset", {"key": key})
-        self._settings.pop(key, None)
-        return bool(removed)
+        self._settings = self._write(set_one)
+
+    def config_unset(self, key: str, check: Callable[[dict[str, str]], None] | None = None) -> bool:
+        def unset(conn: Any) -> tuple[bool, dict[str, str]]:
+            stored = self._stored_settings(conn)
+            return key in stored, self._config_change(conn, stored, key, None, check)
+
+        was_set, self._settings = self._write(unset)
+        return was_set
+
+    def _stored_settings(self, conn: Any) -> dict[str, str]:
+        """The settings as stored, read after taking the config writers' lock: no other
+        writer can change them before this transaction ends."""
+        self._run(conn, "config_lock")
+        return {r["key"]: r["value"] for r in self._run(conn, "config_all").fetchall()}
+
+    def _config_change(
+        self,
+        conn: Any,
+        stored: dict[str, str],
+        key: str,
+        value: str | None,
+        check: Callable[[dict[str, str]], None] | None,
+    ) -> dict[str, str]:
+        """Set (or, with None, unset) one key of ``stored``; ``check`` judges the result
+        and refuses by raising, before anything is written."""
+        after = {k: v for k, v in stored.items() if k != key}
+        if value is not None:
+            after[key] = value
+        if check is not None:
+            check(after)
+        if value is None:
+            self._run(conn, "config_unset", {"key": key})
+        else:
+            self._run(conn, "config_set", {"key": key, "value": value})
+        return after
 
     # --- enqueue / read -------------------------------------------------------------
     def enqueue(self, specs: Sequence[JobSpec], max_retries: int, now: float) -> list[str]:

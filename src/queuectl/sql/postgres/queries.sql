@@ -229,6 +229,12 @@ SELECT pg_notify('queuectl_control', %(what)s);
 -- name: config_all
 SELECT key, value FROM queuectl.config;
 
+-- name: config_lock
+-- One config writer at a time (held until its transaction ends): the rules between
+-- settings are checked against what is stored. Rows cannot be locked for this, since a
+-- setting still at its default has no row. The id spells "qcfg".
+SELECT pg_advisory_xact_lock(1902339687);
+
 -- name: config_set
 INSERT INTO queuectl.config (key, value) VALUES (%(key)s, %(value)s)
     ON CONFLICT (key) DO UPDATE SET value = excluded.value;

@@ -171,6 +171,10 @@ SELECT :what;
 -- name: config_all
 SELECT key, value FROM config;
 
+-- name: config_lock
+-- Config writers run in BEGIN IMMEDIATE, which already holds the one write lock.
+SELECT 1;
+
 -- name: config_set
 INSERT INTO config (key, value) VALUES (:key, :value)
     ON CONFLICT (key) DO UPDATE SET value = excluded.value;
