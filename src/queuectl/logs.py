@@ -63,14 +63,12 @@ class LiveLog:
             if size == 0:
                 os.lseek(self.fd, 0, os.SEEK_SET)  # a job may have seeked; start clean
                 return None, None
-            tail = os.pread(self.fd, tail_bytes, max(0, size - tail_bytes)) if tail_bytes else b""
-            path = log_path(self.logs_dir, job_id, run)
-            os.rename(self.path, path)
+            kept = _move_output(self.fd, size, self.path, self.logs_dir, job_id, run, tail_bytes)
         except OSError:
             self.close()
             return None, None
         self.close()
-        return path, tail.decode("utf-8", "replace") if tail_bytes else None
+        return kept
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -83,6 +81,67 @@ class LiveLog:
             os.unlink(self.path)
         except OSError:
             pass
+
+
+def _move_output(
+    fd: int, size: int, source: str, logs_dir: str, job_id: str, run: int, tail_bytes: int
+) -> tuple[str, str | None]:
+    """The ``size`` bytes of output in ``fd`` (the file ``source``) become the attempt's
+    own log file → (its path, its last ``tail_bytes`` as text, to store). OSError if not."""
+    tail = _tail(fd, size, tail_bytes)
+    path = log_path(logs_dir, job_id, run)
+    os.rename(source, path)
+    return path, tail
+
+
+def _tail(fd: int, size: int, tail_bytes: int) -> str | None:
+    if not tail_bytes:
+        return None
+    return os.pread(fd, tail_bytes, max(0, size - tail_bytes)).decode("utf-8", "replace")
+
+
+def adopt_output(
+    logs_dir: str, worker_id: str, job_id: str, run: int, tail_bytes: int
+) -> tuple[str | None, str | None]:
+    """What the job of a dead worker slot printed into the slot's live file, moved to the
+    attempt's own log file → (path, tail). An empty live file is removed → (None, None).
+    If an earlier adoption already moved it, the attempt's file is read instead. Only for
+    a slot whose worker is dead: a live worker reuses its file for its next job."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+    live = live_path(logs_dir, worker_id)
+    source = live
+    try:
+        fd = os.open(source, flags)
+    except FileNotFoundError:
+        source = log_path(logs_dir, job_id, run)
+        try:
+            fd = os.open(source, flags)
+        except OSError:
+            return None, None
+    except OSError:
+        return None, None
+    try:
+        size = os.fstat(fd).st_size
+        if source != live:
+            return (source, _tail(fd, size, tail_bytes)) if size else (None, None)
+        if size == 0:
+            os.unlink(live)
+            return None, None
+        return _move_output(fd, size, live, logs_dir, job_id, run, tail_bytes)
+    except OSError:
+        return None, None
+    finally:
+        os.close(fd)
+
+
+def remove_if_empty(path: str) -> None:
+    """Remove ``path`` if it is an empty file (a dead worker slot's live file whose last
+    job printed nothing: there is nothing to keep)."""
+    try:
+        if os.stat(path, follow_symlinks=False).st_size == 0:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def remove_logs(logs_dir: str, job_id: str) -> None:
