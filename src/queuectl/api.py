@@ -292,16 +292,16 @@ class Queue:
         return self.settings.raw()[name]
 
     def config_set(self, key: str, value: str) -> str:
+        """Store a setting. The rules between settings are checked against what is stored
+        when it is written (not what this process read earlier): two concurrent writers
+        cannot leave a pair that either would have refused."""
         name, text = settings_mod.validate(key, value)
-        settings_mod.check_consistent({**self.backend.settings(), name: text})
-        self.backend.config_set(name, text)
+        self.backend.config_set(name, text, settings_mod.check_consistent)
         return text
 
     def config_unset(self, key: str) -> str:
         name = settings_mod.canonical_key(key)
-        rest = {k: v for k, v in self.backend.settings().items() if k != name}
-        settings_mod.check_consistent(rest)
-        self.backend.config_unset(name)
+        self.backend.config_unset(name, settings_mod.check_consistent)
         return self.settings.raw()[name]
 
     def config_list(self) -> dict[str, str]:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 from queuectl.models import JobState
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from queuectl.models import Job
 
 
@@ -156,3 +158,37 @@ def decide(job: RetryCounters, outcome: Outcome, policy: Policy, now: float) -> 
     if done > max_retries:
         return Transition(JobState.DEAD, done, None, exit_code, error)
     return Transition(JobState.FAILED, done, now + backoff(done, policy), exit_code, error)
+
+
+class LeaseWatch:
+    """Which leases a rescuer may take, judged by what it has itself seen.
+
+    Every renewal rewrites a running attempt's lease (its ``lease_until``). A lease is
+    lost once the rescuer has seen the same value stand for a whole lease length of its
+    own monotonic clock: its holder has renewed nothing for that long, so the holder's
+    fence (which acts at a share of the lease after the last renewal, on the holder's own
+    monotonic clock) has stopped the attempt. No two clock readings are ever compared, so
+    a step of a wall clock (NTP, a VM's clock corrected) can neither make a renewed lease
+    look expired nor keep a lost one alive. A rescuer that has just started has seen
+    nothing yet: it waits a whole lease too.
+    """
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[object, float]] = {}  # job id → (value, first seen)
+
+    def lost(self, leases: Iterable[tuple[str, object, float]], now: float) -> list[str]:
+        """``leases``: (job id, its lease as stored now, lease length) for every running
+        attempt; ``now``: the rescuer's monotonic clock. → the ids whose value has not
+        changed for a lease length. Attempts absent from ``leases`` are forgotten."""
+        seen: dict[str, tuple[object, float]] = {}
+        lost = []
+        for job_id, value, length in leases:
+            before = self._seen.get(job_id)
+            since = before[1] if before is not None and before[0] == value else now
+            seen[job_id] = (value, since)
+            if now - since >= length:
+                lost.append(job_id)
+        self._seen = seen
+        return lost

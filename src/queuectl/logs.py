@@ -124,66 +124,14 @@ class LiveLog:
             if size == 0:
                 os.lseek(self.fd, 0, os.SEEK_SET)  # a job may have seeked; start clean
                 return None, None
-            if max_bytes and size > max_bytes:
-                size = self._cut(size, max_bytes)
-            tail = os.pread(self.fd, tail_bytes, max(0, size - tail_bytes)) if tail_bytes else b""
-            path = log_path(self.logs_dir, job_id, run)
-            self._move_to(path)
+            kept = _move_output(
+                self.fd, size, self.path, self.logs_dir, job_id, run, tail_bytes, max_bytes
+            )
         except OSError:
             self.close()
             return None, None
         self.close()
-        return path, tail.decode("utf-8", "replace") if tail_bytes else None
-
-    def _cut(self, size: int, max_bytes: int) -> int:
-        """Head, marker, tail: the output's middle dropped, in place; returns the new size."""
-        head, tail = cap_shape(max_bytes)
-        dropped = size - head - tail  # > MARKER_ROOM, since size > max_bytes
-        newline = os.pread(self.fd, 1, head - 1) == b"\n"
-        marker = (b"" if newline else b"\n") + dropped_line(dropped)
-        source, target = size - tail, head + len(marker)
-        while source < size:  # forwards: the target is always before the source
-            chunk = os.pread(self.fd, min(1 << 20, size - source), source)
-            if not chunk:
-                break
-            os.pwrite(self.fd, chunk, target)
-            source, target = source + len(chunk), target + len(chunk)
-        os.pwrite(self.fd, marker, head)
-        os.ftruncate(self.fd, target)
-        return target
-
-    def _move_to(self, path: str) -> None:
-        """Give the file we hold the attempt's name. The live name is renamed only while
-        it still names our file, and what lands at ``path`` is checked to be our file:
-        the job (running as this user) may have replaced the live name with a link to
-        another file. Otherwise ``path`` gets a copy of our file."""
-        ours = os.fstat(self.fd)
-        try:
-            if os.path.samestat(os.lstat(self.path), ours):
-                os.rename(self.path, path)
-                if os.path.samestat(os.lstat(path), ours):
-                    return
-        except FileNotFoundError:
-            pass
-        for name in (path, self.path):  # whatever stands at either name is not ours
-            try:
-                os.unlink(name)
-            except FileNotFoundError:
-                pass
-        self._copy_to(path)
-
-    def _copy_to(self, path: str) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        out = os.open(path, flags, 0o600)
-        try:
-            offset, size = 0, os.fstat(self.fd).st_size
-            while offset < size:
-                sent = os.sendfile(out, self.fd, offset, size - offset)
-                if not sent:
-                    break
-                offset += sent
-        finally:
-            os.close(out)
+        return kept
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -268,6 +216,130 @@ def read_at(handle: BinaryIO, position: int, size: int) -> tuple[int, bytes]:
             return 0, b""
         start = position  # no SEEK_DATA here: there are no holes either
     return start - position, os.pread(fd, size, start)
+
+
+def _move_output(
+    fd: int,
+    size: int,
+    source: str,
+    logs_dir: str,
+    job_id: str,
+    run: int,
+    tail_bytes: int,
+    max_bytes: int = 0,
+) -> tuple[str, str | None]:
+    """The ``size`` bytes of output in ``fd`` (the file ``source``) become the attempt's
+    own log file, cut to ``max_bytes`` (0: whole) → (its path, its last ``tail_bytes``
+    as text, to store). OSError if not."""
+    if max_bytes and size > max_bytes:
+        size = _cut(fd, size, max_bytes)
+    tail = _tail(fd, size, tail_bytes)
+    path = log_path(logs_dir, job_id, run)
+    _move_to(fd, source, path)
+    return path, tail
+
+
+def _cut(fd: int, size: int, max_bytes: int) -> int:
+    """Head, marker, tail: the output's middle dropped, in place; returns the new size."""
+    head, tail = cap_shape(max_bytes)
+    dropped = size - head - tail  # > MARKER_ROOM, since size > max_bytes
+    newline = os.pread(fd, 1, head - 1) == b"\n"
+    marker = (b"" if newline else b"\n") + dropped_line(dropped)
+    source, target = size - tail, head + len(marker)
+    while source < size:  # forwards: the target is always before the source
+        chunk = os.pread(fd, min(1 << 20, size - source), source)
+        if not chunk:
+            break
+        os.pwrite(fd, chunk, target)
+        source, target = source + len(chunk), target + len(chunk)
+    os.pwrite(fd, marker, head)
+    os.ftruncate(fd, target)
+    return target
+
+
+def _move_to(fd: int, source: str, path: str) -> None:
+    """Give the file ``fd`` the attempt's name ``path``. ``source`` is renamed only while
+    it still names that file, and what lands at ``path`` is checked to be it: the job
+    (running as this user) may have replaced the live name with a link to another
+    file. Otherwise ``path`` gets a copy of the file."""
+    ours = os.fstat(fd)
+    try:
+        if os.path.samestat(os.lstat(source), ours):
+            os.rename(source, path)
+            if os.path.samestat(os.lstat(path), ours):
+                return
+    except FileNotFoundError:
+        pass
+    for name in (path, source):  # whatever stands at either name is not ours
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+    _copy_to(fd, path)
+
+
+def _copy_to(fd: int, path: str) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    out = os.open(path, flags, 0o600)
+    try:
+        offset, size = 0, os.fstat(fd).st_size
+        while offset < size:
+            sent = os.sendfile(out, fd, offset, size - offset)
+            if not sent:
+                break
+            offset += sent
+    finally:
+        os.close(out)
+
+
+def _tail(fd: int, size: int, tail_bytes: int) -> str | None:
+    if not tail_bytes:
+        return None
+    return os.pread(fd, tail_bytes, max(0, size - tail_bytes)).decode("utf-8", "replace")
+
+
+def adopt_output(
+    logs_dir: str, worker_id: str, job_id: str, run: int, tail_bytes: int
+) -> tuple[str | None, str | None]:
+    """What the job of a dead worker slot printed into the slot's live file, moved to the
+    attempt's own log file → (path, tail). An empty live file is removed → (None, None).
+    If an earlier adoption already moved it, the attempt's file is read instead. Only for
+    a slot whose worker is dead: a live worker reuses its file for its next job."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+    live = live_path(logs_dir, worker_id)
+    source = live
+    try:
+        fd = os.open(source, flags)
+    except FileNotFoundError:
+        source = log_path(logs_dir, job_id, run)
+        try:
+            fd = os.open(source, flags)
+        except OSError:
+            return None, None
+    except OSError:
+        return None, None
+    try:
+        size = os.fstat(fd).st_size
+        if source != live:
+            return (source, _tail(fd, size, tail_bytes)) if size else (None, None)
+        if size == 0:
+            os.unlink(live)
+            return None, None
+        return _move_output(fd, size, live, logs_dir, job_id, run, tail_bytes)
+    except OSError:
+        return None, None
+    finally:
+        os.close(fd)
+
+
+def remove_if_empty(path: str) -> None:
+    """Remove ``path`` if it is an empty file (a dead worker slot's live file whose last
+    job printed nothing: there is nothing to keep)."""
+    try:
+        if os.stat(path, follow_symlinks=False).st_size == 0:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def remove_logs(logs_dir: str, job_id: str) -> None:

@@ -88,6 +88,20 @@ def wait_past(backend: Backend, instant: float) -> None:
     wait_for(lambda: backend.now() > instant, timeout=5, what="the backend clock to pass")
 
 
+def rescue_lost(
+    backend: Backend, policy: Policy = POLICY, stale_after: float = 3600, timeout: float = 10
+) -> list[str]:
+    """Rescue pass after pass, as a live worker does, until one takes something (returned).
+    The first pass only watches: a lease is lost once this rescuer has seen it unrenewed
+    for the lease's length."""
+    return wait_for(
+        lambda: backend.rescue_expired(policy, stale_after),
+        timeout=timeout,
+        interval=0.01,
+        what="a rescue of the lost lease",
+    )
+
+
 def state_of(backend: Backend, job_id: str) -> str | None:
     job = backend.get(job_id)
     return None if job is None else job.state.value

@@ -18,6 +18,7 @@ from tests.contract.support import (
     end,
     make_completed,
     make_dead,
+    rescue_lost,
     run_once,
     spec,
     state_of,
@@ -194,9 +195,7 @@ def test_counts_stay_exact_through_every_transition(backend: Backend) -> None:
     lost = claim(backend, "w2", lease=0.01)  # p2: its worker vanishes
     assert (retrying.id, running.id, lost.id) == ("p0", "p1", "p2")
     assert_exact()
-    assert lost.lease_until is not None
-    wait_past(backend, lost.lease_until)
-    assert backend.rescue_expired(POLICY, 3600) == ["p2"]
+    assert rescue_lost(backend) == ["p2"]
     assert_exact()
     assert backend.cancel(["p3", "p0", "p1"]) == ["p3", "p0", "p1"]
     assert not end(backend, running, Succeeded())  # cancelled meanwhile: no change
@@ -395,9 +394,7 @@ def test_finish_by_the_wrong_worker_leaves_the_attempt_running(backend: Backend)
 def test_finish_of_a_stale_run_changes_nothing(backend: Backend) -> None:
     add(backend, "a")
     first = claim(backend, "w1", lease=0.01)
-    assert first.lease_until is not None
-    wait_past(backend, first.lease_until)
-    assert backend.rescue_expired(Policy(max_backoff=0), 3600) == ["a"]
+    assert rescue_lost(backend, Policy(max_backoff=0)) == ["a"]
     second = claim(backend, "w2")
     assert second.runs == 2
     attempts = backend.attempts("a")
@@ -492,11 +489,9 @@ def test_heartbeat_of_unregistered_workers_says_so(backend: Backend) -> None:
 # --- rescue of expired leases ---------------------------------------------------------
 def test_rescue_fails_an_expired_attempt_as_worker_lost(backend: Backend) -> None:
     add(backend, "a", max_retries=2)
-    job = claim(backend, "w1", lease=0.01)
-    assert job.lease_until is not None
-    wait_past(backend, job.lease_until)
+    claim(backend, "w1", lease=0.01)
     before = backend.now()
-    assert backend.rescue_expired(POLICY, 3600) == ["a"]
+    assert rescue_lost(backend) == ["a"]
     lost = backend.get("a")
     assert lost is not None
     assert lost.state is JobState.FAILED
@@ -511,10 +506,8 @@ def test_rescue_fails_an_expired_attempt_as_worker_lost(backend: Backend) -> Non
 
 def test_rescue_of_a_job_out_of_retries_kills_it(backend: Backend) -> None:
     add(backend, "a", max_retries=0)
-    job = claim(backend, "w1", lease=0.01)
-    assert job.lease_until is not None
-    wait_past(backend, job.lease_until)
-    assert backend.rescue_expired(POLICY, 3600) == ["a"]
+    claim(backend, "w1", lease=0.01)
+    assert rescue_lost(backend) == ["a"]
     dead = backend.get("a")
     assert dead is not None
     assert (dead.state, dead.attempts, dead.last_error) == (JobState.DEAD, 1, "worker lost")
@@ -523,7 +516,8 @@ def test_rescue_of_a_job_out_of_retries_kills_it(backend: Backend) -> None:
 def test_rescue_leaves_live_leases_alone(backend: Backend) -> None:
     add(backend, "a")
     job = claim(backend, "w1", lease=60)
-    assert backend.rescue_expired(POLICY, 3600) == []
+    assert backend.rescue_expired(POLICY, 3600) == []  # watches
+    assert backend.rescue_expired(POLICY, 3600) == []  # has not seen it stand for 60 s
     assert backend.get("a") == job
 
 
@@ -546,10 +540,9 @@ def test_rescue_drops_workers_silent_too_long(backend: Backend) -> None:
 def test_rescue_of_a_lost_job_also_drops_its_silent_worker(backend: Backend) -> None:
     backend.register_workers(["w1"], "host-a", 4242, None, None)
     add(backend, "a")
-    job = claim(backend, "w1", lease=0.01)
-    assert job.lease_until is not None
-    wait_past(backend, max(job.lease_until, backend.workers()[0].heartbeat_at + 0.01))
-    assert backend.rescue_expired(POLICY, 0.005) == ["a"]
+    claim(backend, "w1", lease=0.01)
+    wait_past(backend, backend.workers()[0].heartbeat_at + 0.01)
+    assert rescue_lost(backend, stale_after=0.005) == ["a"]
     assert backend.workers() == []
     assert state_of(backend, "a") == "failed"
 

@@ -14,6 +14,7 @@ from queuectl.lifecycle import (
     Failed,
     Interrupted,
     Killed,
+    LeaseWatch,
     Outcome,
     Policy,
     SpawnError,
@@ -280,3 +281,51 @@ def test_a_job_that_always_fails_runs_max_retries_plus_one_times(max_retries: in
     assert state is JobState.DEAD
     assert runs == attempts == max_retries + 1
     assert delays == [min(2.0**n, 3600.0) for n in range(1, max_retries + 1)]
+
+
+# --- LeaseWatch: leases judged by what the rescuer saw, on its own monotonic clock ---------
+def test_a_lease_is_lost_only_after_standing_unchanged_for_its_length() -> None:
+    watch = LeaseWatch()
+    assert watch.lost([("a", 100.0, 30.0)], now=0.0) == []  # first seen: watch only
+    assert watch.lost([("a", 100.0, 30.0)], now=29.9) == []
+    assert watch.lost([("a", 100.0, 30.0)], now=30.0) == ["a"]
+
+
+def test_a_renewal_starts_the_wait_again() -> None:
+    watch = LeaseWatch()
+    watch.lost([("a", 100.0, 30.0)], now=0.0)
+    assert watch.lost([("a", 105.0, 30.0)], now=25.0) == []  # renewed
+    assert watch.lost([("a", 105.0, 30.0)], now=54.9) == []
+    assert watch.lost([("a", 105.0, 30.0)], now=55.0) == ["a"]
+
+
+def test_the_value_of_the_lease_says_nothing_about_its_age() -> None:
+    # lease_until far in the past (a clock stepped forward) or in the future (stepped back):
+    # only how long the rescuer has seen it unchanged counts.
+    watch = LeaseWatch()
+    assert watch.lost([("past", -1e9, 30.0), ("future", 1e12, 30.0)], now=5.0) == []
+    assert watch.lost([("past", -1e9, 30.0), ("future", 1e12, 30.0)], now=35.0) == [
+        "past",
+        "future",
+    ]
+
+
+def test_another_run_or_holder_is_another_lease() -> None:
+    watch = LeaseWatch()
+    watch.lost([("a", ("w1", 1, 100.0), 30.0)], now=0.0)
+    assert watch.lost([("a", ("w2", 2, 100.0), 30.0)], now=40.0) == []
+    assert watch.lost([("a", ("w2", 2, 100.0), 30.0)], now=70.0) == ["a"]
+
+
+def test_ended_attempts_are_forgotten() -> None:
+    watch = LeaseWatch()
+    watch.lost([("a", 100.0, 30.0)], now=0.0)
+    assert watch.lost([], now=10.0) == []  # ended (and claimed again later, same value)
+    assert watch.lost([("a", 100.0, 30.0)], now=35.0) == []  # seen anew at 35
+    assert watch.lost([("a", 100.0, 30.0)], now=65.0) == ["a"]
+
+
+def test_each_lease_waits_its_own_length() -> None:
+    watch = LeaseWatch()
+    watch.lost([("short", 1.0, 3.0), ("long", 1.0, 60.0)], now=0.0)
+    assert watch.lost([("short", 1.0, 3.0), ("long", 1.0, 60.0)], now=3.0) == ["short"]

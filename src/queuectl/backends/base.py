@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, Policy, Transition
@@ -29,14 +29,35 @@ class Watcher(Protocol):
     def close(self) -> None: ...
 
 
+class LocalHost(Protocol):
+    """What a rescuer can tell of the host it runs on (worker/orphans.py: ThisHost)."""
+
+    def gone(self, held: Sequence[tuple[str, int, str, str | None]]) -> set[str]:
+        """Of these running attempts (job id, run, worker id, start time of the worker's
+        process if known): the ids of the jobs whose worker is provably dead (a process
+        of this host that no longer runs) and whose own processes have all ended."""
+
+    def output(
+        self, job_id: str, run: int, worker: str, pid_start: str | None
+    ) -> tuple[str | None, str | None]:
+        """(log path, stored tail) of what a dead worker of this host left of an attempt,
+        moved to the attempt's own log file; (None, None) if there is nothing to take."""
+
+
 class Backend(Protocol):
     # --- settings ---------------------------------------------------------------
     def settings(self) -> dict[str, str]:
         """Stored settings (canonical key → canonical text); defaults are not filled."""
 
-    def config_set(self, key: str, value: str) -> None: ...
+    def config_set(
+        self, key: str, value: str, check: Callable[[dict[str, str]], None] | None = None
+    ) -> None:
+        """Store one setting. ``check`` is given every stored setting as they would be,
+        read inside the writing transaction (config writers are serialized), and refuses
+        the change by raising; then nothing is written."""
 
-    def config_unset(self, key: str) -> bool: ...
+    def config_unset(self, key: str, check: Callable[[dict[str, str]], None] | None = None) -> bool:
+        """Back to the default (``check`` as for config_set); False if it was not set."""
 
     def reload_settings(self) -> dict[str, str]:
         """Read the settings again (a long-running worker picks up `config set`)."""
@@ -119,8 +140,23 @@ class Backend(Protocol):
         Returns (the (job, run) pairs still held, stop requested, all worker rows exist).
         """
 
-    def rescue_expired(self, policy: Policy, stale_after: float) -> list[str]:
-        """Fail attempts whose lease ran out ("worker lost"); drop worker rows silent too long."""
+    def rescue_expired(
+        self, policy: Policy, stale_after: float, host: LocalHost | None = None
+    ) -> list[str]:
+        """Fail attempts whose lease was lost ("worker lost"); drop worker rows silent
+        too long. A lease is lost when this rescuer has seen it unrenewed for the lease's
+        length of its own monotonic time (lifecycle.LeaseWatch: one pass only watches),
+        or, with ``host``, at once when ``host`` proves its holder dead and its processes
+        ended. ``host`` also supplies the output a dead holder left, stored with the
+        attempt."""
+
+    def latest_attempt(self, worker: str) -> Attempt | None:
+        """The attempt the worker slot ``worker`` started last (None: none stored)."""
+
+    def attach_log(
+        self, job_id: str, run: int, worker: str, log_path: str, log_tail: str | None
+    ) -> bool:
+        """Store the output of a finished attempt that has none; False if it has one."""
 
     def next_due(self, queues: Sequence[str] | None) -> float | None:
         """Earliest ``run_at`` of a pending or failed job (None: nothing waits)."""

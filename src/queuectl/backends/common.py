@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from typing import Any, TypeVar
 
+    from queuectl.backends.base import LocalHost
     from queuectl.jobspec import JobSpec
-    from queuectl.lifecycle import Finished, Policy, Transition
+    from queuectl.lifecycle import Finished, LeaseWatch, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
     from queuectl.stats import FinishedAttempt
 
@@ -78,6 +79,7 @@ class SqlBackend:
 
     q: dict[str, str]  # the engine's statements by name
     _settings: dict[str, str]
+    _leases: LeaseWatch | None = None  # what this process has seen of leases (rescue_expired)
 
     # --- hooks --------------------------------------------------------------------
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
@@ -130,14 +132,48 @@ class SqlBackend:
         self._settings = {r["key"]: r["value"] for r in self._rows("config_all")}
         return dict(self._settings)
 
-    def config_set(self, key: str, value: str) -> None:
-        self._change("config_set", {"key": key, "value": value})
-        self._settings[key] = value
+    def config_set(
+        self, key: str, value: str, check: Callable[[dict[str, str]], None] | None = None
+    ) -> None:
+        def set_one(conn: Any) -> dict[str, str]:
+            return self._config_change(conn, self._stored_settings(conn), key, value, check)
 
-    def config_unset(self, key: str) -> bool:
-        removed = self._change("config_unset", {"key": key})
-        self._settings.pop(key, None)
-        return bool(removed)
+        self._settings = self._write(set_one)
+
+    def config_unset(self, key: str, check: Callable[[dict[str, str]], None] | None = None) -> bool:
+        def unset(conn: Any) -> tuple[bool, dict[str, str]]:
+            stored = self._stored_settings(conn)
+            return key in stored, self._config_change(conn, stored, key, None, check)
+
+        was_set, self._settings = self._write(unset)
+        return was_set
+
+    def _stored_settings(self, conn: Any) -> dict[str, str]:
+        """The settings as stored, read after taking the config writers' lock: no other
+        writer can change them before this transaction ends."""
+        self._run(conn, "config_lock")
+        return {r["key"]: r["value"] for r in self._run(conn, "config_all").fetchall()}
+
+    def _config_change(
+        self,
+        conn: Any,
+        stored: dict[str, str],
+        key: str,
+        value: str | None,
+        check: Callable[[dict[str, str]], None] | None,
+    ) -> dict[str, str]:
+        """Set (or, with None, unset) one key of ``stored``; ``check`` judges the result
+        and refuses by raising, before anything is written."""
+        after = {k: v for k, v in stored.items() if k != key}
+        if value is not None:
+            after[key] = value
+        if check is not None:
+            check(after)
+        if value is None:
+            self._run(conn, "config_unset", {"key": key})
+        else:
+            self._run(conn, "config_set", {"key": key, "value": value})
+        return after
 
     # --- enqueue / read -------------------------------------------------------------
     def enqueue(self, specs: Sequence[JobSpec], max_retries: int, now: float) -> list[str]:
@@ -337,30 +373,98 @@ class SqlBackend:
 
         return self._write(beat)
 
-    def rescue_expired(self, policy: Policy, stale_after: float) -> list[str]:
-        """Fail every attempt whose lease expired ("worker lost"); drop silent worker rows."""
+    def rescue_expired(
+        self, policy: Policy, stale_after: float, host: LocalHost | None = None
+    ) -> list[str]:
+        """Fail every attempt whose lease was lost ("worker lost"); drop silent worker rows.
+
+        Lost means: this rescuer has seen the lease unrenewed for its length, by its own
+        monotonic clock (lifecycle.LeaseWatch), or ``host`` proves the holder dead and
+        its processes ended. The rescue is guarded by the lease value seen, so a renewal
+        committed in between wins."""
+        import time
+
+        from queuectl.config import Settings
+        from queuectl.lifecycle import LeaseWatch
+
+        if self._leases is None:
+            self._leases = LeaseWatch()
+        rows = self._rows("processing_leases")
+        default = Settings(self._settings).lease  # jobs claimed before leases had a length
+        seen = {r["id"]: r for r in rows}
+        lost = set(
+            self._leases.lost(
+                ((r["id"], (r["worker"], r["runs"], r["lease_until"]), r["lease"] or default)
+                 for r in rows),
+                time.monotonic(),
+            )
+        )  # fmt: skip
+        if host is not None:
+            rest = [
+                (r["id"], r["runs"], r["worker"], r["pid_start"])
+                for r in rows
+                if r["id"] not in lost and r["worker"]
+            ]
+            if rest:
+                lost |= host.gone(rest)
+        if not lost:
+            # the common case reads only, then drops silent worker rows
+            self._change("delete_stale_workers", {"now": self.now(), "stale_after": stale_after})
+            return []
+        return self._write(lambda conn: self._rescue(conn, policy, stale_after, host, lost, seen))
+
+    def _rescue(
+        self,
+        conn: Any,
+        policy: Policy,
+        stale_after: float,
+        host: LocalHost | None,
+        lost: set[str],
+        seen: dict[str, Any],
+    ) -> list[str]:
         from queuectl.lifecycle import WorkerLost, decide
         from queuectl.models import Job
 
-        def rescue(conn: Any) -> list[str]:
-            now = self.now()
-            rescued = []
-            for row in self._run(conn, "expired", {"now": now}).fetchall():
-                job = Job.from_row(row)
-                step = decide(job, WorkerLost(), policy, now)
-                params = end_params(job, job.worker, step, WorkerLost.name, now)
-                if self._run(conn, "rescue_job", params).rowcount:
-                    self._run(conn, "end_attempt", params)
-                    rescued.append(job.id)
-            self._run(conn, "delete_stale_workers", {"now": now, "stale_after": stale_after})
-            return rescued
+        now = self.now()
+        rescued = []
+        rows = self._run(conn, "rescue_candidates", {"ids": self._list(sorted(lost))}).fetchall()
+        for row in rows:
+            job = Job.from_row(row)
+            before = seen[job.id]
+            if (job.worker, job.runs, job.lease_until) != (
+                before["worker"], before["runs"], before["lease_until"]
+            ):  # fmt: skip
+                continue  # renewed, or another run, since it was judged lost
+            step = decide(job, WorkerLost(), policy, now)
+            params = end_params(job, job.worker, step, WorkerLost.name, now)
+            params["lease_until"] = job.lease_until
+            if self._run(conn, "rescue_job", params).rowcount:
+                if host is not None and job.worker:
+                    params["log_path"], params["log_tail"] = host.output(
+                        job.id, job.runs, job.worker, before["pid_start"]
+                    )
+                self._run(conn, "end_attempt", params)
+                rescued.append(job.id)
+        self._run(conn, "delete_stale_workers", {"now": now, "stale_after": stale_after})
+        return rescued
 
-        if not self._rows("expired_exists", {"now": self.now()}):
-            # the common case reads only, then drops silent worker rows
-            params = {"now": self.now(), "stale_after": stale_after}
-            self._change("delete_stale_workers", params)
-            return []
-        return self._write(rescue)
+    def latest_attempt(self, worker: str) -> Attempt | None:
+        from queuectl.models import Attempt
+
+        rows = self._rows("latest_attempt_of", {"worker": worker})
+        return Attempt.from_row(rows[0]) if rows else None
+
+    def attach_log(
+        self, job_id: str, run: int, worker: str, log_path: str, log_tail: str | None
+    ) -> bool:
+        params = {
+            "job_id": job_id,
+            "run": run,
+            "worker": worker,
+            "log_path": log_path,
+            "log_tail": storable(log_tail),
+        }
+        return self._change("attach_log", params) == 1
 
     def location_lost(self) -> str | None:
         return None  # a server's database cannot be swapped under an open connection

@@ -21,6 +21,7 @@ from queuectl.worker import executor
 from queuectl.worker.fence import ENV as FENCE_ENV
 from queuectl.worker.fence import Fence
 from queuectl.worker.identity import hostname, process_start
+from queuectl.worker.orphans import ThisHost, adopt_orphans
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -113,6 +114,10 @@ class Runner:
             f"queues: {', '.join(self.queues) if self.queues else 'all'}"
         )
         try:
+            try:
+                adopt_orphans(self.backend, self._here(), ids)  # output of dead workers
+            except QueuectlError as exc:
+                _say(f"could not attach the output of dead workers: {exc}")
             self._heartbeat()
             self._loop()
         finally:
@@ -433,7 +438,9 @@ class Runner:
                     _say(f"job {slot.job.id} was cancelled or taken over: stopping it")
                     self._terminate(slot, now, "revoked")
             policy = lifecycle.Policy(self.settings.backoff_base, self.settings.max_backoff)
-            for job_id in self.backend.rescue_expired(policy, self.settings.lease * 3):
+            for job_id in self.backend.rescue_expired(
+                policy, self.settings.lease * 3, self._here()
+            ):
                 _say(f"rescued job {job_id}: its worker was lost")
                 self.claim_blocked = False
         except QueuectlError as exc:
@@ -461,6 +468,10 @@ class Runner:
         for slot in running:
             self._terminate(slot, now, "revoked")
         return True
+
+    def _here(self) -> ThisHost:
+        """What this worker can prove about dead workers of its host (for the rescue)."""
+        return ThisHost(self.queue.logs_dir, self.settings.log_tail_bytes, self.host, self.pid)
 
     def _start_fence(self) -> None:
         try:

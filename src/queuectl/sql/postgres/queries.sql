@@ -37,7 +37,7 @@ WITH next AS (
     UPDATE queuectl.jobs AS j
        SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
            started_at = queuectl.now_s(), finished_at = NULL, updated_at = queuectl.now_s(),
-           lease_until = queuectl.now_s() + %(lease)s
+           lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
       FROM next
      WHERE j.seq = next.seq
     RETURNING j.*
@@ -59,7 +59,7 @@ WITH next AS (
     UPDATE queuectl.jobs AS j
        SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
            started_at = queuectl.now_s(), finished_at = NULL, updated_at = queuectl.now_s(),
-           lease_until = queuectl.now_s() + %(lease)s
+           lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
       FROM next
      WHERE j.seq = next.seq
     RETURNING j.*
@@ -86,7 +86,7 @@ UPDATE queuectl.attempts
 -- name: renew_leases
 -- Only the runs the worker knows it is running (see the SQLite twin).
 UPDATE queuectl.jobs AS j
-   SET lease_until = queuectl.now_s() + %(lease)s
+   SET lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
   FROM unnest(%(ids)s::text[], %(runs)s::integer[], %(workers)s::text[]) AS h(id, run, worker)
  WHERE j.id = h.id AND j.runs = h.run AND j.worker = h.worker AND j.state = 'processing'
 RETURNING j.id, j.runs;
@@ -96,22 +96,39 @@ UPDATE queuectl.workers SET heartbeat_at = queuectl.now_s()
  WHERE id = ANY(%(workers)s)
 RETURNING stop_requested;
 
--- name: expired
--- Rows being rescued by someone else right now are skipped, not waited for.
+-- name: processing_leases
+-- What a rescuer watches (see the SQLite twin).
+SELECT j.id, j.runs, j.worker, j.lease_until, j.lease, w.pid_start
+  FROM queuectl.jobs AS j LEFT JOIN queuectl.workers AS w ON w.id = j.worker
+ WHERE j.state = 'processing';
+
+-- name: rescue_candidates
+-- Rows being rescued or renewed by someone else right now are skipped, not waited for
+-- (and no lock is awaited, so rescuers and renewals cannot deadlock).
 SELECT * FROM queuectl.jobs
- WHERE state = 'processing' AND lease_until < queuectl.now_s()
+ WHERE id = ANY(%(ids)s) AND state = 'processing'
    FOR UPDATE SKIP LOCKED;
 
--- name: expired_exists
-SELECT 1 FROM queuectl.jobs WHERE state = 'processing' AND lease_until < queuectl.now_s() LIMIT 1;
-
 -- name: rescue_job
+-- Like end_job, and only if the holder has not renewed the lease since the rescuer saw
+-- it stand still (a renewal in between wins).
 UPDATE queuectl.jobs
    SET state = %(state)s, attempts = %(attempts)s, run_at = COALESCE(%(run_at)s, run_at),
        exit_code = %(exit_code)s, last_error = %(error)s, finished_at = queuectl.now_s(),
        updated_at = queuectl.now_s(), lease_until = NULL, worker = NULL
  WHERE id = %(job_id)s AND state = 'processing' AND worker = %(worker)s AND runs = %(run)s
-   AND lease_until < queuectl.now_s();
+   AND lease_until = %(lease_until)s;
+
+-- name: latest_attempt_of
+-- The last attempt a worker slot started (what its live log file belongs to).
+SELECT * FROM queuectl.attempts WHERE worker = %(worker)s
+ ORDER BY started_at DESC, run DESC LIMIT 1;
+
+-- name: attach_log
+-- The output of an attempt that ended without it (its worker died), found later.
+UPDATE queuectl.attempts SET log_path = %(log_path)s, log_tail = %(log_tail)s
+ WHERE job_id = %(job_id)s AND run = %(run)s AND worker = %(worker)s
+   AND finished_at IS NOT NULL AND log_path IS NULL;
 
 -- name: delete_stale_workers
 DELETE FROM queuectl.workers WHERE heartbeat_at < queuectl.now_s() - %(stale_after)s;
@@ -235,6 +252,12 @@ SELECT pg_notify('queuectl_control', %(what)s);
 
 -- name: config_all
 SELECT key, value FROM queuectl.config;
+
+-- name: config_lock
+-- One config writer at a time (held until its transaction ends): the rules between
+-- settings are checked against what is stored. Rows cannot be locked for this, since a
+-- setting still at its default has no row. The id spells "qcfg".
+SELECT pg_advisory_xact_lock(1902339687);
 
 -- name: config_set
 INSERT INTO queuectl.config (key, value) VALUES (%(key)s, %(value)s)

@@ -13,7 +13,7 @@ VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?);
 -- INDEXED BY: the planner would otherwise pick jobs_state and sort every ready row.
 UPDATE jobs
    SET state = 'processing', worker = :worker, runs = runs + 1, started_at = :now,
-       finished_at = NULL, updated_at = :now, lease_until = :lease_until
+       finished_at = NULL, updated_at = :now, lease_until = :lease_until, lease = :lease
  WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready
                WHERE state IN ('pending', 'failed') AND run_at <= :now
                ORDER BY priority DESC, run_at, seq
@@ -23,7 +23,7 @@ RETURNING *;
 -- name: claim_in
 UPDATE jobs
    SET state = 'processing', worker = :worker, runs = runs + 1, started_at = :now,
-       finished_at = NULL, updated_at = :now, lease_until = :lease_until
+       finished_at = NULL, updated_at = :now, lease_until = :lease_until, lease = :lease
  WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready_queue
                WHERE state IN ('pending', 'failed') AND run_at <= :now
                  AND queue IN (SELECT value FROM json_each(:queues))
@@ -52,7 +52,7 @@ UPDATE attempts
 -- name: renew_leases
 -- Only the runs the worker knows it is running: a claim whose reply was lost is not
 -- renewed, so its lease expires and the job is rescued.
-UPDATE jobs SET lease_until = :lease_until
+UPDATE jobs SET lease_until = :lease_until, lease = :lease
   FROM (SELECT i.value AS id, r.value AS run, w.value AS worker
           FROM json_each(:ids) AS i
           JOIN json_each(:runs) AS r ON r.key = i.key
@@ -61,11 +61,15 @@ UPDATE jobs SET lease_until = :lease_until
    AND jobs.state = 'processing'
 RETURNING jobs.id, jobs.runs;
 
--- name: expired
-SELECT * FROM jobs WHERE state = 'processing' AND lease_until < :now;
+-- name: processing_leases
+-- What a rescuer watches: every running attempt's lease as its holder last wrote it,
+-- and the start time of the holder's process (when its worker row is still there).
+SELECT j.id, j.runs, j.worker, j.lease_until, j.lease, w.pid_start
+  FROM jobs AS j LEFT JOIN workers AS w ON w.id = j.worker
+ WHERE j.state = 'processing';
 
--- name: expired_exists
-SELECT 1 FROM jobs WHERE state = 'processing' AND lease_until < :now LIMIT 1;
+-- name: rescue_candidates
+SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'processing';
 
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id;
@@ -171,6 +175,10 @@ SELECT :what;
 -- name: config_all
 SELECT key, value FROM config;
 
+-- name: config_lock
+-- Config writers run in BEGIN IMMEDIATE, which already holds the one write lock.
+SELECT 1;
+
 -- name: config_set
 INSERT INTO config (key, value) VALUES (:key, :value)
     ON CONFLICT (key) DO UPDATE SET value = excluded.value;
@@ -212,13 +220,24 @@ SELECT state FROM jobs WHERE id = :id;
 SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: rescue_job
--- Like end_job, and only while the lease is still expired inside this transaction.
+-- Like end_job, and only if the holder has not renewed the lease since the rescuer saw
+-- it stand still (a renewal in between wins).
 UPDATE jobs
    SET state = :state, attempts = :attempts, run_at = COALESCE(:run_at, run_at),
        exit_code = :exit_code, last_error = :error, finished_at = :now, updated_at = :now,
        lease_until = NULL, worker = NULL
  WHERE id = :job_id AND state = 'processing' AND worker = :worker AND runs = :run
-   AND lease_until < :now;
+   AND lease_until = :lease_until;
+
+-- name: latest_attempt_of
+-- The last attempt a worker slot started (what its live log file belongs to).
+SELECT * FROM attempts WHERE worker = :worker ORDER BY started_at DESC, run DESC LIMIT 1;
+
+-- name: attach_log
+-- The output of an attempt that ended without it (its worker died), found later.
+UPDATE attempts SET log_path = :log_path, log_tail = :log_tail
+ WHERE job_id = :job_id AND run = :run AND worker = :worker
+   AND finished_at IS NOT NULL AND log_path IS NULL;
 
 -- name: delete_stale_workers
 DELETE FROM workers WHERE heartbeat_at < :now - :stale_after;
