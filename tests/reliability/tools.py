@@ -61,6 +61,35 @@ def wait_gone(pids: list[int], timeout: float) -> float:
     return time.time()
 
 
+def fence_of(worker: Worker) -> tuple[int, str]:
+    """The worker's fence (a child running fence.sh): its pid and its token."""
+
+    def find() -> tuple[int, str] | None:
+        for name in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{name}/stat", "rb") as handle:
+                    stat = handle.read()
+                with open(f"/proc/{name}/cmdline", "rb") as handle:
+                    argv = handle.read().split(b"\0")
+            except (OSError, ValueError):
+                continue
+            parent = int(stat[stat.rfind(b")") + 2 :].split()[1])
+            if parent == worker.pid and len(argv) > 2 and argv[1].endswith(b"fence.sh"):
+                return int(name), argv[2].decode()
+        return None
+
+    return wait_until(find, 10, what=f"the fence of worker {worker.pid}")
+
+
+def environ_of(pid: int) -> list[str]:
+    """The environment a process was started with ([] once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return handle.read().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
 # --- what a job recorded ------------------------------------------------------------------
 def timed_job(side: Path, seconds: float) -> str:
     """A job that records its start and end (attempt, wall-clock time, its pid)."""

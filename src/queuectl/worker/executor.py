@@ -61,6 +61,8 @@ def spawn(argv: list[str], env: dict[str, str], log_fd: int) -> int:
 
 def signal_group(pid: int, sig: int) -> None:
     """Signal the job's whole process group (grandchildren included)."""
+    if pid <= 0:
+        return  # no job (0 would be the worker's own group)
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):

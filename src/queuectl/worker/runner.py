@@ -246,9 +246,10 @@ class Runner:
                 return
 
     def _start(self, slot: Slot, job: Job) -> None:
+        if self._fence is not None and not self._fence.live():
+            # its time ran out: it fired or is firing. No job may carry its token.
+            self._replace_fence()
         slot.job = job
-        if self._fence is not None and not self._fence.alive():
-            self._restart_fence()  # a job must never carry the token of a fence that fired
         try:
             log_fd = slot.log.fileno()
         except OSError as exc:
@@ -339,7 +340,7 @@ class Runner:
             self.renewed_at = now
             left = self.settings.lease * FENCE_SHARE - (time.monotonic() - now)
             if self._fence is not None and not self._fence.renewed(left):
-                self._restart_fence()
+                self._replace_fence()
             if not present:
                 self.backend.register_workers(
                     ids, self.host, self.pid, process_start(self.pid), self.queues
@@ -368,10 +369,20 @@ class Runner:
             self._fence = None
             _say(f"running without a fence ({exc}): jobs may outlive a killed worker")
 
-    def _restart_fence(self) -> None:
+    def _replace_fence(self) -> None:
+        """The fence's time ran out (or its process is gone). Closing it kills what carries
+        its token, as its firing does: the running jobs, which count as fenced."""
         assert self._fence is not None
-        _say("the fence fired (leases went unrenewed too long); starting a new one")
+        _say(
+            "the fence's time ran out (leases went unrenewed too long): "
+            "stopping its jobs, starting a new fence"
+        )
         self._fence.close()
+        for slot in self._running():  # also if the fence was killed before it could fire
+            if slot.stop_reason not in ("revoked", "fenced"):
+                slot.stop_reason = "fenced"
+            if slot.pid:
+                executor.signal_group(slot.pid, signal.SIGKILL)
         self._start_fence()
 
     def _fenced(self, now: float) -> bool:
