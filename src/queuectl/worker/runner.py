@@ -329,10 +329,13 @@ class Runner:
     # --- heartbeats, rescue, fencing ------------------------------------------
     def _heartbeat(self) -> None:
         now = time.monotonic()
-        self.next_heartbeat = now + self.settings.heartbeat
+        self.next_heartbeat = now + self._interval()  # if the settings cannot be read
         self._watch()
         try:
             self.settings = self.queue.reload_settings()
+            # The next renewal at the new pace: the fence is told 0.75 x the new lease
+            # below, which must not run out before it.
+            self.next_heartbeat = now + self._interval()
             ids = [slot.worker_id for slot in self.slots]
             running = [(s.job.id, s.job.runs, s.worker_id) for s in self.slots if s.job]
             running += [(r.job.id, r.job.runs, r.worker or "") for r in self.unrecorded]
@@ -360,6 +363,12 @@ class Runner:
         except QueuectlError as exc:
             _say(f"heartbeat failed: {exc}")
             self._stop_unfenced(now)
+
+    def _interval(self) -> float:
+        """Seconds to the next heartbeat: ``heartbeat``, never more than half the lease
+        (``config set`` refuses more; this holds whatever the stored settings say), so
+        the next renewal comes before the fence's 0.75 x lease can run out."""
+        return min(self.settings.heartbeat, self.settings.lease / 2)
 
     def _start_fence(self) -> None:
         try:
