@@ -41,7 +41,17 @@ STOP_REQUEST = signal.SIGUSR1  # `worker stop`: graceful, and idempotent (never 
 class Slot:
     """One of the N places a job can run in; each is a worker with its own id."""
 
-    __slots__ = ("deadline", "job", "kill_at", "log", "pid", "stop_reason", "worker_id")
+    __slots__ = (
+        "deadline",
+        "job",
+        "kill_at",
+        "log",
+        "pid",
+        "spawned",
+        "stop_reason",
+        "tag",
+        "worker_id",
+    )
 
     def __init__(self, worker_id: str, logs_dir: str) -> None:
         self.worker_id = worker_id
@@ -51,6 +61,8 @@ class Slot:
     def clear(self) -> None:
         self.job: Job | None = None
         self.pid = 0
+        self.tag: tuple[bytes, ...] = ()  # what every process of the attempt carries
+        self.spawned = 0.0  # monotonic instant just before the spawn
         self.deadline: float | None = None  # monotonic instant of the job's timeout
         self.kill_at: float | None = None  # monotonic instant to escalate to SIGKILL
         # why we are stopping it: timeout, interrupt (worker stopping now), revoked
@@ -260,6 +272,8 @@ class Runner:
             env.update(job.env)
         env["QUEUECTL_JOB_ID"] = job.id
         env["QUEUECTL_ATTEMPT"] = str(job.runs)
+        slot.tag = executor.tag_of(env)
+        slot.spawned = time.monotonic()
         try:
             slot.pid = executor.spawn(executor.argv_of(job.command, job.cwd), env, log_fd)
         except executor.SpawnFailed as failure:
@@ -275,7 +289,7 @@ class Runner:
     # --- watching running jobs --------------------------------------------------
     def _reap(self) -> None:
         for slot in self._running():
-            status = executor.reap(slot.pid)
+            status = executor.reap(slot.pid, slot.tag, slot.spawned)
             if status is not None:
                 if slot.stop_reason is None and self._fenced(time.monotonic()):
                     slot.stop_reason = "fenced"  # the fence killed it: not the job's fault
@@ -286,7 +300,7 @@ class Runner:
     def _enforce_deadlines(self, now: float) -> None:
         for slot in self._running():
             if slot.kill_at is not None and now >= slot.kill_at:
-                executor.signal_group(slot.pid, signal.SIGKILL)
+                self._signal(slot, signal.SIGKILL)
                 slot.kill_at = now + 3600  # SIGKILL cannot be ignored; wait for the reap
             elif slot.kill_at is None and slot.deadline is not None and now >= slot.deadline:
                 self._terminate(slot, now, "timeout")
@@ -296,12 +310,17 @@ class Runner:
         return slot.job.timeout or self.settings.job_timeout or 0.0
 
     def _terminate(self, slot: Slot, now: float, reason: str) -> None:
-        """SIGTERM to the job's group now, SIGKILL after the grace period."""
+        """SIGTERM to the job's processes now, SIGKILL after the grace period."""
         if slot.stop_reason is None or reason in ("revoked", "fenced"):
             slot.stop_reason = reason
         if slot.kill_at is None:
-            executor.signal_group(slot.pid, signal.SIGTERM)
+            self._signal(slot, signal.SIGTERM)
             slot.kill_at = now + self.settings.kill_grace
+
+    def _signal(self, slot: Slot, sig: int) -> None:
+        """``sig`` to every process of the slot's attempt: its process group, and what
+        left it (setsid, a daemon) found by the attempt's tag."""
+        executor.signal_attempt(slot.pid, slot.tag, slot.spawned, sig)
 
     def _finish(self, slot: Slot, outcome: lifecycle.Outcome) -> None:
         job = slot.job
@@ -391,7 +410,7 @@ class Runner:
             if slot.stop_reason not in ("revoked", "fenced"):
                 slot.stop_reason = "fenced"
             if slot.pid:
-                executor.signal_group(slot.pid, signal.SIGKILL)
+                self._signal(slot, signal.SIGKILL)
         self._start_fence()
 
     def _fenced(self, now: float) -> bool:
