@@ -69,7 +69,7 @@ def test_sigkill_reaches_every_process_of_the_attempt_and_nothing_else(
     if age == "old":
         spawned -= 60  # every process is searched
     else:  # the pids handed out since the job's are searched
-        monkeypatch.setattr(executor, "_RECENT", 60.0)  # however slow this machine is
+        monkeypatch.setattr(executor, "_recent", 60.0)  # however slow this machine is
         if age == "pids wrapped around":
             monkeypatch.setattr(executor, "_last_pid", lambda: 1)
 

@@ -8,7 +8,8 @@ What the job starts can leave its process group (``setsid``, a daemon's double f
 every process of an attempt is found by its tag, entries of the environment the worker
 gave the job (fence token, job id, attempt) that its descendants inherit. A search
 reads /proc/PID/environ: of the pids handed out since the job's own while the attempt
-is young (pids are handed out in increasing order), of every process otherwise.
+is recent (pids are handed out in increasing order, and wrap around), of every process
+otherwise.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from queuectl.lifecycle import (
 _CD_THEN_EXEC = 'cd -- "$1" || exit 127; shift; exec "$@"'
 # The environment entries that tag an attempt's processes (see tag_of).
 TAG_NAMES = ("QUEUECTL_FENCE", "QUEUECTL_JOB_ID", "QUEUECTL_ATTEMPT")
-# An attempt younger than this (seconds) is searched among the pids handed out since
-# its job's: far too short for the pid numbers to wrap around past it.
-_RECENT = 0.1
+# While an attempt is recent, its processes are searched among the pids handed out since
+# its job's: until the kernel can have handed out every pid number once (at most
+# _PID_RATE a second, threads included), those hold every process started since.
+_PID_RATE = 100_000
+_recent: float | None = None  # seconds, from pid_max (read once)
 _PROBE = 64  # up to this many new pids are tried one by one; more: /proc is listed
 _PASSES = 10  # SIGKILL passes at most: each finds what forked during the one before
 # Python ignores SIGPIPE and SIGXFSZ for itself; a job must get the defaults back.
@@ -103,7 +106,7 @@ def tagged(tag: tuple[bytes, ...], first: int, spawned: float) -> list[int]:
         return []
     needles = [b"\0" + entry + b"\0" for entry in tag]
     found = []
-    for pid in _candidates(first, time.monotonic() - spawned < _RECENT):
+    for pid in _candidates(first, time.monotonic() - spawned < _recent_for()):
         try:
             with open(f"/proc/{pid}/environ", "rb") as handle:
                 environ = b"\0" + handle.read() + b"\0"
@@ -127,6 +130,19 @@ def _candidates(first: int, recent: bool) -> range | list[int]:
     if first <= last:
         return [pid for pid in pids if first < pid <= last and pid != me]
     return [pid for pid in pids if (pid > first or pid <= last) and pid != me]
+
+
+def _recent_for() -> float:
+    """How long an attempt counts as recent (0.33 s with 32,768 pids, 42 s with 4 M)."""
+    global _recent
+    if _recent is None:
+        try:
+            with open("/proc/sys/kernel/pid_max", "rb") as handle:
+                pid_max = int(handle.read())
+        except (OSError, ValueError):
+            pid_max = 32768  # the least Linux has
+        _recent = pid_max / _PID_RATE
+    return _recent
 
 
 def _last_pid() -> int | None:
