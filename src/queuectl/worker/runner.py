@@ -270,6 +270,8 @@ class Runner:
         env = self._env.copy()
         if job.env:
             env.update(job.env)
+            if self._fence is not None:  # the job's env must not replace the fence's token
+                env[FENCE_ENV] = self._fence.token
         env["QUEUECTL_JOB_ID"] = job.id
         env["QUEUECTL_ATTEMPT"] = str(job.runs)
         slot.tag = executor.tag_of(env)
@@ -401,10 +403,12 @@ class Runner:
         """The fence's time ran out (or its process is gone). Closing it kills what carries
         its token, as its firing does: the running jobs, which count as fenced."""
         assert self._fence is not None
-        _say(
-            "the fence's time ran out (leases went unrenewed too long): "
-            "stopping its jobs, starting a new fence"
+        why = (
+            "the fence's time ran out (leases went unrenewed too long)"
+            if self._fence.alive()
+            else "the fence process is gone"
         )
+        _say(f"{why}: stopping its jobs, starting a new fence")
         self._fence.close()
         for slot in self._running():  # also if the fence was killed before it could fire
             if slot.stop_reason not in ("revoked", "fenced"):
