@@ -34,6 +34,7 @@ from tests.reliability.tools import (
     fence_of,
     freeze_idle,
     jobs_of,
+    processes_report,
     runs_of,
     start_marked_worker,
     thaw,
@@ -144,7 +145,12 @@ def test_a_worker_frozen_a_second_time_is_fenced_again(fast: Queuectl, tmp_path:
     first = qc.enqueue(timed_job(tmp_path / "first", 30), "--id", "first", "--max-retries", "0")
     wait_run(tmp_path / "first", 1, 15, qc)
     freeze_idle(worker.pid)
-    wait_until(lambda: not jobs_of(worker), 10, interval=0.005, what="the fence to kill the job")
+    wait_until(
+        lambda: not jobs_of(worker),
+        10,
+        interval=0.005,
+        what=lambda: "the fence to kill the job:\n" + processes_report(worker),
+    )
     thaw(worker.pid)
     qc.wait_state(first, "dead", timeout=15)  # it ends its own killed attempt: worker_lost
 

@@ -61,24 +61,52 @@ def wait_gone(pids: list[int], timeout: float) -> float:
     return time.time()
 
 
+def fences_of(worker: Worker) -> list[tuple[int, str]]:
+    """The worker's fences (children running fence.sh, one unless it is replacing it):
+    pid and token of each."""
+    found = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+            with open(f"/proc/{name}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        parent = int(stat[stat.rfind(b")") + 2 :].split()[1])
+        if parent == worker.pid and len(argv) > 2 and argv[1].endswith(b"fence.sh"):
+            found.append((int(name), argv[2].decode()))
+    return found
+
+
 def fence_of(worker: Worker) -> tuple[int, str]:
-    """The worker's fence (a child running fence.sh): its pid and its token."""
+    """The worker's fence: its pid and its token."""
+    found = wait_until(lambda: fences_of(worker), 10, what=f"the fence of worker {worker.pid}")
+    return found[0]
 
-    def find() -> tuple[int, str] | None:
-        for name in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{name}/stat", "rb") as handle:
-                    stat = handle.read()
-                with open(f"/proc/{name}/cmdline", "rb") as handle:
-                    argv = handle.read().split(b"\0")
-            except (OSError, ValueError):
-                continue
-            parent = int(stat[stat.rfind(b")") + 2 :].split()[1])
-            if parent == worker.pid and len(argv) > 2 and argv[1].endswith(b"fence.sh"):
-                return int(name), argv[2].decode()
-        return None
 
-    return wait_until(find, 10, what=f"the fence of worker {worker.pid}")
+def processes_report(worker: Worker) -> str:
+    """For a failure message: the worker's job processes (state, fence token, command),
+    its fences (state, token) and its log."""
+    lines = []
+    for pid in jobs_of(worker):
+        tokens = [v for v in environ_of(pid) if v.startswith("QUEUECTL_FENCE=")]
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            argv = "?"
+        lines.append(f"job process {pid} state {_state_or_gone(pid)} {tokens}: {argv[:80]}")
+    for pid, token in fences_of(worker):
+        lines.append(f"fence {pid} state {_state_or_gone(pid)} token {token}")
+    return "\n".join(lines) + f"\nworker log:\n{worker.log()}"
+
+
+def _state_or_gone(pid: int) -> str:
+    try:
+        return _state(pid)
+    except OSError:
+        return "gone"
 
 
 def environ_of(pid: int) -> list[str]:

@@ -91,7 +91,10 @@ def signal_attempt(pid: int, tag: tuple[bytes, ...], spawned: float, sig: int) -
         found = [other for other in tagged(tag, pid, spawned) if other not in done]
         for other in found:
             try:
-                os.kill(other, sig)
+                # a SIGTERM reaches the group's members once (a second one may mean
+                # "hurry" to them); a SIGKILL also what joined the group since killpg
+                if sig == signal.SIGKILL or os.getpgid(other) != pid:
+                    os.kill(other, sig)
             except (ProcessLookupError, PermissionError):
                 pass
         if not found or sig != signal.SIGKILL:
