@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -26,10 +27,12 @@ MARK = "QUEUECTL_RELIABILITY_WORKER"
 def start_marked_worker(
     qc: Queuectl, mark: str, *args: str, env: dict[str, str] | None = None
 ) -> Worker:
-    """``worker start ARGS`` like ``qc.start_worker``, with ``MARK=mark`` (and ``env``) in
-    its environment, so its jobs can be told from other workers' jobs in /proc. It is
-    tracked by ``qc``, whose clean-up ends it."""
-    return qc.start_worker(*args, env={MARK: mark, **(env or {})}, name=mark)
+    """``worker start ARGS`` like ``qc.start_worker``, with ``MARK=<mark>-<random>`` (and
+    ``env``) in its environment, so its jobs can be told from other workers' jobs in
+    /proc, also from those of the same test run at the same time elsewhere on the machine.
+    It is tracked by ``qc``, whose clean-up ends it."""
+    unique = f"{mark}-{uuid.uuid4().hex[:8]}"
+    return qc.start_worker(*args, env={MARK: unique, **(env or {})}, name=unique)
 
 
 def jobs_of(worker: Worker) -> list[int]:
