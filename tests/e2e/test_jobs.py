@@ -8,6 +8,9 @@ import re
 import signal
 from pathlib import Path
 
+import pytest
+from scripts.chaos import pids_with_env
+
 from tests.e2e.harness import (
     Queuectl,
     gate_wait,
@@ -115,6 +118,90 @@ def test_processes_a_job_leaves_behind_end_with_it(qc: Queuectl, tmp_path: Path)
     qc.wait_state(job, "completed")
 
     wait_until(lambda: not running(background, born), 5, what="the job's leftover process to end")
+
+
+# Starts two processes out of the job's process group, their pids in the folder $1/$N:
+# one through setsid, and a daemon (a double fork: its parent exits at once, it calls
+# setsid), and waits for the daemon's pid. Both would outlive a kill of the job's
+# process group.
+LEAVE_BEHIND = """
+d="$1/$QUEUECTL_ATTEMPT"; mkdir -p "$d"
+setsid sleep 300 & echo $! > "$d/setsid"
+(setsid sh -c 'echo $$ > "$1/daemon"; exec sleep 300' sh "$d" &)
+while [ ! -s "$d/daemon" ]; do sleep 0.01; done
+"""
+
+
+def leave_behind(folder: Path) -> str:
+    """The shell command that runs ``LEAVE_BEHIND`` into ``folder``."""
+    script = folder / "leave-behind.sh"
+    script.write_text(LEAVE_BEHIND)
+    return f"sh {q(script)} {q(folder)}"
+
+
+def left_behind(folder: Path) -> dict[str, tuple[int, str | None]]:
+    """The pids (and start times) of what ``LEAVE_BEHIND`` started into ``folder``."""
+    pids = {name: wait_for_pid(folder / name) for name in ("setsid", "daemon")}
+    return {name: (pid, start_time(pid)) for name, pid in pids.items()}
+
+
+def still_running(processes: dict[str, tuple[int, str | None]]) -> dict[str, int]:
+    return {name: pid for name, (pid, born) in processes.items() if running(pid, born)}
+
+
+def wait_no_process_of(job: str, timeout: float) -> None:
+    """Every process that carries the job's id in its environment ends."""
+    wait_until(
+        lambda: not [pid for pid in pids_with_env(f"QUEUECTL_JOB_ID={job}") if running(pid)],
+        timeout,
+        interval=0.02,
+        what=lambda: (
+            f"the processes of job {job} to end: "
+            f"{[pid for pid in pids_with_env(f'QUEUECTL_JOB_ID={job}') if running(pid)]}"
+        ),
+    )
+
+
+def test_timeout_kills_what_the_job_started_in_new_sessions_before_the_retry(
+    qc: Queuectl, tmp_path: Path
+) -> None:
+    qc.config("backoff-base", "1")
+    job = qc.enqueue(
+        f"{leave_behind(tmp_path)}; sleep 300",
+        "--timeout",
+        "1",
+        "--max-retries",
+        "1",
+    )
+    qc.start_worker("--count", "1")
+    first = left_behind(tmp_path / "1")
+    second = left_behind(tmp_path / "2")  # the retry has started
+    assert not still_running(first), (
+        f"the retry runs beside what the timed-out attempt started: {still_running(first)}"
+    )
+    shown = qc.wait_state(job, "dead", timeout=20)
+    assert [a["outcome"] for a in shown["history"]] == ["timed_out", "timed_out"]
+    wait_no_process_of(job, 10)
+    assert not still_running(second)
+
+
+@pytest.mark.parametrize("end", ["cancel", "exit"])
+def test_what_the_job_started_in_new_sessions_ends_with_it(
+    fast_retries: Queuectl, tmp_path: Path, end: str
+) -> None:
+    """When the job is cancelled, or when its command exits."""
+    qc = fast_retries  # heartbeat 1 s: a cancel is seen within a second
+    rest = "sleep 300" if end == "cancel" else "exit 0"
+    job = qc.enqueue(f"{leave_behind(tmp_path)}; {rest}")
+    qc.start_worker("--count", "1")
+    started = left_behind(tmp_path / "1")
+    if end == "cancel":
+        qc.run("cancel", job)
+    shown = qc.wait_state(job, "cancelled" if end == "cancel" else "completed")
+    wait_no_process_of(job, 10)
+    assert not still_running(started)
+    if end == "exit":
+        assert [a["outcome"] for a in shown["history"]] == ["succeeded"]
 
 
 def test_timeout_escalates_to_sigkill_for_a_job_that_ignores_sigterm(

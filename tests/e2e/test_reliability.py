@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import Queuectl, q, running, wait_for_pid, wait_until
+from tests.reliability.tools import freeze_idle, thaw
 
 
 def test_200_jobs_three_burst_workers_each_side_effect_exactly_once(
@@ -109,6 +110,36 @@ def test_job_longer_than_the_lease_keeps_it_by_heartbeats(
     for worker in workers:
         worker.send(signal.SIGTERM)
         assert worker.wait(10) == 0
+
+
+def test_a_shorter_heartbeat_then_a_shorter_lease_kill_no_healthy_job(
+    qc: Queuectl, tmp_path: Path
+) -> None:
+    """`config set heartbeat 1` then `config set lease 3`, each accepted: the worker that
+    reads both at one heartbeat must renew at the new pace from then on, or its fence
+    (0.75 x the new lease) runs out before the next renewal and kills the job."""
+    qc.config("heartbeat", "3")  # lease: the default 30 s
+    pidfile, out = tmp_path / "pid", tmp_path / "out"
+    job = qc.enqueue(
+        f"echo $$ > {q(pidfile)}; sleep 12; echo done > {q(out)}", "--max-retries", "0"
+    )
+    worker = qc.start_worker("--count", "1")
+    wait_for_pid(pidfile)
+    # Both changes reach the worker at the same heartbeat (as when typed within one
+    # interval): it is held still while they are made.
+    freeze_idle(worker.pid)
+    try:
+        qc.config("heartbeat", "1")
+        qc.config("lease", "3")
+    finally:
+        thaw(worker.pid)
+
+    done = qc.wait_state(job, "completed", "dead", timeout=40)
+    assert [a["outcome"] for a in done["history"]] == ["succeeded"], qc.worker_logs()
+    assert out.read_text() == "done\n"
+    assert "fence" not in worker.log(), worker.log()
+    worker.send(signal.SIGTERM)
+    assert worker.wait(10) == 0
 
 
 def test_jobs_enqueued_before_a_restart_all_run(qc: Queuectl, tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ last renewal at the latest, and the lease expires 3 s after it.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,12 +17,24 @@ import psycopg
 import pytest
 from scripts.chaos import Run
 
-from tests.e2e.harness import Queuectl, Worker, running, ts, wait_until
+from tests.e2e.harness import (
+    Queuectl,
+    Worker,
+    gate_wait,
+    q,
+    running,
+    ts,
+    wait_for_pid,
+    wait_until,
+)
 from tests.reliability.tools import (
     PausableProxy,
     ends,
+    environ_of,
+    fence_of,
     freeze_idle,
     jobs_of,
+    processes_report,
     runs_of,
     start_marked_worker,
     thaw,
@@ -131,7 +145,12 @@ def test_a_worker_frozen_a_second_time_is_fenced_again(fast: Queuectl, tmp_path:
     first = qc.enqueue(timed_job(tmp_path / "first", 30), "--id", "first", "--max-retries", "0")
     wait_run(tmp_path / "first", 1, 15, qc)
     freeze_idle(worker.pid)
-    wait_until(lambda: not jobs_of(worker), 10, interval=0.005, what="the fence to kill the job")
+    wait_until(
+        lambda: not jobs_of(worker),
+        10,
+        interval=0.005,
+        what=lambda: "the fence to kill the job:\n" + processes_report(worker),
+    )
     thaw(worker.pid)
     qc.wait_state(first, "dead", timeout=15)  # it ends its own killed attempt: worker_lost
 
@@ -158,6 +177,52 @@ def test_a_worker_frozen_a_second_time_is_fenced_again(fast: Queuectl, tmp_path:
     thaw(worker.pid)
     qc.wait_state(job, "completed", timeout=45)
     assert len(ends(side)) == 1, side.read_text()
+
+
+@pytest.mark.timeout(90)
+def test_a_worker_starts_no_job_under_a_fence_whose_time_ran_out(
+    fast: Queuectl, tmp_path: Path
+) -> None:
+    """A fence whose time ran out has fired, or is firing, even while its process still
+    runs (on a busy machine it can scan /proc for a while): a job started then must not
+    carry its token, or it runs unfenced once that fence exits. Here the fence is held
+    stopped while the worker is frozen past the fence's limit: its process exists, its
+    time is over. The worker must replace it before it starts a job."""
+    qc = fast
+    worker = start_marked_worker(qc, "stale", "--count", "1")
+    worker.wait_for_log("started")
+    fence, token = fence_of(worker)
+    gate, pidfile = tmp_path / "gate", tmp_path / "pid"
+    os.kill(fence, signal.SIGSTOP)
+    try:
+        frozen_at = freeze_idle(worker.pid)
+        # its last renewal came before the freeze: the fence's 2.25 s (0.75 x lease) run out
+        wait_until(lambda: time.time() > frozen_at + 3, 10, what="the fence's limit to pass")
+        job = qc.enqueue(f"echo $$ > {q(pidfile)}; {gate_wait(gate)}", "--id", "after")
+        thaw(worker.pid)
+        wait_until(
+            lambda: jobs_of(worker) or "new fence" in worker.log(),
+            15,
+            interval=0.01,
+            what=lambda: "the job to start or the fence to be replaced:\n" + worker.log(),
+        )
+        stale = [p for p in jobs_of(worker) if f"QUEUECTL_FENCE={token}" in environ_of(p)]
+        assert not stale, (
+            f"the worker started job {job} (processes {stale}) with the token of a fence "
+            "whose time had run out: once that fence exits, the job runs unfenced:\n" + worker.log()
+        )
+    finally:
+        os.kill(fence, signal.SIGCONT)
+    started = wait_for_pid(pidfile, 15)
+    _, new_token = fence_of(worker)
+    assert new_token != token
+    assert f"QUEUECTL_FENCE={new_token}" in environ_of(started)
+    wait_until(lambda: not running(fence), 10, what=f"the old fence {fence} to end")
+    gate.touch()
+    done = qc.wait_state(job, "completed", timeout=15)
+    assert [a["outcome"] for a in done["history"]] == ["succeeded"]
+    assert worker.proc.poll() is None, worker.log()
+    assert "Traceback" not in worker.log()
 
 
 # --- PostgreSQL: a worker cut off from the server -------------------------------------------

@@ -59,3 +59,25 @@ def test_sigkill_of_the_worker_group_kills_its_jobs_and_everything_they_started(
     took = time.monotonic() - killed_at
     print(f"every job process gone {took * 1000:.0f} ms after the SIGKILL of the worker group")
     assert [qc.state(job) for job in jobs] == ["processing", "processing"]  # until the lease ends
+
+
+@pytest.mark.timeout(60)
+def test_a_job_whose_env_names_the_fence_variable_still_dies_with_its_worker(
+    qc: Queuectl, tmp_path: Path
+) -> None:
+    """The job's own ``env`` cannot replace the worker's fence token: its processes would
+    escape the fence, and run on beside the re-run of the job."""
+    pidfile = tmp_path / "pid"
+    job = qc.enqueue(f"echo $$ > {q(pidfile)}; sleep 300", "--env", "QUEUECTL_FENCE=mine")
+    worker = qc.start_worker("--count", "1")
+    shell = wait_for_pid(pidfile)
+    assert running(shell)
+
+    worker.kill_group()
+    wait_until(
+        lambda: not running(shell),
+        5,
+        interval=0.01,
+        what=f"the job's shell {shell} to die with its worker (it carries no fence token)",
+    )
+    assert qc.state(job) == "processing"  # until the lease ends

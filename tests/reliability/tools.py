@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -26,10 +27,12 @@ MARK = "QUEUECTL_RELIABILITY_WORKER"
 def start_marked_worker(
     qc: Queuectl, mark: str, *args: str, env: dict[str, str] | None = None
 ) -> Worker:
-    """``worker start ARGS`` like ``qc.start_worker``, with ``MARK=mark`` (and ``env``) in
-    its environment, so its jobs can be told from other workers' jobs in /proc. It is
-    tracked by ``qc``, whose clean-up ends it."""
-    return qc.start_worker(*args, env={MARK: mark, **(env or {})}, name=mark)
+    """``worker start ARGS`` like ``qc.start_worker``, with ``MARK=<mark>-<random>`` (and
+    ``env``) in its environment, so its jobs can be told from other workers' jobs in
+    /proc, also from those of the same test run at the same time elsewhere on the machine.
+    It is tracked by ``qc``, whose clean-up ends it."""
+    unique = f"{mark}-{uuid.uuid4().hex[:8]}"
+    return qc.start_worker(*args, env={MARK: unique, **(env or {})}, name=unique)
 
 
 def jobs_of(worker: Worker) -> list[int]:
@@ -59,6 +62,63 @@ def wait_gone(pids: list[int], timeout: float) -> float:
         what=f"processes {pids} to end",
     )
     return time.time()
+
+
+def fences_of(worker: Worker) -> list[tuple[int, str]]:
+    """The worker's fences (children running fence.sh, one unless it is replacing it):
+    pid and token of each."""
+    found = []
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+            with open(f"/proc/{name}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        parent = int(stat[stat.rfind(b")") + 2 :].split()[1])
+        if parent == worker.pid and len(argv) > 2 and argv[1].endswith(b"fence.sh"):
+            found.append((int(name), argv[2].decode()))
+    return found
+
+
+def fence_of(worker: Worker) -> tuple[int, str]:
+    """The worker's fence: its pid and its token."""
+    found = wait_until(lambda: fences_of(worker), 10, what=f"the fence of worker {worker.pid}")
+    return found[0]
+
+
+def processes_report(worker: Worker) -> str:
+    """For a failure message: the worker's job processes (state, fence token, command),
+    its fences (state, token) and its log."""
+    lines = []
+    for pid in jobs_of(worker):
+        tokens = [v for v in environ_of(pid) if v.startswith("QUEUECTL_FENCE=")]
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            argv = "?"
+        lines.append(f"job process {pid} state {_state_or_gone(pid)} {tokens}: {argv[:80]}")
+    for pid, token in fences_of(worker):
+        lines.append(f"fence {pid} state {_state_or_gone(pid)} token {token}")
+    return "\n".join(lines) + f"\nworker log:\n{worker.log()}"
+
+
+def _state_or_gone(pid: int) -> str:
+    try:
+        return _state(pid)
+    except OSError:
+        return "gone"
+
+
+def environ_of(pid: int) -> list[str]:
+    """The environment a process was started with ([] once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return handle.read().decode(errors="replace").split("\0")
+    except OSError:
+        return []
 
 
 # --- what a job recorded ------------------------------------------------------------------

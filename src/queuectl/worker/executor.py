@@ -3,6 +3,13 @@
 ``posix_spawn`` (vfork + exec inside libc) is the cheapest way to start a process
 from Python; the job gets a new session (so its whole process group can be
 signalled), stdin from /dev/null, and stdout+stderr into its attempt's log file.
+
+What the job starts can leave its process group (``setsid``, a daemon's double fork):
+every process of an attempt is found by its tag, entries of the environment the worker
+gave the job (fence token, job id, attempt) that its descendants inherit. A search
+reads /proc/PID/environ: of the pids handed out since the job's own while the attempt
+is recent (pids are handed out in increasing order, and wrap around), of every process
+otherwise.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import time
 
 from queuectl.lifecycle import (
     Cancelled,
@@ -24,6 +32,15 @@ from queuectl.lifecycle import (
 )
 
 _CD_THEN_EXEC = 'cd -- "$1" || exit 127; shift; exec "$@"'
+# The environment entries that tag an attempt's processes (see tag_of).
+TAG_NAMES = ("QUEUECTL_FENCE", "QUEUECTL_JOB_ID", "QUEUECTL_ATTEMPT")
+# While an attempt is recent, its processes are searched among the pids handed out since
+# its job's: until the kernel can have handed out every pid number once (at most
+# _PID_RATE a second, threads included), those hold every process started since.
+_PID_RATE = 100_000
+_recent: float | None = None  # seconds, from pid_max (read once)
+_PROBE = 64  # up to this many new pids are tried one by one; more: /proc is listed
+_PASSES = 10  # SIGKILL passes at most: each finds what forked during the one before
 # Python ignores SIGPIPE and SIGXFSZ for itself; a job must get the defaults back.
 _RESTORE_DEFAULT = (signal.SIGPIPE, signal.SIGXFSZ)
 
@@ -59,23 +76,106 @@ def spawn(argv: list[str], env: dict[str, str], log_fd: int) -> int:
         raise SpawnFailed(SpawnError(f"cannot run {argv[0]!r}: {exc.strerror}", code)) from None
 
 
+def tag_of(env: dict[str, str]) -> tuple[bytes, ...]:
+    """The entries of a job's environment that every process of its attempt inherits."""
+    return tuple(f"{name}={env[name]}".encode() for name in TAG_NAMES if name in env)
+
+
+def signal_attempt(pid: int, tag: tuple[bytes, ...], spawned: float, sig: int) -> None:
+    """``sig`` to the job's process group and to every process that carries the attempt's
+    ``tag`` (``spawned``: the monotonic instant before the job's spawn). A SIGKILL looks
+    again until a pass finds nothing new: what forked meanwhile is found the next time."""
+    signal_group(pid, sig)
+    done = {pid}
+    for _ in range(_PASSES):
+        found = [other for other in tagged(tag, pid, spawned) if other not in done]
+        for other in found:
+            try:
+                # a SIGTERM reaches the group's members once (a second one may mean
+                # "hurry" to them); a SIGKILL also what joined the group since killpg
+                if sig == signal.SIGKILL or os.getpgid(other) != pid:
+                    os.kill(other, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not found or sig != signal.SIGKILL:
+            return
+        done.update(found)
+
+
+def tagged(tag: tuple[bytes, ...], first: int, spawned: float) -> list[int]:
+    """The processes whose environment holds every entry of ``tag``, among those that
+    can be the attempt's: started after its job (pid ``first``)."""
+    if not tag:
+        return []
+    needles = [b"\0" + entry + b"\0" for entry in tag]
+    found = []
+    for pid in _candidates(first, time.monotonic() - spawned < _recent_for()):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                environ = b"\0" + handle.read() + b"\0"
+        except OSError:  # gone, or not ours to read
+            continue
+        if all(needle in environ for needle in needles):
+            found.append(pid)
+    return found
+
+
+def _candidates(first: int, recent: bool) -> range | list[int]:
+    """Pids that may belong to processes started since ``first`` was. When the attempt is
+    recent, only those handed out since ``first`` (up to the last one, with wrap-around)."""
+    last = _last_pid() if recent else None
+    if last is not None and first <= last <= first + _PROBE:
+        return range(first + 1, last + 1)
+    me = os.getpid()
+    pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    if last is None:
+        return [pid for pid in pids if pid not in (first, me)]
+    if first <= last:
+        return [pid for pid in pids if first < pid <= last and pid != me]
+    return [pid for pid in pids if (pid > first or pid <= last) and pid != me]
+
+
+def _recent_for() -> float:
+    """How long an attempt counts as recent (0.33 s with 32,768 pids, 42 s with 4 M)."""
+    global _recent
+    if _recent is None:
+        try:
+            with open("/proc/sys/kernel/pid_max", "rb") as handle:
+                pid_max = int(handle.read())
+        except (OSError, ValueError):
+            pid_max = 32768  # the least Linux has
+        _recent = pid_max / _PID_RATE
+    return _recent
+
+
+def _last_pid() -> int | None:
+    """The pid the kernel handed out last (in this pid namespace), if it says."""
+    try:
+        with open("/proc/sys/kernel/ns_last_pid", "rb") as handle:
+            return int(handle.read())
+    except (OSError, ValueError):
+        return None
+
+
 def signal_group(pid: int, sig: int) -> None:
     """Signal the job's whole process group (grandchildren included)."""
+    if pid <= 0:
+        return  # no job (0 would be the worker's own group)
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
 
 
-def reap(pid: int) -> int | None:
+def reap(pid: int, tag: tuple[bytes, ...], spawned: float) -> int | None:
     """The exit status if the job's process has ended, else None.
 
-    Peeks first (WNOWAIT) so the group still exists while we kill what the job left
-    behind in it; only then is the process reaped and its pid free for reuse.
+    Peeks first (WNOWAIT) so the group still exists, and the pid is not reused, while we
+    kill what the job left behind (``signal_attempt``); only then is the process reaped.
     """
     if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
         return None
-    signal_group(pid, signal.SIGKILL)
+    signal_attempt(pid, tag, spawned, signal.SIGKILL)
     return os.waitpid(pid, 0)[1]
 
 

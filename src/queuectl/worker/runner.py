@@ -43,7 +43,17 @@ LOG_CHECK = 0.5  # seconds between looks at running jobs' log sizes (max-log-byt
 class Slot:
     """One of the N places a job can run in; each is a worker with its own id."""
 
-    __slots__ = ("deadline", "job", "kill_at", "log", "pid", "stop_reason", "worker_id")
+    __slots__ = (
+        "deadline",
+        "job",
+        "kill_at",
+        "log",
+        "pid",
+        "spawned",
+        "stop_reason",
+        "tag",
+        "worker_id",
+    )
 
     def __init__(self, worker_id: str, logs_dir: str) -> None:
         self.worker_id = worker_id
@@ -53,6 +63,8 @@ class Slot:
     def clear(self) -> None:
         self.job: Job | None = None
         self.pid = 0
+        self.tag: tuple[bytes, ...] = ()  # what every process of the attempt carries
+        self.spawned = 0.0  # monotonic instant just before the spawn
         self.deadline: float | None = None  # monotonic instant of the job's timeout
         self.kill_at: float | None = None  # monotonic instant to escalate to SIGKILL
         # why we are stopping it: timeout, interrupt (worker stopping now), revoked
@@ -321,9 +333,10 @@ class Runner:
         self.results_pause = self.results_retry_at = 0.0
 
     def _start(self, slot: Slot, job: Job) -> None:
+        if self._fence is not None and not self._fence.live():
+            # its time ran out: it fired or is firing. No job may carry its token.
+            self._replace_fence()
         slot.job = job
-        if self._fence is not None and not self._fence.alive():
-            self._restart_fence()  # a job must never carry the token of a fence that fired
         try:
             log_fd = slot.log.fileno()
         except OSError as exc:
@@ -332,8 +345,12 @@ class Runner:
         env = self._env.copy()
         if job.env:
             env.update(job.env)
+            if self._fence is not None:  # the job's env must not replace the fence's token
+                env[FENCE_ENV] = self._fence.token
         env["QUEUECTL_JOB_ID"] = job.id
         env["QUEUECTL_ATTEMPT"] = str(job.runs)
+        slot.tag = executor.tag_of(env)
+        slot.spawned = time.monotonic()
         try:
             slot.pid = executor.spawn(executor.argv_of(job.command, job.cwd), env, log_fd)
         except executor.SpawnFailed as failure:
@@ -349,7 +366,7 @@ class Runner:
     # --- watching running jobs --------------------------------------------------
     def _reap(self) -> None:
         for slot in self._running():
-            status = executor.reap(slot.pid)
+            status = executor.reap(slot.pid, slot.tag, slot.spawned)
             if status is not None:
                 if slot.stop_reason is None and self._fenced(time.monotonic()):
                     slot.stop_reason = "fenced"  # the fence killed it: not the job's fault
@@ -360,7 +377,7 @@ class Runner:
     def _enforce_deadlines(self, now: float) -> None:
         for slot in self._running():
             if slot.kill_at is not None and now >= slot.kill_at:
-                executor.signal_group(slot.pid, signal.SIGKILL)
+                self._signal(slot, signal.SIGKILL)
                 slot.kill_at = now + 3600  # SIGKILL cannot be ignored; wait for the reap
             elif slot.kill_at is None and slot.deadline is not None and now >= slot.deadline:
                 self._terminate(slot, now, "timeout")
@@ -376,12 +393,17 @@ class Runner:
         return slot.job.timeout or self.settings.job_timeout or 0.0
 
     def _terminate(self, slot: Slot, now: float, reason: str) -> None:
-        """SIGTERM to the job's group now, SIGKILL after the grace period."""
+        """SIGTERM to the job's processes now, SIGKILL after the grace period."""
         if slot.stop_reason is None or reason in ("revoked", "fenced"):
             slot.stop_reason = reason
         if slot.kill_at is None:
-            executor.signal_group(slot.pid, signal.SIGTERM)
+            self._signal(slot, signal.SIGTERM)
             slot.kill_at = now + self.settings.kill_grace
+
+    def _signal(self, slot: Slot, sig: int) -> None:
+        """``sig`` to every process of the slot's attempt: its process group, and what
+        left it (setsid, a daemon) found by the attempt's tag."""
+        executor.signal_attempt(slot.pid, slot.tag, slot.spawned, sig)
 
     def _finish(self, slot: Slot, outcome: lifecycle.Outcome) -> None:
         job = slot.job
@@ -411,12 +433,15 @@ class Runner:
     # --- heartbeats, rescue, fencing ------------------------------------------
     def _heartbeat(self) -> None:
         now = time.monotonic()
-        self.next_heartbeat = now + self.settings.heartbeat
+        self.next_heartbeat = now + self._interval()  # if the settings cannot be read
         if self._lost(now):
             return
         self._watch()
         try:
             self.settings = self.queue.reload_settings()
+            # The next renewal at the new pace: the fence is told 0.75 x the new lease
+            # below, which must not run out before it.
+            self.next_heartbeat = now + self._interval()
             ids = [slot.worker_id for slot in self.slots]
             running = [(s.job.id, s.job.runs, s.worker_id) for s in self.slots if s.job]
             running += [(r.job.id, r.job.runs, r.worker or "") for r in self.unrecorded]
@@ -424,7 +449,7 @@ class Runner:
             self.renewed_at = now
             left = self.settings.lease * FENCE_SHARE - (time.monotonic() - now)
             if self._fence is not None and not self._fence.renewed(left):
-                self._restart_fence()
+                self._replace_fence()
             if not present:
                 self.backend.register_workers(
                     ids, self.host, self.pid, process_start(self.pid), self.queues
@@ -473,6 +498,12 @@ class Runner:
         """What this worker can prove about dead workers of its host (for the rescue)."""
         return ThisHost(self.queue.logs_dir, self.settings.log_tail_bytes, self.host, self.pid)
 
+    def _interval(self) -> float:
+        """Seconds to the next heartbeat: ``heartbeat``, never more than half the lease
+        (``config set`` refuses more; this holds whatever the stored settings say), so
+        the next renewal comes before the fence's 0.75 x lease can run out."""
+        return min(self.settings.heartbeat, self.settings.lease / 2)
+
     def _start_fence(self) -> None:
         try:
             self._fence = Fence(self.settings.lease * FENCE_SHARE)
@@ -481,10 +512,22 @@ class Runner:
             self._fence = None
             _say(f"running without a fence ({exc}): jobs may outlive a killed worker")
 
-    def _restart_fence(self) -> None:
+    def _replace_fence(self) -> None:
+        """The fence's time ran out (or its process is gone). Closing it kills what carries
+        its token, as its firing does: the running jobs, which count as fenced."""
         assert self._fence is not None
-        _say("the fence fired (leases went unrenewed too long); starting a new one")
+        why = (
+            "the fence's time ran out (leases went unrenewed too long)"
+            if self._fence.alive()
+            else "the fence process is gone"
+        )
+        _say(f"{why}: stopping its jobs, starting a new fence")
         self._fence.close()
+        for slot in self._running():  # also if the fence was killed before it could fire
+            if slot.stop_reason not in ("revoked", "fenced"):
+                slot.stop_reason = "fenced"
+            if slot.pid:
+                self._signal(slot, signal.SIGKILL)
         self._start_fence()
 
     def _fenced(self, now: float) -> bool:
