@@ -62,18 +62,9 @@ WORKER_OPTIONS = "-c synchronous_commit=off"
 
 def redact(url: str) -> str:
     """The URL without its password (in the user part or the query), for messages."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    from queuectl.credentials import without_password
 
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            credentials, _, host = netloc.rpartition("@")
-            netloc = f"{credentials.split(':', 1)[0]}@{host}"
-        query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)]
-        return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), ""))
-    except ValueError:
-        return "the PostgreSQL URL given"
+    return without_password(url)
 
 
 class _Connection:
