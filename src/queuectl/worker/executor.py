@@ -110,14 +110,20 @@ def tagged(tag: tuple[bytes, ...], first: int, spawned: float) -> list[int]:
     needles = [b"\0" + entry + b"\0" for entry in tag]
     found = []
     for pid in _candidates(first, time.monotonic() - spawned < _recent_for()):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as handle:
-                environ = b"\0" + handle.read() + b"\0"
-        except OSError:  # gone, or not ours to read
-            continue
-        if all(needle in environ for needle in needles):
+        environ = environ_of(pid)
+        if environ is not None and all(needle in environ for needle in needles):
             found.append(pid)
     return found
+
+
+def environ_of(pid: int) -> bytes | None:
+    """A process's environment as ``\\0NAME=value\\0…\\0`` (every entry between NULs, so
+    ``\\0NAME=`` finds a whole name); None if it is gone or not ours to read."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return b"\0" + handle.read() + b"\0"
+    except OSError:
+        return None
 
 
 def _candidates(first: int, recent: bool) -> range | list[int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from queuectl.logs import adopt_output, live_path, remove_if_empty
+from queuectl.worker.executor import environ_of
 from queuectl.worker.identity import hostname, is_alive
 
 TYPE_CHECKING = False
@@ -68,14 +69,8 @@ def running_attempts() -> set[tuple[str, str]]:
     (a job, and whatever it started), among the processes this user may read."""
     found = set()
     for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as handle:
-                environ = handle.read()
-        except OSError:
-            continue
-        if b"QUEUECTL_JOB_ID=" not in environ:
+        environ = environ_of(int(name)) if name.isdigit() else None
+        if environ is None or b"\0QUEUECTL_JOB_ID=" not in environ:
             continue
         job = attempt = None
         for entry in environ.split(b"\0"):
