@@ -108,9 +108,13 @@ def test_5000_jobs_on_8_worker_processes_of_two_hosts_run_each_exactly_once(
     hosts: Hosts, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
+    # Every job waits for the gate, opened once both hosts have been seen: on a busy
+    # machine the burst workers could otherwise drain the queue and exit first.
+    gate = tmp_path / "gate"
     ids = [f"job-{n:04d}" for n in range(5000)]
     began = time.monotonic()
-    hosts.a.enqueue_file({"id": i, "command": f"echo $QUEUECTL_JOB_ID >> {q(out)}"} for i in ids)
+    command = f"{gate_wait(gate)}; echo $QUEUECTL_JOB_ID >> {q(out)}"
+    hosts.a.enqueue_file({"id": i, "command": command} for i in ids)
     enqueued_in = time.monotonic() - began
 
     began = time.monotonic()
@@ -135,6 +139,7 @@ def test_5000_jobs_on_8_worker_processes_of_two_hosts_run_each_exactly_once(
         return {h for h, _ in by_list} == {h for h, _ in by_status} == {"host-a", "host-b"}
 
     wait_until(both_hosts_listed, 30, interval=0.1, what=lambda: f"both hosts listed: {seen}")
+    gate.touch()
     # seen while the queue was still being drained
     assert seen["status"]["jobs"]["completed"] < 5000
     listed_processes = {(w["host"], w["pid"]) for w in seen["listed"]}
