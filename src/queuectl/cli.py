@@ -273,30 +273,30 @@ def _precheck(args: Namespace) -> None:
         config.canonical_key(args.key)
         if getattr(args, "value", None) is not None:
             config.validate(args.key, args.value)
-    if args.db is not None and _runs_until_stopped(args):
+    long_running = _long_running(args) if args.db is not None else None
+    if long_running is not None:
         from queuectl.credentials import PASSWORD_HINT, carries_password
 
         if carries_password(args.db):
             raise InvalidInput(
-                f"{_command_name(args)} keeps running, and a password in --db stays visible "
+                f"{long_running} keeps running, and a password in --db stays visible "
                 f"to every user of this machine (ps) meanwhile: {PASSWORD_HINT}"
             )
 
 
-def _runs_until_stopped(args: Namespace) -> bool:
-    """Commands that run for minutes or days: their arguments must hold no secret.
-    (A short command's arguments are visible only for the moment it runs.)"""
+def _long_running(args: Namespace) -> str | None:
+    """The name of a command that runs for minutes or days, whose arguments must hold no
+    secret (a short command's are visible only for the moment it runs); else None."""
     run = args.run
-    return (
-        run in (cmd_worker_start, cmd_dashboard)
-        or (run is cmd_status and args.watch)
-        or (run is cmd_logs and args.follow)
-    )
-
-
-def _command_name(args: Namespace) -> str:
-    names = {cmd_worker_start: "worker start", cmd_dashboard: "dashboard"}
-    return names.get(args.run) or ("status --watch" if args.run is cmd_status else "logs --follow")
+    if run is cmd_worker_start:
+        return "worker start"
+    if run is cmd_dashboard:
+        return "dashboard"
+    if run is cmd_status and args.watch:
+        return "status --watch"
+    if run is cmd_logs and args.follow:
+        return "logs --follow"
+    return None
 
 
 # --- commands ------------------------------------------------------------------
