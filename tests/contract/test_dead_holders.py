@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,20 +25,25 @@ if TYPE_CHECKING:
 LEASE = 600.0  # far longer than any test: only the proof of death can end these leases
 
 
-def _process(env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+@contextmanager
+def _process(env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A process that runs until the block ends (killed and reaped then, whatever happens)."""
+    proc = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(120)"],
         env={**os.environ, **(env or {})},
     )
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait(10)
 
 
 def _dead_pid() -> tuple[int, str]:
     """(pid, start time) of a process that ran and is gone (reaped)."""
-    proc = _process()
-    start = process_start(proc.pid)
+    with _process() as proc:
+        start = process_start(proc.pid)
     assert start is not None
-    proc.kill()
-    proc.wait(10)
     return proc.pid, start
 
 
@@ -86,38 +93,26 @@ def test_a_dead_holder_of_this_host_is_rescued_at_once_with_its_output(
 def test_a_holder_whose_pid_now_belongs_to_another_process_is_dead(
     backend: Backend, here: ThisHost
 ) -> None:
-    stranger = _process()
-    try:
+    with _process() as stranger:
         _hold(backend, stranger.pid, "1")  # registered by a process started at another time
         assert backend.rescue_expired(POLICY, 3600, here) == ["a"]
-    finally:
-        stranger.kill()
-        stranger.wait(10)
 
 
 def test_a_live_holder_of_this_host_keeps_its_job(backend: Backend, here: ThisHost) -> None:
-    holder = _process()
-    try:
+    with _process() as holder:
         _hold(backend, holder.pid, process_start(holder.pid))
         assert backend.rescue_expired(POLICY, 3600, here) == []
         assert backend.rescue_expired(POLICY, 3600, here) == []
         assert state_of(backend, "a") == "processing"
-    finally:
-        holder.kill()
-        holder.wait(10)
 
 
 def test_a_pid_that_runs_proves_nothing_without_a_start_time(
     backend: Backend, here: ThisHost
 ) -> None:
-    other = _process()
-    try:
+    with _process() as other:
         _hold(backend, other.pid, None)  # the worker row is gone: the pid may be reused
         assert backend.rescue_expired(POLICY, 3600, here) == []
         assert state_of(backend, "a") == "processing"
-    finally:
-        other.kill()
-        other.wait(10)
 
 
 def test_a_dead_holders_job_is_not_taken_while_its_processes_run(
@@ -126,13 +121,9 @@ def test_a_dead_holders_job_is_not_taken_while_its_processes_run(
     pid, start = _dead_pid()
     _hold(backend, pid, start)
     # what the fence has not killed yet: a process of that very attempt
-    straggler = _process({"QUEUECTL_JOB_ID": "a", "QUEUECTL_ATTEMPT": "1"})
-    try:
+    with _process({"QUEUECTL_JOB_ID": "a", "QUEUECTL_ATTEMPT": "1"}):  # a straggler
         assert backend.rescue_expired(POLICY, 3600, here) == []
         assert state_of(backend, "a") == "processing"
-    finally:
-        straggler.kill()
-        straggler.wait(10)
     assert backend.rescue_expired(POLICY, 3600, here) == ["a"]
 
 
@@ -185,14 +176,10 @@ def test_at_start_the_output_of_a_rescued_attempt_is_attached(
 def test_at_start_live_files_of_live_workers_and_running_attempts_stay(
     backend: Backend, here: ThisHost
 ) -> None:
-    holder = _process()
-    try:
+    with _process() as holder:
         running = _live_file(here, _hold(backend, holder.pid, process_start(holder.pid)), "x\n")
         pid, start = _dead_pid()
         unrescued = _live_file(here, _hold(backend, pid, start, job="b"), "y\n")
         assert adopt_orphans(backend, here, []) == 0
         assert Path(running).read_text() == "x\n"  # its worker runs: it writes there
         assert Path(unrescued).read_text() == "y\n"  # still processing: the rescue adopts it
-    finally:
-        holder.kill()
-        holder.wait(10)
