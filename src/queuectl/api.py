@@ -7,13 +7,11 @@ holds no SQL and no lifecycle rules of its own.
 from __future__ import annotations
 
 import json
-import os
 
 from queuectl import config as settings_mod
-from queuectl.backends import is_postgres, open_backend, sqlite_path
 from queuectl.errors import InvalidInput, NotFound
-from queuectl.files import check_private
 from queuectl.jobspec import check_id, check_job
+from queuectl.location import COMMAND, Location, Role, locate
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,50 +21,51 @@ if TYPE_CHECKING:
     from typing import Any
 
     from queuectl.backends.base import Backend
+    from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
 
 
-def queue_home() -> str:
-    """``$QUEUECTL_HOME``, else ``$XDG_DATA_HOME/queuectl``, else ``~/.local/share/queuectl``."""
-    home = os.environ.get("QUEUECTL_HOME")
-    if home:
-        return os.path.abspath(os.path.expanduser(home))
-    data = os.environ.get("XDG_DATA_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "share"
-    )
-    return os.path.join(data, "queuectl")
-
-
-def resolve_location(db: str | None = None) -> str:
-    """--db, else $QUEUECTL_DB, else $QUEUECTL_DB_PATH, else the default SQLite file."""
-    location = db or os.environ.get("QUEUECTL_DB") or os.environ.get("QUEUECTL_DB_PATH")
-    if not location:
-        return os.path.join(queue_home(), "queuectl.db")
-    if "\x00" in location:
-        raise InvalidInput("the queue location must not contain NUL bytes")
-    return location
-
-
 class Queue:
-    """A job queue stored in SQLite (a path) or PostgreSQL (a ``postgresql://`` URL)."""
+    """A job queue stored in SQLite (a path) or PostgreSQL (a ``postgresql://`` URL).
 
-    def __init__(
-        self, db: str | None = None, *, long_lived: bool = False, relaxed_commits: bool = False
-    ) -> None:
-        """``long_lived``: for processes that run for hours (workers, dashboards), whose
-        connections must survive a database restart. ``relaxed_commits``: a worker's own
-        state changes (claims, results, leases) do not wait for the disk; every other
-        caller's commits do (DECISIONS.md, "Storage and durability")."""
-        location = resolve_location(db)
-        if is_postgres(location):
-            self.logs_dir = os.path.join(queue_home(), "logs")
-            check_private(queue_home(), "folder")
-        else:
-            location = sqlite_path(location)  # ~ expanded once: the file and its logs agree
-            self.logs_dir = os.path.join(os.path.dirname(location), "logs")
-        check_private(self.logs_dir, "logs folder")
-        self.location = location
-        self.backend: Backend = open_backend(location, long_lived, relaxed_commits)
+    Opening one touches nothing: the storage is opened (created and migrated if need be)
+    at the first call that needs it, so input is checked once, before anything exists.
+    ``role`` says who opens it (location.Role: a command, a worker, the dashboard)."""
+
+    def __init__(self, db: str | Location | None = None, *, role: Role = COMMAND) -> None:
+        self.where = db if isinstance(db, Location) else locate(db)
+        self.role = role
+        self._backend: Backend | None = None
+
+    @property
+    def location(self) -> str:
+        """The SQLite path or PostgreSQL URL (which may hold a password: never print it)."""
+        return self.where.target
+
+    @property
+    def logs_dir(self) -> str:
+        return self.where.logs_dir
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self.open()
+        assert self._backend is not None
+        return self._backend
+
+    def open(self) -> Queue:
+        """Open the storage now (a long-running process fails at its start, not later).
+        The folders it uses must be private to this user (files.check_private)."""
+        if self._backend is None:
+            from queuectl.backends import open_backend
+            from queuectl.files import check_private
+            from queuectl.location import queue_home
+
+            if self.where.is_postgres:
+                check_private(queue_home(), "folder")
+            check_private(self.where.logs_dir, "logs folder")
+            self._backend = open_backend(self.where, self.role)
+        return self
 
     def __enter__(self) -> Queue:
         return self
@@ -77,7 +76,9 @@ class Queue:
         self.close()
 
     def close(self) -> None:
-        self.backend.close()
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
 
     @property
     def settings(self) -> settings_mod.Settings:
@@ -121,13 +122,20 @@ class Queue:
 
     def enqueue_many(self, jobs: Iterable[object]) -> list[str]:
         """Validate every job first, then insert them all in one transaction, or none."""
-        now = self.backend.now()
-        specs = [check_job(raw, now) for raw in jobs]
-        return self.backend.enqueue(specs, self.settings.max_retries, now)
+        import time
+
+        now = time.time()
+        return self.enqueue_checked([check_job(raw, now) for raw in jobs])
+
+    def enqueue_checked(self, specs: Sequence[JobSpec]) -> list[str]:
+        """Insert jobs already checked (jobspec.check_job, read_jobs): all, or none. A
+        delay counts from the queue's clock (the server's, on PostgreSQL)."""
+        backend = self.backend
+        return backend.enqueue(specs, self.settings.max_retries, backend.now())
 
     def enqueue_lines(self, lines: Iterable[str], source: str = "-") -> list[str]:
         """JSON Lines (blank lines skipped) → all jobs enqueued, or none with the line named."""
-        return self.enqueue_many(read_jobs(lines, source))
+        return self.enqueue_checked(read_jobs(lines, source))
 
     # --- read -------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
@@ -176,7 +184,7 @@ class Queue:
     def workers(self) -> list[WorkerInfo]:
         """Live workers: a row whose heartbeat is older than the lease, or whose local
         process is gone, belongs to a dead worker and is left out (and cleaned up later)."""
-        from queuectl.worker.identity import hostname, is_alive
+        from queuectl.identity import hostname, is_alive
 
         host, oldest = hostname(), self.backend.now() - self.settings.lease
         return [
@@ -273,7 +281,7 @@ class Queue:
     def dlq_purge(self, ids: Sequence[str] | None) -> list[str]:
         """Delete dead jobs, their attempts and their local log files."""
         gone = self.backend.purge(_ids(ids), "dead")
-        from queuectl.logs import remove_logs
+        from queuectl.logfiles import remove_logs
 
         for job_id in gone:
             remove_logs(self.logs_dir, job_id)
@@ -316,22 +324,20 @@ def check_state(state: str) -> str:
     return state
 
 
-def read_jobs(lines: Iterable[str], source: str = "-") -> list[object]:
+def read_jobs(lines: Iterable[str], source: str = "-") -> list[JobSpec]:
     """Decode and check JSON Lines without touching a queue: a bad line is reported
     (with its number) before anything is opened or written."""
     import time
 
     now = time.time()
-    jobs: list[object] = []
+    jobs: list[JobSpec] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            raw = decode_json(line)
-            check_job(raw, now)
+            jobs.append(check_job(decode_json(line), now))
         except InvalidInput as exc:
             raise InvalidInput(f"{source}, line {number}: {exc}") from None
-        jobs.append(raw)
     if not jobs:
         raise InvalidInput(f"{source}: no jobs found")
     return jobs

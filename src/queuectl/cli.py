@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from types import SimpleNamespace
 
 from queuectl.errors import InvalidInput, QueuectlError
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
     from queuectl.api import Queue
+    from queuectl.jobspec import JobSpec
 
 PROG = "queuectl"
 
@@ -326,33 +326,31 @@ def cmd_enqueue(args: Namespace) -> int:
             f"--{next(iter(given)).replace('_', '-')} goes with --command, "
             "not with a JSON job or --file"
         )
-    jobs: list[object]
     if args.file is not None:
-        jobs = _read_file(args.file)
-    elif args.shell is not None:
-        from queuectl.jobspec import parse_env_flags
-
-        flagged: dict[str, object] = {**given, "command": args.shell}
-        if args.env:
-            flagged["env"] = parse_env_flags(args.env)
-        jobs = [flagged]
+        specs = _read_file(args.file)  # checked line by line as it is read
+        with _open(args) as queue:
+            ids = queue.enqueue_checked(specs)
     else:
-        from queuectl.api import decode_json
+        if args.shell is not None:
+            from queuectl.jobspec import parse_env_flags
 
-        jobs = [decode_json(args.job)]
-    if args.file is None:  # (a file's lines were checked as they were read)
-        from queuectl.jobspec import check_job
+            flagged: dict[str, object] = {**given, "command": args.shell}
+            if args.env:
+                flagged["env"] = parse_env_flags(args.env)
+            job: object = flagged
+        else:
+            from queuectl.api import decode_json
 
-        check_job(jobs[0], time.time())  # refuse bad input before the queue is even opened
-    with _open(args) as queue:
-        ids = queue.enqueue_many(jobs)
+            job = decode_json(args.job)
+        with _open(args) as queue:  # opened only once the job is found valid
+            ids = queue.enqueue_many([job])
     sys.stdout.write("\n".join(ids) + "\n")
     if args.file is not None:
         sys.stderr.write(f"enqueued {len(ids)} jobs\n")
     return 0
 
 
-def _read_file(name: str) -> list[object]:
+def _read_file(name: str) -> list[JobSpec]:
     """The jobs of a JSON Lines file ('-' = stdin), checked line by line."""
     from queuectl.api import read_jobs
 
@@ -441,7 +439,7 @@ def cmd_show(args: Namespace) -> int:
 
 
 def cmd_logs(args: Namespace) -> int:
-    from queuectl.logs import show_logs
+    from queuectl.logview import show_logs
 
     with _open(args) as queue:
         return show_logs(queue, args.id, args.attempt, args.follow, sys.stdout)

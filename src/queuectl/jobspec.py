@@ -17,14 +17,16 @@ if TYPE_CHECKING:
     from typing import TypedDict
 
     class JobSpec(TypedDict):
-        """A validated job, ready to insert. ``max_retries`` None = the queue's setting."""
+        """A validated job, ready to insert. ``max_retries`` None = the queue's setting;
+        ``run_at`` None = ``delay`` seconds after the insert, by the queue's clock."""
 
         id: str
         command: str | list[str]
         priority: int
         max_retries: int | None
         timeout: float | None
-        run_at: float
+        run_at: float | None
+        delay: float
         queue: str
         cwd: str | None
         env: dict[str, str] | None
@@ -207,14 +209,16 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
             raise InvalidInput("timeout must be greater than zero")
     run_at, delay = get("run_at"), get("delay")
     if run_at is None:
-        run_at = now if delay is None else now + parse_duration(delay, "delay")
+        delay = 0.0 if delay is None else parse_duration(delay, "delay")
+        start = now + delay  # ``now`` is this host's clock: only for the bound below
     elif delay is not None:
         raise InvalidInput("give either run_at or delay, not both")
     elif not isinstance(run_at, str):
         raise InvalidInput("run_at must be an ISO 8601 string")
     else:
-        run_at = parse_instant(run_at)
-    if run_at > now + 100 * MAX_DURATION:
+        start = run_at = parse_instant(run_at)
+        delay = 0.0
+    if start > now + 100 * MAX_DURATION:
         raise InvalidInput("run_at is more than a century away")
     cwd = get("cwd")
     if cwd is not None:
@@ -238,6 +242,7 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         "max_retries": max_retries,
         "timeout": timeout,
         "run_at": run_at,
+        "delay": delay,
         "queue": queue if queue == "default" else check_queue(queue),
         "cwd": cwd,
         "env": env,

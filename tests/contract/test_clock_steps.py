@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from queuectl.backends import is_postgres
+from queuectl.location import is_postgres
 from queuectl.models import JobState
 from tests.contract.support import POLICY, add, claim
 from tests.helpers import wait_for

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from queuectl.logs import live_path
-from queuectl.worker.identity import hostname, process_start
+from queuectl.identity import hostname, process_start
+from queuectl.logfiles import live_path
 from queuectl.worker.orphans import ThisHost, adopt_orphans
 from tests.contract.support import POLICY, add, claim, state_of
 from tests.helpers import wait_for

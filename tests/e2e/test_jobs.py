@@ -355,7 +355,7 @@ def _seq_bytes(last: int) -> int:
 def _cut_log(data: bytes) -> tuple[bytes, int, bytes]:
     """(kept head, bytes dropped, kept tail) of a log cut to CAP: the head is whole
     blocks, then the marker line (after a newline of its own when the head ends mid-line)."""
-    from queuectl.logs import cap_shape
+    from queuectl.logfiles import cap_shape
 
     head, _ = cap_shape(CAP)
     marker, _, tail = data[head:].lstrip(b"\n").partition(b"\n")

@@ -224,7 +224,8 @@ def test_defaults() -> None:
         "priority": 0,
         "max_retries": None,  # None: the queue's max_retries setting applies
         "timeout": None,
-        "run_at": NOW,
+        "run_at": None,  # None: the insert's now (the queue's clock) + delay
+        "delay": 0.0,
         "queue": "default",
         "cwd": None,
         "env": None,
@@ -253,7 +254,8 @@ def test_every_field_is_normalised() -> None:
         "priority": -7,
         "max_retries": 0,
         "timeout": 90.0,
-        "run_at": NOW + 300.0,
+        "run_at": None,
+        "delay": 300.0,
         "queue": "emails",
         "cwd": "/srv/work",
         "env": {"A": "1", "B_2": ""},
@@ -275,8 +277,9 @@ def test_run_at_with_an_offset() -> None:
 
 
 @pytest.mark.parametrize("delay", ["30s", 30, 30.0, "0.5m"])
-def test_delay_moves_run_at(delay: object) -> None:
-    assert check_job(job(delay=delay), NOW)["run_at"] == NOW + 30.0
+def test_delay_is_kept_for_the_queue_clock(delay: object) -> None:
+    spec = check_job(job(delay=delay), NOW)
+    assert spec["run_at"] is None and spec["delay"] == 30.0  # run_at = the insert's now + 30
 
 
 def test_null_values_mean_absent() -> None:
@@ -284,7 +287,8 @@ def test_null_values_mean_absent() -> None:
         job(id=None, max_retries=None, timeout=None, run_at=None, delay=None, cwd=None, env=None),
         NOW,
     )
-    assert spec["max_retries"] is None and spec["run_at"] == NOW and spec["env"] is None
+    assert spec["max_retries"] is None and spec["env"] is None
+    assert spec["run_at"] is None and spec["delay"] == 0.0  # starts at once
 
 
 def test_empty_env_is_no_env() -> None:
@@ -350,6 +354,7 @@ def _assert_valid_spec(spec: Any) -> None:
         "max_retries",
         "timeout",
         "run_at",
+        "delay",
         "queue",
         "cwd",
         "env",
@@ -365,7 +370,10 @@ def _assert_valid_spec(spec: Any) -> None:
         type(spec["max_retries"]) is int and spec["max_retries"] >= 0
     )
     assert spec["timeout"] is None or (math.isfinite(spec["timeout"]) and spec["timeout"] > 0)
-    assert isinstance(spec["run_at"], float) and math.isfinite(spec["run_at"])
+    assert spec["run_at"] is None or (
+        isinstance(spec["run_at"], float) and math.isfinite(spec["run_at"])
+    )
+    assert isinstance(spec["delay"], float) and math.isfinite(spec["delay"]) and spec["delay"] >= 0
     assert isinstance(spec["queue"], str) and spec["queue"]
     assert spec["cwd"] is None or os.path.isabs(spec["cwd"])
     assert spec["env"] is None or all(

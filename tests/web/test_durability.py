@@ -8,6 +8,7 @@ from starlette.testclient import TestClient
 from queuectl.api import Queue
 from queuectl.backends.postgres import PostgresBackend
 from queuectl.backends.sqlite import SQLiteBackend
+from queuectl.location import WORKER
 from tests.contract.support import make_dead, state_of
 from tests.web.support import csrf_of
 
@@ -38,5 +39,5 @@ def test_the_dashboards_actions_wait_for_the_disk(client: TestClient, queue: Que
 
 
 def test_a_worker_still_commits_its_own_state_without_waiting(location: str) -> None:
-    with Queue(location, long_lived=True, relaxed_commits=True) as worker:
+    with Queue(location, role=WORKER) as worker:
         assert commit_mode(worker) in ("NORMAL", "off")

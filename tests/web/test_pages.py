@@ -39,7 +39,7 @@ def test_overview_shows_counts_queues_chart_and_latest_jobs(
 
 
 def test_overview_lists_live_workers_and_their_jobs(client: TestClient, queue: Queue) -> None:
-    from queuectl.worker.identity import hostname, process_start
+    from queuectl.identity import hostname, process_start
 
     add(queue.backend, "busy")
     queue.backend.register_workers(["w1"], hostname(), os_pid(), process_start(os_pid()), None)

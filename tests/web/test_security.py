@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from queuectl.api import Queue
-from queuectl.backends import is_postgres
+from queuectl.location import is_postgres
 from tests.contract.support import make_dead, state_of
 from tests.helpers import cli, pg_with_password
 from tests.web.conftest import TOKEN, app_client

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import os
+from queuectl.location import COMMAND, Location, Role, locate
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend
 
 
-def is_postgres(location: str) -> bool:
-    return location.startswith(("postgresql://", "postgres://"))
-
-
-def open_backend(location: str, long_lived: bool = False, relaxed_commits: bool = False) -> Backend:
-    """A path or ``sqlite:///path`` → SQLite; ``postgresql://…`` → PostgreSQL.
+def open_backend(where: Location | str, role: Role = COMMAND) -> Backend:
+    """The engine of ``where`` (a Location, or a location as a user writes it), opened
+    for ``role``: created and migrated if need be.
 
     Each engine is imported only when used, so SQLite commands never load psycopg.
-    ``long_lived`` (a worker, a dashboard) asks for connections that outlive a database
-    restart; ``relaxed_commits`` (a worker only) for commits that skip the fsync wait.
     """
-    if is_postgres(location):
+    if isinstance(where, str):
+        where = locate(where)
+    if where.is_postgres:
         try:
             from queuectl.backends.postgres import PostgresBackend
         except ImportError as exc:
@@ -29,20 +26,7 @@ def open_backend(location: str, long_lived: bool = False, relaxed_commits: bool 
             raise StorageError(
                 f"PostgreSQL needs psycopg: pip install 'queuectl[postgres]' ({exc})"
             ) from exc
-        return PostgresBackend(location, long_lived, relaxed_commits)
+        return PostgresBackend(where.target, role)
     from queuectl.backends.sqlite import SQLiteBackend
 
-    return SQLiteBackend(sqlite_path(location), long_lived, relaxed_commits)
-
-
-def sqlite_path(location: str) -> str:
-    """The absolute path of a SQLite queue: ``sqlite://`` removed, ``~`` expanded, made
-    absolute. The one place a SQLite location is read (the queue file and its logs
-    folder are both derived from what it returns); applying it twice changes nothing."""
-    path = location.removeprefix("sqlite://")
-    try:
-        return os.path.abspath(os.path.expanduser(path))
-    except FileNotFoundError:  # a relative path, and the current directory was deleted
-        from queuectl.errors import InvalidInput
-
-        raise InvalidInput(f"{path}: a relative path needs a current directory") from None
+    return SQLiteBackend(where.target, role)

@@ -192,7 +192,7 @@ class SqlBackend:
                 max_retries if spec["max_retries"] is None else spec["max_retries"],
                 spec["priority"],
                 spec["queue"],
-                spec["run_at"],
+                now + spec["delay"] if spec["run_at"] is None else spec["run_at"],
                 spec["timeout"],
                 spec["cwd"],
                 json.dumps(spec["env"]) if spec["env"] else None,

@@ -19,12 +19,15 @@ from psycopg.rows import DictRow, dict_row
 
 from queuectl.backends.common import DuplicateKey, SqlBackend
 from queuectl.errors import StorageError
+from queuectl.location import COMMAND
 from queuectl.sqlfiles import migrations, queries
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any, TypeVar
+
+    from queuectl.location import Role
 
     R = TypeVar("R")
     Conn = psycopg.Connection[DictRow]
@@ -56,7 +59,7 @@ logging.getLogger("psycopg").addHandler(logging.NullHandler())
 # A worker's own state changes (claims, results, leases) do not wait for the server's
 # WAL flush, as on SQLite (DECISIONS.md §7): a claim or result lost in a server crash
 # re-runs a job, which at-least-once allows. Enqueues and operator commands (the CLI's
-# and the dashboard's: only the worker asks for relaxed_commits) still wait.
+# and the dashboard's: only the worker role's commits are not durable) still wait.
 WORKER_OPTIONS = "-c synchronous_commit=off"
 
 
@@ -105,14 +108,14 @@ class _Connection:
 class PostgresBackend(SqlBackend):
     q = _Q
 
-    def __init__(self, url: str, long_lived: bool = False, relaxed_commits: bool = False) -> None:
-        """``relaxed_commits`` (a worker only): state changes that skip the WAL flush wait,
-        see WORKER_OPTIONS. The connection outlives a database restart either way, so
-        ``long_lived`` changes nothing else here."""
+    def __init__(self, url: str, role: Role = COMMAND) -> None:
+        """A role whose commits need not be durable (a worker): state changes that skip
+        the WAL flush wait, see WORKER_OPTIONS. The connection outlives a database restart
+        whatever the role, so whether it runs for hours changes nothing else here."""
         self.url = url
         self._offset = 0.0  # database clock minus local clock, refreshed by now_from_server()
         options = dict(LINK_OPTIONS)
-        if relaxed_commits:
+        if not role.durable:
             options["options"] = f"{options['options']} {WORKER_OPTIONS}"
         try:
             conninfo = make_conninfo(url, **options)

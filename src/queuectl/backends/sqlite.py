@@ -17,6 +17,7 @@ from itertools import chain
 from queuectl.backends.common import DuplicateKey, SqlBackend
 from queuectl.errors import StorageError
 from queuectl.files import check_private, private_dirs
+from queuectl.location import COMMAND
 from queuectl.sqlfiles import migrations, queries
 
 TYPE_CHECKING = False
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, TypeVar
 
-    from queuectl.worker.wakeup import DbWatcher
+    from queuectl.backends.wakeup import DbWatcher
+    from queuectl.location import Role
 
     R = TypeVar("R")
 
@@ -107,19 +109,19 @@ def _statements(script: str) -> list[str]:
 class SQLiteBackend(SqlBackend):
     q = _Q
 
-    def __init__(self, path: str, long_lived: bool = False, relaxed_commits: bool = False) -> None:
-        """``long_lived`` (a worker, a dashboard): the lock is waited for in fine steps and
-        checkpoints run on a thread of their own. ``relaxed_commits`` (a worker only): its
-        own state changes commit without fsync when durability is "full" — see
-        DECISIONS.md, "Storage and durability"."""
+    def __init__(self, path: str, role: Role = COMMAND) -> None:
+        """A long-running ``role`` (a worker, a dashboard) waits for the lock in fine steps
+        and checkpoints on a thread of its own. A role whose commits need not be durable
+        (a worker) commits its own state changes without fsync when durability is "full"
+        — see DECISIONS.md, "Storage and durability"."""
         self.path = path
         self._checkpoints: _Checkpointer | None = None
-        self._first_pause = WORKER_FIRST_PAUSE if long_lived else 0.002
+        self._first_pause = WORKER_FIRST_PAUSE if role.long_running else 0.002
         _prepare_location(path)
         try:
             self.conn = sqlite3.connect(
                 path,
-                timeout=0.0 if long_lived else BUSY_TIMEOUT,
+                timeout=0.0 if role.long_running else BUSY_TIMEOUT,
                 isolation_level=None,
                 check_same_thread=False,
             )
@@ -133,10 +135,10 @@ class SQLiteBackend(SqlBackend):
             self._identity = _identity(path)
             self._companions = {path + end: _identity(path + end) for end in ("-wal", "-shm")}
             durability = self._settings.get("durability", "full")
-            if relaxed_commits and durability == "full":
+            if not role.durable and durability == "full":
                 durability = "normal"  # a lost claim or result re-runs a job: at-least-once
             self._rows_of(f"PRAGMA synchronous = {_SYNC.get(durability, 'FULL')}")
-            if long_lived:
+            if role.long_running:
                 self._rows_of("PRAGMA wal_autocheckpoint = 0")
                 self._checkpoints = _Checkpointer(path)
         except BaseException:
@@ -288,7 +290,7 @@ class SQLiteBackend(SqlBackend):
 
     def watcher(self) -> DbWatcher | None:
         try:
-            from queuectl.worker.wakeup import DbWatcher
+            from queuectl.backends.wakeup import DbWatcher
 
             return DbWatcher(self.path)
         except (OSError, AttributeError):  # no inotify here: workers poll

@@ -14,6 +14,7 @@ from starlette.templating import Jinja2Templates
 
 from queuectl.api import Queue
 from queuectl.errors import InvalidInput, NotFound, QueuectlError, StorageError
+from queuectl.location import DASHBOARD
 from queuectl.web import actions, live, pages
 from queuectl.web.security import Guard
 
@@ -35,9 +36,7 @@ class Db:
     use runs in a worker thread (the event loop never waits on the database) under a lock."""
 
     def __init__(self, location: str | None) -> None:
-        # long-lived, but an operator's action waits for the disk like the CLI's: only a
-        # worker's own state changes may skip it (relaxed_commits)
-        self.queue = Queue(location, long_lived=True)
+        self.queue = Queue(location, role=DASHBOARD).open()
         self.lock = threading.Lock()
 
     def _locked(self, work: Callable[[Queue], T]) -> T:

@@ -192,7 +192,7 @@ async def job(request: Request) -> Response:
 async def output(request: Request) -> Response:
     """The running attempt's output as it is written (when it runs on this host), then,
     if nothing could be read here, the tail stored with it once it ends; then "end"."""
-    from queuectl.logs import stream_output
+    from queuectl.logview import stream_output
 
     db, job_id = request.app.state.db, request.path_params["job_id"]
     attempts: list[Attempt] = await db(lambda queue: queue.attempts(job_id))

@@ -109,7 +109,7 @@ async def jobs(request: Request) -> Response:
 
 def job_data(queue: Queue, job_id: str) -> dict[str, Any]:
     """A job, its attempts (newest first) and where its workers run."""
-    from queuectl.worker.identity import hostname
+    from queuectl.identity import hostname
 
     job = queue.get(job_id)
     attempts = queue.attempts(job_id)
@@ -144,7 +144,8 @@ async def _finished_output(logs_dir: str, attempt: Attempt) -> tuple[str, str]:
     host, else the tail stored with the attempt."""
     from starlette.concurrency import run_in_threadpool
 
-    from queuectl.logs import log_path, open_log, stored_output
+    from queuectl.logfiles import log_path, open_log
+    from queuectl.logview import stored_output
 
     def read() -> tuple[str, str]:
         path = log_path(logs_dir, attempt.job_id, attempt.run)

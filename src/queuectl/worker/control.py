@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 
-from queuectl.worker.identity import hostname, is_alive
+from queuectl.identity import hostname, is_alive
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 
-from queuectl.logs import adopt_output, live_path, remove_if_empty
+from queuectl.identity import hostname, is_alive
+from queuectl.logfiles import adopt_output, live_path, remove_if_empty
 from queuectl.worker.executor import environ_of
-from queuectl.worker.identity import hostname, is_alive
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

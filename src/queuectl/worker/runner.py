@@ -16,11 +16,11 @@ import time
 
 from queuectl import lifecycle
 from queuectl.errors import QueuectlError
-from queuectl.logs import LiveLog
+from queuectl.identity import hostname, process_start
+from queuectl.logfiles import LiveLog
 from queuectl.worker import executor
 from queuectl.worker.fence import ENV as FENCE_ENV
 from queuectl.worker.fence import Fence
-from queuectl.worker.identity import hostname, process_start
 from queuectl.worker.orphans import ThisHost, adopt_orphans
 
 TYPE_CHECKING = False

@@ -11,29 +11,32 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from queuectl.location import Location
+
 
 def start(
     db: str | None, count: int, queues: Sequence[str] | None, burst: bool, detach: bool
 ) -> int:
-    from queuectl.api import Queue, resolve_location
+    from queuectl.api import Queue
+    from queuectl.location import WORKER, locate
 
-    location = resolve_location(db)
+    where = locate(db)
     if detach:
-        return _detach(location, count, queues, burst)
+        return _detach(where, count, queues, burst)
     from queuectl.worker.runner import Runner
 
-    with Queue(location, long_lived=True, relaxed_commits=True) as queue:
+    with Queue(where, role=WORKER).open() as queue:
         return Runner(queue, count, queues, burst).run()
 
 
-def _detach(location: str, count: int, queues: Sequence[str] | None, burst: bool) -> int:
+def _detach(where: Location, count: int, queues: Sequence[str] | None, burst: bool) -> int:
     """Start the same command without --detach in a new session; print its pid and log."""
     from queuectl.api import Queue
     from queuectl.errors import StorageError
     from queuectl.files import private_dirs
 
-    with Queue(location) as queue:  # fail here, in the foreground, if the queue is unusable
-        logs_dir, location = queue.logs_dir, queue.location
+    with Queue(where).open():  # fail here, in the foreground, if the queue is unusable
+        logs_dir, location = where.logs_dir, where.target
     log = os.path.join(logs_dir, f"worker-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log")
     # The location travels in the environment: a command line is readable by every
     # user of the machine (ps), and a PostgreSQL URL may hold a password.

@@ -1,4 +1,6 @@
-"""Per-attempt log files: where they live, the tail kept in the database, ``logs``.
+"""Per-attempt log files: where they live, how the worker writes and moves them, and
+how any reader opens them safely. Views over a queue (``logs``, the dashboard's live
+output) are in ``logview``.
 
 One file per attempt, ``<logs>/<job id>.<attempt>.log``, owner-only. Job ids are
 validated to a safe alphabet, and every path is checked to stay inside the folder.
@@ -16,28 +18,22 @@ when it ends the file is made whole at most ``max-log-bytes`` long.
 
 from __future__ import annotations
 
-import codecs
 import errno
 import os
 import re
 import stat
-import sys
-import time
 
-from queuectl.errors import NotFound, StorageError
+from queuectl.errors import StorageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
-    from typing import BinaryIO, TextIO
-
-    from queuectl.api import Queue
-    from queuectl.models import Attempt
+    from collections.abc import Callable
+    from typing import BinaryIO
 
 BLOCK = 4096  # holes are punched in whole blocks
 MARKER_ROOM = 64  # bytes a log cut to max-log-bytes keeps for its marker line
 # a cut log: the marker starts at a whole block (after a newline of its own if needed)
-_MARKER = re.compile(rb"\n?\[queuectl: \d+ bytes dropped\]\n")
+MARKER = re.compile(rb"\n?\[queuectl: \d+ bytes dropped\]\n")
 
 
 def dropped_line(count: int) -> bytes:
@@ -354,167 +350,3 @@ def remove_logs(logs_dir: str, job_id: str) -> None:
                 os.unlink(os.path.join(logs_dir, name))
             except OSError:
                 pass
-
-
-def show_logs(queue: Queue, job_id: str, attempt: int | None, follow: bool, out: TextIO) -> int:
-    """Print an attempt's output (the latest by default); --follow streams until it ends."""
-    job = queue.get(job_id)
-    chosen = _pick(queue, job_id, attempt, wait=follow)
-    path = log_path(queue.logs_dir, job.id, chosen.run)
-    if chosen.finished_at is not None:
-        return _print_finished(path, chosen, out)
-    if not follow:
-        return _print_finished(live_path(queue.logs_dir, chosen.worker), chosen, out)
-    return _follow(queue, path, chosen, out)
-
-
-def _pick(queue: Queue, job_id: str, attempt: int | None, wait: bool) -> Attempt:
-    from queuectl.models import JobState
-
-    while True:
-        attempts = queue.attempts(job_id)
-        if attempt is not None:
-            for found in attempts:
-                if found.run == attempt:
-                    return found
-            raise NotFound(f"job {job_id!r} has no attempt {attempt} (it has {len(attempts)})")
-        if attempts:
-            return attempts[-1]
-        state = queue.get(job_id).state
-        if not wait or state in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED):
-            raise NotFound(f"job {job_id!r} has not run yet (it is {state.value})")
-        time.sleep(0.1)
-
-
-def _print_finished(path: str, chosen: Attempt, out: TextIO) -> int:
-    try:
-        with open_log(path) as handle:
-            decoder = codecs.getincrementaldecoder("utf-8")("replace")
-            position, last = 0, b"\n"
-            while True:
-                skipped, data = read_at(handle, position, READ_CHUNK)
-                if skipped:  # a running job's log, past max-log-bytes
-                    out.write(decoder.decode(b"", True))
-                    out.write(_dropped_note(skipped, last))
-                    position += skipped
-                if not data:
-                    break
-                position, last = position + len(data), data[-1:]
-                out.write(decoder.decode(data))
-            out.write(decoder.decode(b"", True))
-        return 0
-    except FileNotFoundError:
-        why = "no log file here"
-    except OSError as exc:
-        why = f"cannot read {path}: {exc.strerror}"
-    text, note = stored_output(chosen, why)
-    note = note or (why if chosen.finished_at is None and why != "no log file here" else "")
-    if note:
-        sys.stderr.write(f"({note})\n")
-    out.write(text)
-    return 0
-
-
-def stored_output(chosen: Attempt, why: str) -> tuple[str, str]:
-    """(text, what it is) of an attempt whose log file cannot be read here (``why``):
-    the tail stored with it in the queue, if any; the CLI and the dashboard say the same."""
-    if chosen.log_tail:
-        size = len(chosen.log_tail.encode())
-        return chosen.log_tail, f"{why}: the tail stored with the attempt (its last {size} bytes)"
-    if chosen.finished_at is not None and chosen.log_path is None:
-        return "", f"attempt {chosen.run} printed nothing"
-    if chosen.finished_at is not None:
-        return "", f"{why}, and no output was stored with the attempt"
-    return "", ""
-
-
-def _follow(queue: Queue, final: str, chosen: Attempt, out: TextIO) -> int:
-    stream = stream_output(queue, chosen)
-    while True:
-        try:
-            chunk = next(stream)
-        except StopIteration as ended:
-            return 0 if ended.value is None else _print_finished(final, ended.value, out)
-        if chunk:
-            out.write(chunk)
-            out.flush()
-        else:
-            time.sleep(0.05)
-
-
-READ_CHUNK = 64 * 1024  # output is read (and held) this much at a time
-
-
-def stream_output(
-    queue: Queue, chosen: Attempt, last: int | None = None
-) -> Generator[str, None, Attempt | None]:
-    """A running attempt's output as it is written on this host: chunks of text, and ""
-    whenever nothing new came (the caller waits a little, or gives up), until it ends.
-    ``last``: start with at most this many bytes of what was already written.
-
-    The worker slot's live file is read as it grows; once the attempt has ended, what is
-    left is in the attempt's own file (the live file is renamed to it). Returns the ended
-    attempt when nothing at all could be read here (it ran on another host: its stored
-    tail is all there is), else None."""
-    live = live_path(queue.logs_dir, chosen.worker)
-    final = log_path(queue.logs_dir, chosen.job_id, chosen.run)
-    position = 0
-    checked = 0.0
-    path = live
-    text = codecs.getincrementaldecoder("utf-8")("replace")  # a character may span two reads
-    refused, skipped, before = False, 0, b"\n"
-    while True:
-        try:
-            with open_log(path) as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if last is not None and position == 0:
-                    position = max(0, size - last)
-                elif size < position:  # cut to max-log-bytes as the job ended
-                    position = _kept_end(handle, size)
-                skipped, data = read_at(handle, position, READ_CHUNK)
-        except UnsafeLog:
-            refused, data = True, b""
-        except FileNotFoundError:
-            data = b""
-        if skipped:
-            yield text.decode(b"", True) + _dropped_note(skipped, before)
-            position += skipped
-            skipped = 0
-        if data:
-            position += len(data)
-            before = data[-1:]
-            yield text.decode(data)
-            if len(data) == READ_CHUNK:
-                continue  # more is waiting: read it before looking at anything else
-        if path == final:
-            if refused:  # what is there is not read: the stored tail is shown instead
-                ended = [a for a in queue.attempts(chosen.job_id) if a.run == chosen.run]
-                return ended[0] if ended else None
-            if position == 0 and chosen.log_tail is None:
-                ended = [a for a in queue.attempts(chosen.job_id) if a.run == chosen.run]
-                if ended and not os.path.exists(final):
-                    return ended[0]
-            return None
-        if time.monotonic() - checked > 0.3:
-            checked = time.monotonic()
-            current = [a for a in queue.attempts(chosen.job_id) if a.run == chosen.run]
-            if not current or current[0].finished_at is not None:
-                path = final  # one more read, from the attempt's own file
-                continue
-        if not data:
-            yield ""
-
-
-def _dropped_note(count: int, before: bytes) -> str:
-    """What a reader prints where a running job's output was dropped (a hole)."""
-    return ("" if before == b"\n" else "\n") + dropped_line(count).decode()
-
-
-def _kept_end(handle: BinaryIO, size: int) -> int:
-    """Where a follower goes on in a log that was cut while it read: the marker line
-    after the kept head (at a whole block), else the start."""
-    fd = handle.fileno()
-    for offset in range(BLOCK, min(size, size // 2 + 2 * BLOCK), BLOCK):
-        if _MARKER.match(os.pread(fd, MARKER_ROOM, offset)):
-            return offset
-    return 0
