@@ -9,6 +9,7 @@ import codecs
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from queuectl.errors import NotFound
 from queuectl.logfiles import (
@@ -23,7 +24,6 @@ from queuectl.logfiles import (
     read_at,
 )
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Generator
     from typing import BinaryIO, TextIO

@@ -426,9 +426,9 @@ def test_a_logs_folder_of_another_user_is_refused_on_both_engines(
     home.chmod(0o700)
     os.chown(home / "logs", NOBODY, NOBODY)
     with pytest.raises(StorageError, match="belongs to another user"):
-        Queue(location)
+        Queue(location).open()  # a Queue touches nothing until it is opened or used
     monkeypatch.setenv("QUEUECTL_ALLOW_SHARED", "1")
-    Queue(location).close()
+    Queue(location).open().close()
 
 
 # --- folders created under umask 000 --------------------------------------------------------

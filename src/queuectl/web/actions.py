@@ -3,6 +3,7 @@ destructive ones also need ``confirm=yes``, else they answer with a confirmation
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from starlette.responses import RedirectResponse, Response
@@ -10,7 +11,6 @@ from starlette.responses import RedirectResponse, Response
 from queuectl.web.pages import message, render
 from queuectl.web.security import SESSION_COOKIE, checked_form, cookie_header, guard_of
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from starlette.requests import Request
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from typing import TYPE_CHECKING
 
 import anyio
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
@@ -18,7 +19,6 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from queuectl.errors import QueuectlError
 from queuectl.web.pages import job_data, overview_data
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Generator
     from typing import Any

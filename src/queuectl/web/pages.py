@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
 from queuectl.models import CANCELLABLE, STATES, JobState, total_counts
 from queuectl.web import chart
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 

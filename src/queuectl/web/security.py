@@ -13,11 +13,11 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.requests import cookie_parser
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
