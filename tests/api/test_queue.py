@@ -118,3 +118,22 @@ def test_a_queue_of_an_older_schema_is_migrated_with_its_counts(tmp_path: Path) 
         }  # fmt: skip
         assert queue.dlq_purge(None) == ["j2"]
         assert queue.counts()["dead"] == 0
+
+
+def test_a_queue_touches_nothing_until_it_is_used(tmp_path: Path) -> None:
+    where = tmp_path / "not-yet" / "q.db"
+    queue = Queue(str(where))
+    assert queue.location == str(where) and queue.logs_dir == str(where.parent / "logs")
+    with pytest.raises(InvalidInput):
+        queue.enqueue_many([{"command": "true", "priority": "high"}])  # checked first
+    queue.close()
+    assert not where.parent.exists()  # nothing created: not the folder, not the file
+    with Queue(str(where)) as used:
+        used.enqueue("true", id="first")
+    assert where.exists()
+
+
+def test_a_delay_counts_from_the_queue_clock_at_insert(queue: Queue) -> None:
+    job = queue.get(queue.enqueue("true", delay="1h"))
+    assert job.run_at is not None
+    assert abs(job.run_at - job.created_at - 3600) < 1e-6  # the same `now` for both
