@@ -113,10 +113,10 @@ class Worker:
 
 
 @contextmanager
-def open_queue(loc: Location, long_lived: bool = False) -> Iterator[Queue]:
+def open_queue(loc: Location) -> Iterator[Queue]:
     from queuectl.api import Queue
 
-    queue = Queue(loc.db, long_lived=long_lived)
+    queue = Queue(loc.db).open()  # opened here, outside what a figure times
     try:
         yield queue
     finally:
