@@ -79,18 +79,18 @@ def end_params(
 class Claims:
     """The rows a turn's claims took, read once its transaction has committed: an engine
     whose turn travels in one round trip (PostgreSQL's pipeline) has them only then.
-    ``results`` holds what each claim statement returned (rows, or a cursor to read
+    ``returned`` holds what each claim statement returned (rows, or a cursor to read
     them from). One per turn, whatever the number of claimers."""
 
-    __slots__ = ("results",)
+    __slots__ = ("returned",)
 
-    def __init__(self, results: Sequence[Iterable[Any]] = ()) -> None:
-        self.results = results
+    def __init__(self, returned: Sequence[Iterable[Any]] = ()) -> None:
+        self.returned = returned
 
     def jobs(self) -> list[Job]:
         from queuectl.models import Job
 
-        return [Job.from_row(row) for rows in self.results for row in rows]
+        return [Job.from_row(row) for rows in self.returned for row in rows]
 
 
 NO_CLAIMS = Claims()
