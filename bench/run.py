@@ -66,8 +66,9 @@ NOTES = [
     "W4: one idle worker at a time, RSS and PSS from /proc/<pid>/smaps_rollup of each "
     "process of its tree, summed.",
     "W5: the 1,000,000-job table is filled through the API (`enqueue_many`, chunks of 50,000); "
-    "claim-and-finish runs in-process through the backend (`claim`, `decide`, `finish`: two "
-    "commits per job), no process spawned; its limit is half the single-row commit rate.",
+    "claim-and-finish runs in-process through the backend (`exchange` claiming one job, "
+    "`decide`, `exchange` writing its result: two commits per job), no process spawned; its "
+    "limit is half the single-row commit rate.",
 ]
 
 

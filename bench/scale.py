@@ -81,18 +81,21 @@ def fill_sql(store: Store, loc: Location, queue: Queue, size: int) -> float:
 
 
 def claim_finish_rate(queue: Queue, jobs: int, seconds: float) -> float:
-    """Claim a job, decide its success, finish it (two write transactions a job), for
-    ``jobs`` jobs or ``seconds``, whichever comes first."""
-    from queuectl.lifecycle import Policy, Succeeded, decide
+    """Claim a job, decide its success, finish it (two write transactions a job: a turn
+    that only claims, then one that only writes the result), for ``jobs`` jobs or
+    ``seconds``, whichever comes first."""
+    from queuectl.lifecycle import Finished, Policy, Succeeded, decide
 
     backend, policy = queue.backend, Policy()
     done, start = 0, time.perf_counter()
     while done < jobs and (done < 3 or time.perf_counter() - start < seconds):
-        job = backend.claim(WORKER, None, LEASE)
-        if job is None:
+        claimed = backend.exchange([], [WORKER], None, LEASE).claimed
+        if not claimed:
             raise RuntimeError("the queue ran out of pending jobs")
+        job = claimed[0]
         step = decide(job, Succeeded(), policy, backend.now())
-        if not backend.finish(job, WORKER, step, Succeeded.name, None, None):
+        ended = Finished(job, WORKER, step, Succeeded.name)
+        if not backend.exchange([ended], [], None, LEASE).held[0]:
             raise RuntimeError(f"finish of {job.id} was refused")
         done += 1
     return done / (time.perf_counter() - start)

@@ -1,16 +1,21 @@
-"""Helpers for the backend contract suite: build specs, drive jobs through states."""
+"""Helpers for the backend contract suite: build specs, drive jobs through states.
+
+Jobs are claimed and ended through ``Backend.exchange``, the one verb workers use for
+both: ``take`` is a turn with one free slot and no result, ``write_end`` a turn with
+one result and no free slot."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from queuectl.jobspec import check_job
-from queuectl.lifecycle import Failed, Outcome, Policy, Succeeded, decide
+from queuectl.lifecycle import Failed, Finished, Outcome, Policy, Succeeded, decide
 from tests.helpers import wait_for
 
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend
     from queuectl.jobspec import JobSpec
+    from queuectl.lifecycle import Transition
     from queuectl.models import Job
 
 POLICY = Policy()
@@ -38,7 +43,7 @@ def claim(
     backend: Backend, worker: str = "w1", queues: list[str] | None = None, lease: float = LEASE
 ) -> Job:
     """Claim and assert that a job was there."""
-    job = backend.claim(worker, queues, lease)
+    job = take(backend, worker, queues, lease)
     assert job is not None, "expected a job to claim"
     return job
 
@@ -51,9 +56,34 @@ def end(
     policy: Policy = POLICY,
     log_tail: str | None = None,
 ) -> bool:
-    """Finish a claimed job the way a worker does: decide() then a guarded finish()."""
+    """Finish a claimed job the way a worker does: decide(), then its guarded result."""
     step = decide(job, outcome, policy, backend.now())
-    return backend.finish(job, worker, step, outcome.name, None, log_tail)
+    return write_end(backend, job, worker, step, outcome.name, None, log_tail)
+
+
+def take(
+    backend: Backend, worker: str = "w1", queues: list[str] | None = None, lease: float = LEASE
+) -> Job | None:
+    """A turn with one free slot and no result: the job claimed for ``worker``, or None."""
+    held, claimed = backend.exchange([], [worker], queues, lease)
+    assert held == [] and len(claimed) <= 1
+    return claimed[0] if claimed else None
+
+
+def write_end(
+    backend: Backend,
+    job: Job,
+    worker: str | None,
+    step: Transition,
+    outcome: str,
+    log_path: str | None = None,
+    log_tail: str | None = None,
+) -> bool:
+    """A turn with one result and no free slot: False if ``worker`` no longer held the run."""
+    ended = Finished(job, worker, step, outcome, log_path, log_tail)
+    (held,), claimed = backend.exchange([ended], [], None, LEASE)
+    assert claimed == []
+    return held
 
 
 def run_once(backend: Backend, job_id: str, outcome: Outcome, worker: str = "w1") -> Job:

@@ -11,7 +11,6 @@ from queuectl.errors import Conflict, InvalidInput, NotFound, QueuectlError
 from queuectl.lifecycle import Failed, Interrupted, Policy, Succeeded, TimedOut, decide
 from queuectl.models import STATES, JobState
 from tests.contract.support import (
-    LEASE,
     POLICY,
     add,
     claim,
@@ -22,7 +21,9 @@ from tests.contract.support import (
     run_once,
     spec,
     state_of,
+    take,
     wait_past,
+    write_end,
 )
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def ids_of(backend: Backend, state: str | None = None, queue: str | None = None)
 def drain(backend: Backend, worker: str = "w1", queues: list[str] | None = None) -> list[str]:
     """Claim until nothing is ready; the ids in claim order."""
     taken = []
-    while (job := backend.claim(worker, queues, LEASE)) is not None:
+    while (job := take(backend, worker, queues)) is not None:
         taken.append(job.id)
     return taken
 
@@ -210,10 +211,10 @@ def test_counts_stay_exact_through_every_transition(backend: Backend) -> None:
     assert backend.counts()["pending"] == len(ids_of(backend, "pending")) > 0
 
 
-# --- claim -------------------------------------------------------------------------
+# --- claim (a turn with one free slot: support.take) ----------------------------------
 def test_claim_of_an_empty_queue_is_none(backend: Backend) -> None:
-    assert backend.claim("w1", None, LEASE) is None
-    assert backend.claim("w1", ["default"], LEASE) is None
+    assert take(backend) is None
+    assert take(backend, queues=["default"]) is None
 
 
 def test_claim_takes_the_highest_priority_first(backend: Backend) -> None:
@@ -245,7 +246,7 @@ def test_claim_takes_a_job_once_its_run_at_passes(backend: Backend) -> None:
     soon = backend.get("soon")
     assert soon is not None
     if backend.now() < soon.run_at:
-        assert backend.claim("w1", None, LEASE) is None
+        assert take(backend) is None
     wait_past(backend, soon.run_at)
     assert claim(backend).id == "soon"
 
@@ -254,9 +255,9 @@ def test_claim_respects_the_queues_filter(backend: Backend) -> None:
     add(backend, "d")
     add(backend, "m", queue="mail")
     add(backend, "s", queue="sms", priority=5)
-    assert backend.claim("w1", ["nowhere"], LEASE) is None
+    assert take(backend, queues=["nowhere"]) is None
     assert claim(backend, queues=["mail"]).id == "m"
-    assert backend.claim("w1", ["mail"], LEASE) is None
+    assert take(backend, queues=["mail"]) is None
     assert claim(backend, queues=["mail", "default"]).id == "d"
     assert claim(backend, queues=None).id == "s"
 
@@ -284,7 +285,7 @@ def test_claim_starts_an_attempt_under_a_lease(backend: Backend) -> None:
 def test_a_claimed_job_is_not_claimed_again(backend: Backend) -> None:
     add(backend, "a")
     claim(backend)
-    assert backend.claim("w2", None, LEASE) is None
+    assert take(backend, "w2") is None
 
 
 def test_two_connections_never_claim_the_same_job(backend: Backend, connect: Connect) -> None:
@@ -293,19 +294,19 @@ def test_two_connections_never_claim_the_same_job(backend: Backend, connect: Con
     taken: list[str] = []
     for turn in range(30):
         who = backend if turn % 2 else other
-        job = who.claim(f"w{turn % 2}", None, LEASE)
+        job = take(who, f"w{turn % 2}")
         if job is not None:
             taken.append(job.id)
     assert sorted(taken) == sorted(f"j{n}" for n in range(20))
     assert len(set(taken)) == 20
 
 
-# --- finish ------------------------------------------------------------------------
+# --- finish (a turn with one result: support.write_end) ------------------------------
 def test_finish_with_success_stores_the_outcome(backend: Backend) -> None:
     add(backend, "a")
     job = claim(backend)
     step = decide(job, Succeeded(), POLICY, backend.now())
-    assert backend.finish(job, "w1", step, "succeeded", "/logs/a/1.log", "hello\n")
+    assert write_end(backend, job, "w1", step, "succeeded", "/logs/a/1.log", "hello\n")
     done = backend.get("a")
     assert done is not None
     assert done.state is JobState.COMPLETED
@@ -323,13 +324,13 @@ def test_finish_with_a_failure_schedules_the_retry(backend: Backend) -> None:
     add(backend, "a")
     job = claim(backend)
     step = decide(job, Failed(3), POLICY, backend.now())
-    assert backend.finish(job, "w1", step, "failed", None, "boom")
+    assert write_end(backend, job, "w1", step, "failed", None, "boom")
     failed = backend.get("a")
     assert failed is not None
     assert failed.state is JobState.FAILED
     assert (failed.attempts, failed.exit_code, failed.last_error) == (1, 3, "exit code 3")
     assert failed.run_at == step.run_at
-    assert backend.claim("w1", None, LEASE) is None  # its backoff (2 s) has not passed
+    assert take(backend) is None  # its backoff (2 s) has not passed
     assert backend.next_due(None) == step.run_at
     (attempt,) = backend.attempts("a")
     assert (attempt.outcome, attempt.exit_code, attempt.error) == ("failed", 3, "exit code 3")
@@ -358,7 +359,7 @@ def test_the_last_failure_sends_the_job_to_the_dead_letters(backend: Backend) ->
     add(backend, "a", max_retries=0)
     dead = run_once(backend, "a", Failed(7))
     assert (dead.state, dead.attempts, dead.exit_code) == (JobState.DEAD, 1, 7)
-    assert backend.claim("w1", None, LEASE) is None
+    assert take(backend) is None
     assert backend.next_due(None) is None
 
 
@@ -375,7 +376,7 @@ def test_finish_by_the_wrong_worker_changes_nothing_in_the_job(backend: Backend)
     add(backend, "a")
     job = claim(backend, "w1")
     step = decide(job, Failed(9), POLICY, backend.now())
-    assert backend.finish(job, "intruder", step, "failed", None, "not mine") is False
+    assert write_end(backend, job, "intruder", step, "failed", None, "not mine") is False
     assert backend.get("a") == job
 
 
@@ -384,7 +385,7 @@ def test_finish_by_the_wrong_worker_leaves_the_attempt_running(backend: Backend)
     job = claim(backend, "w1")
     attempts = backend.attempts("a")
     step = decide(job, Failed(9), POLICY, backend.now())
-    assert backend.finish(job, "intruder", step, "failed", None, "not mine") is False
+    assert write_end(backend, job, "intruder", step, "failed", None, "not mine") is False
     assert backend.attempts("a") == attempts
     # and the rightful worker's outcome is the one recorded
     assert end(backend, job, Succeeded(), "w1")
@@ -400,8 +401,8 @@ def test_finish_of_a_stale_run_changes_nothing(backend: Backend) -> None:
     attempts = backend.attempts("a")
 
     late = decide(first, Succeeded(), POLICY, backend.now())
-    assert backend.finish(first, "w1", late, "succeeded", None, "late") is False
-    assert backend.finish(first, "w2", late, "succeeded", None, "late") is False
+    assert write_end(backend, first, "w1", late, "succeeded", None, "late") is False
+    assert write_end(backend, first, "w2", late, "succeeded", None, "late") is False
     assert backend.get("a") == second
     assert backend.attempts("a") == attempts
 
@@ -626,7 +627,7 @@ def test_cancel_pending_and_failed_jobs(backend: Backend) -> None:
     assert end(backend, failed, Failed(1))
     assert sorted(backend.cancel(["p", "f"])) == ["f", "p"]
     assert (state_of(backend, "p"), state_of(backend, "f")) == ("cancelled", "cancelled")
-    assert backend.claim("w1", None, LEASE) is None
+    assert take(backend) is None
     assert backend.next_due(None) is None
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from queuectl.backends import open_backend
 from queuectl.lifecycle import Succeeded, decide
-from tests.contract.support import POLICY, add
+from tests.contract.support import POLICY, add, take, write_end
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
@@ -26,11 +26,11 @@ def _claim_until_empty(location: str, worker: str, start: Barrier, out: Queue[ob
         backend = open_backend(location)
         start.wait(timeout=60)
         claimed: list[str] = []
-        while (job := backend.claim(worker, None, 60)) is not None:
+        while (job := take(backend, worker, None, 60)) is not None:
             claimed.append(job.id)
             time.sleep(0.001)  # the job's "work": lets the other processes reach the lock
             step = decide(job, Succeeded(), POLICY, backend.now())
-            if not backend.finish(job, worker, step, "succeeded", None, None):
+            if not write_end(backend, job, worker, step, "succeeded"):
                 raise AssertionError(f"{worker} could not finish its own job {job.id}")
         backend.close()
         out.put((worker, claimed))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from queuectl.lifecycle import Failed, Finished, Succeeded, decide
-from tests.contract.support import LEASE, POLICY, add, claim, state_of
+from tests.contract.support import LEASE, POLICY, add, claim, state_of, write_end
 
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend
@@ -21,7 +21,7 @@ def test_output_and_errors_with_nul_bytes_are_stored(backend: Backend) -> None:
     add(backend, "a")
     job = claim(backend)
     step = dataclasses.replace(decide(job, Failed(1), POLICY, backend.now()), error="x\x00y")
-    assert backend.finish(job, "w1", step, "failed", "/logs/a.1.log", "a\x00b\udcff\n")
+    assert write_end(backend, job, "w1", step, "failed", "/logs/a.1.log", "a\x00b\udcff\n")
     failed = backend.get("a")
     assert failed is not None
     assert (failed.state, failed.last_error) == ("failed", "x\ufffdy")
@@ -80,5 +80,5 @@ def test_a_turn_that_fails_half_way_changes_nothing(
     assert [a.log_tail for a in backend.attempts("a")] == ["out\n"]
 
 
-def _raise(conn: Any, params: dict[str, Any]) -> Any:
+def _raise(conn: Any, claimers: Any, params: dict[str, Any]) -> Any:
     raise RuntimeError("injected failure at the claim")

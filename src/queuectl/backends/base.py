@@ -1,4 +1,11 @@
-"""The one protocol every storage engine implements, at the level of jobs.
+"""What every storage engine implements, at the level of jobs: ``Backend``.
+
+Two sides. ``Jobs``: every verb that changes jobs (enqueue, a worker's turns, rescues,
+operator commands, settings, worker rows) and the reads of jobs themselves (``get``,
+lists, attempts). ``Insights``: figures over the whole queue (counts, statistics,
+timelines), read-only. A worker needs only ``Jobs``. Reads of jobs stay with ``Jobs``:
+they return the records the verbs change, and must see them as they are now (``show``
+right after ``cancel``), while a figure may later come from rollups (DESIGN.md §6).
 
 Not ``execute(sql)``: SQLite and PostgreSQL claim differently, so each engine owns
 its SQL. Every write that ends an attempt is guarded by (job, worker, run).
@@ -11,8 +18,15 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from queuectl.backends.results import (
+        Beat,
+        DurationBucket,
+        Exchange,
+        OutcomeCount,
+        TimelineSlot,
+    )
     from queuectl.jobspec import JobSpec
-    from queuectl.lifecycle import Finished, Policy, Transition
+    from queuectl.lifecycle import Finished, Policy
     from queuectl.models import Attempt, Job, WorkerInfo
     from queuectl.stats import FinishedAttempt
 
@@ -44,7 +58,9 @@ class LocalHost(Protocol):
         moved to the attempt's own log file; (None, None) if there is nothing to take."""
 
 
-class Backend(Protocol):
+class Jobs(Protocol):
+    """Verbs that change jobs, and reads of the jobs themselves."""
+
     # --- settings ---------------------------------------------------------------
     def settings(self) -> dict[str, str]:
         """Stored settings (canonical key → canonical text); defaults are not filled."""
@@ -65,7 +81,7 @@ class Backend(Protocol):
     def now(self) -> float:
         """The clock leases and schedules are measured by (the database's, where shared)."""
 
-    # --- enqueue / read ---------------------------------------------------------
+    # --- enqueue / read jobs ----------------------------------------------------
     def enqueue(self, specs: Sequence[JobSpec], max_retries: int, now: float) -> list[str]:
         """Insert every job or none; a duplicate id raises InvalidInput."""
 
@@ -78,67 +94,27 @@ class Backend(Protocol):
     ) -> list[Job]:
         """Newest first; ``text`` is a substring of the id or of the command (JSON text)."""
 
-    def counts(self) -> dict[str, int]: ...
-
-    def counts_by_queue(self) -> dict[str, dict[str, int]]: ...
-
     def attempts(self, job_id: str) -> list[Attempt]: ...
 
-    # --- statistics (stats, the dashboard, /metrics) ------------------------------
-    def finished_attempts(self, since: float | None) -> list[FinishedAttempt]:
-        """Every attempt that finished at or after ``since`` (None: all time), with the
-        queue of its job, in no particular order."""
-
-    def attempt_timeline(self, start: float, bucket: float) -> list[tuple[int, int, int]]:
-        """(slot, succeeded, failed) of attempts that finished at or after ``start``, where
-        slot = floor((finished_at - start) / bucket); slots with no attempt are absent."""
-
-    def oldest_ready(self) -> float | None:
-        """The earliest ``run_at`` of a pending or failed job that is due now (None: none)."""
-
-    def attempt_outcomes(self) -> list[tuple[str, str, int, float]]:
-        """(queue, outcome, attempts, seconds they took) over every finished attempt stored."""
-
-    def attempt_durations(
-        self, bounds: Sequence[float]
-    ) -> list[tuple[str, int | None, int, float]]:
-        """A histogram over every finished attempt stored: (queue, i, attempts, seconds they
-        took) where ``bounds[i]`` (ascending) is the first bound at least their duration;
-        i is None above every bound. Pairs with no attempt are absent."""
-
     # --- the worker's verbs -----------------------------------------------------
-    def claim(self, worker: str, queues: Sequence[str] | None, lease: float) -> Job | None:
-        """Atomically take the best ready job, start its attempt, hold it with a lease."""
-
-    def finish(
-        self,
-        job: Job,
-        worker: str,
-        transition: Transition,
-        outcome: str,
-        log_path: str | None,
-        log_tail: str | None,
-    ) -> bool:
-        """End the running attempt ``job.runs``; False if this worker no longer holds it."""
-
     def exchange(
         self,
         finished: Sequence[Finished],
         claimers: Sequence[str],
         queues: Sequence[str] | None,
         lease: float,
-    ) -> tuple[list[bool], list[Job]]:
-        """End attempts (guarded: True where this worker still held the run), then claim
-        a job for each claimer; one transaction. A claimed job names its claimer in
-        ``worker`` (when jobs run short, any of the claimers may be the ones served)."""
+    ) -> Exchange:
+        """One worker turn, one transaction: end attempts (guarded: ``held`` is True where
+        this worker still held the run), then claim the best ready job for each claimer
+        (in ``queues``, or any) under a lease, its attempt opened. A failure anywhere
+        applies none of it. A claimed job names its claimer in ``worker`` (when jobs run
+        short, any of the claimers may be the ones served)."""
 
     def heartbeat(
         self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float
-    ) -> tuple[set[tuple[str, int]], bool, bool]:
-        """Renew the leases of the (job, run, worker) attempts the caller is running.
-
-        Returns (the (job, run) pairs still held, stop requested, all worker rows exist).
-        """
+    ) -> Beat:
+        """Renew the leases of the (job, run, worker) attempts the caller is running, and
+        the worker rows' heartbeats."""
 
     def rescue_expired(
         self, policy: Policy, stale_after: float, host: LocalHost | None = None
@@ -194,5 +170,40 @@ class Backend(Protocol):
 
     def request_stop(self) -> int:
         """Ask every registered worker to stop; returns how many rows were flagged."""
+
+
+class Insights(Protocol):
+    """Figures over the whole queue (status, stats, the dashboard, /metrics). Read-only,
+    and never a job record: numbers and typed rows."""
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state, every state named."""
+
+    def counts_by_queue(self) -> dict[str, dict[str, int]]:
+        """Jobs per state for each queue that has jobs, every state named."""
+
+    def finished_attempts(self, since: float | None) -> list[FinishedAttempt]:
+        """Every attempt that finished at or after ``since`` (None: all time), with the
+        queue of its job, in no particular order."""
+
+    def attempt_timeline(self, start: float, bucket: float) -> list[TimelineSlot]:
+        """Attempts that finished at or after ``start``, per slot = floor((finished_at -
+        start) / bucket); slots with no attempt are absent."""
+
+    def oldest_ready(self) -> float | None:
+        """The earliest ``run_at`` of a pending or failed job that is due now (None: none)."""
+
+    def attempt_outcomes(self) -> list[OutcomeCount]:
+        """Attempts and the seconds they took per (queue, outcome), over every finished
+        attempt stored."""
+
+    def attempt_durations(self, bounds: Sequence[float]) -> list[DurationBucket]:
+        """A histogram over every finished attempt stored: per queue and slot, where
+        ``bounds[slot]`` (ascending) is the first bound at least their duration (None
+        above every bound). Pairs with no attempt are absent."""
+
+
+class Backend(Jobs, Insights, Protocol):
+    """A queue's storage: both sides, over one connection."""
 
     def close(self) -> None: ...

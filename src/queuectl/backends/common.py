@@ -1,4 +1,5 @@
-"""The Backend verbs, written once over an engine's named queries.
+"""The Jobs verbs (backends.base.Jobs), written once over an engine's named queries;
+the Insights verbs are insights.SqlInsights, inherited.
 
 An engine (sqlite.py, postgres.py) supplies its SQL files and a few hooks: how to
 read, how to run a transaction, how a list is passed as a parameter, its clock, and
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+from queuectl.backends.insights import SqlInsights
 from queuectl.errors import Conflict, InvalidInput, NotFound, StorageError
 
 TYPE_CHECKING = False
@@ -19,10 +21,10 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     from queuectl.backends.base import LocalHost
+    from queuectl.backends.results import Beat, Exchange
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, LeaseWatch, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
-    from queuectl.stats import FinishedAttempt
 
     R = TypeVar("R")
 
@@ -74,7 +76,27 @@ def end_params(
     }
 
 
-class SqlBackend:
+class Claims:
+    """The rows a turn's claims took, read once its transaction has committed: an engine
+    whose turn travels in one round trip (PostgreSQL's pipeline) has them only then.
+    ``returned`` holds what each claim statement returned (rows, or a cursor to read
+    them from). One per turn, whatever the number of claimers."""
+
+    __slots__ = ("returned",)
+
+    def __init__(self, returned: Sequence[Iterable[Any]] = ()) -> None:
+        self.returned = returned
+
+    def jobs(self) -> list[Job]:
+        from queuectl.models import Job
+
+        return [Job.from_row(row) for rows in self.returned for row in rows]
+
+
+NO_CLAIMS = Claims()
+
+
+class SqlBackend(SqlInsights):
     """Every verb of backends.base.Backend; subclasses provide the hooks below."""
 
     q: dict[str, str]  # the engine's statements by name
@@ -106,11 +128,10 @@ class SqlBackend:
         """How a list travels as one parameter (PostgreSQL: an array; SQLite: JSON text)."""
         raise NotImplementedError
 
-    def _claim(self, conn: Any, params: dict[str, Any]) -> Iterable[Any]:
-        """Take the best ready job and open its attempt, inside the caller's transaction:
-        the job's row, or none, when iterated. An engine that knows at once returns a
-        list ([] when nothing was ready); one whose results come with the commit returns
-        its cursor."""
+    def _claim(self, conn: Any, claimers: Sequence[str], params: dict[str, Any]) -> Claims:
+        """For each claimer in turn, take the best ready job and open its attempt, inside
+        the caller's transaction (``params``: the claim statement's, but ``worker``). No
+        row is read before the commit unless the engine has it at once."""
         raise NotImplementedError
 
     def now(self) -> float:
@@ -236,89 +257,24 @@ class SqlBackend:
         params = {"state": state, "queue": queue, "text": text, "limit": limit, "offset": offset}
         return [Job.from_row(r) for r in self._rows("find_jobs", params)]
 
-    def counts(self) -> dict[str, int]:
-        from queuectl.models import STATES
-
-        found = dict.fromkeys(STATES, 0)
-        for row in self._rows("count_states"):
-            found[row["state"]] = row["n"]
-        return found
-
-    def counts_by_queue(self) -> dict[str, dict[str, int]]:
-        from queuectl.models import STATES
-
-        found: dict[str, dict[str, int]] = {}
-        for row in self._rows("count_states_by_queue"):
-            found.setdefault(row["queue"], dict.fromkeys(STATES, 0))[row["state"]] = row["n"]
-        return found
-
     def attempts(self, job_id: str) -> list[Attempt]:
         from queuectl.models import Attempt
 
         return [Attempt.from_row(r) for r in self._rows("attempts_of", {"job_id": job_id})]
 
-    # --- statistics -----------------------------------------------------------------
-    def finished_attempts(self, since: float | None) -> list[FinishedAttempt]:
-        from queuectl.stats import FinishedAttempt
-
-        rows = self._rows("attempts_finished_since", {"since": since})
-        return [
-            FinishedAttempt(r["queue"], r["outcome"], r["started_at"], r["finished_at"])
-            for r in rows
-        ]
-
-    def attempt_timeline(self, start: float, bucket: float) -> list[tuple[int, int, int]]:
-        rows = self._rows("attempt_timeline", {"start": start, "bucket": bucket})
-        return [(int(r["slot"]), int(r["succeeded"]), int(r["failed"])) for r in rows]
-
-    def oldest_ready(self) -> float | None:
-        value = self._rows("oldest_ready", {"now": self.now()})[0]["t"]
-        return None if value is None else float(value)
-
-    def attempt_outcomes(self) -> list[tuple[str, str, int, float]]:
-        rows = self._rows("attempt_outcomes")
-        return [(r["queue"], r["outcome"], int(r["n"]), float(r["seconds"])) for r in rows]
-
-    def attempt_durations(
-        self, bounds: Sequence[float]
-    ) -> list[tuple[str, int | None, int, float]]:
-        rows = self._rows("attempt_durations", {"bounds": self._list([float(b) for b in bounds])})
-        return [
-            (r["queue"], None if r["slot"] is None else int(r["slot"]), int(r["n"]), r["seconds"])
-            for r in rows
-        ]
-
     # --- the worker's verbs ---------------------------------------------------------
-    def claim(self, worker: str, queues: Sequence[str] | None, lease: float) -> Job | None:
-        claimed = self.exchange([], [worker], queues, lease)[1]
-        return claimed[0] if claimed else None
-
-    def finish(
-        self,
-        job: Job,
-        worker: str,
-        transition: Transition,
-        outcome: str,
-        log_path: str | None,
-        log_tail: str | None,
-    ) -> bool:
-        from queuectl.lifecycle import Finished
-
-        ended = Finished(job, worker, transition, outcome, log_path, log_tail)
-        return self.exchange([ended], [], None, 0.0)[0][0]
-
     def exchange(
         self,
         finished: Sequence[Finished],
         claimers: Sequence[str],
         queues: Sequence[str] | None,
         lease: float,
-    ) -> tuple[list[bool], list[Job]]:
+    ) -> Exchange:
         """End attempts, then claim a job for each claimer, all in one transaction: a busy
         worker commits once a turn. Claimed jobs name their claimer in ``worker``."""
-        from queuectl.models import Job
+        from queuectl.backends.results import Exchange
 
-        def turn(conn: Any) -> tuple[list[Any], list[Iterable[Any]]]:
+        def turn(conn: Any) -> tuple[list[Any], Claims]:
             # No result is read before the commit: PostgreSQL sends the whole transaction
             # in one round trip (see _write's ``batched``), and a failure anywhere in it
             # applies none of it.
@@ -331,27 +287,22 @@ class SqlBackend:
                 )  # fmt: skip
                 ends.append(self._run(conn, "end_job", params))
                 self._run(conn, "end_attempt", params)
-            claims = []
-            for worker in claimers:
-                params = {"worker": worker, "now": now, "lease": lease, "lease_until": now + lease}
-                if queues:
-                    params["queues"] = self._list(queues)
-                rows = self._claim(conn, params)
-                if rows == []:  # known empty already (SQLite): the other claimers would be too
-                    break
-                claims.append(rows)
-            return ends, claims
+            if not claimers:
+                return ends, NO_CLAIMS
+            params = {"now": now, "lease": lease, "lease_until": now + lease}
+            if queues:
+                params["queues"] = self._list(queues)
+            return ends, self._claim(conn, claimers, params)
 
         ends, claims = self._write(turn, batched=True)
-        claimed = [Job.from_row(row) for rows in claims for row in rows]
-        return [cursor.rowcount == 1 for cursor in ends], claimed
+        return Exchange([cursor.rowcount == 1 for cursor in ends], claims.jobs())
 
     def heartbeat(
         self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float
-    ) -> tuple[set[tuple[str, int]], bool, bool]:
-        """(held (job, run) pairs, stop requested, all our worker rows still exist)."""
+    ) -> Beat:
+        from queuectl.backends.results import Beat
 
-        def beat(conn: Any) -> tuple[set[tuple[str, int]], bool, bool]:
+        def beat(conn: Any) -> Beat:
             now = self.now()
             renewed = self._run(
                 conn,
@@ -369,7 +320,7 @@ class SqlBackend:
                 conn, "worker_heartbeat", {"now": now, "workers": self._list(workers)}
             ).fetchall()
             held = {(r["id"], r["runs"]) for r in renewed}
-            return held, any(r["stop_requested"] for r in rows), len(rows) == len(workers)
+            return Beat(held, any(r["stop_requested"] for r in rows), len(rows) == len(workers))
 
         return self._write(beat)
 

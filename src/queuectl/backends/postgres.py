@@ -18,7 +18,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 
-from queuectl.backends.common import DuplicateKey, SqlBackend
+from queuectl.backends.common import Claims, DuplicateKey, SqlBackend
 from queuectl.errors import StorageError
 from queuectl.location import COMMAND
 from queuectl.sqlfiles import migrations, queries
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any, TypeVar
 
+    from queuectl.backends.results import Beat
     from queuectl.location import Role
 
     R = TypeVar("R")
@@ -185,8 +186,12 @@ class PostgresBackend(SqlBackend):
     def _list(self, values: Sequence[object]) -> object:
         return list(values)
 
-    def _claim(self, conn: Any, params: dict[str, Any]) -> Any:
-        return self._run(conn, "claim_in" if "queues" in params else "claim_any", params)
+    def _claim(self, conn: Any, claimers: Sequence[str], params: dict[str, Any]) -> Claims:
+        """Every claimer's statement goes out in the turn's pipeline (each opens its own
+        attempt, query ``claim_any``/``claim_in``); their cursors are read after the
+        commit. A claimer that finds nothing costs no extra round trip."""
+        name = "claim_in" if "queues" in params else "claim_any"
+        return Claims([self._run(conn, name, {**params, "worker": worker}) for worker in claimers])
 
     def now(self) -> float:
         """The database's clock, estimated locally from the last measured offset."""
@@ -201,7 +206,7 @@ class PostgresBackend(SqlBackend):
 
     def heartbeat(
         self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float
-    ) -> tuple[set[tuple[str, int]], bool, bool]:
+    ) -> Beat:
         result = super().heartbeat(workers, running, lease)
         self.now_from_server()  # keep the local estimate of the server's clock fresh
         return result

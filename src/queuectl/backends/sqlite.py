@@ -14,7 +14,7 @@ import sqlite3
 import time
 from itertools import chain
 
-from queuectl.backends.common import DuplicateKey, SqlBackend
+from queuectl.backends.common import Claims, DuplicateKey, SqlBackend
 from queuectl.errors import StorageError
 from queuectl.files import check_private, private_dirs
 from queuectl.location import COMMAND
@@ -213,21 +213,29 @@ class SQLiteBackend(SqlBackend):
     def _list(self, values: Sequence[object]) -> object:
         return json.dumps(list(values))
 
-    def _claim(self, conn: Any, params: dict[str, Any]) -> list[Any]:
+    def _claim(self, conn: Any, claimers: Sequence[str], params: dict[str, Any]) -> Claims:
+        """Rows are read at once (the attempt row needs the claimed run). The first claimer
+        that finds nothing ends the claims: this transaction is the only writer and its
+        ``now`` is fixed, so nothing can become ready for the next ones."""
         name = "claim_in" if "queues" in params else "claim_any"
-        rows: list[Any] = self._run(conn, name, params).fetchall()
-        for row in rows:
-            self._run(
-                conn,
-                "insert_attempt",
-                {
-                    "job_id": row["id"],
-                    "run": row["runs"],
-                    "worker": row["worker"],
-                    "now": params["now"],
-                },
-            )
-        return rows
+        taken: list[Any] = []
+        for worker in claimers:
+            rows = self._run(conn, name, {**params, "worker": worker}).fetchall()
+            if not rows:
+                break
+            for row in rows:
+                self._run(
+                    conn,
+                    "insert_attempt",
+                    {
+                        "job_id": row["id"],
+                        "run": row["runs"],
+                        "worker": worker,
+                        "now": params["now"],
+                    },
+                )
+            taken += rows
+        return Claims((taken,))
 
     def now(self) -> float:
         return time.time()

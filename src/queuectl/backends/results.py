@@ -1,0 +1,60 @@
+"""Typed results of the storage protocol, where a bare tuple said nothing of its fields.
+
+NamedTuples: a result costs what a tuple costs, and callers may still unpack it
+(``held, jobs = backend.exchange(...)``). Imported only by the worker's verbs and the
+figures, never on the enqueue path (this module loads ``typing``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from queuectl.models import Job
+
+
+class Exchange(NamedTuple):
+    """What one worker turn (Jobs.exchange) did. ``held``: one per result, in order, True
+    where the run was still this worker's and is now ended, False where it was not (then
+    nothing of that result was written). ``claimed``: the jobs taken, each naming in
+    ``worker`` the claimer it was taken for."""
+
+    held: list[bool]
+    claimed: list[Job]
+
+
+class Beat(NamedTuple):
+    """What a heartbeat (Jobs.heartbeat) learned. ``held``: the (job, run) pairs still the
+    worker's, their leases renewed; ``stop_requested``: `worker stop` asked for a stop;
+    ``registered``: every slot still has its worker row (else the worker registers again)."""
+
+    held: set[tuple[str, int]]
+    stop_requested: bool
+    registered: bool
+
+
+class TimelineSlot(NamedTuple):
+    """Attempts that ended in one bucket of a timeline (Insights.attempt_timeline)."""
+
+    slot: int
+    succeeded: int
+    failed: int
+
+
+class OutcomeCount(NamedTuple):
+    """Finished attempts of one queue with one outcome (Insights.attempt_outcomes)."""
+
+    queue: str
+    outcome: str
+    attempts: int
+    seconds: float
+
+
+class DurationBucket(NamedTuple):
+    """Finished attempts of one queue in one histogram bucket (Insights.attempt_durations):
+    ``slot`` is the index of the first bound at least their duration, None above all."""
+
+    queue: str
+    slot: int | None
+    attempts: int
+    seconds: float
