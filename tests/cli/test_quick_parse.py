@@ -1,11 +1,16 @@
-"""A plain ``enqueue`` is parsed without argparse (cli._quick_enqueue): it must read every
-command line it takes exactly as argparse does, and leave every other one to argparse."""
+"""A plain ``enqueue`` is parsed without argparse (``cli.enqueue.quick_parse``): it must read
+every command line it takes exactly as argparse does, and leave every other one to argparse.
+Both read enqueue's options from one table (``cli.enqueue.OPTIONS``)."""
 
 from __future__ import annotations
 
+import argparse
+import itertools
+
 import pytest
 
-from queuectl.cli import _quick_enqueue, build_parser
+from queuectl.cli.enqueue import OPTIONS, Option, quick_parse
+from queuectl.cli.parser import build_parser
 
 TAKEN = [
     ["enqueue", "--command", "true"],
@@ -57,11 +62,53 @@ LEFT_TO_ARGPARSE = [
 
 @pytest.mark.parametrize("argv", TAKEN, ids=" ".join)
 def test_the_quick_parse_reads_what_argparse_reads(argv: list[str]) -> None:
-    quick = _quick_enqueue(argv)
+    quick = quick_parse(argv)
     assert quick is not None
     assert vars(quick) == vars(build_parser("enqueue").parse_args(argv))
 
 
 @pytest.mark.parametrize("argv", LEFT_TO_ARGPARSE, ids=" ".join)
 def test_anything_else_is_left_to_argparse(argv: list[str]) -> None:
-    assert _quick_enqueue(argv) is None
+    assert quick_parse(argv) is None
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.flag)
+@pytest.mark.parametrize("joined", [False, True], ids=["spaced", "joined"])
+def test_every_option_of_the_table_is_read_alike_by_both(option: Option, joined: bool) -> None:
+    argv = ["enqueue", f"{option.flag}=7"] if joined else ["enqueue", option.flag, "7"]
+    quick = quick_parse(argv)
+    assert quick is not None
+    assert vars(quick) == vars(build_parser("enqueue").parse_args(argv))
+    value = "7" if option.convert is None else option.convert("7")
+    assert getattr(quick, option.dest) == ([value] if option.append else value)
+
+
+def test_argparse_knows_no_enqueue_option_but_the_table_s() -> None:
+    commands = next(
+        action
+        for action in build_parser("enqueue")._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    enqueue = commands.choices["enqueue"]
+    declared = {flag for action in enqueue._actions for flag in action.option_strings}
+    assert declared - {"-h", "--help"} == {option.flag for option in OPTIONS}
+
+
+EXCLUSIVE = [
+    (first, second)
+    for first, second in itertools.permutations(OPTIONS, 2)
+    if first.exclusive is not None and first.exclusive == second.exclusive
+]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), EXCLUSIVE, ids=lambda option: option.flag.removeprefix("--")
+)
+def test_options_that_exclude_each_other_are_refused_by_argparse(
+    first: Option, second: Option
+) -> None:
+    argv = ["enqueue", "--command", "true", first.flag, "7", second.flag, "7"]
+    assert quick_parse(argv) is None
+    with pytest.raises(SystemExit) as refused:
+        build_parser("enqueue").parse_args(argv)
+    assert refused.value.code == 2

@@ -1,0 +1,100 @@
+"""Looking at jobs and stopping them: ``list``, ``status``, ``stats``, ``show``, ``logs``,
+``cancel``."""
+
+from __future__ import annotations
+
+import sys
+
+from queuectl.cli.common import open_queue, print_json
+from queuectl.errors import InvalidInput
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+
+def cmd_list(args: Namespace) -> int:
+    with open_queue(args) as queue:
+        jobs = queue.jobs(args.state, args.queue, args.limit)
+    if args.json:
+        print_json([job.to_dict() for job in jobs])
+    else:
+        from queuectl.render import jobs_table
+
+        print(jobs_table(jobs))
+    return 0
+
+
+def cmd_status(args: Namespace) -> int:
+    if args.watch:
+        return _watch(args)
+    if args.interval is not None:
+        raise InvalidInput("--interval goes with --watch")
+    with open_queue(args) as queue:
+        counts, workers = queue.counts(), queue.workers()
+    if args.json:
+        print_json({"jobs": counts, "workers": [w.to_dict() for w in workers]})
+    else:
+        from queuectl.render import status_text
+
+        print(status_text(counts, workers))
+    return 0
+
+
+def _watch(args: Namespace) -> int:
+    from queuectl.timefmt import parse_duration
+
+    if args.json:
+        raise InvalidInput("--watch and --json cannot be combined")
+    interval = parse_duration("2" if args.interval is None else args.interval, "--interval")
+    if interval < 0.1:
+        raise InvalidInput(f"--interval must be at least 100ms, got {args.interval}")
+    from queuectl.watch import watch
+
+    with open_queue(args) as queue:
+        return watch(queue, interval)
+
+
+def cmd_stats(args: Namespace) -> int:
+    seconds = None
+    if args.since is not None:
+        from queuectl.timefmt import parse_duration
+
+        seconds = parse_duration(args.since, "--since")
+        if seconds <= 0:
+            raise InvalidInput(f"--since must be longer than 0, got {args.since}")
+    with open_queue(args) as queue:
+        figures = queue.stats(None if seconds is None else queue.now() - seconds)
+    if args.json:
+        print_json(figures)
+    else:
+        from queuectl.render import stats_table
+
+        print(stats_table(figures))
+    return 0
+
+
+def cmd_show(args: Namespace) -> int:
+    with open_queue(args) as queue:
+        job, attempts = queue.get(args.id), queue.attempts(args.id)
+    if args.json:
+        print_json({**job.to_dict(), "history": [a.to_dict() for a in attempts]})
+    else:
+        from queuectl.render import job_detail
+
+        print(job_detail(job, attempts))
+    return 0
+
+
+def cmd_logs(args: Namespace) -> int:
+    from queuectl.logview import show_logs
+
+    with open_queue(args) as queue:
+        return show_logs(queue, args.id, args.attempt, args.follow, sys.stdout)
+
+
+def cmd_cancel(args: Namespace) -> int:
+    with open_queue(args) as queue:
+        for job_id in queue.cancel(args.ids):
+            print(job_id)
+    return 0

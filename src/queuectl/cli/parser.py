@@ -1,0 +1,291 @@
+"""argparse, for every command line but a plain ``enqueue`` (``enqueue.quick_parse``).
+
+A usage error is one line on stderr and exit 2. Only the named command's parser is
+built, and a command's functions are imported by its builder: building all twenty-odd
+subparsers, or importing every command's module, costs milliseconds that a single
+command should not pay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from queuectl.cli import PROG
+from queuectl.cli.enqueue import OPTIONS, bad_value, non_negative
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, NoReturn
+
+
+def parse(words: Sequence[str]) -> argparse.Namespace:
+    return build_parser(command_of(words)).parse_args(words)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` one command's."""
+    parser = Parser(prog=PROG, description="A background job queue for shell commands.")
+    parser.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="queue location (default: $QUEUECTL_DB "
+        "or $QUEUECTL_HOME/queuectl.db); postgresql://… for PostgreSQL",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    for name, add in COMMANDS.items():
+        if only is None or name == only:
+            add(commands)
+    return parser
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (after global options), if it is a known one."""
+    words = iter(argv)
+    for word in words:
+        if word == "--db":
+            next(words, None)
+        elif word.startswith("-"):
+            if not word.startswith("--db="):
+                return None  # --help or a mistake: the whole parser answers
+        else:
+            return word if word in COMMANDS else None
+    return None
+
+
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns`` without importing shutil (and the compression
+    modules it imports): argparse builds a formatter for every argument it is given, even
+    when no help is printed."""
+    text = os.environ.get("COLUMNS", "")
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_columns() - 2)
+
+
+class Parser(argparse.ArgumentParser):
+    """Its subparsers are of this class too (argparse's default for add_subparsers)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def positive(text: str) -> int:
+    value = non_negative(text)
+    if not 1 <= value <= 256:
+        raise bad_value(f"must be between 1 and 256, got {value}")
+    return value
+
+
+def port(text: str) -> int:
+    value = non_negative(text)
+    if value > 65535:
+        raise bad_value(f"must be between 0 and 65535, got {value}")
+    return value
+
+
+# --- one builder per command ---------------------------------------------------------
+def _add_enqueue(commands: Any) -> None:
+    from queuectl.cli.enqueue import cmd_enqueue
+
+    enqueue = commands.add_parser("enqueue", help="add a job (JSON, flags, or a JSON Lines file)")
+    enqueue.add_argument("job", nargs="?", metavar="JSON", help='e.g. \'{"command":"sleep 2"}\'')
+    exclusive: dict[str, Any] = {}
+    for option in OPTIONS:
+        into = enqueue
+        if option.exclusive is not None:
+            if option.exclusive not in exclusive:
+                exclusive[option.exclusive] = enqueue.add_mutually_exclusive_group()
+            into = exclusive[option.exclusive]
+        into.add_argument(
+            option.flag,
+            dest=option.dest,
+            type=option.convert,
+            metavar=option.metavar,
+            help=option.help,
+            **({"action": "append", "default": []} if option.append else {}),
+        )
+    enqueue.set_defaults(run=cmd_enqueue)
+
+
+def _add_list(commands: Any) -> None:
+    from queuectl.cli.jobs import cmd_list
+
+    listing = commands.add_parser("list", help="list jobs")
+    listing.add_argument("--state")
+    listing.add_argument("--queue")
+    listing.add_argument("--limit", type=non_negative, help="at most N jobs (default: all)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=cmd_list)
+
+
+def _add_status(commands: Any) -> None:
+    from queuectl.cli.jobs import cmd_status
+
+    status = commands.add_parser("status", help="jobs per state and live workers")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--watch", action="store_true", help="redraw until Ctrl+C")
+    status.add_argument("--interval", metavar="SECONDS", help="with --watch: 2 (default), 500ms…")
+    status.set_defaults(run=cmd_status)
+
+
+def _add_stats(commands: Any) -> None:
+    from queuectl.cli.jobs import cmd_stats
+
+    stats = commands.add_parser(
+        "stats", help="finished attempts: success rate, throughput, p50/p95"
+    )
+    stats.add_argument(
+        "--since", metavar="DURATION", help="only the last 1h, 30m, 7d… (default: all)"
+    )
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(run=cmd_stats)
+
+
+def _add_show(commands: Any) -> None:
+    from queuectl.cli.jobs import cmd_show
+
+    show = commands.add_parser("show", help="one job and every attempt")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=cmd_show)
+
+
+def _add_logs(commands: Any) -> None:
+    from queuectl.cli.jobs import cmd_logs
+
+    logs = commands.add_parser("logs", help="output of a job's attempt")
+    logs.add_argument("id")
+    logs.add_argument("--attempt", type=non_negative, help="attempt number (default: latest)")
+    logs.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
+    logs.set_defaults(run=cmd_logs)
+
+
+def _add_cancel(commands: Any) -> None:
+    from queuectl.cli.jobs import cmd_cancel
+
+    cancel = commands.add_parser("cancel", help="cancel pending or running jobs")
+    cancel.add_argument("ids", nargs="+", metavar="ID")
+    cancel.set_defaults(run=cmd_cancel)
+
+
+def _add_dlq(commands: Any) -> None:
+    from queuectl.cli.dlq import cmd_dlq_list, cmd_dlq_purge, cmd_dlq_retry
+
+    dlq = commands.add_parser("dlq", help="the dead letter queue").add_subparsers(
+        dest="dlq", metavar="ACTION"
+    )
+    dlq.required = True
+    dlq_list = dlq.add_parser("list", help="jobs that ran out of retries")
+    dlq_list.add_argument("--json", action="store_true")
+    dlq_list.set_defaults(run=cmd_dlq_list)
+    for name, run, what in (
+        ("retry", cmd_dlq_retry, "run again from attempt 0"),
+        ("purge", cmd_dlq_purge, "delete for good"),
+    ):
+        sub = dlq.add_parser(name, help=f"dead jobs: {what}")
+        sub.add_argument("ids", nargs="*", metavar="ID")
+        sub.add_argument("--all", action="store_true")
+        sub.set_defaults(run=run)
+
+
+def _add_config(commands: Any) -> None:
+    from queuectl.cli.config import (
+        cmd_config_get,
+        cmd_config_list,
+        cmd_config_set,
+        cmd_config_unset,
+    )
+
+    config = commands.add_parser("config", help="settings stored in the queue").add_subparsers(
+        dest="config", metavar="ACTION"
+    )
+    config.required = True
+    get = config.add_parser("get", help="print a setting's value")
+    get.add_argument("key")
+    get.set_defaults(run=cmd_config_get)
+    put = config.add_parser("set", help="change a setting")
+    put.add_argument("key")
+    put.add_argument("value")
+    put.set_defaults(run=cmd_config_set)
+    unset = config.add_parser("unset", help="back to the default")
+    unset.add_argument("key")
+    unset.set_defaults(run=cmd_config_unset)
+    for name in ("list", "show"):
+        every = config.add_parser(name, help="every setting with its value")
+        every.add_argument("--json", action="store_true")
+        every.set_defaults(run=cmd_config_list)
+
+
+def _add_worker(commands: Any) -> None:
+    from queuectl.cli.workers import cmd_worker_list, cmd_worker_start, cmd_worker_stop
+
+    worker = commands.add_parser("worker", help="run, stop and list workers").add_subparsers(
+        dest="worker", metavar="ACTION"
+    )
+    worker.required = True
+    start = worker.add_parser("start", help="run jobs (foreground unless --detach)")
+    start.add_argument("--count", "-c", "--concurrency", type=positive, default=1, metavar="N")
+    start.add_argument("--queue", action="append", dest="queues", metavar="NAME")
+    start.add_argument("--burst", action="store_true", help="exit 0 once nothing is left to run")
+    start.add_argument("--detach", action="store_true", help="run in the background")
+    start.set_defaults(run=cmd_worker_start)
+    stop = worker.add_parser("stop", help="stop every worker of this queue gracefully")
+    stop.add_argument("--timeout", default="30", metavar="SECONDS")
+    stop.set_defaults(run=cmd_worker_stop)
+    wlist = worker.add_parser("list", help="live workers")
+    wlist.add_argument("--json", action="store_true")
+    wlist.set_defaults(run=cmd_worker_list)
+
+
+def _add_dashboard(commands: Any) -> None:
+    from queuectl.cli.dashboard import cmd_dashboard
+
+    board = commands.add_parser("dashboard", help="serve the web dashboard and /metrics")
+    board.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    board.add_argument(
+        "--port", type=port, default=8700, help="(default: %(default)s; 0 = any free)"
+    )
+    board.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the access token from FILE (default: $QUEUECTL_DASHBOARD_TOKEN); "
+        "a token is required off loopback",
+    )
+    # refused with a hint (cmd_dashboard): every user of the machine can read it with ps
+    board.add_argument("--token", help=argparse.SUPPRESS)
+    board.set_defaults(run=cmd_dashboard)
+
+
+COMMANDS: dict[str, Callable[[Any], None]] = {
+    "enqueue": _add_enqueue,
+    "list": _add_list,
+    "status": _add_status,
+    "stats": _add_stats,
+    "show": _add_show,
+    "logs": _add_logs,
+    "cancel": _add_cancel,
+    "dlq": _add_dlq,
+    "config": _add_config,
+    "worker": _add_worker,
+    "dashboard": _add_dashboard,
+}

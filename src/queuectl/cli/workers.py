@@ -1,0 +1,36 @@
+"""``worker start``, ``stop``, ``list``: the processes live in ``queuectl.worker``."""
+
+from __future__ import annotations
+
+from queuectl.cli.common import open_queue, print_json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+
+def cmd_worker_start(args: Namespace) -> int:
+    from queuectl.worker.supervisor import start
+
+    return start(args.db, args.count, args.queues, args.burst, args.detach)
+
+
+def cmd_worker_stop(args: Namespace) -> int:
+    from queuectl.timefmt import parse_duration
+    from queuectl.worker.control import stop_workers
+
+    timeout = parse_duration(args.timeout, "--timeout")
+    with open_queue(args) as queue:
+        return stop_workers(queue, timeout)
+
+
+def cmd_worker_list(args: Namespace) -> int:
+    with open_queue(args) as queue:
+        workers = queue.workers()
+    if args.json:
+        print_json([w.to_dict() for w in workers])
+    else:
+        from queuectl.render import workers_table
+
+        print(workers_table(workers))
+    return 0
