@@ -1,6 +1,6 @@
-"""A plain ``enqueue`` is parsed without argparse (``cli.enqueue.quick_parse``): it must read
+"""A plain ``enqueue`` is parsed without argparse (``cli.quick_parse``): it must read
 every command line it takes exactly as argparse does, and leave every other one to argparse.
-Both read enqueue's options from one table (``cli.enqueue.OPTIONS``)."""
+Both read enqueue's options from one table (``cli.OPTIONS``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import itertools
 
 import pytest
 
-from queuectl.cli.enqueue import OPTIONS, Option, quick_parse
+from queuectl.cli import OPTIONS, Option, quick_parse
 from queuectl.cli.parser import build_parser
 
 TAKEN = [

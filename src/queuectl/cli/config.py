@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from queuectl.cli.common import open_queue, print_json
+from queuectl.cli import open_queue, print_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

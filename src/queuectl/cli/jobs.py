@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from queuectl.cli.common import open_queue, print_json
+from queuectl.cli import open_queue, print_json
 from queuectl.errors import InvalidInput
 
 TYPE_CHECKING = False

@@ -1,4 +1,4 @@
-"""argparse, for every command line but a plain ``enqueue`` (``enqueue.quick_parse``).
+"""argparse, for every command line but a plain ``enqueue`` (``cli.quick_parse``).
 
 A usage error is one line on stderr and exit 2. Only the named command's parser is
 built, and a command's functions are imported by its builder: building all twenty-odd
@@ -12,8 +12,7 @@ import argparse
 import os
 import sys
 
-from queuectl.cli import PROG
-from queuectl.cli.enqueue import OPTIONS, bad_value, non_negative
+from queuectl.cli import OPTIONS, PROG, bad_value, cmd_enqueue, non_negative
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -103,8 +102,6 @@ def port(text: str) -> int:
 
 # --- one builder per command ---------------------------------------------------------
 def _add_enqueue(commands: Any) -> None:
-    from queuectl.cli.enqueue import cmd_enqueue
-
     enqueue = commands.add_parser("enqueue", help="add a job (JSON, flags, or a JSON Lines file)")
     enqueue.add_argument("job", nargs="?", metavar="JSON", help='e.g. \'{"command":"sleep 2"}\'')
     exclusive: dict[str, Any] = {}

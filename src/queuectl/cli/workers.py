@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queuectl.cli.common import open_queue, print_json
+from queuectl.cli import open_queue, print_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
