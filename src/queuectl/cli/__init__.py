@@ -1,12 +1,13 @@
 """The command line: parse, call ``Queue``, render. No SQL and no lifecycle rules here.
 
 This module is everything a plain ``queuectl enqueue`` runs, and the only one of the
-package that such a call imports: each further module costs about 0.1 ms of a call
-that takes 30 (measured), and start-up time is a product figure. So it holds ``main``
-and ``run``, the checks made before any queue is opened, enqueue's options (the one
-table that ``parser.py`` declares to argparse too), ``quick_parse`` of them without
-argparse, and ``cmd_enqueue``. Every other command line is parsed by ``parser.parse``,
-and each command's functions live in a module of their own, imported when it runs.
+package that such a call imports: each further module cost ~0.13 ms of every such
+call (DECISIONS.md, "Command line"), and start-up time is a product figure. So it
+holds ``main`` and ``run``, the checks made before any queue is opened, enqueue's
+options (the one table that ``parser.py`` declares to argparse too), ``quick_parse``
+of them without argparse, and ``cmd_enqueue``. Every other command line is parsed by
+``parser.parse``, and each command's functions live in a module of their own,
+imported when it runs.
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
-"""``dashboard``: the web dashboard and /metrics, served by ``queuectl.web``."""
+"""``dashboard``: the web dashboard and /metrics, served by ``queuectl.web``.
+
+Not a start-up path (starlette imports ``typing`` anyway): type-only imports the plain way.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from queuectl.errors import InvalidInput
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from argparse import Namespace
 
