@@ -12,7 +12,7 @@ itself even if the worker is frozen). See DECISIONS.md, sections 2 and 6.
 from __future__ import annotations
 
 import time
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from queuectl.errors import QueuectlError
 from queuectl.lifecycle import Policy
@@ -22,7 +22,6 @@ from queuectl.worker.messages import say
 from queuectl.worker.orphans import ThisHost
 from queuectl.worker.slot import StopReason
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
