@@ -1,4 +1,4 @@
-"""Running one job's command: spawn it in its own session, reap it, name the outcome.
+"""Running one job's command: spawn it in its own session, signal it, reap it.
 
 ``posix_spawn`` (vfork + exec inside libc) is the cheapest way to start a process
 from Python; the job gets a new session (so its whole process group can be
@@ -19,17 +19,7 @@ import os
 import signal
 import time
 
-from queuectl.lifecycle import (
-    Cancelled,
-    Failed,
-    Interrupted,
-    Killed,
-    Outcome,
-    SpawnError,
-    Succeeded,
-    TimedOut,
-    WorkerLost,
-)
+from queuectl.lifecycle import SpawnError
 
 _CD_THEN_EXEC = 'cd -- "$1" || exit 127; shift; exec "$@"'
 # The environment entries that tag an attempt's processes (see tag_of).
@@ -183,21 +173,3 @@ def reap(pid: int, tag: tuple[bytes, ...], spawned: float) -> int | None:
         return None
     signal_attempt(pid, tag, spawned, signal.SIGKILL)
     return os.waitpid(pid, 0)[1]
-
-
-def outcome_of(status: int, stop_reason: str | None, timeout: float) -> Outcome:
-    """What an attempt ended with, given its exit status and why (if) we stopped it."""
-    if stop_reason == "revoked":
-        return Cancelled()
-    if stop_reason == "fenced":
-        return WorkerLost()
-    if stop_reason == "interrupt":
-        return Interrupted()
-    if stop_reason == "timeout":
-        return TimedOut(timeout)
-    code = os.waitstatus_to_exitcode(status)
-    if code == 0:
-        return Succeeded()
-    if code > 0:
-        return Failed(code)
-    return Killed(-code)

@@ -23,10 +23,11 @@ def start(
     where = locate(db)
     if detach:
         return _detach(where, count, queues, burst)
+    from queuectl.worker.port import QueueAdapter
     from queuectl.worker.runner import Runner
 
     with Queue(where, role=WORKER).open() as queue:
-        return Runner(queue, count, queues, burst).run()
+        return Runner(QueueAdapter(queue), count, queues, burst).run()
 
 
 def _detach(where: Location, count: int, queues: Sequence[str] | None, burst: bool) -> int:

@@ -1,0 +1,322 @@
+"""The loop of one ``worker start`` process: wake, turn, sleep; N slots, no busy waiting.
+
+Everything happens in one select() loop: a self-pipe for signals (SIGCHLD, SIGTERM,
+SIGINT, SIGUSR1), the queue's wake-up source (inotify on the SQLite file, LISTEN on
+PostgreSQL) and timers for heartbeats, job timeouts and the next scheduled job. One
+process runs all N jobs, which keeps memory low and needs no locking between threads.
+
+Each pass: reap what ended, enforce deadlines, heartbeat when due (``Lease``), then a
+turn: the results of ended attempts and the claims for free slots in one exchange with
+the queue (``Results`` keeps what could not be written), then sleep until something
+happens.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import time
+
+from queuectl.errors import QueuectlError
+from queuectl.worker.messages import say
+from queuectl.worker.slot import StopReason
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from queuectl.backends.base import Watcher
+    from queuectl.lifecycle import Outcome
+    from queuectl.models import Job
+    from queuectl.worker.lease import Lease
+    from queuectl.worker.port import QueuePort
+    from queuectl.worker.results import Results
+    from queuectl.worker.slot import Slot
+
+GRACEFUL = (signal.SIGTERM, signal.SIGINT)
+STOP_REQUEST = signal.SIGUSR1  # `worker stop`: graceful, and idempotent (never escalates)
+LOG_CHECK = 0.5  # seconds between looks at running jobs' log sizes (max-log-bytes)
+FIRST_PAUSE, LAST_PAUSE = 0.25, 5.0  # seconds the queue is left alone after an error
+
+
+class Loop:
+    """The select() loop over one worker's slots. ``env`` is the jobs' base environment
+    (the lease writes the fence's token into it); ``clock`` the worker's monotonic clock
+    (a test's fake one)."""
+
+    def __init__(
+        self,
+        port: QueuePort,
+        slots: Sequence[Slot],
+        lease: Lease,
+        results: Results,
+        queues: list[str] | None,
+        burst: bool,
+        env: dict[str, str],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.port = port
+        self.slots = slots
+        self.lease = lease
+        self.results = results
+        self.queues = queues
+        self.burst = burst
+        self.env = env
+        self.clock = clock
+        self.stopping = False
+        self.claim_blocked = False  # the last claim found nothing: wait for a change
+        self.resume_at = 0.0  # after a queue error, the queue is left alone until then
+        self.error_pause = 0.0
+        self.next_log_check = 0.0
+        self._devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        self._selector = selectors.DefaultSelector()
+        self._signal_r, self._signal_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._watcher: Watcher | None = None
+        self._watcher_fd = -1
+        self._listening = False
+
+    # --- set-up and tear-down -------------------------------------------------
+    def listen(self) -> None:
+        """Take the signals (their numbers arrive on the self-pipe) and open the queue's
+        wake-up source."""
+        signal.set_wakeup_fd(self._signal_w, warn_on_full_buffer=False)
+        for sig in (*GRACEFUL, STOP_REQUEST, signal.SIGCHLD):
+            signal.signal(sig, _ignore)  # the byte on the wake-up pipe is what we act on
+        self._listening = True
+        self._selector.register(self._signal_r, selectors.EVENT_READ)
+        self._watch()
+
+    def close(self) -> None:
+        """Release the loop's descriptors. Signals no longer reach the pipe; their handlers
+        stay the ones that do nothing (an exiting worker ignores them, as it did before)."""
+        if self._listening:
+            signal.set_wakeup_fd(-1)
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+        self._selector.close()
+        for fd in (self._signal_r, self._signal_w, self._devnull):
+            os.close(fd)
+
+    # --- wake-ups from the queue ------------------------------------------------
+    def _watch(self) -> None:
+        """(Re)open the queue's wake-up source; without one, poll_interval is the pace."""
+        if self._watcher is not None:
+            return
+        try:
+            self._watcher = self.port.watcher()
+        except QueuectlError as exc:
+            say(f"no wake-ups from the queue for now ({exc}); polling")
+            return
+        if self._watcher is not None:
+            self._watcher_fd = self._watcher.fileno()  # a lost connection cannot tell it later
+            self._selector.register(self._watcher_fd, selectors.EVENT_READ)
+
+    def _on_watcher(self) -> None:
+        assert self._watcher is not None
+        try:
+            kinds = self._watcher.drain()
+        except QueuectlError as exc:
+            say(f"{exc}; polling until it is back")
+            self._selector.unregister(self._watcher_fd)
+            self._watcher.close()
+            self._watcher = None
+            self.claim_blocked = False
+            return
+        if "jobs" in kinds:
+            self.claim_blocked = False
+        if "control" in kinds:
+            self.lease.next_heartbeat = 0.0  # a stop or cancel request: look now
+
+    # --- the loop -------------------------------------------------------------
+    def run(self) -> None:
+        """Until stopped with nothing left to write (or, in burst mode, drained)."""
+        while True:
+            self._reap()
+            now = self.clock()
+            self._enforce_deadlines(now)
+            if now >= self.next_log_check:
+                self._limit_logs(now)
+            if now >= self.lease.next_heartbeat:
+                self.heartbeat()
+            if self.clock() < self.resume_at:
+                # after a queue error: keep watching running jobs, try the queue again later
+                self._wait(min(self._timeout_local(), self.resume_at - self.clock()))
+                continue
+            try:
+                self._turn()
+                running = self._running()
+                if (
+                    not running
+                    and not self.results.unrecorded
+                    and (self.stopping or (self.burst and self._drained()))
+                ):
+                    return
+                timeout = self._timeout()
+                self.error_pause = 0.0
+            except QueuectlError as exc:
+                # The queue is unreachable or full for now. Wake-ups from it may keep firing
+                # (our own failed writes touch its files), so wait out a growing pause.
+                self.error_pause = min(max(self.error_pause * 2, FIRST_PAUSE), LAST_PAUSE)
+                say(f"queue error: {exc}; retrying in {self.error_pause:g}s")
+                self.resume_at = self.clock() + self.error_pause
+                self.claim_blocked = False
+                continue
+            self._wait(timeout)
+
+    def _wait(self, timeout: float) -> None:
+        events = self._selector.select(timeout)
+        if not events:
+            # a timer fired: a scheduled job may be due (and this is the polling safety net)
+            self.claim_blocked = False
+        for key, _ in events:
+            if key.fd == self._signal_r:
+                self._on_signals()
+            elif key.fd == self._watcher_fd and self._watcher is not None:
+                self._on_watcher()
+
+    def _timeout_local(self) -> float:
+        """Seconds until the next timer that needs no queue: heartbeat, a job's deadline."""
+        now = self.clock()
+        running = self._running()
+        settings = self.port.settings
+        wake = [self.lease.next_heartbeat, now + settings.poll_interval]
+        wake += [at for at in (s.wake_at() for s in running) if at is not None]
+        if running and settings.max_log_bytes:
+            wake.append(self.next_log_check)
+        return max(0.0, min(wake) - now)
+
+    def _timeout(self) -> float:
+        now = self.clock()
+        wake = [now + self._timeout_local()]
+        retry_at = self.results.wake_at()
+        if retry_at is not None:
+            wake.append(retry_at)  # see Results.write_apart
+        if not self.stopping and any(s.job is None for s in self.slots):
+            due = self.port.next_due(self.queues)
+            if due is not None:
+                wake.append(now + max(0.0, due - self.port.now()))
+        return max(0.0, min(wake) - self.clock())
+
+    def _running(self) -> list[Slot]:
+        return [slot for slot in self.slots if slot.job is not None]
+
+    def _drained(self) -> bool:
+        return self.port.next_due(self.queues) is None
+
+    # --- the heartbeat --------------------------------------------------------
+    def heartbeat(self) -> None:
+        """Renew what we hold (Lease.renew), unless the queue's location is lost."""
+        now = self.clock()
+        self.lease.schedule(now)  # if the settings cannot be read
+        if self.lease.location_lost(now):
+            self.stopping = True
+            return
+        self._watch()
+        renewal = self.lease.renew(now, self.results.unrecorded, self.stopping)
+        if renewal.stop:
+            self.stopping = True
+        if renewal.rescued:
+            self.claim_blocked = False
+
+    # --- claiming and starting jobs ---------------------------------------------
+    def _turn(self) -> None:
+        """Write what ended and claim for the free slots, in one transaction. Repeats
+        while a claimed job could not even be spawned (its result is ready at once).
+        A queue error leaves the results unrecorded; their leases stay renewed meanwhile
+        (Lease.renew), so nobody re-runs a job whose result is only waiting to be
+        written. Those results are retried apart (Results.write_apart): one the queue
+        keeps refusing must hold back neither the claims nor the results after it."""
+        results = self.results
+        if self.lease.lost:
+            results.drop()  # there is nowhere to record them (see Lease.location_lost)
+            return
+        while True:
+            free = [] if self.stopping or self.claim_blocked else [
+                slot for slot in self.slots if slot.job is None
+            ]  # fmt: skip
+            fresh = results.fresh()
+            if not fresh and not free:
+                break
+            try:
+                held, jobs = self.port.exchange(
+                    fresh, [slot.worker_id for slot in free], self.queues, self.port.settings.lease
+                )
+            except QueuectlError:
+                results.refused(fresh)
+                raise
+            results.written(fresh, held)
+            if len(jobs) < len(free):
+                self.claim_blocked = True
+            slot_of = {slot.worker_id: slot for slot in free}
+            for job in jobs:
+                self._start(slot_of[job.worker or ""], job)
+            if not results.any_fresh():
+                break
+        results.write_apart()
+
+    def _start(self, slot: Slot, job: Job) -> None:
+        self.lease.before_start()  # no job starts without a live fence
+        spawn_error = slot.start(job, self.env, self.lease.token, self.port.settings, self._devnull)
+        if spawn_error is not None:
+            self._finish(slot, spawn_error)
+
+    # --- watching running jobs --------------------------------------------------
+    def _reap(self) -> None:
+        for slot in self._running():
+            status = slot.reap()
+            if status is not None:
+                if slot.stop_reason is None and self.lease.fenced(self.clock()):
+                    # the fence killed it: not the job's fault
+                    slot.stop_reason = StopReason.FENCED
+                self._finish(slot, slot.outcome(status, slot.timeout(self.port.settings)))
+
+    def _enforce_deadlines(self, now: float) -> None:
+        settings = self.port.settings
+        for slot in self._running():
+            slot.enforce(now, settings)
+
+    def _limit_logs(self, now: float) -> None:
+        """Keep running jobs' output within max-log-bytes on disk (see LiveLog.limit)."""
+        self.next_log_check = now + LOG_CHECK
+        for slot in self._running():
+            slot.log.limit(self.port.settings.max_log_bytes)
+
+    def _finish(self, slot: Slot, outcome: Outcome) -> None:
+        self.results.add(slot.finish(outcome, self.port.settings, self.port.now))
+        self.claim_blocked = False
+
+    # --- signals --------------------------------------------------------------
+    def _on_signals(self) -> None:
+        try:
+            received = os.read(self._signal_r, 512)
+        except BlockingIOError:
+            return
+        for sig in received:
+            if sig in GRACEFUL or sig == STOP_REQUEST:
+                self._on_stop(escalate=sig in GRACEFUL)
+
+    def _on_stop(self, escalate: bool) -> None:
+        if not self.stopping:
+            self.stopping = True
+            running = len(self._running())
+            say(
+                f"stopping: waiting for {running} running job(s); signal again to interrupt them"
+                if running
+                else "stopping"
+            )
+            return
+        if escalate:
+            self.results.stop_waiting()  # results the queue refuses: no more waiting
+            now = self.clock()
+            grace = self.port.settings.kill_grace
+            for slot in self._running():
+                if slot.stop_reason is None:
+                    slot.stop(StopReason.INTERRUPT, now, grace)
+            if self._running():
+                say("interrupting running jobs: they go back to pending")
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """Signals are read from the wake-up pipe; the Python-level handler does nothing."""
