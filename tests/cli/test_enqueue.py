@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from queuectl.api import Queue
-from tests.helpers import cli, cli_env, cli_json, cli_ok
+from tests.support.cli import cli, cli_env, cli_json, cli_ok
 
 GENERATED_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli, cli_ok
+from tests.support.cli import cli, cli_ok
 
 COMMANDS = (
     "enqueue",

@@ -12,7 +12,8 @@ import pytest
 
 from queuectl.lifecycle import Failed
 from tests.contract.support import add, claim, end, make_completed, make_dead
-from tests.helpers import JOB_FIELDS, STATES, TIMESTAMP, TIMESTAMP_FIELDS, cli, cli_json, cli_ok
+from tests.support.cli import cli, cli_json, cli_ok
+from tests.support.output import JOB_FIELDS, STATES, TIMESTAMP, TIMESTAMP_FIELDS
 
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli_ok
+from tests.support.cli import cli_ok
 
 FORMS = {
     "--db": (("--db", "~/q.db"), {}),

@@ -10,7 +10,6 @@ import select
 import signal
 import struct
 import subprocess
-import sys
 import termios
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 
 from queuectl.lifecycle import Failed, Succeeded
 from tests.contract.support import add, claim, make_completed, run_once, wait_past
-from tests.helpers import cli, cli_env, cli_json, cli_ok
+from tests.support.cli import QUEUECTL, cli, cli_env, cli_json, cli_ok
 
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend
@@ -141,7 +140,7 @@ class Watch:
     """`queuectl status --watch` in a subprocess whose output is a pseudo-terminal or a pipe."""
 
     def __init__(self, home: Path, terminal: bool) -> None:
-        args = [sys.executable, "-m", "queuectl", "status", "--watch", "--interval", "0.2"]
+        args = [*QUEUECTL, "status", "--watch", "--interval", "0.2"]
         env = cli_env(home, {"TERM": "xterm-256color", "COLUMNS": "140", "LINES": "40"})
         self.text = ""
         if terminal:

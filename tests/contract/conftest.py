@@ -1,7 +1,8 @@
 """One suite for every storage engine: each test runs once per backend in BACKENDS.
 
-A backend joins by adding its name to BACKENDS and a branch to ``location`` (both in
-tests/conftest.py) that yields a fresh, empty queue (for PostgreSQL: a new schema per test).
+A backend joins by adding its name to BACKENDS (tests/support/backends.py) and a branch
+to ``db`` (tests/conftest.py) that yields a fresh, empty queue (for PostgreSQL: a new
+schema per test).
 Tests use only the Backend protocol, never an engine's specifics.
 """
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from queuectl.jobspec import check_job
 from queuectl.lifecycle import Failed, Finished, Outcome, Policy, Succeeded, decide
-from tests.helpers import wait_for
+from tests.support.polling import wait_for
 
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend

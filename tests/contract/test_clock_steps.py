@@ -17,7 +17,7 @@ import pytest
 from queuectl.location import is_postgres
 from queuectl.models import JobState
 from tests.contract.support import POLICY, add, claim
-from tests.helpers import wait_for
+from tests.support.polling import wait_for
 
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend

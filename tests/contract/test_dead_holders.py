@@ -17,7 +17,7 @@ from queuectl.identity import hostname, process_start
 from queuectl.logfiles import live_path
 from queuectl.worker.orphans import ThisHost, adopt_orphans
 from tests.contract.support import POLICY, add, claim, state_of
-from tests.helpers import wait_for
+from tests.support.polling import wait_for
 
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend

@@ -9,18 +9,12 @@ import signal
 from pathlib import Path
 
 import pytest
-from scripts.chaos import pids_with_env
 
-from tests.e2e.harness import (
-    Queuectl,
-    gate_wait,
-    q,
-    running,
-    start_time,
-    ts,
-    wait_for_pid,
-    wait_until,
-)
+from tests.support.harness import Queuectl
+from tests.support.jobs import gate_wait, q, wait_for_pid
+from tests.support.output import ts
+from tests.support.polling import wait_for
+from tests.support.processes import pids_with_env, running, start_time
 
 
 def test_completed_job_output_is_in_its_log(qc: Queuectl) -> None:
@@ -101,7 +95,7 @@ def test_timeout_kills_the_jobs_grandchildren(qc: Queuectl, tmp_path: Path) -> N
     assert running(grandchild, born)
     shown = qc.wait_state(job, "dead", timeout=15)
 
-    wait_until(lambda: not running(grandchild, born), 5, what=f"grandchild {grandchild} to be gone")
+    wait_for(lambda: not running(grandchild, born), 5, what=f"grandchild {grandchild} to be gone")
     assert "timed out" in shown["last_error"]
     assert "1s" in shown["last_error"]
     assert [a["outcome"] for a in shown["history"]] == ["timed_out"]
@@ -117,7 +111,7 @@ def test_processes_a_job_leaves_behind_end_with_it(qc: Queuectl, tmp_path: Path)
 
     qc.wait_state(job, "completed")
 
-    wait_until(lambda: not running(background, born), 5, what="the job's leftover process to end")
+    wait_for(lambda: not running(background, born), 5, what="the job's leftover process to end")
 
 
 # Starts two processes out of the job's process group, their pids in the folder $1/$N:
@@ -151,7 +145,7 @@ def still_running(processes: dict[str, tuple[int, str | None]]) -> dict[str, int
 
 def wait_no_process_of(job: str, timeout: float) -> None:
     """Every process that carries the job's id in its environment ends."""
-    wait_until(
+    wait_for(
         lambda: not [pid for pid in pids_with_env(f"QUEUECTL_JOB_ID={job}") if running(pid)],
         timeout,
         interval=0.02,
@@ -284,7 +278,7 @@ def test_delayed_job_does_not_start_before_its_delay(qc: Queuectl, tmp_path: Pat
 def test_idle_worker_runs_a_delayed_job_when_it_is_due(qc: Queuectl, tmp_path: Path) -> None:
     stamp = tmp_path / "stamp"
     worker = qc.start_worker()
-    wait_until(lambda: qc.json("worker", "list"), 10, what="the worker to register")
+    wait_for(lambda: qc.json("worker", "list"), 10, what="the worker to register")
     job = qc.enqueue(f"date +%s.%N > {q(stamp)}", "--delay", "2s")
 
     qc.wait_state(job, "completed", timeout=10)
@@ -400,7 +394,7 @@ def test_a_running_job_past_max_log_bytes_does_not_fill_the_disk(
         used = live[0].stat().st_blocks * 512
         return used if used <= 2 * CAP else None
 
-    wait_until(disk_used, 60, what="the running job's log to use at most 128 KiB of disk")
+    wait_for(disk_used, 60, what="the running job's log to use at most 128 KiB of disk")
     shown = qc.run("logs", job).stdout
     assert "\x00" not in shown
     assert shown.startswith("1\n2\n3\n") and shown.endswith("2999999\n3000000\n")

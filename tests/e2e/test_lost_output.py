@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Queuectl, Worker, q, wait_for_pid
+from tests.support.cli import Worker
+from tests.support.harness import Queuectl
+from tests.support.jobs import q, wait_for_pid
 
 MARK = "printed-before-the-kill"
 

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Queuectl, fresh_queue, q, running, wait_for_pid
+from tests.support.harness import Queuectl
+from tests.support.jobs import q, wait_for_pid
+from tests.support.processes import running
 
 
 @pytest.fixture
 def sqlite_qc(tmp_path: Path) -> Iterator[Queuectl]:
     """A fresh SQLite queue (the default file in the test's home), heartbeat 1 s."""
-    with fresh_queue(tmp_path) as queue:
+    with Queuectl(tmp_path) as queue:
         queue.config("heartbeat", "1")
         queue.config("lease", "3")
         yield queue

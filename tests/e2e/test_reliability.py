@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Queuectl, q, running, wait_for_pid, wait_until
-from tests.reliability.tools import freeze_idle, thaw
+from tests.support.harness import Queuectl
+from tests.support.jobs import gate_wait, q, wait_for_pid
+from tests.support.polling import wait_for
+from tests.support.processes import freeze_idle, running, thaw
 
 
 def test_200_jobs_three_burst_workers_each_side_effect_exactly_once(
@@ -72,7 +74,7 @@ def test_sigkilled_worker_jobs_are_recovered_within_60s_with_default_settings(
     print(f"jobs still running after their worker was SIGKILLed: {orphans}")
 
     rescuer = qc.start_worker("--count", "3")
-    wait_until(
+    wait_for(
         lambda: {w["id"].split(":")[-2] for w in qc.json("worker", "list")} == {str(rescuer.pid)},
         10,
         what="only the new worker to be listed",
@@ -146,9 +148,7 @@ def test_jobs_enqueued_before_a_restart_all_run(qc: Queuectl, tmp_path: Path) ->
     out = tmp_path / "out"
     gate = tmp_path / "gate"
     side_effect = f"echo $QUEUECTL_JOB_ID >> {q(out)}"
-    running_job = qc.enqueue(
-        f"while [ ! -e {q(gate)} ]; do sleep 0.02; done; {side_effect}", "--id", "a"
-    )
+    running_job = qc.enqueue(f"{gate_wait(gate)}; {side_effect}", "--id", "a")
     waiting = [qc.enqueue(side_effect, "--id", i) for i in ("b", "c")]
 
     first = qc.start_worker("--count", "1")

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.harness import Queuectl, gate_wait
-from tests.helpers import pg_with_password
+from tests.support.backends import pg_with_password
+from tests.support.harness import Queuectl
+from tests.support.jobs import gate_wait
 
 DB_PASSWORD = "db-pass-in-url"
 PG_PASSWORD = "pgpassword-secret"

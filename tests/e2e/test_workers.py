@@ -12,16 +12,11 @@ from typing import IO
 
 import pytest
 
-from tests.e2e.harness import (
-    Queuectl,
-    gate_wait,
-    q,
-    running,
-    start_time,
-    ts,
-    wait_for_pid,
-    wait_until,
-)
+from tests.support.harness import Queuectl
+from tests.support.jobs import gate_wait, q, wait_for_pid
+from tests.support.output import ts
+from tests.support.polling import wait_for
+from tests.support.processes import running, start_time
 
 
 def test_sigterm_lets_the_running_job_finish_and_claims_nothing_more(
@@ -141,7 +136,7 @@ def test_worker_list_and_status_show_every_slot_of_a_count_3_worker(
 
 def test_sigkilled_worker_is_no_longer_listed(qc: Queuectl) -> None:
     worker = qc.start_worker("--count", "2")
-    wait_until(lambda: qc.json("worker", "list"), 10, what="workers to register")
+    wait_for(lambda: qc.json("worker", "list"), 10, what="workers to register")
 
     worker.kill_group()
 
@@ -166,7 +161,7 @@ def test_detached_worker_runs_jobs_and_worker_stop_ends_it(qc: Queuectl, tmp_pat
     stopped = qc.run("worker", "stop", "--timeout", "15")
 
     assert stopped.returncode == 0
-    wait_until(lambda: not running(pid, born), 10, what=f"detached worker {pid} to exit")
+    wait_for(lambda: not running(pid, born), 10, what=f"detached worker {pid} to exit")
     assert qc.json("worker", "list") == []
     text = log.read_text()
     assert "started" in text
@@ -189,7 +184,7 @@ def test_cancel_stops_a_running_job_within_the_heartbeat(
 
     assert done.stdout.split() == [job]
     assert qc.state(job) == "cancelled"
-    wait_until(
+    wait_for(
         lambda: not any(running(p, s) for p, s in zip(pids, starts, strict=True)),
         5,
         interval=0.01,
@@ -197,7 +192,7 @@ def test_cancel_stops_a_running_job_within_the_heartbeat(
     )
     gone_after = time.monotonic() - cancelled_at
     assert gone_after < 1.0 + 1.0, f"the job ran on {gone_after:.2f}s after cancel"
-    attempts = wait_until(
+    attempts = wait_for(
         lambda: [a for a in qc.history(job) if a["finished_at"]], 5, what="attempt end"
     )
     assert [a["outcome"] for a in attempts] == ["cancelled"]
@@ -219,7 +214,7 @@ def test_logs_follow_streams_a_running_job_and_ends_with_it(qc: Queuectl, tmp_pa
     reader.start()
     qc.start_worker()
 
-    wait_until(lambda: lines, 10, what="the first line of the running job")
+    wait_for(lambda: lines, 10, what="the first line of the running job")
     assert lines == ["first\n"]
     assert qc.state(job) == "processing"
     assert follow.poll() is None, "--follow keeps streaming while the job runs"
@@ -238,7 +233,7 @@ def _read_lines(stream: IO[bytes], into: list[str]) -> None:
 
 def test_idle_worker_picks_up_a_new_job_at_once(qc: Queuectl) -> None:
     qc.start_worker("--count", "1")
-    wait_until(lambda: qc.json("worker", "list"), 10, what="the worker to register")
+    wait_for(lambda: qc.json("worker", "list"), 10, what="the worker to register")
     # poll-interval is 2 s by default: only a wake-up on enqueue meets the bound every time
     for _ in range(3):
         time.sleep(0.3)  # let the worker go idle: this is the situation under test
@@ -264,7 +259,7 @@ def test_worker_list_and_status_json_name_each_workers_pid(qc: Queuectl) -> None
     """The table of `worker list` shows each worker's pid; the JSON must too (a script
     needs it to signal or watch a worker)."""
     worker = qc.start_worker("--count", "2")
-    listed = wait_until(lambda: qc.json("worker", "list"), 10, what="workers to register")
+    listed = wait_for(lambda: qc.json("worker", "list"), 10, what="workers to register")
 
     assert [w.get("pid") for w in listed] == [worker.pid, worker.pid]
     assert [w.get("pid") for w in qc.json("status")["workers"]] == [worker.pid, worker.pid]

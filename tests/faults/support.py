@@ -3,7 +3,9 @@
 - ``run_main``: the CLI in this process (``queuectl.cli.main``), for the many examples
   of the property tests; output captured, anything but ``SystemExit`` propagates (a
   traceback a user would see is a test failure here).
-- ``run_cli``: the real CLI in a subprocess, with bytes argv, a umask or an rlimit.
+- ``run_cli``: the real CLI in a subprocess (``tests.support.cli``'s command line and
+  environment) with what only these tests need: bytes argv, a umask or an rlimit, output
+  that may not be UTF-8.
 - ``Mounts``: small tmpfs mounts (disk full, read-only), always unmounted.
 - ``dump``: the whole logical content of a SQLite queue, to prove it did not change.
 """
@@ -17,12 +19,11 @@ import re
 import sqlite3
 import stat
 import subprocess
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import cli_env
+from tests.support.cli import QUEUECTL, cli_env
 
 # The id rule as README.md states it: 1-128 of A-Z a-z 0-9 . _ : -, not starting with '.'.
 DOCUMENTED_ID = re.compile(r"[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}")
@@ -67,7 +68,7 @@ def run_cli(
 ) -> Ran:
     """``python -m queuectl ARGS`` against the queue in ``home``; argv may hold bytes
     (not UTF-8), ``preexec`` runs in the child (umask, rlimit). Output decoded leniently."""
-    argv: list[str | bytes] = [sys.executable, "-m", "queuectl"]
+    argv: list[str | bytes] = [*QUEUECTL]
     argv += [a if isinstance(a, bytes | str) else os.fspath(a) for a in args]
     done = subprocess.run(
         argv,

@@ -21,7 +21,7 @@ from tests.faults.support import (
     jsonl,
     run_cli,
 )
-from tests.helpers import cli_ok
+from tests.support.cli import cli_ok
 
 # Commands that open the queue, each in its own way (reads, writes, the worker).
 COMMANDS: list[tuple[str, ...]] = [

@@ -11,7 +11,6 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +31,9 @@ from tests.faults.support import (
     jsonl,
     run_cli,
 )
-from tests.helpers import cli_env, cli_json, cli_ok, wait_for
+from tests.support.cli import QUEUECTL, cli_env, cli_json, cli_ok
+from tests.support.jobs import gate_wait
+from tests.support.polling import wait_for
 
 WORKER_DEADLINE = 90.0  # a --burst worker over these few jobs takes a second or two
 
@@ -261,13 +262,13 @@ def test_a_worker_whose_queue_disk_fills_waits_calmly_and_catches_up(
     disk = small_disk(tmp_path, mounts, "2m")
     home = disk.root / "home"
     gate = tmp_path / "gate"
-    wait = f"while [ ! -e {gate} ]; do sleep 0.02; done"  # prints nothing: no log needed
+    wait = gate_wait(gate)  # prints nothing: no log needed
     cli_ok(home, "enqueue", "--id", "gated", "--command", wait)
     cli_ok(home, "enqueue", "--id", "next", "--command", "true")
     said = tmp_path / "worker.log"  # off the full disk
     with open(said, "wb") as out:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "queuectl", "worker", "start"],
+            [*QUEUECTL, "worker", "start"],
             env=cli_env(home),
             stdout=out,
             stderr=out,

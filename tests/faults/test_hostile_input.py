@@ -37,7 +37,8 @@ from tests.faults.support import (
     run_cli,
     run_main,
 )
-from tests.helpers import JOB_FIELDS, TIMESTAMP, TIMESTAMP_FIELDS, cli_json, cli_ok
+from tests.support.cli import cli_json, cli_ok
+from tests.support.output import JOB_FIELDS, TIMESTAMP, TIMESTAMP_FIELDS
 
 SEED_ID = "seed"
 GENERATED_ID = re.compile(r"[0-9a-f]{16}")

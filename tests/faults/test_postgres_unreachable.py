@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests.faults.support import Ran, assert_clean_error, run_cli
-from tests.helpers import ADMIN_URL, cli_json, cli_ok, reset_pg_queue, wait_for
+from tests.support.backends import ADMIN_URL, reset_pg_queue
+from tests.support.cli import cli_json, cli_ok
+from tests.support.polling import poll, wait_for
+from tests.support.processes import running
 
 BOUND = 15.0  # seconds: a command facing an unreachable server gives up before this
 SECRET = "S3cr3tPw9"
@@ -138,21 +141,9 @@ def test_a_detached_worker_keeps_the_password_off_its_command_line(
         assert SECRET not in cmdline, f"the password is in `ps` for every user: {cmdline}"
     finally:
         run_cli(home, "worker", "stop", "--timeout", "20", env=env)
-        deadline = time.monotonic() + 20
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _alive(pid):
+        if not poll(lambda: not running(pid), 20):
             os.kill(pid, signal.SIGKILL)
 
 
 def _registered(home: Path, env: dict[str, str], pid: int) -> bool:
     return any(w["pid"] == pid for w in cli_json(home, "worker", "list", "--json", env=env))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            state = handle.read().rsplit(b")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != b"Z"

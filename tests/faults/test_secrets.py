@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.support import assert_clean_error, run_cli
-from tests.helpers import cli_json, pg_with_password
+from tests.support.backends import pg_with_password
+from tests.support.cli import cli_json
 
 PASSWORD = "hunter2-secret"
 # nothing listens on port 1: a command that tried to connect would fail (exit 1) at once
@@ -80,7 +81,7 @@ def test_a_bad_token_file_is_refused(tmp_path: Path, content: bytes, why: str) -
 
 def test_short_commands_still_accept_a_password_in_db(tmp_path: Path, pg_database: str) -> None:
     """Their arguments are visible only for the moment they run, and scripts use them."""
-    from tests.helpers import reset_pg_queue
+    from tests.support.backends import reset_pg_queue
 
     reset_pg_queue(pg_database)
     home = tmp_path / "home"

@@ -7,7 +7,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,11 @@ from tests.faults.support import (
     run_cli,
     tree,
 )
-from tests.helpers import cli_env, cli_json, cli_ok, wait_for
+from tests.support.backends import BACKENDS, reset_pg_queue
+from tests.support.cli import QUEUECTL, cli_env, cli_json, cli_ok
+from tests.support.jobs import gate_wait
+from tests.support.polling import wait_for
+from tests.support.processes import running
 
 WORKER_DEADLINE = 90.0
 
@@ -51,7 +54,7 @@ def test_queue_files_and_logs_are_owner_only_even_with_umask_0(tmp_path: Path) -
     # and a detached worker, which writes its own log file
     started = ok(run_cli(home, "worker", "start", "--detach", "--burst", preexec=umask0))
     pid = int(started.out.split("pid", 1)[1].split()[0])
-    wait_for(lambda: not _running(pid), timeout=WORKER_DEADLINE, what="the detached worker")
+    wait_for(lambda: not running(pid), timeout=WORKER_DEADLINE, what="the detached worker")
 
     seen = (home / "logs" / "look.1.log").read_text().splitlines()
     modes = {name: mode for mode, name in (line.split(" ", 1) for line in seen)}
@@ -63,14 +66,6 @@ def test_queue_files_and_logs_are_owner_only_even_with_umask_0(tmp_path: Path) -
     assert {"home/queuectl.db", "home/logs/talk.1.log", "home/logs/fail.1.log"} <= set(found)
     loose = {name: oct(mode) for name, mode in found.items() if mode != 0o600}
     assert loose == {}, f"not owner-only: {loose}"
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
 
 
 # --- job ids and log paths --------------------------------------------------------------
@@ -188,7 +183,7 @@ def test_environment_values_are_never_printed(tmp_path: Path, gate: Path) -> Non
     _no_secret(ok(run_cli(home, "enqueue", dead % SECRETS["JSON_TOKEN"])), "enqueue JSON env")
     run_env = f"RUN_KEY={SECRETS['RUN_KEY']}"
     ok(run_cli(home, "enqueue", "--id", "done", "--command", "true", "--env", run_env))
-    wait = f"while [ ! -e {shlex.quote(str(gate))} ]; do sleep 0.02; done"
+    wait = gate_wait(gate)
     ok(run_cli(home, "enqueue", "--id", "running", "--command", wait, "--env", run_env))
     flag_env = f"FLAG_SECRET={SECRETS['FLAG_SECRET']}"
     enqueued = run_cli(
@@ -197,7 +192,7 @@ def test_environment_values_are_never_printed(tmp_path: Path, gate: Path) -> Non
     _no_secret(ok(enqueued), "enqueue --env")
     # one worker runs "dead", then "done", then the gated "running"; "pending" waits
     worker = subprocess.Popen(
-        [sys.executable, "-m", "queuectl", "worker", "start"],
+        [*QUEUECTL, "worker", "start"],
         env=cli_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -432,7 +427,7 @@ def test_a_logs_folder_of_another_user_is_refused_on_both_engines(
 
 
 # --- folders created under umask 000 --------------------------------------------------------
-@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+@pytest.mark.parametrize("engine", BACKENDS)
 def test_every_folder_queuectl_creates_is_owner_only_under_umask_0(
     tmp_path: Path, request: pytest.FixtureRequest, engine: str
 ) -> None:
@@ -444,8 +439,6 @@ def test_every_folder_queuectl_creates_is_owner_only_under_umask_0(
         where = top / "a" / "b" / "queue.db"
         args: tuple[str, ...] = ("--db", str(where))
     else:
-        from tests.helpers import reset_pg_queue
-
         url = request.getfixturevalue("pg_database")
         reset_pg_queue(url)
         home, env, args = top / "a" / "b", {"QUEUECTL_DB": url}, ()

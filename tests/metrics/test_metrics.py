@@ -12,7 +12,8 @@ from queuectl.api import Queue
 from queuectl.lifecycle import Failed, Succeeded, TimedOut
 from queuectl.web.metrics import DURATION_BUCKETS, render
 from tests.contract.support import add, claim, end, make_completed, make_dead, run_once
-from tests.helpers import STATES, cli_json
+from tests.support.cli import cli_json
+from tests.support.output import STATES
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Queuectl, wait_until
-from tests.helpers import reset_pg_queue
+from tests.support.backends import reset_pg_queue
+from tests.support.harness import Queuectl
+from tests.support.polling import wait_for
+from tests.support.processes import running
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"  # initdb refuses to run as root
@@ -49,14 +51,8 @@ def host(tmp_path: Path, name: str, db: str) -> Queuectl:
 def hosts(tmp_path: Path, pg_url: str) -> Iterator[Hosts]:
     """Hosts ``host-a`` and ``host-b`` sharing one PostgreSQL queue; everything either
     started (workers, and the jobs of killed workers) is ended afterwards."""
-    pair = Hosts(host(tmp_path, "host-a", pg_url), host(tmp_path, "host-b", pg_url))
-    try:
-        yield pair
-    finally:
-        try:
-            pair.a.cleanup()
-        finally:
-            pair.b.cleanup()
+    with host(tmp_path, "host-a", pg_url) as a, host(tmp_path, "host-b", pg_url) as b:
+        yield Hosts(a, b)
 
 
 # --- a PostgreSQL server of our own ------------------------------------------------------
@@ -134,15 +130,7 @@ class OwnServer:
                 os.kill(pid, signal.SIGQUIT)  # the postmaster's "immediate shutdown"
             except ProcessLookupError:
                 return
-        wait_until(lambda: self.postmaster_pid() is None or not _alive(pid), 30, what="stop")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        wait_for(lambda: self.postmaster_pid() is None or not running(pid), 30, what="stop")
 
 
 @contextmanager
@@ -194,8 +182,5 @@ def own_pg_url(own_pg: OwnServer) -> str:
 @pytest.fixture
 def own_qc(tmp_path: Path, own_pg_url: str) -> Iterator[Queuectl]:
     """The CLI against a fresh queue on the server of our own."""
-    qc = Queuectl(tmp_path, own_pg_url)
-    try:
+    with Queuectl(tmp_path, own_pg_url) as qc:
         yield qc
-    finally:
-        qc.cleanup()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cli_env
+from tests.support.cli import cli_env
 
 # Runs `main(argv)` in a fresh interpreter, then writes its exit code and every loaded
 # module whose top-level package starts with "psycopg" to the file named first.

@@ -16,18 +16,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from scripts.chaos import pids_with_env
 
-from tests.e2e.harness import (
-    Queuectl,
-    Worker,
-    gate_wait,
-    q,
-    running,
-    wait_for_pid,
-    wait_until,
-)
 from tests.pg.conftest import Hosts
+from tests.support.cli import Worker
+from tests.support.harness import Queuectl
+from tests.support.jobs import gate_wait, q, wait_for_pid
+from tests.support.polling import wait_for
+from tests.support.processes import environ_of, pids_with_env, running
 
 
 def still_running(*workers: Worker) -> None:
@@ -47,28 +42,11 @@ def pid_of(worker_id: str) -> int:
     return int(worker_id.split(":")[1])
 
 
-def fast_leases(qc: Queuectl) -> None:
-    """Lease 3 s, heartbeat 1 s, retry after 1 s: a lost worker's job is rescued quickly."""
-    qc.config("heartbeat", "1")  # first: the heartbeat must stay within half the lease
-    qc.config("lease", "3")
-    qc.config("backoff-base", "1")
-
-
-def env_of(pid: int) -> dict[str, str]:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as handle:
-            entries = handle.read().split(b"\0")
-    except OSError:
-        return {}
-    pairs = (entry.decode(errors="replace").partition("=") for entry in entries if entry)
-    return {key: value for key, _, value in pairs}
-
-
 def orphans_of(qc: Queuectl) -> dict[int, str]:
     """Live processes started by ``qc``'s workers (they carry its QUEUECTL_HOME) → job id."""
     marker = f"QUEUECTL_HOME={qc.home}"
     return {
-        pid: env_of(pid).get("QUEUECTL_JOB_ID", "?")
+        pid: environ_of(pid).get("QUEUECTL_JOB_ID", "?")
         for pid in pids_with_env(marker)
         if running(pid)
     }
@@ -138,7 +116,7 @@ def test_5000_jobs_on_8_worker_processes_of_two_hosts_run_each_exactly_once(
         by_status = {(w["host"], w["pid"]) for w in status["workers"]}
         return {h for h, _ in by_list} == {h for h, _ in by_status} == {"host-a", "host-b"}
 
-    wait_until(both_hosts_listed, 30, interval=0.1, what=lambda: f"both hosts listed: {seen}")
+    wait_for(both_hosts_listed, 30, interval=0.1, what=lambda: f"both hosts listed: {seen}")
     gate.touch()
     # seen while the queue was still being drained
     assert seen["status"]["jobs"]["completed"] < 5000
@@ -179,7 +157,7 @@ def test_when_every_worker_of_one_host_is_sigkilled_the_other_host_finishes_ever
     hosts: Hosts, tmp_path: Path
 ) -> None:
     a, b = hosts.a, hosts.b
-    fast_leases(a)
+    a.fast_leases()
     out = tmp_path / "out"
     ids = [f"job-{n:03d}" for n in range(80)]
     a.enqueue_file(
@@ -197,7 +175,7 @@ def test_when_every_worker_of_one_host_is_sigkilled_the_other_host_finishes_ever
         )
         return done >= 8 and on_b >= 3
 
-    wait_until(host_b_busy, 30, interval=0.05, what="host-b to be running jobs mid-run")
+    wait_for(host_b_busy, 30, interval=0.05, what="host-b to be running jobs mid-run")
     for worker in b_workers:
         os.killpg(worker.pid, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -233,7 +211,7 @@ def test_when_every_worker_of_one_host_is_sigkilled_the_other_host_finishes_ever
     twice = {i for i, n in collections.Counter(lines).items() if n > 1}
     assert twice <= lost, f"jobs run twice that were never lost: {twice - lost}"
     # host-b's rows stop being listed once their heartbeat is older than the lease
-    wait_until(
+    wait_for(
         lambda: {w["host"] for w in a.json("worker", "list")} == {"host-a"},
         10,
         what="only host-a's workers to be listed",
@@ -263,7 +241,7 @@ def test_worker_stop_on_one_host_stops_a_worker_of_another_host(
         a.config("heartbeat", heartbeat)
     worker = b.start_worker("--count", "2")
     worker.wait_for_log("started")
-    wait_until(
+    wait_for(
         lambda: {w["host"] for w in a.json("worker", "list")} == {"host-b"},
         10,
         what="host-b's worker to be listed",
@@ -321,7 +299,7 @@ def test_logs_follow_of_a_job_running_on_another_host_ends_with_the_stored_tail(
     a.wait_state(job, "processing")
     follow = a.popen("logs", job, "--follow")
     # once it has read the attempts it knows the attempt runs: it is following
-    wait_until(
+    wait_for(
         lambda: reading_attempts(a.env["QUEUECTL_DB"]) or follow.poll() is not None,
         15,
         what="`logs --follow` to read the attempts",
@@ -341,7 +319,7 @@ def test_a_job_of_a_sigkilled_host_b_worker_is_rescued_and_completed_by_host_a(
     hosts: Hosts, tmp_path: Path
 ) -> None:
     a, b = hosts.a, hosts.b
-    fast_leases(a)
+    a.fast_leases()
     pids, out = tmp_path / "pids", tmp_path / "out"
     pids.mkdir()
     # the first attempt blocks until killed; the second runs through

@@ -30,8 +30,11 @@ from typing import Any, NoReturn
 import psycopg
 import pytest
 
-from tests.e2e.harness import QUEUECTL, Queuectl, Worker, q, wait_until
 from tests.pg.conftest import OwnServer, own_server
+from tests.support.cli import QUEUECTL, Worker
+from tests.support.harness import Queuectl
+from tests.support.jobs import q
+from tests.support.polling import wait_for
 
 SYSTEM_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
 IP = shutil.which("ip", path=SYSTEM_PATH)
@@ -189,20 +192,7 @@ class Host:
         if self.uts:
             argv += [UNSHARE, "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', self.ns.name]
         argv += cli
-        log = self.qc.tmp / f"worker-{len(self.qc.workers) + 1}.log"
-        with open(log, "wb") as err:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=err,
-                stderr=err,
-                env=self.qc.env,
-                cwd=self.qc.tmp,
-                start_new_session=True,
-            )
-        worker = Worker(proc, log, (*args, f"in {self.ns.name}"))
-        self.qc.workers.append(worker)
-        return worker
+        return self.qc.start_worker_command(argv, (*args, f"in {self.ns.name}"))
 
 
 def own_hostname_works(ns: Netns) -> bool:
@@ -327,7 +317,7 @@ def test_5000_jobs_on_8_workers_in_two_network_namespaces_run_each_exactly_once(
             wanted = ({a.ns.ns_ip, b.ns.ns_ip}, {a.ns.name, b.ns.name})
             return bool(seen["clients"] >= wanted[0] and seen["hosts"] == wanted[1])
 
-        wait_until(both_hosts_connected, 30, interval=0.02, what=lambda: f"both hosts: {seen}")
+        wait_for(both_hosts_connected, 30, interval=0.02, what=lambda: f"both hosts: {seen}")
     assert seen["completed"] < JOBS, "drained before both hosts were seen"
     # (127.0.0.1: the test's own sessions, from the root namespace)
     assert seen["clients"] <= {"127.0.0.1", a.ns.ns_ip, b.ns.ns_ip}, seen

@@ -13,9 +13,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.e2e.harness import Queuectl, q, ts, wait_until
-from tests.helpers import cli
 from tests.pg.conftest import OwnServer
+from tests.support.cli import cli
+from tests.support.harness import Queuectl
+from tests.support.jobs import q
+from tests.support.output import ts
+from tests.support.polling import wait_for
 
 
 def listening_sessions(url: str) -> int:
@@ -40,7 +43,7 @@ def test_workers_reconnect_by_themselves_after_a_postgresql_restart(
         {"id": i, "command": f"sleep 0.05; echo $QUEUECTL_JOB_ID >> {q(out)}"} for i in ids
     )
     workers = [qc.start_worker("--count", "1") for _ in range(2)]
-    wait_until(lambda: qc.counts()["completed"] >= 30, 30, interval=0.05, what="30 jobs completed")
+    wait_for(lambda: qc.counts()["completed"] >= 30, 30, interval=0.05, what="30 jobs completed")
 
     before = qc.counts()["completed"]
     began = time.monotonic()
@@ -54,17 +57,17 @@ def test_workers_reconnect_by_themselves_after_a_postgresql_restart(
         counts = qc.counts()
         return counts if counts["completed"] == 300 else None
 
-    counts = wait_until(all_completed, 90, interval=0.2, what=lambda: "300 completed")
+    counts = wait_for(all_completed, 90, interval=0.2, what=lambda: "300 completed")
     drained_after = time.monotonic() - began
     assert sum(counts.values()) == 300, counts
     # the very same worker processes are listed again and LISTEN again
     pids = {w.pid for w in workers}
-    wait_until(
+    wait_for(
         lambda: {w["pid"] for w in qc.json("worker", "list")} == pids,
         15,
         what=lambda: "both workers to be listed again" + qc.worker_logs(),
     )
-    wait_until(
+    wait_for(
         lambda: listening_sessions(own_pg.url) == 2,
         15,
         what=lambda: "both workers to LISTEN again" + qc.worker_logs(),

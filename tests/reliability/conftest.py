@@ -1,5 +1,5 @@
-"""Fixtures of the reliability tests: a queue of each backend per test, and nothing
-left running after it (workers by process group, their jobs found in /proc)."""
+"""Fixtures of the reliability tests (``qc``, a queue of each backend per test with
+nothing left running after it, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,47 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Queuectl, fresh_queue
-from tests.helpers import reset_pg_queue
-
-# Short leases so that losing a worker costs seconds: heartbeat at most half the lease.
-FAST = (("heartbeat", "1"), ("lease", "3"), ("backoff-base", "1"))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest) -> str | None:
-    """None for SQLite (the default file in the test's QUEUECTL_HOME), or the URL of a
-    PostgreSQL database with a fresh queue schema."""
-    if request.param == "sqlite":
-        return None
-    url: str = request.getfixturevalue("pg_database")
-    reset_pg_queue(url)
-    return url
-
-
-@pytest.fixture
-def qc(db: str | None, tmp_path: Path) -> Iterator[Queuectl]:
-    """The CLI against a fresh queue of each backend; everything it started is ended."""
-    with fresh_queue(tmp_path, db) as queue:
-        yield queue
+from tests.support.backends import reset_pg_queue
+from tests.support.harness import Queuectl
 
 
 @pytest.fixture
 def fast(qc: Queuectl) -> Queuectl:
     """heartbeat 1 s, lease 3 s, backoff-base 1."""
-    for key, value in FAST:
-        qc.config(key, value)
-    return qc
+    return qc.fast_leases()
 
 
 @pytest.fixture
 def pg_qc(pg_database: str, tmp_path: Path) -> Iterator[Queuectl]:
     """The CLI against a fresh PostgreSQL queue (for tests that only make sense there)."""
     reset_pg_queue(pg_database)
-    queue = Queuectl(tmp_path, pg_database)
-    try:
-        for key, value in FAST:
-            queue.config(key, value)
-        yield queue
-    finally:
-        queue.cleanup()
+    with Queuectl(tmp_path, pg_database) as queue:
+        yield queue.fast_leases()

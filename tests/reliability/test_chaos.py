@@ -1,7 +1,7 @@
 """Chaos, CI-sized: workers SIGKILLed about once a second for 15 s while 300 jobs run.
 
-The logic (and the full-size run, ``make chaos``) is ``scripts/chaos.py``; see its
-docstring for what is checked.
+The logic is ``tests/support/chaos.py`` (its docstring says what is checked); the
+full-size run is ``scripts/chaos.py`` (``make chaos``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import random
 from pathlib import Path
 
 import pytest
-from scripts.chaos import Chaos, Settings
+
+from tests.support.chaos import Chaos, Settings
 
 
 @pytest.mark.timeout(240)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Queuectl
 from tests.reliability.enqueuers import enqueue_one_by_one
+from tests.support.harness import Queuectl
 
 PROCESSES = 8
 PER_PROCESS = 1000

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from tests.e2e.harness import Queuectl
+from tests.support.harness import Queuectl
 
 CHILD = """
 import sys

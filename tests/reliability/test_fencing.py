@@ -15,38 +15,30 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from scripts.chaos import Run
 
-from tests.e2e.harness import (
-    Queuectl,
-    Worker,
-    gate_wait,
-    q,
-    running,
-    ts,
-    wait_for_pid,
-    wait_until,
-)
 from tests.reliability.tools import (
     PausableProxy,
     ends,
-    environ_of,
     fence_of,
-    freeze_idle,
     jobs_of,
     processes_report,
     runs_of,
     start_marked_worker,
-    thaw,
     timed_job,
     via,
     wait_gone,
     wait_jobs_of,
 )
+from tests.support.cli import Worker
+from tests.support.harness import Queuectl
+from tests.support.jobs import Run, gate_wait, q, wait_for_pid
+from tests.support.output import ts
+from tests.support.polling import wait_for
+from tests.support.processes import environ_of, freeze_idle, running, thaw
 
 
 def wait_run(side: Path, attempt: int, timeout: float, qc: Queuectl) -> Run:
-    return wait_until(
+    return wait_for(
         lambda: runs_of(side).get(attempt),
         timeout,
         interval=0.01,
@@ -145,7 +137,7 @@ def test_a_worker_frozen_a_second_time_is_fenced_again(fast: Queuectl, tmp_path:
     first = qc.enqueue(timed_job(tmp_path / "first", 30), "--id", "first", "--max-retries", "0")
     wait_run(tmp_path / "first", 1, 15, qc)
     freeze_idle(worker.pid)
-    wait_until(
+    wait_for(
         lambda: not jobs_of(worker),
         10,
         interval=0.005,
@@ -197,16 +189,16 @@ def test_a_worker_starts_no_job_under_a_fence_whose_time_ran_out(
     try:
         frozen_at = freeze_idle(worker.pid)
         # its last renewal came before the freeze: the fence's 2.25 s (0.75 x lease) run out
-        wait_until(lambda: time.time() > frozen_at + 3, 10, what="the fence's limit to pass")
+        wait_for(lambda: time.time() > frozen_at + 3, 10, what="the fence's limit to pass")
         job = qc.enqueue(f"echo $$ > {q(pidfile)}; {gate_wait(gate)}", "--id", "after")
         thaw(worker.pid)
-        wait_until(
+        wait_for(
             lambda: jobs_of(worker) or "new fence" in worker.log(),
             15,
             interval=0.01,
             what=lambda: "the job to start or the fence to be replaced:\n" + worker.log(),
         )
-        stale = [p for p in jobs_of(worker) if f"QUEUECTL_FENCE={token}" in environ_of(p)]
+        stale = [p for p in jobs_of(worker) if environ_of(p).get("QUEUECTL_FENCE") == token]
         assert not stale, (
             f"the worker started job {job} (processes {stale}) with the token of a fence "
             "whose time had run out: once that fence exits, the job runs unfenced:\n" + worker.log()
@@ -216,8 +208,8 @@ def test_a_worker_starts_no_job_under_a_fence_whose_time_ran_out(
     started = wait_for_pid(pidfile, 15)
     _, new_token = fence_of(worker)
     assert new_token != token
-    assert f"QUEUECTL_FENCE={new_token}" in environ_of(started)
-    wait_until(lambda: not running(fence), 10, what=f"the old fence {fence} to end")
+    assert environ_of(started).get("QUEUECTL_FENCE") == new_token
+    wait_for(lambda: not running(fence), 10, what=f"the old fence {fence} to end")
     gate.touch()
     done = qc.wait_state(job, "completed", timeout=15)
     assert [a["outcome"] for a in done["history"]] == ["succeeded"]
@@ -281,10 +273,10 @@ def test_a_worker_cut_off_from_postgresql_loses_its_job_without_overlap(
             return seen["id"] and b"COMMIT\x00" in chunk
 
         proxy.pause_after(after_renewal_commit)
-        wait_until(lambda: proxy.paused_at, 10, interval=0.005, what="the cut")
+        wait_for(lambda: proxy.paused_at, 10, interval=0.005, what="the cut")
         cut_at = proxy.paused_at
         assert cut_at is not None
-        wait_until(
+        wait_for(
             lambda: (
                 not {"active", "idle in transaction"} & set(sessions_of(url, proxy.upstream_ports))
             ),
@@ -303,7 +295,7 @@ def test_a_worker_cut_off_from_postgresql_loses_its_job_without_overlap(
             watch_log(cut, log_lines)  # what it logs while cut off, and when
             return runs_of(side).get(2)
 
-        second = wait_until(
+        second = wait_for(
             second_run,
             20,
             interval=0.01,
@@ -314,7 +306,7 @@ def test_a_worker_cut_off_from_postgresql_loses_its_job_without_overlap(
         resumed_at = time.time()
     finally:
         proxy.resume()
-    wait_until(
+    wait_for(
         lambda: watch_log(cut, log_lines) > before + len(while_cut),
         30,
         interval=0.01,
@@ -363,15 +355,15 @@ def test_a_worker_cut_off_in_the_middle_of_a_transaction_does_not_block_the_resc
         # lease (the job id travels in it): the UPDATE runs and locks the row, the
         # COMMIT never arrives.
         proxy.pause_after(lambda chunk: job.encode() in chunk)
-        wait_until(lambda: proxy.paused_at, 10, interval=0.005, what="the cut")
+        wait_for(lambda: proxy.paused_at, 10, interval=0.005, what="the cut")
         cut_at = proxy.paused_at
         assert cut_at is not None
         try:  # (a fix may well end such a transaction quickly: only informative)
-            wait_until(lambda: "idle in transaction" in sessions_of(url, proxy.upstream_ports), 2)
+            wait_for(lambda: "idle in transaction" in sessions_of(url, proxy.upstream_ports), 2)
             left_open = "the cut-off transaction was seen open on the server"
         except AssertionError:
             left_open = "the cut-off transaction was not seen open on the server"
-        wait_until(lambda: not jobs_of(cut), 10, interval=0.005, what="the fence to kill the job")
+        wait_for(lambda: not jobs_of(cut), 10, interval=0.005, what="the fence to kill the job")
         lease_until = ts(qc.show(job)["lease_until"])
         try:
             second = wait_run(side, 2, 10, qc)

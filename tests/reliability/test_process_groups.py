@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Queuectl, q, running, wait_for_pid, wait_until
+from tests.support.harness import Queuectl
+from tests.support.jobs import q, wait_for_pid
+from tests.support.polling import wait_for
+from tests.support.processes import running
 
 
 @pytest.mark.timeout(60)
@@ -47,7 +50,7 @@ def test_sigkill_of_the_worker_group_kills_its_jobs_and_everything_they_started(
     killed_at = time.monotonic()
     worker.kill_group()
     assert worker.proc.returncode == -signal.SIGKILL
-    wait_until(
+    wait_for(
         lambda: not any(running(pid) for pid in victims.values()),
         5,
         interval=0.002,
@@ -74,7 +77,7 @@ def test_a_job_whose_env_names_the_fence_variable_still_dies_with_its_worker(
     assert running(shell)
 
     worker.kill_group()
-    wait_until(
+    wait_for(
         lambda: not running(shell),
         5,
         interval=0.01,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.e2e.harness import Queuectl
+from tests.support.harness import Queuectl
 
 
 def test_a_job_printing_nul_bytes_completes_and_the_worker_goes_on(fast: Queuectl) -> None:

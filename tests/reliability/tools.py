@@ -1,13 +1,11 @@
-"""Helpers of the reliability tests: workers with a marker in their environment, the
-runs a job recorded, freezing a worker while it is idle, and a TCP proxy that can
-cut a worker off from PostgreSQL without closing its connections."""
+"""Helpers of the reliability tests: workers with a marker in their environment, their
+fences, the runs a job recorded, and a TCP proxy that can cut a worker off from
+PostgreSQL without closing its connections."""
 
 from __future__ import annotations
 
 import os
-import platform
 import select
-import signal
 import socket
 import threading
 import time
@@ -16,9 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from scripts.chaos import Run, pids_with_env
-
-from tests.e2e.harness import Queuectl, Worker, running, wait_until
+from tests.support.cli import Worker
+from tests.support.harness import Queuectl
+from tests.support.jobs import Run
+from tests.support.polling import wait_for
+from tests.support.processes import environ_of, pids_with_env, running, state
 
 # Every process a marked worker starts (its jobs and what they start) inherits this.
 MARK = "QUEUECTL_RELIABILITY_WORKER"
@@ -49,13 +49,13 @@ def wait_jobs_of(worker: Worker, at_least: int, timeout: float = 10.0) -> list[i
         found[:] = jobs_of(worker)
         return len(found) >= at_least
 
-    wait_until(enough, timeout, what=lambda: f"{at_least} job processes (have {found})")
+    wait_for(enough, timeout, what=lambda: f"{at_least} job processes (have {found})")
     return found
 
 
 def wait_gone(pids: list[int], timeout: float) -> float:
     """Poll until none of ``pids`` runs (a zombie has ended); the wall-clock instant."""
-    wait_until(
+    wait_for(
         lambda: not any(running(pid) for pid in pids),
         timeout,
         interval=0.002,
@@ -84,7 +84,7 @@ def fences_of(worker: Worker) -> list[tuple[int, str]]:
 
 def fence_of(worker: Worker) -> tuple[int, str]:
     """The worker's fence: its pid and its token."""
-    found = wait_until(lambda: fences_of(worker), 10, what=f"the fence of worker {worker.pid}")
+    found = wait_for(lambda: fences_of(worker), 10, what=f"the fence of worker {worker.pid}")
     return found[0]
 
 
@@ -93,32 +93,16 @@ def processes_report(worker: Worker) -> str:
     its fences (state, token) and its log."""
     lines = []
     for pid in jobs_of(worker):
-        tokens = [v for v in environ_of(pid) if v.startswith("QUEUECTL_FENCE=")]
+        token = environ_of(pid).get("QUEUECTL_FENCE")
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
                 argv = handle.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             argv = "?"
-        lines.append(f"job process {pid} state {_state_or_gone(pid)} {tokens}: {argv[:80]}")
+        lines.append(f"job process {pid} state {state(pid) or 'gone'} token {token}: {argv[:80]}")
     for pid, token in fences_of(worker):
-        lines.append(f"fence {pid} state {_state_or_gone(pid)} token {token}")
+        lines.append(f"fence {pid} state {state(pid) or 'gone'} token {token}")
     return "\n".join(lines) + f"\nworker log:\n{worker.log()}"
-
-
-def _state_or_gone(pid: int) -> str:
-    try:
-        return _state(pid)
-    except OSError:
-        return "gone"
-
-
-def environ_of(pid: int) -> list[str]:
-    """The environment a process was started with ([] once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as handle:
-            return handle.read().decode(errors="replace").split("\0")
-    except OSError:
-        return []
 
 
 # --- what a job recorded ------------------------------------------------------------------
@@ -155,49 +139,7 @@ def ends(side: Path) -> list[str]:
     return [line for line in side.read_text().splitlines() if line.startswith("end ")]
 
 
-# --- freezing a worker --------------------------------------------------------------------
-# epoll_wait, epoll_pwait, epoll_pwait2: the worker's select() loop, between transactions
-_IDLE_SYSCALLS = {"x86_64": {232, 281, 441}, "aarch64": {22, 441}}
-
-
-def _state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat", "rb") as handle:
-        data = handle.read()
-    return data[data.rfind(b")") + 2 :][:1].decode()
-
-
-def freeze_idle(pid: int, timeout: float = 10.0) -> float:
-    """SIGSTOP the worker while it waits in its select() loop, never in the middle of a
-    transaction: a SQLite writer frozen with the write lock would stall every worker,
-    and a PostgreSQL transaction frozen open would keep its rows locked from rescue.
-    Returns the wall-clock instant of the freeze."""
-    idle = _IDLE_SYSCALLS.get(platform.machine())
-    deadline = time.monotonic() + timeout
-    while True:
-        frozen_at = time.time()
-        os.kill(pid, signal.SIGSTOP)
-        wait_until(lambda: _state(pid) == "T", 5, interval=0.001, what=f"pid {pid} to stop")
-        with open(f"/proc/{pid}/syscall") as handle:
-            call = handle.read().split()[0]
-        if idle is None or (call.isdigit() and int(call) in idle):
-            return frozen_at
-        os.kill(pid, signal.SIGCONT)
-        assert time.monotonic() < deadline, f"pid {pid} never seen idle in select()"
-        time.sleep(0.013)
-
-
-def thaw(pid: int) -> None:
-    os.kill(pid, signal.SIGCONT)
-
-
 # --- a proxy in front of PostgreSQL ---------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def via(url: str, port: int) -> str:
     """``url`` with its host and port replaced by 127.0.0.1:``port``."""
     parts = urlsplit(url)

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from queuectl.worker import executor
-from tests.e2e.harness import q, running, wait_for_pid, wait_until
+from tests.support.jobs import q, wait_for_pid
+from tests.support.polling import wait_for
+from tests.support.processes import running
 
 # a child that leaves the job's process group, and a daemon whose parent exits at once
 ESCAPES = (
@@ -75,7 +77,7 @@ def test_sigkill_reaches_every_process_of_the_attempt_and_nothing_else(
 
     executor.signal_attempt(job, tag, spawned, signal.SIGKILL)
 
-    wait_until(
+    wait_for(
         lambda: not any(running(pid) for pid in [job, *loose]),
         5,
         interval=0.01,

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from queuectl.worker.fence import ENV, Fence
-from tests.e2e.harness import running, wait_until
+from tests.support.polling import wait_for
+from tests.support.processes import running
 
 
 class Clock:
@@ -89,7 +90,7 @@ def test_a_fence_whose_process_is_gone_is_not_live(clock: Clock, fences: list[Fe
     fence = Fence(30.0, clock=clock)
     fences.append(fence)
     os.kill(fence.pid, signal.SIGKILL)
-    wait_until(lambda: not fence.live(), 5, interval=0.01, what="the killed fence to count as gone")
+    wait_for(lambda: not fence.live(), 5, interval=0.01, what="the killed fence to count as gone")
     assert not fence.renewed(30.0)
 
 
@@ -110,7 +111,7 @@ def test_the_fence_process_never_fires_while_the_worker_counts_it_live(
             time.sleep(0.002)
         marked.wait(10)  # it fires 0.5 s after its start (or later on a busy machine)
         assert marked.returncode == -signal.SIGKILL
-        wait_until(lambda: not running(fence.pid), 10, what="the fence to exit after firing")
+        wait_for(lambda: not running(fence.pid), 10, what="the fence to exit after firing")
     finally:
         if marked.poll() is None:
             marked.kill()

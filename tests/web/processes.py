@@ -1,33 +1,18 @@
-"""The real ``queuectl dashboard`` and workers in subprocesses, each ended by its pid."""
+"""The real ``queuectl dashboard`` and workers in subprocesses, each leading a session of
+its own, and ended by its process group (SIGTERM, then SIGKILL after a while)."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from queuectl.credentials import TOKEN_ENV
-from tests.helpers import cli_env
-
-QUEUECTL = (sys.executable, "-m", "queuectl")
-
-
-def _end(process: subprocess.Popen[str]) -> None:
-    """SIGTERM to the process group (the pid: each runs in a session of its own), then
-    SIGKILL if it is still there after a while."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
+from tests.support.cli import QUEUECTL, cli_env
+from tests.support.processes import end_group
 
 
 @contextmanager
@@ -53,7 +38,7 @@ def dashboard_process(
         assert found, f"the dashboard did not start: {first}"
         yield process, f"http://127.0.0.1:{found.group(1)}"
     finally:
-        _end(process)
+        end_group(process)
 
 
 @contextmanager
@@ -77,4 +62,4 @@ def worker(home: Path, db: str, *extra: str) -> Iterator[subprocess.Popen[str]]:
     try:
         yield process
     finally:
-        _end(process)
+        end_group(process)

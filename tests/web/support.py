@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.helpers import wait_for
+from tests.support.polling import wait_for
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 
 from queuectl.api import Queue
-from tests.e2e.harness import gate_wait
-from tests.helpers import wait_for
+from tests.support.jobs import gate_wait
+from tests.support.polling import wait_for
 from tests.web.processes import dashboard, worker
 
 

@@ -10,7 +10,8 @@ from starlette.testclient import TestClient
 from queuectl.api import Queue
 from queuectl.location import is_postgres
 from tests.contract.support import make_dead, state_of
-from tests.helpers import cli, pg_with_password
+from tests.support.backends import pg_with_password
+from tests.support.cli import cli
 from tests.web.conftest import TOKEN, app_client
 from tests.web.processes import dashboard_process
 from tests.web.support import csrf_of

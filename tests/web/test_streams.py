@@ -16,7 +16,7 @@ import pytest
 from queuectl.api import Queue
 from queuectl.web import live
 from queuectl.web.app import create_app
-from tests.helpers import wait_for
+from tests.support.polling import wait_for
 from tests.web.support import events, served
 
 PER_CLIENT = 16  # the documented bound of one client's live streams
