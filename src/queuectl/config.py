@@ -11,7 +11,7 @@ import math
 from queuectl.errors import InvalidInput, brief
 from queuectl.timefmt import parse_duration
 
-TYPE_CHECKING = False  # typing costs milliseconds of start-up; mypy treats this as typing's
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from queuectl.timefmt import iso
 
-TYPE_CHECKING = False  # typing costs milliseconds of every `status` and `list`
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
