@@ -13,6 +13,9 @@ from queuectl.lifecycle import Failed, Finished, Outcome, Policy, Succeeded, dec
 from tests.support.polling import wait_for
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
     from queuectl.backends.base import Backend
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Transition
@@ -135,3 +138,34 @@ def rescue_lost(
 def state_of(backend: Backend, job_id: str) -> str | None:
     job = backend.get(job_id)
     return None if job is None else job.state.value
+
+
+def in_processes(
+    target: Callable[[str, str, Any, Any], None], location: str, names: Sequence[str]
+) -> dict[str, list[str]]:
+    """Run ``target(location, name, barrier, out)`` in one spawned process per name, all
+    released together; each puts (name, the job ids it took) or (name, its exception).
+    Returns the ids per name; a failed process fails the test."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(len(names))
+    out = context.Queue()
+    children = [context.Process(target=target, args=(location, n, start, out)) for n in names]
+    try:
+        for child in children:
+            child.start()
+        reports = [out.get(timeout=120) for _ in children]
+        for child in children:
+            child.join(timeout=30)
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.kill()
+                child.join()
+    taken: dict[str, list[str]] = {}
+    for name, ids in reports:
+        assert isinstance(ids, list), f"{name} failed: {ids!r}"
+        taken[name] = ids
+    assert all(child.exitcode == 0 for child in children)
+    return taken

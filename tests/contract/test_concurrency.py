@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from typing import TYPE_CHECKING
 
 from queuectl.backends import open_backend
 from queuectl.lifecycle import Succeeded, decide
-from tests.contract.support import POLICY, add, take, write_end
+from tests.contract.support import POLICY, add, in_processes, take, write_end
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
@@ -42,32 +41,7 @@ def _claim_until_empty(location: str, worker: str, start: Barrier, out: Queue[ob
 def test_processes_claim_every_job_exactly_once(backend: Backend, location: str) -> None:
     ids = [f"job-{n:03d}" for n in range(JOBS)]
     add(backend, *ids)
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(PROCESSES)
-    out: Queue[object] = context.Queue()
-    children = [
-        context.Process(target=_claim_until_empty, args=(location, f"w{n}", start, out))
-        for n in range(PROCESSES)
-    ]
-    try:
-        for child in children:
-            child.start()
-        reports = [out.get(timeout=120) for _ in children]
-        for child in children:
-            child.join(timeout=30)
-    finally:
-        for child in children:
-            if child.is_alive():
-                child.kill()
-                child.join()
-    claimed: dict[str, list[str]] = {}
-    for report in reports:
-        assert isinstance(report, tuple)
-        worker, result = report
-        assert isinstance(result, list), f"{worker} failed: {result!r}"
-        claimed[worker] = result
-    assert all(child.exitcode == 0 for child in children)
-
+    claimed = in_processes(_claim_until_empty, location, [f"w{n}" for n in range(PROCESSES)])
     every = [job_id for taken in claimed.values() for job_id in taken]
     assert len(every) == JOBS, "a job was claimed twice or not at all"
     assert sorted(every) == ids

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import multiprocessing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,15 @@ from queuectl.lifecycle import (
     decide,
 )
 from queuectl.models import JobState
-from tests.contract.support import LEASE, POLICY, add, claim, rescue_lost, state_of
+from tests.contract.support import (
+    LEASE,
+    POLICY,
+    add,
+    claim,
+    in_processes,
+    rescue_lost,
+    state_of,
+)
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
@@ -319,30 +326,8 @@ def _work_in_turns(location: str, name: str, start: Barrier, out: Queue[object])
 def test_processes_exchanging_turns_run_every_job_once(backend: Backend, location: str) -> None:
     ids = [f"job-{n:03d}" for n in range(TURN_JOBS)]
     add(backend, *ids)
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(PROCESSES)
-    out: Queue[object] = context.Queue()
-    children = [
-        context.Process(target=_work_in_turns, args=(location, f"p{n}", start, out))
-        for n in range(PROCESSES)
-    ]
-    try:
-        for child in children:
-            child.start()
-        reports = [out.get(timeout=120) for _ in children]
-        for child in children:
-            child.join(timeout=30)
-    finally:
-        for child in children:
-            if child.is_alive():
-                child.kill()
-                child.join()
-    every: list[str] = []
-    for report in reports:
-        assert isinstance(report, tuple)
-        name, claimed = report
-        assert isinstance(claimed, list), f"{name} failed: {claimed!r}"
-        every += claimed
+    taken = in_processes(_work_in_turns, location, [f"p{n}" for n in range(PROCESSES)])
+    every = [job_id for ids_of in taken.values() for job_id in ids_of]
     assert sorted(every) == ids, "a job was claimed twice or not at all"
     assert backend.counts()["completed"] == TURN_JOBS
     for job_id in ids:
