@@ -332,10 +332,10 @@ class Queue:
             "timeout": timeout,
         }
         changes = check_changes(raw, time.time())
-        command = changes["command"]
-        if isinstance(command, str | list):
+        checked = changes["command"]
+        if isinstance(checked, str | list):
             job = self.get(job_id)  # exec takes the command with the job's cwd and env
-            check_exec_size(command, job.cwd, job.env)
+            check_exec_size(checked, job.cwd, job.env)
         return self.backend.edit(check_id(job_id), changes)
 
     # --- settings ---------------------------------------------------------------

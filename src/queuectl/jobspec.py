@@ -306,8 +306,7 @@ def check_queues(names: Sequence[str]) -> list[str]:
     left_out = [name.startswith("!") for name in names]
     if any(left_out) and not all(left_out):
         raise InvalidInput(
-            "--queue: name the queues to serve (NAME) or the queues to leave out (!NAME), "
-            "not both"
+            "--queue: name the queues to serve (NAME) or the queues to leave out (!NAME), not both"
         )
     for name in names:
         check_queue(name[1:] if name.startswith("!") else name)

@@ -70,3 +70,14 @@ def test_commands_that_change_jobs_name_at_least_one(home: Path) -> None:
         done = cli(home, command)
         assert done.returncode == 2 and "Traceback" not in done.stderr
     assert not home.exists()
+
+
+def test_help_shows_the_commands_and_their_options(home: Path) -> None:
+    shown = cli_ok(home, "--help").stdout
+    for command in ("rerun", "edit", "run-now"):
+        assert command in shown
+    edit = cli_ok(home, "edit", "--help", env={"COLUMNS": "200"}).stdout
+    for flag in ("--command", "--priority", "--queue", "--run-at", "--delay", "--max-retries"):
+        assert flag in edit
+    assert edit.count("(default: unchanged)") == 7
+    assert "'!NAME'" in cli_ok(home, "worker", "start", "--help").stdout

@@ -119,7 +119,7 @@ def test_edit_refuses_a_running_or_finished_job(qc: Queuectl, tmp_path: Path) ->
 def test_run_now_starts_waiting_jobs_and_names_the_others(qc: Queuectl) -> None:
     later = qc.enqueue("true", "--delay", "1h")
     failing = qc.enqueue(f"test -e {q(qc.tmp / 'fixed')}", "--max-retries", "1")
-    qc.config("backoff-base", "3600")  # the retry would wait an hour
+    qc.config("backoff-base", "1000")  # the retry would wait 1000 s
     worker = qc.start_worker()
     qc.wait_state(failing, "failed")
     (qc.tmp / "fixed").touch()

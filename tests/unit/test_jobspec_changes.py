@@ -21,7 +21,9 @@ def test_changes_follow_enqueues_rules() -> None:
     changes = check_changes(
         {"command": ["echo", "x"], "run_at": "2030-01-01T00:00:00Z", "timeout": "1m"}, NOW
     )
-    job = check_job({"command": ["echo", "x"], "run_at": "2030-01-01T00:00:00Z", "timeout": "1m"}, NOW)
+    job = check_job(
+        {"command": ["echo", "x"], "run_at": "2030-01-01T00:00:00Z", "timeout": "1m"}, NOW
+    )
     assert (changes["command"], changes["run_at"], changes["timeout"]) == (
         job["command"], job["run_at"], job["timeout"]
     )  # fmt: skip

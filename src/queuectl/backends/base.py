@@ -109,9 +109,9 @@ class Jobs(Protocol):
         """One worker turn, one transaction: end attempts (guarded: ``held`` is True where
         this worker still held the run), then claim the best ready job for each claimer
         (in ``queues``; None: any; names written !NAME: any queue but those, never mixed
-        with plain names, jobspec.check_queues) under a lease, its attempt opened. A failure anywhere
-        applies none of it. A claimed job names its claimer in ``worker`` (when jobs run
-        short, any of the claimers may be the ones served)."""
+        with plain names, jobspec.check_queues) under a lease, its attempt opened. A
+        failure anywhere applies none of it. A claimed job names its claimer in ``worker``
+        (when jobs run short, any of the claimers may be the ones served)."""
 
     def heartbeat(
         self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float

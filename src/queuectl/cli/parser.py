@@ -186,11 +186,22 @@ def _add_cancel(commands: Any) -> None:
 def _add_rerun(commands: Any) -> None:
     from queuectl.cli.changes import cmd_rerun
 
-    rerun = commands.add_parser(
-        "rerun", help="completed, dead or cancelled jobs: pending again, history kept"
-    )
-    rerun.add_argument("ids", nargs="+", metavar="ID")
-    rerun.set_defaults(run=cmd_rerun)
+    about = "completed, dead or cancelled jobs: pending again, history kept"
+    _add_job_changes(commands, "rerun", about, cmd_rerun)
+
+
+def _add_run_now(commands: Any) -> None:
+    from queuectl.cli.changes import cmd_run_now
+
+    about = "waiting jobs (scheduled, or failed and backing off): due now"
+    _add_job_changes(commands, "run-now", about, cmd_run_now)
+
+
+def _add_job_changes(commands: Any, name: str, about: str, run: Callable[[Any], int]) -> None:
+    """A command that changes each job it names (IDs), one by one."""
+    change = commands.add_parser(name, help=about)
+    change.add_argument("ids", nargs="+", metavar="ID")
+    change.set_defaults(run=run)
 
 
 def _add_edit(commands: Any) -> None:
@@ -198,31 +209,32 @@ def _add_edit(commands: Any) -> None:
     from queuectl.cli.changes import cmd_edit
 
     edit = commands.add_parser("edit", help="change a job that has not started (pending, failed)")
-    edit.add_argument("id", metavar="ID")
+    edit.add_argument("id", metavar="ID", help="the job to change")
     unchanged = "(default: unchanged)"
-    edit.add_argument("--command", dest="shell", metavar="CMD", help=f"run CMD with /bin/sh -c {unchanged}")
+    edit.add_argument(
+        "--command", dest="shell", metavar="CMD", help=f"run CMD with /bin/sh -c {unchanged}"
+    )
     edit.add_argument("--priority", type=whole, metavar="N", help=f"higher runs first {unchanged}")
     edit.add_argument("--queue", metavar="NAME", help=f"move the job to queue NAME {unchanged}")
     when = edit.add_mutually_exclusive_group()
-    when.add_argument("--run-at", metavar="ISO8601", help=f"do not run before this instant {unchanged}")
     when.add_argument(
-        "--delay", metavar="DURATION", help=f"do not run for this long from now: 30s, 5m… {unchanged}"
+        "--run-at", metavar="ISO8601", help=f"do not run before this instant {unchanged}"
+    )
+    when.add_argument(
+        "--delay",
+        metavar="DURATION",
+        help=f"do not run for this long from now: 30s, 5m… {unchanged}",
     )
     edit.add_argument(
-        "--max-retries", type=non_negative, metavar="N", help=f"retries after the first run {unchanged}"
+        "--max-retries",
+        type=non_negative,
+        metavar="N",
+        help=f"retries after the first run {unchanged}",
     )
-    edit.add_argument("--timeout", metavar="DURATION", help=f"stop a run after 90s, 5m… {unchanged}")
+    edit.add_argument(
+        "--timeout", metavar="DURATION", help=f"stop a run after 90s, 5m… {unchanged}"
+    )
     edit.set_defaults(run=cmd_edit)
-
-
-def _add_run_now(commands: Any) -> None:
-    from queuectl.cli.changes import cmd_run_now
-
-    run_now = commands.add_parser(
-        "run-now", help="waiting jobs (scheduled, or failed and backing off): due now"
-    )
-    run_now.add_argument("ids", nargs="+", metavar="ID")
-    run_now.set_defaults(run=cmd_run_now)
 
 
 def _add_dlq(commands: Any) -> None:
