@@ -182,6 +182,18 @@ def parse_env_flags(pairs: list[str]) -> dict[str, str] | None:
     return env or None
 
 
+def with_flags(raw: object, flags: dict[str, object] | None) -> object:
+    """A decoded JSON job with the fields that CLI flags give added. A field given both
+    ways is refused: neither can be assumed to be the one meant."""
+    if not flags or not isinstance(raw, dict):
+        return raw  # check_job refuses what is not an object
+    for key in flags:
+        if key in raw:
+            flag = "--" + key.replace("_", "-")
+            raise InvalidInput(f"{key} is given twice: in the JSON job and as {flag}")
+    return {**raw, **flags}
+
+
 def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     """A decoded JSON object (or the CLI flags as one) → a JobSpec, or InvalidInput.
 
