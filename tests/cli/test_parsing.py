@@ -97,26 +97,25 @@ def test_json_before_the_command_is_json_after_it(
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "named"),
     [
-        ["--json", "logs", "c"],
-        ["--json", "cancel", "p"],
-        ["--json", "dlq", "retry", "d"],
-        ["--json", "worker", "start", "--burst"],
-        ["logs", "c", "--json"],
+        (["--json", "logs", "c"], "logs"),
+        (["--json", "cancel", "p"], "cancel"),
+        (["--json", "dlq", "retry", "d"], "dlq retry"),
+        (["--json", "worker", "start", "--burst"], "worker start"),
+        (["logs", "c", "--json"], "logs"),
+        (["dlq", "purge", "--all", "--json"], "dlq purge"),
     ],
-    ids=" ".join,
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
 )
 def test_json_where_a_command_has_no_json_output_is_refused(
-    home: Path, elsewhere: Path, args: list[str]
+    home: Path, elsewhere: Path, args: list[str], named: str
 ) -> None:
     done = cli(home, "--db", str(elsewhere), *args)
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1
-    if args[0] == "--json":
-        named = " ".join(word for word in args[1:3] if word not in ("c", "p", "d", "--burst"))
-        assert f"--json: 'queuectl {named}' has no JSON output" in done.stderr
+    assert f"--json: 'queuectl {named}' has no JSON output" in done.stderr
     ids = {
         job["id"]: job["state"] for job in cli_json(home, "--db", str(elsewhere), "list", "--json")
     }
@@ -142,35 +141,37 @@ def words_for(path: tuple[str, ...], parser: argparse.ArgumentParser) -> list[st
     return [*path, *("x" for _ in needed)]
 
 
-LEAVES = list(leaves(build_parser()))
+# each command line: its words, and whether it declares --json
+COMMAND_LINES = {
+    " ".join(path): (
+        words_for(path, parser),
+        any("--json" in action.option_strings for action in parser._actions),
+    )
+    for path, parser in leaves(build_parser())
+}
+each_command = pytest.mark.parametrize(
+    ("words", "has_json"), list(COMMAND_LINES.values()), ids=list(COMMAND_LINES)
+)
 
 
 def test_every_command_is_among_the_leaves() -> None:
-    assert ("dashboard",) in [path for path, _ in LEAVES]
-    assert ("dlq", "list") in [path for path, _ in LEAVES]
+    assert {"dashboard", "dlq list", "config set", "worker start"} <= set(COMMAND_LINES)
 
 
-@pytest.mark.parametrize(
-    ("path", "parser"), LEAVES, ids=lambda v: " ".join(v) if isinstance(v, tuple) else ""
-)
+@each_command
 def test_every_command_takes_db_after_it_and_the_later_wins(
-    path: tuple[str, ...], parser: argparse.ArgumentParser
+    words: list[str], has_json: bool
 ) -> None:
-    words = words_for(path, parser)
     assert parse([*words, "--db", "after"]).db == "after"
     assert parse(["--db", "before", *words]).db == "before"
     assert parse(["--db", "before", *words, "--db", "after"]).db == "after"
     assert parse(words).db is None
 
 
-@pytest.mark.parametrize(
-    ("path", "parser"), LEAVES, ids=lambda v: " ".join(v) if isinstance(v, tuple) else ""
-)
+@each_command
 def test_json_goes_before_or_after_exactly_the_commands_that_have_it(
-    path: tuple[str, ...], parser: argparse.ArgumentParser
+    words: list[str], has_json: bool
 ) -> None:
-    words = words_for(path, parser)
-    has_json = any("--json" in action.option_strings for action in parser._actions)
     for placed in (["--json", *words], [*words, "--json"], ["--json", *words, "--json"]):
         if has_json:
             assert parse(placed).json is True
