@@ -10,7 +10,7 @@ import json
 
 from queuectl import config as settings_mod
 from queuectl.errors import InvalidInput, NotFound
-from queuectl.jobspec import check_id, check_job
+from queuectl.jobspec import check_id, check_job, with_flags
 from queuectl.location import COMMAND, Location, Role, locate
 
 TYPE_CHECKING = False
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from queuectl.backends.base import Backend
-    from queuectl.backends.results import Changes
+    from queuectl.backends.results import Cancels, Changes
     from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
 
@@ -288,8 +288,9 @@ class Queue:
             remove_logs(self.logs_dir, job_id)
         return gone
 
-    def cancel(self, ids: Sequence[str]) -> list[str]:
-        """Stop jobs from running: pending ones never start; a running one's worker kills it."""
+    def cancel(self, ids: Sequence[str]) -> Cancels:
+        """Stop jobs from running: pending ones never start; a running one's worker kills it.
+        Jobs that are missing or already final are left as they are and reported."""
         return self.backend.cancel(_named(ids))
 
     def rerun(self, ids: Sequence[str]) -> Changes:
@@ -368,9 +369,12 @@ def check_state(state: str) -> str:
     return state
 
 
-def read_jobs(lines: Iterable[str], source: str = "-") -> list[JobSpec]:
+def read_jobs(
+    lines: Iterable[str], source: str = "-", flags: dict[str, object] | None = None
+) -> list[JobSpec]:
     """Decode and check JSON Lines without touching a queue: a bad line is reported
-    (with its number) before anything is opened or written."""
+    (with its number) before anything is opened or written. ``flags``: fields added to
+    every line (jobspec.with_flags: a line that has one too is refused)."""
     import time
 
     now = time.time()
@@ -379,7 +383,7 @@ def read_jobs(lines: Iterable[str], source: str = "-") -> list[JobSpec]:
         if not line.strip():
             continue
         try:
-            jobs.append(check_job(decode_json(line), now))
+            jobs.append(check_job(with_flags(decode_json(line), flags), now))
         except InvalidInput as exc:
             raise InvalidInput(f"{source}, line {number}: {exc}") from None
     if not jobs:

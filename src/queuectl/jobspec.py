@@ -217,6 +217,18 @@ def check_when(run_at: object, delay: object, now: float) -> tuple[float | None,
     return run_at, delay
 
 
+def with_flags(raw: object, flags: dict[str, object] | None) -> object:
+    """A decoded JSON job with the fields that CLI flags give added. A field given both
+    ways is refused: neither can be assumed to be the one meant."""
+    if not flags or not isinstance(raw, dict):
+        return raw  # check_job refuses what is not an object
+    for key in flags:
+        if key in raw:
+            flag = "--" + key.replace("_", "-")
+            raise InvalidInput(f"{key} is given twice: in the JSON job and as {flag}")
+    return {**raw, **flags}
+
+
 def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     """A decoded JSON object (or the CLI flags as one) → a JobSpec, or InvalidInput.
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from queuectl.backends.results import (
         Beat,
+        Cancels,
         Changes,
         DurationBucket,
         Exchange,
@@ -155,8 +156,9 @@ class Jobs(Protocol):
     def purge(self, ids: Sequence[str] | None, state: str) -> list[str]:
         """Delete jobs in ``state`` with their attempts, all named or none; None = all."""
 
-    def cancel(self, ids: Sequence[str]) -> list[str]:
-        """Pending, failed or processing → cancelled, all named or none."""
+    def cancel(self, ids: Sequence[str]) -> Cancels:
+        """Pending, failed or processing → cancelled, in one transaction; every other job
+        named (missing, or already final) is left as it is and reported."""
 
     def rerun(self, ids: Sequence[str]) -> Changes:
         """Each job in a final state (models.RERUNNABLE) → pending, due now, attempts 0;

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     from queuectl.backends.base import LocalHost
-    from queuectl.backends.results import Beat, Changes, Exchange
+    from queuectl.backends.results import Beat, Cancels, Changes, Exchange
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, LeaseWatch, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
@@ -545,16 +545,24 @@ class SqlBackend(SqlInsights):
 
         return self._write(purge)
 
-    def cancel(self, ids: Sequence[str]) -> list[str]:
+    def cancel(self, ids: Sequence[str]) -> Cancels:
+        from queuectl.backends.results import Cancels
         from queuectl.models import CANCELLABLE
 
-        def cancel(conn: Any) -> list[str]:
-            self._check_states(conn, ids, CANCELLABLE, "cancel")
+        def cancel(conn: Any) -> Cancels:
+            done: list[str] = []
+            left: dict[str, str | None] = {}
             now = self.now()
             for job_id in ids:
-                self._run(conn, "cancel_job", {"id": job_id, "now": now})
-            self._run(conn, "notify_control", {"what": "cancel"})
-            return list(ids)
+                row = self._run(conn, "job_state", {"id": job_id}).fetchone()
+                if row is not None and row["state"] in CANCELLABLE:
+                    self._run(conn, "cancel_job", {"id": job_id, "now": now})
+                    done.append(job_id)
+                else:
+                    left[job_id] = None if row is None else row["state"]
+            if done:
+                self._run(conn, "notify_control", {"what": "cancel"})
+            return Cancels(done, left)
 
         return self._write(cancel)
 
