@@ -199,6 +199,12 @@ OPTIONS = (
     Option("--queue", metavar="NAME"),
     Option("--cwd", metavar="DIR"),
     Option("--env", metavar="KEY=VALUE", append=True),
+    Option(
+        "--tag",
+        metavar="TAG",
+        help="label the job, for list --tag (repeatable; default: no tags)",
+        append=True,
+    ),
 )
 
 _BY_FLAG = {option.flag: option for option in OPTIONS}
@@ -265,6 +271,8 @@ def cmd_enqueue(args: Namespace) -> int:
     given = {key: value for key, value in flags.items() if value is not None}
     if args.env:
         given["env"] = args.env
+    if args.tag:
+        given["tags"] = args.tag
     sources = [
         name
         for name, value in (("JSON", args.job), ("--command", args.shell), ("--file", args.file))
