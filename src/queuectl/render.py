@@ -90,14 +90,15 @@ def table(
     """Aligned columns under upper-case headers, fitted to ``on.width``: the columns named
     in ``cut`` give way first, in that order, down to MIN_CUT characters (their text ends
     in "…"); then the columns named in ``drop`` are left out, in that order, until the
-    rest fits. Cells of the columns in ``painted`` are coloured words (Screen.paint)."""
+    rest fits, those whose cells all read the same first. Cells of the columns in
+    ``painted`` are coloured words (Screen.paint)."""
     cells = [[_cell(value) for value in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
     shown = list(range(len(headers)))
     if on.width is not None:
-        shown = _fit(list(headers), widths, on.width, cut, drop)
+        shown = _fit(list(headers), cells, widths, on.width, cut, drop)
     paint = {headers.index(name) for name in painted if name in headers}
 
     def line(row: Sequence[str], header: bool = False) -> str:
@@ -114,10 +115,16 @@ def table(
 
 
 def _fit(
-    headers: list[str], widths: list[int], room: int, cut: Sequence[str], drop: Sequence[str]
+    headers: list[str],
+    cells: list[list[str]],
+    widths: list[int],
+    room: int,
+    cut: Sequence[str],
+    drop: Sequence[str],
 ) -> list[int]:
     """Narrow ``widths`` in place (columns of ``cut``), then choose which columns to show
     (leaving out those of ``drop``), so that a line fits ``room``; the columns shown."""
+    values = [{row[i] for row in cells} for i in range(len(headers))]
     shown = list(range(len(headers)))
     natural = list(widths)
 
@@ -127,11 +134,11 @@ def _fit(
     for name in cut:
         i = headers.index(name)
         widths[i] -= max(0, min(over(), widths[i] - max(MIN_CUT, len(name))))
-    for name in drop:
+    for name in sorted(drop, key=lambda name: len(values[headers.index(name)]) > 1):
         if over() <= 0:
-            break
+            break  # columns whose every cell is the same (all in one queue) go first
         shown.remove(headers.index(name))
-    for name in cut:  # what leaving columns out freed goes back to those that were cut
+    for name in reversed(cut):  # what leaving columns out freed goes back, last cut first
         i = headers.index(name)
         widths[i] += max(0, min(-over(), natural[i] - widths[i]))
     return shown
@@ -173,12 +180,13 @@ def ago(ts: float | None, now: float | None = None) -> str:
 
 
 def span(seconds: float) -> str:
-    """A length of time in its largest unit, for narrow columns: ``45s``, ``12m``, ``3h``."""
+    """A length of time, rounded, in its largest unit, for narrow columns: ``45s``,
+    ``12m``, ``3h``, ``2d``."""
     seconds = max(seconds, 0.0)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds)}s"
+            return f"{round(seconds / size)}{unit}"
+    return f"{round(seconds)}s"
 
 
 def timing(job: Job, now: float) -> str:
@@ -204,7 +212,7 @@ JOB_HEADERS = ("id", "state", "queue", "pri", "tries", "command", "when", "last 
 
 def jobs_table(jobs: Sequence[Job], on: Screen = PLAIN, now: float | None = None) -> str:
     """``list`` and ``dlq list``. On a narrow screen the command is cut first, then the
-    last error; then the priority, the queue and the last error are left out."""
+    last error; then the priority, the queue, the last error and the tries are left out."""
     if not jobs:
         return "no jobs"
     now = time.time() if now is None else now
@@ -226,7 +234,7 @@ def jobs_table(jobs: Sequence[Job], on: Screen = PLAIN, now: float | None = None
         rows,
         on,
         cut=("command", "last error"),
-        drop=("pri", "queue", "last error"),
+        drop=("pri", "queue", "last error", "tries"),
         painted=("state",),
     )
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 SHELLS = ("bash", "zsh", "fish")
+PATHS = ("FILE", "DIR", "PATH|URL")  # the metavars of options that take a path
 
 
 def cmd_completion(args: argparse.Namespace) -> int:
@@ -68,8 +69,8 @@ def _fish_lines(
                 f"-l {flag[2:]}" if flag.startswith("--") else f"-s {flag[1:]}"
                 for flag in action.option_strings
             ]
-            if action.nargs != 0:
-                flags.append("-r")
+            if action.nargs != 0:  # takes a value: a path (files offered) or not (-x)
+                flags.append("-r -F" if action.metavar in PATHS else "-x")
                 if action.choices:
                     flags.append(f"-a {_quoted(' '.join(map(str, action.choices)))}")
             yield _complete(where, " ".join(flags), _help(action))
