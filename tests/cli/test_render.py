@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from queuectl.config import SETTINGS
 from queuectl.lifecycle import Failed
 from tests.contract.support import add, claim, end, make_completed, make_dead
-from tests.support.cli import cli, cli_env, cli_json, cli_ok, on_terminal
+from tests.support.cli import cli, cli_json, cli_ok, on_terminal
 
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend
@@ -106,29 +106,6 @@ def test_json_is_never_coloured(home: Path, store: Backend) -> None:
     mixed_queue(home, store)
     _, shown = on_terminal(home, "list", "--json")
     json.loads(shown)
-
-
-def test_colour_costs_nothing_on_the_enqueue_path(home: Path, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    probe = (
-        "import json, sys\n"
-        "from queuectl.cli import main\n"
-        "main(sys.argv[1:])\n"
-        "print(json.dumps(sorted(m for m in ('queuectl.render', 'shtab', 'argparse')"
-        " if m in sys.modules)))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe, "enqueue", "--command", "true", "--tag", "t"],
-        capture_output=True,
-        text=True,
-        env=cli_env(home),
-        cwd=tmp_path,
-        timeout=60,
-        check=True,
-    )
-    assert json.loads(done.stdout.splitlines()[-1]) == []
 
 
 # --- one rendering -----------------------------------------------------------------------
