@@ -74,6 +74,10 @@ class _Formatter(argparse.HelpFormatter):
         super().__init__(prog, width=_columns() - 2)
 
 
+class _Lines(argparse.RawDescriptionHelpFormatter, _Formatter):
+    """A description that keeps its lines (commands to copy)."""
+
+
 class Parser(argparse.ArgumentParser):
     """Its subparsers are of this class too (argparse's default for add_subparsers)."""
 
@@ -355,11 +359,12 @@ def _add_completion(commands: Any) -> None:
     completion = commands.add_parser(
         "completion",
         help="print a shell completion script",
-        description="Print the completion script of a shell on stdout. Install it with: "
-        "queuectl completion bash > ~/.local/share/bash-completion/completions/queuectl; "
-        "queuectl completion zsh > ~/.zfunc/_queuectl (with fpath+=(~/.zfunc) before "
-        "compinit in ~/.zshrc); "
-        "queuectl completion fish > ~/.config/fish/completions/queuectl.fish",
+        formatter_class=_Lines,
+        description="Print the completion script of a shell on stdout. Install it with:\n"
+        "  queuectl completion bash > ~/.local/share/bash-completion/completions/queuectl\n"
+        "  queuectl completion zsh > ~/.zfunc/_queuectl  "
+        "# with fpath+=(~/.zfunc) before compinit\n"
+        "  queuectl completion fish > ~/.config/fish/completions/queuectl.fish",
     )
     completion.add_argument("shell", choices=SHELLS, help="the shell: " + ", ".join(SHELLS))
     completion.set_defaults(run=cmd_completion)
