@@ -247,6 +247,7 @@ def workers_table(workers: Sequence[WorkerInfo], on: Screen = PLAIN) -> str:
             w.id,
             w.host,
             w.pid,
+            queues_text(w.queues),
             w.current_job,
             ago(w.started_at),
             ago(w.heartbeat_at),
@@ -254,7 +255,13 @@ def workers_table(workers: Sequence[WorkerInfo], on: Screen = PLAIN) -> str:
         )
         for w in workers
     ]
-    return table(("worker", "host", "pid", "job", "since", "heartbeat", ""), rows, on)
+    return table(("worker", "host", "pid", "queues", "job", "since", "heartbeat", ""), rows, on)
+
+
+def queues_text(queues: Sequence[str] | None) -> str:
+    """A worker's queues as its ``--queue`` options name them: ``io,cpu``, ``!gpu``, or
+    ``all``."""
+    return ",".join(queues) if queues else "all"
 
 
 def status_text(counts: dict[str, int], workers: Sequence[WorkerInfo], on: Screen = PLAIN) -> str:
