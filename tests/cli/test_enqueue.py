@@ -457,7 +457,8 @@ from queuectl.cli import main
 rc = main(sys.argv[1:])
 print(json.dumps({
     "rc": rc,
-    "heavy": sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'psycopg')),
+    "heavy": sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'psycopg', 'shtab')),
+    "render": 'queuectl.render' in sys.modules,
     "dataclasses": 'dataclasses' in sys.modules,
     "typing": 'typing' in sys.modules,
     "argparse": 'argparse' in sys.modules,
@@ -485,6 +486,7 @@ def test_enqueue_imports_no_heavy_module(home: Path, tmp_path: Path, args: list[
     assert report["typing"] is False, "typing is imported on the enqueue path"
     assert report["argparse"] is False, "a plain enqueue is parsed without argparse"
     assert report["shutil"] is False, "shutil is imported on the enqueue path"
+    assert report["render"] is False, "tables and colour are loaded on the enqueue path"
 
 
 @pytest.mark.parametrize("args", [["status"], ["status", "--json"], ["list"]], ids=" ".join)

@@ -77,7 +77,7 @@ def test_list_filters(home: Path) -> None:
     assert ids("--state", "pending") == ["b", "c"]
     assert ids("--state", "cancelled") == ["a"]
     assert ids("--queue", "mail") == ["b", "c"]
-    assert ids("--queue", "mail", "--limit", "1") == ["b"]
+    assert ids("--queue", "mail", "--limit", "1") == ["c"]  # the newest
     assert ids("--state", "dead") == []
     table = cli_ok(home, "list").stdout
     assert all(job_id in table for job_id in "abc")

@@ -138,7 +138,7 @@ def leaves(
 def words_for(path: tuple[str, ...], parser: argparse.ArgumentParser) -> list[str]:
     """The command's words and a value for each positional it requires."""
     needed = [a for a in parser._actions if not a.option_strings and a.nargs in (None, "+")]
-    return [*path, *("x" for _ in needed)]
+    return [*path, *(next(iter(a.choices)) if a.choices else "x" for a in needed)]
 
 
 # each command line: its words, and whether it declares --json

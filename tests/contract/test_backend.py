@@ -33,7 +33,7 @@ Connect = Callable[[], "Backend"]
 
 
 def ids_of(backend: Backend, state: str | None = None, queue: str | None = None) -> list[str]:
-    return [job.id for job in backend.list_jobs(state, queue, None)]
+    return [job.id for job in backend.list_jobs(None if state is None else [state], queue)]
 
 
 def drain(backend: Backend, worker: str = "w1", queues: list[str] | None = None) -> list[str]:
@@ -60,6 +60,7 @@ def test_enqueue_stores_every_field(backend: Backend) -> None:
             queue="emails",
             cwd="/tmp",
             env={"A": "1", "B": "two"},
+            tags=["nightly", "team=a"],
         ),
     ]
     assert backend.enqueue(specs, 3, now) == ["plain", "full"]
@@ -70,6 +71,7 @@ def test_enqueue_stores_every_field(backend: Backend) -> None:
     assert plain.state is JobState.PENDING
     assert (plain.attempts, plain.max_retries, plain.priority, plain.runs) == (0, 3, 0, 0)
     assert (plain.queue, plain.timeout, plain.cwd, plain.env) == ("default", None, None, None)
+    assert plain.tags == ()
     assert plain.run_at == plain.created_at == plain.updated_at == pytest.approx(now)
     assert (plain.started_at, plain.finished_at, plain.lease_until) == (None, None, None)
     assert (plain.exit_code, plain.last_error, plain.worker) == (None, None, None)
@@ -80,6 +82,7 @@ def test_enqueue_stores_every_field(backend: Backend) -> None:
     assert (full.priority, full.max_retries, full.timeout) == (7, 5, 90.0)
     assert full.run_at == pytest.approx(now + 300)
     assert (full.queue, full.cwd, full.env) == ("emails", "/tmp", {"A": "1", "B": "two"})
+    assert full.tags == ("nightly", "team=a")
 
 
 def test_get_of_a_missing_job_is_none(backend: Backend) -> None:
@@ -148,7 +151,7 @@ def test_list_filters_by_state_queue_and_limit(backend: Backend) -> None:
     assert ids_of(backend, "pending", "default") == ["d1", "d2"]
     assert ids_of(backend, None, "nowhere") == []
     assert [j.id for j in backend.list_jobs(None, None, 3)] == ["d1", "d2", "m1"]
-    assert [j.id for j in backend.list_jobs("pending", "mail", 1)] == ["m1"]
+    assert [j.id for j in backend.list_jobs(["pending"], "mail", 1)] == ["m1"]
 
 
 def test_counts_name_all_six_states(backend: Backend) -> None:
@@ -175,7 +178,7 @@ def test_counts_stay_exact_through_every_transition(backend: Backend) -> None:
     write they still equal a count of the rows themselves."""
 
     def assert_exact() -> None:
-        jobs = backend.list_jobs(None, None, None)
+        jobs = backend.list_jobs()
         expected = dict.fromkeys(STATES, 0)
         for job in jobs:
             expected[job.state.value] += 1

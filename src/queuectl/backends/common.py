@@ -137,7 +137,7 @@ class SqlBackend(SqlInsights):
     def _insert_jobs(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert new jobs in the caller's transaction. A row holds the values of the
         columns id, command, max_retries, priority, queue, run_at, timeout, cwd, env,
-        created_at and updated_at (the last two: the batch's ``now``)."""
+        tags, created_at and updated_at (the last two: the batch's ``now``)."""
         raise NotImplementedError
 
     def _list(self, values: Sequence[object]) -> object:
@@ -245,6 +245,7 @@ class SqlBackend(SqlInsights):
                 spec["timeout"],
                 spec["cwd"],
                 json.dumps(spec["env"]) if spec["env"] else None,
+                json.dumps(spec["tags"]) if spec["tags"] else None,
                 now,
                 now,
             )
@@ -271,19 +272,41 @@ class SqlBackend(SqlInsights):
         rows = self._rows("get_job", {"id": job_id})
         return Job.from_row(rows[0]) if rows else None
 
-    def list_jobs(self, state: str | None, queue: str | None, limit: int | None) -> list[Job]:
-        from queuectl.models import Job
-
-        params = {"state": state, "queue": queue, "limit": -1 if limit is None else limit}
-        return [Job.from_row(r) for r in self._rows("list_jobs", params)]
-
-    def find_jobs(
-        self, state: str | None, queue: str | None, text: str | None, limit: int, offset: int
+    def list_jobs(
+        self,
+        states: Sequence[str] | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+        *,
+        tags: Sequence[str] | None = None,
+        since: float | None = None,
+        text: str | None = None,
+        sort: str = "created",
+        reverse: bool = False,
+        offset: int = 0,
     ) -> list[Job]:
+        """Statement ``list_jobs`` with its ORDER_BY taken from the fragment of the order
+        (``order_<sort>`` or ``order_<sort>_reverse``), so that enqueue order reads the
+        primary key's index; the filters are the statement's, so nothing is read only to
+        be dropped in Python."""
         from queuectl.models import Job
 
-        params = {"state": state, "queue": queue, "text": text, "limit": limit, "offset": offset}
-        return [Job.from_row(r) for r in self._rows("find_jobs", params)]
+        order = f"order_{sort}{'_reverse' if reverse else ''}"
+        if order not in self.q:
+            raise InvalidInput(f"unknown order {sort!r}")
+        name = f"list_jobs_{order}"
+        if name not in self.q:  # composed at first use, kept with the engine's statements
+            self.q[name] = self.q["list_jobs"].replace("ORDER_BY", self.q[order])
+        params = {
+            "states": None if states is None else self._list(states),
+            "queue": queue,
+            "tags": json.dumps(list(tags)) if tags else None,
+            "since": since,
+            "text": text,
+            "limit": -1 if limit is None else limit,
+            "offset": offset,
+        }
+        return [Job.from_row(r) for r in self._rows(name, params)]
 
     def attempts(self, job_id: str) -> list[Attempt]:
         from queuectl.models import Attempt

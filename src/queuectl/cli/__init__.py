@@ -202,6 +202,12 @@ OPTIONS = (
     Option("--queue", metavar="NAME"),
     Option("--cwd", metavar="DIR"),
     Option("--env", metavar="KEY=VALUE", append=True),
+    Option(
+        "--tag",
+        metavar="TAG",
+        help="label the job, for list --tag (repeatable; default: no tags)",
+        append=True,
+    ),
 )
 
 _BY_FLAG = {option.flag: option for option in OPTIONS}
@@ -282,6 +288,8 @@ def cmd_enqueue(args: Namespace) -> int:
         from queuectl.jobspec import parse_env_flags
 
         given["env"] = parse_env_flags(args.env)
+    if args.tag:
+        given["tags"] = args.tag
     sources = [
         name
         for name, value in (

@@ -14,14 +14,24 @@ if TYPE_CHECKING:
 
 
 def cmd_list(args: Namespace) -> int:
+    within = None if args.since is None else _positive_duration(args.since, "--since")
     with open_queue(args) as queue:
-        jobs = queue.jobs(args.state, args.queue, args.limit)
+        jobs = queue.jobs(
+            args.states,
+            args.queue,
+            args.limit,
+            tags=args.tags,
+            since=None if within is None else queue.now() - within,
+            text=args.grep,
+            sort=args.sort,
+            reverse=args.reverse,
+        )
     if args.json:
         print_json([job.to_dict() for job in jobs])
     else:
-        from queuectl.render import jobs_table
+        from queuectl.render import jobs_table, screen
 
-        print(jobs_table(jobs))
+        print(jobs_table(jobs, screen(sys.stdout)))
     return 0
 
 
@@ -35,9 +45,9 @@ def cmd_status(args: Namespace) -> int:
     if args.json:
         print_json({"jobs": counts, "workers": [w.to_dict() for w in workers]})
     else:
-        from queuectl.render import status_text
+        from queuectl.render import screen, status_text
 
-        print(status_text(counts, workers))
+        print(status_text(counts, workers, screen(sys.stdout)))
     return 0
 
 
@@ -55,14 +65,17 @@ def _watch(args: Namespace) -> int:
         return watch(queue, interval)
 
 
-def cmd_stats(args: Namespace) -> int:
-    seconds = None
-    if args.since is not None:
-        from queuectl.timefmt import parse_duration
+def _positive_duration(text: str, flag: str) -> float:
+    from queuectl.timefmt import parse_duration
 
-        seconds = parse_duration(args.since, "--since")
-        if seconds <= 0:
-            raise InvalidInput(f"--since must be longer than 0, got {args.since}")
+    seconds = parse_duration(text, flag)
+    if seconds <= 0:
+        raise InvalidInput(f"{flag} must be longer than 0, got {text}")
+    return seconds
+
+
+def cmd_stats(args: Namespace) -> int:
+    seconds = None if args.since is None else _positive_duration(args.since, "--since")
     with open_queue(args) as queue:
         figures = queue.stats(None if seconds is None else queue.now() - seconds)
     if args.json:
@@ -80,9 +93,9 @@ def cmd_show(args: Namespace) -> int:
     if args.json:
         print_json({**job.to_dict(), "history": [a.to_dict() for a in attempts]})
     else:
-        from queuectl.render import job_detail
+        from queuectl.render import job_detail, screen
 
-        print(job_detail(job, attempts))
+        print(job_detail(job, attempts, screen(sys.stdout)))
     return 0
 
 

@@ -102,6 +102,10 @@ class _Formatter(argparse.HelpFormatter):
         super().__init__(prog, width=_columns() - 2)
 
 
+class _Lines(argparse.RawDescriptionHelpFormatter, _Formatter):
+    """A description that keeps its lines (commands to copy)."""
+
+
 class Parser(argparse.ArgumentParser):
     """Its subparsers are of this class too (argparse's default for add_subparsers).
 
@@ -190,13 +194,89 @@ def _add_enqueue(commands: Any) -> None:
 
 def _add_list(commands: Any) -> None:
     from queuectl.cli.jobs import cmd_list
+    from queuectl.models import SORTS, STATES
 
-    listing = commands.add_parser("list", help="list jobs")
-    listing.add_argument("--state")
+    listing = commands.add_parser(
+        "list",
+        help="list jobs",
+        description="Jobs in enqueue order, filtered and chosen by the queue itself.",
+        epilog="Many jobs? Read them in a pager (queuectl list | less -S), or narrow the "
+        "list down: --state, --queue, --tag, --since, --grep, and --limit N for the newest "
+        "N; with --sort, --limit keeps the first N of that order (--sort updated --reverse "
+        "--limit 20: the 20 jobs that changed last).",
+    )
+    listing.add_argument(
+        "--state",
+        dest="states",
+        type=states,
+        metavar="STATE[,STATE…]",
+        help=f"only jobs in these states: {', '.join(STATES)} (default: every state)",
+    )
     listing.add_argument("--queue")
-    listing.add_argument("--limit", type=non_negative, help="at most N jobs (default: all)")
+    listing.add_argument(
+        "--tag",
+        dest="tags",
+        action="append",
+        type=tag,
+        metavar="TAG",
+        help="only jobs labelled TAG; repeated, jobs with every TAG (default: any)",
+    )
+    listing.add_argument(
+        "--since",
+        metavar="DURATION",
+        help="only jobs enqueued within the last 30m, 2h, 7d… (default: any time)",
+    )
+    listing.add_argument(
+        "--grep",
+        metavar="TEXT",
+        help="only jobs whose command or id contains TEXT (case-sensitive; default: any)",
+    )
+    listing.add_argument(
+        "--sort",
+        choices=SORTS,
+        help="order by time enqueued, last change, priority (the order workers take "
+        "jobs in) or run_at (default: enqueue order)",
+    )
+    listing.add_argument(
+        "--reverse", action="store_true", help="newest first; with --sort, that order reversed"
+    )
+    listing.add_argument(
+        "--limit",
+        type=at_least_one,
+        metavar="N",
+        help="the newest N jobs, or with --sort the first N (default: all)",
+    )
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=cmd_list)
+
+
+def states(text: str) -> list[str]:
+    """``pending,failed`` → the states named, each once."""
+    from queuectl.models import STATES
+
+    named = [name.strip() for name in text.split(",")]
+    for name in named:
+        if name not in STATES:
+            raise bad_value(f"unknown state {name!r}; states: {', '.join(STATES)}")
+    return list(dict.fromkeys(named))
+
+
+def tag(text: str) -> str:
+    from queuectl.errors import InvalidInput
+    from queuectl.jobspec import check_tags
+
+    try:
+        check_tags([text])
+    except InvalidInput as exc:
+        raise bad_value(str(exc)) from None
+    return text
+
+
+def at_least_one(text: str) -> int:
+    value = non_negative(text)
+    if value < 1:
+        raise bad_value(f"must be at least 1, got {value} (leave --limit out for every job)")
+    return value
 
 
 def _add_status(commands: Any) -> None:
@@ -400,6 +480,23 @@ def _add_dashboard(commands: Any) -> None:
     board.set_defaults(run=cmd_dashboard)
 
 
+def _add_completion(commands: Any) -> None:
+    from queuectl.cli.completion import SHELLS, cmd_completion
+
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script",
+        formatter_class=_Lines,
+        description="Print the completion script of a shell on stdout. Install it with:\n"
+        "  queuectl completion bash > ~/.local/share/bash-completion/completions/queuectl\n"
+        "  queuectl completion zsh > ~/.zfunc/_queuectl  "
+        "# with fpath+=(~/.zfunc) before compinit\n"
+        "  queuectl completion fish > ~/.config/fish/completions/queuectl.fish",
+    )
+    completion.add_argument("shell", choices=SHELLS, help="the shell: " + ", ".join(SHELLS))
+    completion.set_defaults(run=cmd_completion)
+
+
 COMMANDS: dict[str, Callable[[Any], None]] = {
     "enqueue": _add_enqueue,
     "list": _add_list,
@@ -415,4 +512,5 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "config": _add_config,
     "worker": _add_worker,
     "dashboard": _add_dashboard,
+    "completion": _add_completion,
 }
