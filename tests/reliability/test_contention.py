@@ -24,7 +24,8 @@ PER_PROCESS = 1000
 TOTAL = PROCESSES * PER_PROCESS
 WORKER_LINE = re.compile(
     r"\d\d:\d\d:\d\d ("
-    r"worker \S+ started: 1 slot\(s\), queues: all"
+    r"serving .+"
+    r"|worker \S+ started: 1 slot\(s\), queues: all"
     r"|\S+ job \S+ attempt 1: completed"
     r"|stopping(: waiting for \d+ running job\(s\); signal again to interrupt them)?"
     r"|worker \S+ stopped"

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def cmd_list(args: Namespace) -> int:
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         jobs = queue.jobs(args.state, args.queue, args.limit)
     if args.json:
         print_json([job.to_dict() for job in jobs])
@@ -30,7 +30,7 @@ def cmd_status(args: Namespace) -> int:
         return _watch(args)
     if args.interval is not None:
         raise InvalidInput("--interval goes with --watch")
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         counts, workers = queue.counts(), queue.workers()
     if args.json:
         print_json({"jobs": counts, "workers": [w.to_dict() for w in workers]})
@@ -51,7 +51,7 @@ def _watch(args: Namespace) -> int:
         raise InvalidInput(f"--interval must be at least 100ms, got {args.interval}")
     from queuectl.watch import watch
 
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         return watch(queue, interval)
 
 
@@ -63,7 +63,7 @@ def cmd_stats(args: Namespace) -> int:
         seconds = parse_duration(args.since, "--since")
         if seconds <= 0:
             raise InvalidInput(f"--since must be longer than 0, got {args.since}")
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         figures = queue.stats(None if seconds is None else queue.now() - seconds)
     if args.json:
         print_json(figures)
@@ -75,7 +75,7 @@ def cmd_stats(args: Namespace) -> int:
 
 
 def cmd_show(args: Namespace) -> int:
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         job, attempts = queue.get(args.id), queue.attempts(args.id)
     if args.json:
         print_json({**job.to_dict(), "history": [a.to_dict() for a in attempts]})
@@ -89,7 +89,7 @@ def cmd_show(args: Namespace) -> int:
 def cmd_logs(args: Namespace) -> int:
     from queuectl.logview import show_logs
 
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         return show_logs(queue, args.id, args.attempt, args.follow, sys.stdout)
 
 

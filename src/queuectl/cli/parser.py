@@ -21,12 +21,27 @@ if TYPE_CHECKING:
 
 
 def parse(words: Sequence[str]) -> argparse.Namespace:
+    """The command line read; ``--version`` and a bare ``queuectl`` (the help) exit 0
+    here, the first without building the parser of every command."""
+    if list(words) == ["--version"]:
+        sys.stdout.write(f"{_version()}\n")
+        raise SystemExit(0)
+    if not words:
+        build_parser().print_help()
+        raise SystemExit(0)
     return build_parser(command_of(words)).parse_args(words)
+
+
+def _version() -> str:
+    from queuectl import __version__
+
+    return f"{PROG} {__version__}"
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser, or with ``only`` one command's."""
     parser = Parser(prog=PROG, description="A background job queue for shell commands.")
+    parser.add_argument("--version", action="version", version=_version())
     parser.add_argument(
         "--db",
         metavar="PATH|URL",

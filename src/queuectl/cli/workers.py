@@ -25,12 +25,13 @@ def cmd_worker_stop(args: Namespace) -> int:
 
 
 def cmd_worker_list(args: Namespace) -> int:
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         workers = queue.workers()
     if args.json:
         print_json([w.to_dict() for w in workers])
     else:
         from queuectl.render import workers_table
 
+        print(f"workers of {queue.where.shown}")
         print(workers_table(workers))
     return 0
