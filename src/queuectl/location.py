@@ -144,14 +144,14 @@ def _schema_of(url: str) -> tuple[str, str]:
     if len(named) > 1:
         raise InvalidInput("the PostgreSQL URL names its schema more than once")
     if named:
-        schema = check_schema(named[0], "the URL's schema")
+        schema = check_schema(named[0], "the URL")
     else:
         schema = check_schema(os.environ.get(SCHEMA_ENV) or SCHEMA, f"${SCHEMA_ENV}")
     rest = "&".join(kept)
     return f"{base}{'?' if rest else ''}{rest}{hash_mark}{fragment}", schema
 
 
-def check_schema(name: str, what: str = "schema") -> str:
+def check_schema(name: str, source: str) -> str:
     """A PostgreSQL schema for a queue: a plain lowercase identifier (see SCHEMA_MAX)."""
     if (
         not 0 < len(name) <= SCHEMA_MAX
@@ -160,8 +160,8 @@ def check_schema(name: str, what: str = "schema") -> str:
         or name.startswith("pg_")
     ):
         raise InvalidInput(
-            f"{what} {name[:60]!r} is not a plain lowercase name: a-z, 0-9 and _, "
-            f"up to {SCHEMA_MAX} characters, not starting with a digit or pg_"
+            f"the schema {name[:60]!r} of {source} is not a plain lowercase name: "
+            f"a-z, 0-9 and _, up to {SCHEMA_MAX} characters, not starting with a digit or pg_"
         )
     return name
 

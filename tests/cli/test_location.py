@@ -177,12 +177,12 @@ def make_older_queue(where: Path | str) -> int:
     from queuectl.sqlfiles import queries
 
     steps, named = migrations("postgres")[:-1], queries("postgres")
-    with psycopg.connect(where, autocommit=True) as conn:
-        conn.execute(named["create_schema"])
-        conn.execute(named["create_version_table"])
+    with psycopg.connect(where, autocommit=True) as pg:
+        pg.execute(named["create_schema"])
+        pg.execute(named["create_version_table"])
         for number, script in steps:
-            conn.execute(script.encode())
-            conn.execute(named["record_version"], {"version": number})
+            pg.execute(script.encode())
+            pg.execute(named["record_version"], {"version": number})
     return steps[-1][0]
 
 
@@ -195,8 +195,8 @@ def version_of(where: Path | str) -> int:
             conn.close()
     import psycopg
 
-    with psycopg.connect(where) as conn:
-        found = conn.execute("SELECT max(version) FROM queuectl.schema_version").fetchone()
+    with psycopg.connect(where) as pg:
+        found = pg.execute("SELECT max(version) FROM queuectl.schema_version").fetchone()
     return int(found[0]) if found else 0
 
 

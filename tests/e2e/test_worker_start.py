@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 
 from tests.support.harness import Queuectl
@@ -33,3 +34,5 @@ def test_a_detached_worker_prints_one_pid_and_its_log_is_named_after_it(qc: Queu
     assert said.splitlines()[0].split(" ", 1)[1].startswith("serving "), said
     assert f":{pid} started:" in said, said  # the worker's own id (host:pid) says so too
     assert list(log.parent.glob("worker-*.log")) == [log]
+    # $QUEUECTL_HOME (made by the detaching command on PostgreSQL) and logs: owner-only
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in (qc.home, log.parent)} == {"0o700"}

@@ -8,7 +8,6 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-
 from typing import TYPE_CHECKING
 
 from queuectl.credentials import TOKEN_ENV
@@ -53,12 +52,6 @@ def serve(db: str | None, host: str, port: int, token: str | None) -> int:
 
     app = create_app(db, token)  # the queue opens here: an unreachable one is an error now
     listening = _listen(host, port)
-    shown = f"[{host}]" if ":" in host else host
-    sys.stderr.write(
-        f"queuectl dashboard on http://{shown}:{listening.getsockname()[1]}/"
-        f"{' (token required)' if token else ''}; Ctrl+C to stop\n"
-    )
-    sys.stderr.flush()
     import uvicorn
 
     config = uvicorn.Config(
@@ -68,8 +61,14 @@ def serve(db: str | None, host: str, port: int, token: str | None) -> int:
         lifespan="off",
     )
     server = uvicorn.Server(config)
+    shown = f"[{host}]" if ":" in host else host
     try:
-        with _graceful_stop(server):
+        with _graceful_stop(server):  # before the address is told: from then on it may come
+            sys.stderr.write(
+                f"queuectl dashboard on http://{shown}:{listening.getsockname()[1]}/"
+                f"{' (token required)' if token else ''}; Ctrl+C to stop\n"
+            )
+            sys.stderr.flush()
             server.run(sockets=[listening])
     finally:
         app.state.db.queue.close()
