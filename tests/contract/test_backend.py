@@ -198,7 +198,7 @@ def test_counts_stay_exact_through_every_transition(backend: Backend) -> None:
     assert_exact()
     assert rescue_lost(backend) == ["p2"]
     assert_exact()
-    assert backend.cancel(["p3", "p0", "p1"]) == ["p3", "p0", "p1"]
+    assert backend.cancel(["p3", "p0", "p1"]).cancelled == ["p3", "p0", "p1"]
     assert not end(backend, running, Succeeded())  # cancelled meanwhile: no change
     assert_exact()
     assert backend.retry_dead(["d1"]) == ["d1"]
@@ -625,26 +625,39 @@ def test_cancel_pending_and_failed_jobs(backend: Backend) -> None:
     failed = claim(backend)
     assert failed.id == "f"
     assert end(backend, failed, Failed(1))
-    assert sorted(backend.cancel(["p", "f"])) == ["f", "p"]
+    assert backend.cancel(["p", "f"]) == (["p", "f"], {})
     assert (state_of(backend, "p"), state_of(backend, "f")) == ("cancelled", "cancelled")
     assert take(backend) is None
     assert backend.next_due(None) is None
 
 
-def test_cancel_is_all_or_nothing(backend: Backend) -> None:
-    add(backend, "p")
+def test_cancel_cancels_what_it_can_and_names_the_rest_with_their_state(
+    backend: Backend,
+) -> None:
+    add(backend, "p", "x", "q")
     make_completed(backend, "c")
-    with pytest.raises(Conflict):
-        backend.cancel(["p", "c"])
-    with pytest.raises(NotFound):
-        backend.cancel(["p", "missing"])
-    assert (state_of(backend, "p"), state_of(backend, "c")) == ("pending", "completed")
+    make_dead(backend, "d")
+    assert backend.cancel(["x"]).cancelled == ["x"]
+    done = backend.cancel(["p", "c", "missing", "x", "d", "q"])
+    assert done.cancelled == ["p", "q"]
+    assert done.left == {"c": "completed", "missing": None, "x": "cancelled", "d": "dead"}
+    states = {job_id: state_of(backend, job_id) for job_id in "pqcdx"}
+    assert states == {
+        "p": "cancelled",
+        "q": "cancelled",
+        "c": "completed",
+        "d": "dead",
+        "x": "cancelled",
+    }
+    assert isinstance(done.refusal("missing"), NotFound)
+    assert isinstance(done.refusal("c"), Conflict)
+    assert backend.cancel(["missing"]) == ([], {"missing": None})
 
 
 def test_cancel_of_a_running_job_stops_its_finish(backend: Backend) -> None:
     add(backend, "a")
     job = claim(backend)
-    assert backend.cancel(["a"]) == ["a"]
+    assert backend.cancel(["a"]).cancelled == ["a"]
     assert state_of(backend, "a") == "cancelled"
     assert end(backend, job, Succeeded()) is False
     assert state_of(backend, "a") == "cancelled"

@@ -309,7 +309,7 @@ def test_enqueue_json_refuses_or_stores_exactly_what_was_given(
         raw = {**raw, **extra}
     text = json.dumps(raw, ensure_ascii=ascii_only)
     with template.fresh() as db:
-        ran = run_main("--db", db, "enqueue", "--", text)
+        ran = run_main("--db", db, "enqueue", text)
         job = refused_or_well_formed(template, db, ran)
     if job is None:
         return
@@ -350,7 +350,7 @@ def test_deeply_nested_json_is_refused(template: Template, depth: int, where: st
     nested = "[" * depth + "]" * depth
     text = nested if where == "document" else f'{{"command": "true", "{where}": {nested}}}'
     with template.fresh() as db:
-        ran = run_main("--db", db, "enqueue", "--", text)
+        ran = run_main("--db", db, "enqueue", text)
         refused_or_well_formed(template, db, ran)
     assert ran.code == 2, ran
 
@@ -384,7 +384,7 @@ def test_huge_strings(template: Template, field: str, size: int, code: int) -> N
     else:
         raw[field] = big
     with template.fresh() as db:
-        ran = run_main("--db", db, "enqueue", "--", json.dumps(raw))
+        ran = run_main("--db", db, "enqueue", json.dumps(raw))
         refused_or_well_formed(template, db, ran)
     assert ran.code == code, ran
 

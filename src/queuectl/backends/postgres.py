@@ -186,11 +186,12 @@ class PostgresBackend(SqlBackend):
     def _list(self, values: Sequence[object]) -> object:
         return list(values)
 
-    def _claim(self, conn: Any, claimers: Sequence[str], params: dict[str, Any]) -> Claims:
+    def _claim(
+        self, conn: Any, name: str, claimers: Sequence[str], params: dict[str, Any]
+    ) -> Claims:
         """Every claimer's statement goes out in the turn's pipeline (each opens its own
-        attempt, query ``claim_any``/``claim_in``); their cursors are read after the
-        commit. A claimer that finds nothing costs no extra round trip."""
-        name = "claim_in" if "queues" in params else "claim_any"
+        attempt, query ``claim_any``/``claim_in``/``claim_out``); their cursors are read
+        after the commit. A claimer that finds nothing costs no extra round trip."""
         return Claims([self._run(conn, name, {**params, "worker": worker}) for worker in claimers])
 
     def now(self) -> float:
@@ -199,9 +200,12 @@ class PostgresBackend(SqlBackend):
 
     # --- engine specifics ---------------------------------------------------------
     def now_from_server(self) -> float:
-        before = time.time()
+        """Measure the offset as if the server had read its clock at the end of the round
+        trip: the estimate then errs behind the server, never ahead, so a job enqueued
+        with no delay is due at once for a claim that follows (a midpoint estimate ran a
+        few milliseconds ahead on a busy machine, and such a claim found nothing)."""
         server = float(self._rows("now")[0]["now"])
-        self._offset = server - (before + time.time()) / 2
+        self._offset = server - time.time()
         return server
 
     def heartbeat(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from queuectl.cli import open_queue, print_json
+from queuectl.cli import PROG, open_queue, print_json
 from queuectl.errors import InvalidInput
 
 TYPE_CHECKING = False
@@ -94,7 +94,17 @@ def cmd_logs(args: Namespace) -> int:
 
 
 def cmd_cancel(args: Namespace) -> int:
+    """Cancels what it can; each job it cannot is one line on stderr. Exit 1 when a job is
+    missing, completed or dead; one already cancelled is only noted (it stays cancelled)."""
     with open_queue(args) as queue:
-        for job_id in queue.cancel(args.ids):
-            print(job_id)
-    return 0
+        done = queue.cancel(args.ids)
+    for job_id in done.cancelled:
+        print(job_id)
+    code = 0
+    for job_id, state in done.left.items():
+        if state == "cancelled":
+            sys.stderr.write(f"{PROG}: job {job_id!r} was already cancelled\n")
+        else:
+            sys.stderr.write(f"{PROG}: error: {done.refusal(job_id)}\n")
+            code = 1
+    return code

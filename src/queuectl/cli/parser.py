@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from queuectl.cli import OPTIONS, PROG, bad_value, cmd_enqueue, non_negative
+from queuectl.cli import OPTIONS, PROG, bad_value, cmd_enqueue, negative_number, non_negative
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,16 +20,43 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
 
+DB_HELP = (
+    "queue location (default: $QUEUECTL_DB "
+    "or $QUEUECTL_HOME/queuectl.db); postgresql://… for PostgreSQL"
+)
+
+
 def parse(words: Sequence[str]) -> argparse.Namespace:
-    """The command line read; ``--version`` and a bare ``queuectl`` (the help) exit 0
-    here, the first without building the parser of every command."""
-    if list(words) == ["--version"]:
+    """``words`` as argparse reads them, with the global options (``--db``, ``--json``)
+    before or after the command, and ``enqueue``'s ``-- CMD ARG...`` as ``argv``.
+    ``--version`` and a bare ``queuectl`` (the help) exit 0 here, the first without
+    building the parser of every command."""
+    words = list(words)
+    if words == ["--version"]:
         sys.stdout.write(f"{_version()}\n")
         raise SystemExit(0)
     if not words:
         build_parser().print_help()
         raise SystemExit(0)
-    return build_parser(command_of(words)).parse_args(words)
+    command = command_of(words)
+    argv = None
+    if command == "enqueue" and "--" in words:  # argparse would take CMD ARG... as JSON
+        cut = words.index("--")
+        words, argv = words[:cut], words[cut + 1 :]
+    parser = build_parser(command)
+    args, extra = parser.parse_known_args(words)  # what parse_args does, but for --json
+    before = vars(args).pop("json_before")
+    if (before or "--json" in extra) and not hasattr(args, "json"):
+        # the command declares no --json of its own
+        named = " ".join(filter(None, (args.command, getattr(args, args.command, None))))
+        parser.error(f"--json: '{PROG} {named}' has no JSON output")
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if before:
+        args.json = True
+    if argv is not None:
+        args.argv = argv
+    return args
 
 
 def _version() -> str:
@@ -42,11 +69,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser, or with ``only`` one command's."""
     parser = Parser(prog=PROG, description="A background job queue for shell commands.")
     parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--db", metavar="PATH|URL", help=DB_HELP)
     parser.add_argument(
-        "--db",
-        metavar="PATH|URL",
-        help="queue location (default: $QUEUECTL_DB "
-        "or $QUEUECTL_HOME/queuectl.db); postgresql://… for PostgreSQL",
+        "--json",
+        dest="json_before",
+        action="store_true",
+        help="print JSON, for the commands that can (also after the command)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -64,7 +92,7 @@ def command_of(argv: Sequence[str]) -> str | None:
         if word == "--db":
             next(words, None)
         elif word.startswith("-"):
-            if not word.startswith("--db="):
+            if not word.startswith("--db=") and word != "--json":
                 return None  # --help or a mistake: the whole parser answers
         else:
             return word if word in COMMANDS else None
@@ -90,15 +118,41 @@ class _Formatter(argparse.HelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
-    """Its subparsers are of this class too (argparse's default for add_subparsers)."""
+    """Its subparsers are of this class too (argparse's default for add_subparsers).
+
+    A word such as ``-5s`` or ``-1.5`` is a value, as argparse already takes ``-5``
+    (``cli.negative_number``): else ``--delay -5s`` is refused with "expected one
+    argument" instead of the value's own message. argparse has no public setting for it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NegativeNumber()  # type: ignore[assignment]
+        self.register("action", "parsers", _Commands)
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
+
+
+class _NegativeNumber:
+    """What argparse asks of its ``_negative_number_matcher``, by ``cli.negative_number``,
+    the rule the quick parse follows too."""
+
+    @staticmethod
+    def match(word: str) -> bool:
+        return word.startswith("-") and negative_number(word)
+
+
+class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Every command's parser also takes ``--db`` after the command; its default is
+    SUPPRESS, so that one given before the command stays unless given again after it
+    (then the later one wins, as for any repeated option)."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        parser = super().add_parser(name, **kwargs)
+        parser.add_argument("--db", metavar="PATH|URL", default=argparse.SUPPRESS, help=DB_HELP)
+        return parser
 
 
 def positive(text: str) -> int:
@@ -117,8 +171,15 @@ def port(text: str) -> int:
 
 # --- one builder per command ---------------------------------------------------------
 def _add_enqueue(commands: Any) -> None:
-    enqueue = commands.add_parser("enqueue", help="add a job (JSON, flags, or a JSON Lines file)")
-    enqueue.add_argument("job", nargs="?", metavar="JSON", help='e.g. \'{"command":"sleep 2"}\'')
+    enqueue = commands.add_parser(
+        "enqueue",
+        help="add a job (JSON, flags, or a JSON Lines file)",
+        usage=f"{PROG} enqueue [OPTIONS] (JSON | --command CMD | --file FILE | -- CMD [ARG...])",
+        epilog="-- CMD [ARG...]: everything after -- is the job's command, "
+        "run as argv without a shell. Options beside JSON or --file add fields "
+        "to the job, or to every line; a field given both ways is refused.",
+    )
+    enqueue.add_argument("job", nargs="*", metavar="JSON", help='e.g. \'{"command":"sleep 2"}\'')
     exclusive: dict[str, Any] = {}
     for option in OPTIONS:
         into = enqueue
@@ -134,7 +195,12 @@ def _add_enqueue(commands: Any) -> None:
             help=option.help,
             **({"action": "append", "default": []} if option.append else {}),
         )
-    enqueue.set_defaults(run=cmd_enqueue)
+    enqueue.add_argument(
+        "--json",
+        action="store_true",
+        help="print the new job as 'show --json' does, not its id (with --file: an array)",
+    )
+    enqueue.set_defaults(run=cmd_enqueue, argv=None)
 
 
 def _add_list(commands: Any) -> None:
@@ -198,6 +264,60 @@ def _add_cancel(commands: Any) -> None:
     cancel.set_defaults(run=cmd_cancel)
 
 
+def _add_rerun(commands: Any) -> None:
+    from queuectl.cli.changes import cmd_rerun
+
+    about = "completed, dead or cancelled jobs: pending again, history kept"
+    _add_job_changes(commands, "rerun", about, cmd_rerun)
+
+
+def _add_run_now(commands: Any) -> None:
+    from queuectl.cli.changes import cmd_run_now
+
+    about = "waiting jobs (scheduled, or failed and backing off): due now"
+    _add_job_changes(commands, "run-now", about, cmd_run_now)
+
+
+def _add_job_changes(commands: Any, name: str, about: str, run: Callable[[Any], int]) -> None:
+    """A command that changes each job it names (IDs), one by one."""
+    change = commands.add_parser(name, help=about)
+    change.add_argument("ids", nargs="+", metavar="ID")
+    change.set_defaults(run=run)
+
+
+def _add_edit(commands: Any) -> None:
+    from queuectl.cli import whole
+    from queuectl.cli.changes import cmd_edit
+
+    edit = commands.add_parser("edit", help="change a job that has not started (pending, failed)")
+    edit.add_argument("id", metavar="ID", help="the job to change")
+    unchanged = "(default: unchanged)"
+    edit.add_argument(
+        "--command", dest="shell", metavar="CMD", help=f"run CMD with /bin/sh -c {unchanged}"
+    )
+    edit.add_argument("--priority", type=whole, metavar="N", help=f"higher runs first {unchanged}")
+    edit.add_argument("--queue", metavar="NAME", help=f"move the job to queue NAME {unchanged}")
+    when = edit.add_mutually_exclusive_group()
+    when.add_argument(
+        "--run-at", metavar="ISO8601", help=f"do not run before this instant {unchanged}"
+    )
+    when.add_argument(
+        "--delay",
+        metavar="DURATION",
+        help=f"do not run for this long from now: 30s, 5m… {unchanged}",
+    )
+    edit.add_argument(
+        "--max-retries",
+        type=non_negative,
+        metavar="N",
+        help=f"retries after the first run {unchanged}",
+    )
+    edit.add_argument(
+        "--timeout", metavar="DURATION", help=f"stop a run after 90s, 5m… {unchanged}"
+    )
+    edit.set_defaults(run=cmd_edit)
+
+
 def _add_dlq(commands: Any) -> None:
     from queuectl.cli.dlq import cmd_dlq_list, cmd_dlq_purge, cmd_dlq_retry
 
@@ -255,7 +375,14 @@ def _add_worker(commands: Any) -> None:
     worker.required = True
     start = worker.add_parser("start", help="run jobs (foreground unless --detach)")
     start.add_argument("--count", "-c", "--concurrency", type=positive, default=1, metavar="N")
-    start.add_argument("--queue", action="append", dest="queues", metavar="NAME")
+    start.add_argument(
+        "--queue",
+        action="append",
+        dest="queues",
+        metavar="NAME",
+        help="serve only queue NAME, or with '!NAME' every queue but NAME; repeatable, "
+        "one kind or the other (default: every queue)",
+    )
     start.add_argument("--burst", action="store_true", help="exit 0 once nothing is left to run")
     start.add_argument("--detach", action="store_true", help="run in the background")
     start.set_defaults(run=cmd_worker_start)
@@ -296,6 +423,9 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "show": _add_show,
     "logs": _add_logs,
     "cancel": _add_cancel,
+    "rerun": _add_rerun,
+    "edit": _add_edit,
+    "run-now": _add_run_now,
     "dlq": _add_dlq,
     "config": _add_config,
     "worker": _add_worker,
