@@ -73,7 +73,7 @@ def test_two_schemas_of_one_database_are_two_queues(
             a.wait_state(job_id, "completed", timeout=30)
         (shown,) = a.json("worker", "list")
         beat = shown["last_heartbeat"]
-        assert f"(schema {a_name})" in a.run("worker", "list").stdout
+        assert a.run("worker", "list").stderr == f"workers of {pg_database} (schema {a_name})\n"
 
         # B's jobs and B's control messages (a cancel) do not reach A's worker...
         b.enqueue("echo b", "--id", "b3")

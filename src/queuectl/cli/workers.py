@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from queuectl.cli import open_queue, print_json
 
 TYPE_CHECKING = False
@@ -32,6 +34,6 @@ def cmd_worker_list(args: Namespace) -> int:
     else:
         from queuectl.render import workers_table
 
-        print(f"workers of {queue.where.shown}")
+        sys.stderr.write(f"workers of {queue.where.shown}\n")  # which queue: not table data
         print(workers_table(workers))
     return 0
