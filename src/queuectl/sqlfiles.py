@@ -1,16 +1,25 @@
-"""Loads a backend's named SQL statements and numbered migrations from ``sql/<engine>/``."""
+"""Loads a backend's named SQL statements and numbered migrations from ``sql/<engine>/``.
+
+PostgreSQL's SQL is written for the schema ``queuectl``: the word ``queuectl`` names the
+schema (``queuectl.jobs``, ``queuectl.now_s()``, ``CREATE SCHEMA … queuectl``) and a word
+``queuectl_NAME`` names a notification channel (``queuectl_jobs``, ``queuectl_control``).
+``in_schema`` rewrites exactly those words for a queue in another schema, in queries and
+migrations alike (so a trigger's body notifies its own schema's channel).
+"""
 
 from __future__ import annotations
 
 import os
 
 SQL_DIR = os.path.join(os.path.dirname(__file__), "sql")
+WRITTEN_FOR = "queuectl"  # the schema PostgreSQL's SQL files name
 
 
-def queries(engine: str) -> dict[str, str]:
-    """``-- name: x`` blocks of ``sql/<engine>/queries.sql`` → {name: statement}."""
+def queries(engine: str, schema: str = WRITTEN_FOR) -> dict[str, str]:
+    """``-- name: x`` blocks of ``sql/<engine>/queries.sql`` → {name: statement}, for the
+    queue in ``schema`` (PostgreSQL)."""
     with open(os.path.join(SQL_DIR, engine, "queries.sql"), encoding="utf-8") as handle:
-        text = handle.read()
+        text = in_schema(handle.read(), schema)
     found: dict[str, str] = {}
     for block in text.split("-- name: ")[1:]:
         name, _, body = block.partition("\n")
@@ -18,12 +27,34 @@ def queries(engine: str) -> dict[str, str]:
     return found
 
 
-def migrations(engine: str) -> list[tuple[int, str]]:
-    """[(version, script)] from ``sql/<engine>/migrations/NNNN_*.sql``, in order."""
+def migrations(engine: str, schema: str = WRITTEN_FOR) -> list[tuple[int, str]]:
+    """[(version, script)] from ``sql/<engine>/migrations/NNNN_*.sql``, in order, for the
+    queue in ``schema`` (PostgreSQL)."""
     folder = os.path.join(SQL_DIR, engine, "migrations")
     found = []
     for name in sorted(os.listdir(folder)):
         if name.endswith(".sql"):
             with open(os.path.join(folder, name), encoding="utf-8") as handle:
-                found.append((int(name.split("_", 1)[0]), handle.read()))
+                found.append((int(name.split("_", 1)[0]), in_schema(handle.read(), schema)))
     return found
+
+
+def in_schema(text: str, schema: str) -> str:
+    """``text`` with the schema ``queuectl`` and its channels ``queuectl_*`` renamed for
+    ``schema`` (a name checked by location.check_schema), whole words only:
+    ``queuectl.jobs`` → ``"team_a".jobs`` (quoted: a name such as ``user`` is a keyword)
+    and ``'queuectl_jobs'`` → ``'team_a_jobs'``."""
+    if schema == WRITTEN_FOR:
+        return text
+    import re
+
+    return re.sub(
+        r"\bqueuectl(?:(_)|\b)",
+        lambda found: f"{schema}_" if found[1] else f'"{schema}"',
+        text,
+    )
+
+
+def channel(schema: str, name: str) -> str:
+    """The notification channel ``name`` ("jobs", "control") of the queue in ``schema``."""
+    return f"{schema}_{name}"

@@ -15,6 +15,13 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
+def made(home: Path) -> None:
+    """The default queue of the test's home, created empty, as a first write would: a
+    command that only reads creates none."""
+    open_backend(str(home / "queuectl.db")).close()
+
+
+@pytest.fixture
 def store(home: Path) -> Iterator[Backend]:
     """The queue the CLI uses by default, for setting up states no CLI verb reaches yet."""
     backend = open_backend(str(home / "queuectl.db"))

@@ -30,6 +30,7 @@ def test_set_in_one_process_get_in_another(home: Path) -> None:
     assert cli_ok(home, "config", "get", "max-retries").stdout == "5\n"
 
 
+@pytest.mark.usefixtures("made")
 def test_defaults_are_printed_bare(home: Path) -> None:
     assert cli_ok(home, "config", "get", "max-retries").stdout == "3\n"
     assert cli_ok(home, "config", "get", "job-timeout").stdout == "none\n"
@@ -64,12 +65,14 @@ def test_list_json_has_every_key(home: Path, action: str) -> None:
     assert values["max_retries"] == "3"
 
 
+@pytest.mark.usefixtures("made")
 def test_list_text_shows_every_key(home: Path) -> None:
     shown = cli_ok(home, "config", "list").stdout
     for key in KEYS:
         assert key.replace("_", "-") in shown
 
 
+@pytest.mark.usefixtures("made")
 @pytest.mark.parametrize(
     "args",
     [

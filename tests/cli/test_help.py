@@ -77,8 +77,8 @@ def test_subcommand_help_names_its_options(home: Path, args: list[str], words: l
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["bogus"], ["dlq"], ["config"], ["worker"], ["list", "--bogus"], ["show"], ["cancel"]],
-    ids=lambda v: " ".join(v) or "nothing",
+    [["bogus"], ["dlq"], ["config"], ["worker"], ["list", "--bogus"], ["show"], ["cancel"]],
+    ids=" ".join,
 )
 def test_usage_errors_exit_2_with_one_line(home: Path, args: list[str]) -> None:
     done = cli(home, *args)
@@ -86,3 +86,19 @@ def test_usage_errors_exit_2_with_one_line(home: Path, args: list[str]) -> None:
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.endswith("\n"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_no_command_prints_the_help_and_exits_0(home: Path) -> None:
+    done = cli_ok(home)
+    assert done.stdout == cli_ok(home, "--help").stdout and done.stderr == ""
+    assert not home.exists()
+
+
+def test_version_prints_the_package_version(home: Path) -> None:
+    from importlib.metadata import version
+
+    expected = f"queuectl {version('queuectl')}\n"
+    assert cli_ok(home, "--version").stdout == expected
+    assert cli_ok(home, "--db", "x.db", "--version").stdout == expected
+    assert "--version" in cli_ok(home, "--help").stdout
+    assert not home.exists()

@@ -32,12 +32,14 @@ def assert_job_object(job: dict[str, Any]) -> None:
 
 
 # --- list ----------------------------------------------------------------------------
+@pytest.mark.usefixtures("made")
 def test_list_json_of_an_empty_queue_is_an_empty_array(home: Path) -> None:
     done = cli_ok(home, "list", "--json")
     assert json.loads(done.stdout) == []
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.usefixtures("made")
 def test_list_of_an_empty_queue_says_so(home: Path) -> None:
     assert cli_ok(home, "list").stdout.strip()
 
@@ -91,6 +93,7 @@ def test_list_refuses_bad_filters(home: Path, args: list[str]) -> None:
 
 
 # --- status --------------------------------------------------------------------------
+@pytest.mark.usefixtures("made")
 def test_status_json(home: Path) -> None:
     assert cli_json(home, "status", "--json") == {
         "jobs": dict.fromkeys(STATES, 0),
@@ -104,6 +107,7 @@ def test_status_json(home: Path) -> None:
     assert status["workers"] == []
 
 
+@pytest.mark.usefixtures("made")
 def test_status_text_names_every_state(home: Path) -> None:
     shown = cli_ok(home, "status").stdout
     for state in STATES:
@@ -187,6 +191,7 @@ def test_cancel_of_a_job_already_cancelled_is_noted_and_succeeds(
 
 
 # --- dead letter queue ---------------------------------------------------------------
+@pytest.mark.usefixtures("made")
 def test_dlq_list_json_empty(home: Path) -> None:
     assert cli_json(home, "dlq", "list", "--json") == []
     assert cli_ok(home, "dlq", "list").stdout.strip()
@@ -250,7 +255,8 @@ def test_db_option_and_environment(home: Path, tmp_path: Path) -> None:
         assert [j["id"] for j in cli_json(home, "list", "--json", env=env)] == ["x"]
     url = f"sqlite://{elsewhere}"
     assert [j["id"] for j in cli_json(home, "--db", url, "list", "--json")] == ["x"]
-    assert cli_json(home, "list", "--json") == []
+    default = cli(home, "list", "--json")  # the default queue was never written to
+    assert (default.returncode, default.stdout) == (1, "") and "no queue at" in default.stderr
 
 
 def test_a_file_that_is_not_a_queue_is_an_operational_error(home: Path, tmp_path: Path) -> None:
@@ -285,6 +291,7 @@ def test_environment_values_are_never_shown(home: Path) -> None:
     assert job["env_keys"] == ["SECRET"]
 
 
+@pytest.mark.usefixtures("made")
 def test_an_ancient_run_at_does_not_break_list(home: Path) -> None:
     cli(home, "enqueue", '{"id":"old","command":"true","run_at":"0001-01-01T00:00:00+01:00"}')
     done = cli(home, "list", "--json")
@@ -292,12 +299,14 @@ def test_an_ancient_run_at_does_not_break_list(home: Path) -> None:
     assert done.returncode == 0
 
 
+@pytest.mark.usefixtures("made")
 def test_a_run_at_before_1970_is_refused_so_every_timestamp_prints_as_iso(home: Path) -> None:
     done = cli(home, "enqueue", '{"id":"old","command":"true","run_at":"0999-06-01T00:00:00Z"}')
     assert done.returncode == 2 and "out of range" in done.stderr
     assert cli_json(home, "list", "--json") == []
 
 
+@pytest.mark.usefixtures("made")
 def test_a_non_utf8_command_does_not_break_list(home: Path) -> None:
     cli(home, "enqueue", "--command", "echo \udcff", "--id", "bytes")
     done = cli(home, "list", "--json", env={"PYTHONIOENCODING": "utf-8:strict"})

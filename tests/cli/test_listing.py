@@ -50,7 +50,8 @@ def test_tags_from_flags_and_json(qc: Queuectl) -> None:
 )
 def test_bad_tags_are_refused_and_nothing_is_written(qc: Queuectl, args: list[str]) -> None:
     one_line_error(qc.run("enqueue", *args, check=False))
-    assert qc.jobs() == []
+    read = qc.run("list", "--json", check=False)
+    assert read.returncode == 1 and "no queue at" in read.stderr  # not even created
 
 
 # --- list's filters ----------------------------------------------------------------------

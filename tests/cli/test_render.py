@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from queuectl.config import SETTINGS
 from queuectl.lifecycle import Failed
 from tests.contract.support import add, claim, end, make_completed, make_dead
@@ -73,6 +75,7 @@ def test_list_on_a_real_terminal(home: Path, store: Backend) -> None:
     assert all(len(line) <= 60 for line in rows(narrow)), narrow
 
 
+@pytest.mark.usefixtures("made")
 def test_config_list_is_cut_only_when_the_screen_is_narrow(home: Path) -> None:
     meanings = [meaning for _, _, meaning in SETTINGS.values()]
     for shown in (

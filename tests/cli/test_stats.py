@@ -43,6 +43,7 @@ def some_history(store: Backend) -> None:
 
 
 # --- stats --------------------------------------------------------------------------
+@pytest.mark.usefixtures("made")
 def test_stats_of_an_empty_queue(home: Path) -> None:
     lines = cli_ok(home, "stats").stdout.splitlines()
     assert lines[0].split()[:4] == ["QUEUE", "FINISHED", "SUCCEEDED", "FAILED"]

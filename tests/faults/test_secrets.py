@@ -11,7 +11,7 @@ import pytest
 
 from tests.faults.support import assert_clean_error, run_cli
 from tests.support.backends import pg_with_password
-from tests.support.cli import cli_json
+from tests.support.cli import cli_json, cli_ok
 
 PASSWORD = "hunter2-secret"
 # nothing listens on port 1: a command that tried to connect would fail (exit 1) at once
@@ -86,5 +86,6 @@ def test_short_commands_still_accept_a_password_in_db(tmp_path: Path, pg_databas
     reset_pg_queue(pg_database)
     home = tmp_path / "home"
     url = pg_with_password(pg_database, PASSWORD)
+    cli_ok(home, "--db", url, "enqueue", "--command", "true")
     found = cli_json(home, "--db", url, "status", "--json")
-    assert found["jobs"]["pending"] == 0
+    assert found["jobs"]["pending"] == 1

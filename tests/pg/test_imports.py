@@ -74,5 +74,6 @@ def test_a_postgresql_url_does_import_psycopg(
     tmp_path: Path, pg_url: str, argv: tuple[str, ...]
 ) -> None:
     """The other side of the check above: the probe does see psycopg when it is used."""
+    probe(tmp_path, "enqueue", "--command", "true", db=pg_url)  # a read creates no queue
     found = probe(tmp_path, *argv, db=pg_url)
     assert "psycopg" in found["psycopg"]  # type: ignore[operator]

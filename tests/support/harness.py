@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from tests.support.cli import QUEUECTL, Worker, cli_env, parsed, run, succeeded
-from tests.support.polling import wait_for
+from tests.support.polling import poll, wait_for
 from tests.support.processes import kill_group, kill_marked, running, start_time
 
 # Short leases, so that losing a worker costs seconds (the heartbeat first: it must stay
@@ -169,10 +169,13 @@ class Queuectl:
     ) -> Worker:
         """Start ``argv`` (ending in ``queuectl worker start …``, perhaps behind a wrapper
         such as ``ip netns exec``) as one of this queue's workers: its log is
-        ``worker-<name or number>.log`` here, and ``cleanup`` ends it."""
+        ``worker-<name or number>.log`` here, and ``cleanup`` ends it. Returns once the
+        worker has opened its queue (its first line, ``serving …``: a queue it creates
+        exists from then on, for commands that only read) or has exited."""
         log = self.tmp / f"worker-{name or len(self.workers) + 1}.log"
         worker = Worker.start(argv, {**self.env, **(env or {})}, log, self.tmp, label)
         self.workers.append(worker)
+        poll(lambda: "serving " in worker.log() or worker.proc.poll() is not None, 30, 0.01)
         return worker
 
     def popen(self, *args: str) -> subprocess.Popen[bytes]:

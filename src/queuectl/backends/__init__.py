@@ -26,7 +26,7 @@ def open_backend(where: Location | str, role: Role = COMMAND) -> Backend:
             raise StorageError(
                 f"PostgreSQL needs psycopg: pip install 'queuectl[postgres]' ({exc})"
             ) from exc
-        return PostgresBackend(where.target, role)
+        return PostgresBackend(where, role)
     from queuectl.backends.sqlite import SQLiteBackend
 
     return SQLiteBackend(where.target, role)

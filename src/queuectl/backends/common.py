@@ -92,6 +92,28 @@ def end_params(
     }
 
 
+def no_queue(shown: str) -> NotFound:
+    """What a role that only reads (location.READER) is told where no queue is."""
+    return NotFound(f"no queue at {shown} (a command that writes, such as enqueue, creates one)")
+
+
+def check_readable(version: int, latest: int, shown: str) -> None:
+    """A queue opened by a role that only reads (location.READER), at schema ``version``:
+    there (version 0 is no queue), and neither older than this queuectl (reading would
+    need a migration, a write) nor newer."""
+    if version == 0:
+        raise no_queue(shown)
+    if version < latest:
+        raise StorageError(
+            f"the queue at {shown} was made by an older queuectl (schema {version} of "
+            f"{latest}); a command that writes, such as worker start, upgrades it"
+        )
+    if version > latest:
+        raise StorageError(
+            f"the queue at {shown} has schema {version}; this queuectl knows up to {latest}"
+        )
+
+
 class Claims:
     """The rows a turn's claims took, read once its transaction has committed: an engine
     whose turn travels in one round trip (PostgreSQL's pipeline) has them only then.

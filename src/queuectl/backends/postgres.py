@@ -3,7 +3,8 @@
 Imported only for ``postgresql://`` locations. psycopg 3, one connection per process,
 opened again on the next use after it broke. Every instant that matters (leases,
 ``run_at``) is computed by the database's clock in SQL. Idle workers wait on
-LISTEN/NOTIFY; claims use ``FOR UPDATE SKIP LOCKED``.
+LISTEN/NOTIFY; claims use ``FOR UPDATE SKIP LOCKED``. A queue lives in a schema of its
+own (``Location.schema``); its SQL and channels follow it (``sqlfiles.in_schema``).
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from psycopg.rows import DictRow, dict_row
 from queuectl.backends.common import Claims, DuplicateKey, SqlBackend
 from queuectl.errors import StorageError
 from queuectl.location import COMMAND
-from queuectl.sqlfiles import migrations, queries
+from queuectl.sqlfiles import WRITTEN_FOR, channel, migrations, queries
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any, TypeVar
 
     from queuectl.backends.results import Beat
-    from queuectl.location import Role
+    from queuectl.location import Location, Role
 
     R = TypeVar("R")
     Conn = psycopg.Connection[DictRow]
@@ -50,9 +51,7 @@ LINK_OPTIONS: dict[str, str | int] = {
     "keepalives_count": 3,
 }
 MIGRATION_LOCK = 0x71756575  # advisory lock id ("queu"): one migrating process at a time
-JOBS_CHANNEL = "queuectl_jobs"
-CONTROL_CHANNEL = "queuectl_control"
-_Q = queries("postgres")
+_QUERIES = {WRITTEN_FOR: queries("postgres")}  # per schema, rewritten once per process
 # psycopg logs a warning when ending a pipeline fails after the block already raised (the
 # error we report): without a handler of the application's, Python would print it raw.
 logging.getLogger("psycopg").addHandler(logging.NullHandler())
@@ -64,11 +63,10 @@ logging.getLogger("psycopg").addHandler(logging.NullHandler())
 WORKER_OPTIONS = "-c synchronous_commit=off"
 
 
-def redact(url: str) -> str:
-    """The URL without its password (in the user part or the query), for messages."""
-    from queuectl.credentials import without_password
-
-    return without_password(url)
+def queries_in(schema: str) -> dict[str, str]:
+    if schema not in _QUERIES:
+        _QUERIES[schema] = queries("postgres", schema)
+    return _QUERIES[schema]
 
 
 class _Connection:
@@ -107,13 +105,15 @@ class _Connection:
 
 
 class PostgresBackend(SqlBackend):
-    q = _Q
-
-    def __init__(self, url: str, role: Role = COMMAND) -> None:
+    def __init__(self, where: Location, role: Role = COMMAND) -> None:
         """A role whose commits need not be durable (a worker): state changes that skip
         the WAL flush wait, see WORKER_OPTIONS. The connection outlives a database restart
-        whatever the role, so whether it runs for hours changes nothing else here."""
-        self.url = url
+        whatever the role, so whether it runs for hours changes nothing else here. A role
+        that does not create (location.READER) finds the queue's schema or fails."""
+        self.where = where
+        url = where.target
+        self.schema = where.schema or WRITTEN_FOR
+        self.q = queries_in(self.schema)
         self._offset = 0.0  # database clock minus local clock, refreshed by now_from_server()
         options = dict(LINK_OPTIONS)
         if not role.durable:
@@ -121,13 +121,13 @@ class PostgresBackend(SqlBackend):
         try:
             conninfo = make_conninfo(url, **options)
         except psycopg.Error:
-            raise StorageError(f"{redact(url)}: not a valid PostgreSQL URL") from None
+            raise StorageError(f"{where.shown}: not a valid PostgreSQL URL") from None
         try:
             self.link = _Connection(conninfo)
         except psycopg.Error as exc:
             raise self.error(exc) from exc
         try:
-            self._migrate()
+            self._migrate() if role.creates else self._check_version()
             self.reload_settings()
             self.now_from_server()
         except BaseException:
@@ -136,13 +136,13 @@ class PostgresBackend(SqlBackend):
 
     def error(self, exc: BaseException) -> StorageError:
         reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        return StorageError(f"PostgreSQL at {redact(self.url)}: {reason or type(exc).__name__}")
+        return StorageError(f"PostgreSQL at {self.where.shown}: {reason or type(exc).__name__}")
 
     # --- hooks of SqlBackend ------------------------------------------------------
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
         try:
             with self.link.connection() as conn:
-                return conn.execute(_Q[name], params or {}).fetchall()
+                return conn.execute(self.q[name], params or {}).fetchall()
         except psycopg.Error as exc:
             raise self.error(exc) from exc
 
@@ -175,13 +175,13 @@ class PostgresBackend(SqlBackend):
             raise self.error(exc) from exc
 
     def _run_many(self, conn: Any, name: str, rows: Sequence[dict[str, Any]]) -> None:
-        conn.cursor().executemany(_Q[name], rows)
+        conn.cursor().executemany(self.q[name], rows)
 
     def _insert_jobs(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         """One statement for the whole batch, its columns as arrays: far fewer round trips
         than a row each, and the statement-level NOTIFY trigger fires once."""
         *columns, created, _ = zip(*rows, strict=True)
-        conn.execute(_Q["insert_job"], [created[0], created[0], *map(list, columns)])
+        conn.execute(self.q["insert_job"], [created[0], created[0], *map(list, columns)])
 
     def _list(self, values: Sequence[object]) -> object:
         return list(values)
@@ -216,7 +216,7 @@ class PostgresBackend(SqlBackend):
         return result
 
     def _migrate(self) -> None:
-        steps = migrations("postgres")
+        steps = migrations("postgres", self.schema)
         latest = steps[-1][0]
         if self._version() == latest:
             return
@@ -228,7 +228,7 @@ class PostgresBackend(SqlBackend):
             current = int(self._run(conn, "schema_version").fetchone()["v"] or 0)
             if current > latest:
                 raise StorageError(
-                    f"{redact(self.url)} has queue schema {current}; this queuectl knows {latest}"
+                    f"{self.where.shown} has queue schema {current}; this queuectl knows {latest}"
                 )
             for number, script in steps:
                 if number > current:
@@ -241,8 +241,15 @@ class PostgresBackend(SqlBackend):
         present = self._rows("schema_present")[0]["present"]
         return int(self._rows("schema_version")[0]["v"] or 0) if present else 0
 
+    def _check_version(self) -> None:
+        """For a role that only reads: the queue must be there, at this queuectl's schema
+        version (migrating is a write: see DECISIONS.md, "Never the wrong queue")."""
+        from queuectl.backends.common import check_readable
+
+        check_readable(self._version(), migrations("postgres")[-1][0], self.where.shown)
+
     def watcher(self) -> Listener:
-        return Listener(self.url)
+        return Listener(self.where)
 
     def close(self) -> None:
         self.link.close()
@@ -253,14 +260,18 @@ class Listener:
     arrives from any host. Broken connections raise StorageError from drain(); the
     worker then polls and makes a new Listener."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, where: Location) -> None:
+        self.shown = where.shown
+        schema = where.schema or WRITTEN_FOR
+        self.channels = {channel(schema, kind): kind for kind in ("jobs", "control")}
         try:
-            self.conn = psycopg.connect(make_conninfo(url, **LINK_OPTIONS), autocommit=True)
-            self.conn.execute(f"LISTEN {JOBS_CHANNEL}")
-            self.conn.execute(f"LISTEN {CONTROL_CHANNEL}")
+            self.conn = psycopg.connect(
+                make_conninfo(where.target, **LINK_OPTIONS), autocommit=True
+            )
+            for name in self.channels:
+                self.conn.execute(f'LISTEN "{name}"')
         except psycopg.Error as exc:
-            raise StorageError(f"PostgreSQL at {redact(url)}: cannot LISTEN: {exc}") from exc
+            raise StorageError(f"PostgreSQL at {self.shown}: cannot LISTEN: {exc}") from exc
 
     def fileno(self) -> int:
         return self.conn.fileno()
@@ -268,12 +279,9 @@ class Listener:
     def drain(self) -> set[str]:
         """What arrived: "jobs" (something may be claimable) and/or "control"."""
         try:
-            return {
-                "jobs" if n.channel == JOBS_CHANNEL else "control"
-                for n in self.conn.notifies(timeout=0)
-            }
+            return {self.channels[n.channel] for n in self.conn.notifies(timeout=0)}
         except psycopg.Error as exc:
-            raise StorageError(f"PostgreSQL at {redact(self.url)}: lost LISTEN: {exc}") from exc
+            raise StorageError(f"PostgreSQL at {self.shown}: lost LISTEN: {exc}") from exc
 
     def close(self) -> None:
         try:

@@ -14,7 +14,13 @@ import sqlite3
 import time
 from itertools import chain
 
-from queuectl.backends.common import Claims, DuplicateKey, SqlBackend
+from queuectl.backends.common import (
+    Claims,
+    DuplicateKey,
+    SqlBackend,
+    check_readable,
+    no_queue,
+)
 from queuectl.errors import StorageError
 from queuectl.files import check_private, private_dirs
 from queuectl.location import COMMAND
@@ -67,13 +73,16 @@ def _disk_full(path: str) -> bool:
     return stats.f_bavail == 0 or stats.f_favail == 0
 
 
-def _prepare_location(path: str) -> None:
+def _prepare_location(path: str, creates: bool) -> None:
     """Create the folders (0700) and the file (0600) ourselves: SQLite would use the umask.
     A folder or file that exists must be this user's (or root's) and writable by no one
-    else (files.check_private), or another user's jobs would run as this one."""
+    else (files.check_private), or another user's jobs would run as this one. A role that
+    does not create (location.READER) finds the file or fails, and creates nothing."""
     folder = os.path.dirname(path)
     check_private(folder, "folder")
     check_private(path, "file")
+    if not creates and not os.path.exists(path):
+        raise no_queue(path)
     try:
         if not os.path.isdir(folder):
             private_dirs(folder)
@@ -83,6 +92,12 @@ def _prepare_location(path: str) -> None:
         raise StorageError(f"cannot create the queue at {path}: {exc.strerror}") from exc
     if os.path.isdir(path):
         raise StorageError(f"{path} is a folder, not a queue database")
+
+
+def _existing(path: str) -> str:
+    """The URI that opens ``path`` only if it exists: SQLite creates a missing file."""
+    escaped = path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+    return f"file:{escaped}?mode=rw"
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -117,19 +132,20 @@ class SQLiteBackend(SqlBackend):
         self.path = path
         self._checkpoints: _Checkpointer | None = None
         self._first_pause = WORKER_FIRST_PAUSE if role.long_running else 0.002
-        _prepare_location(path)
+        _prepare_location(path, role.creates)
         try:
             self.conn = sqlite3.connect(
-                path,
+                path if role.creates else _existing(path),
                 timeout=0.0 if role.long_running else BUSY_TIMEOUT,
                 isolation_level=None,
                 check_same_thread=False,
+                uri=not role.creates,
             )
             self.conn.row_factory = sqlite3.Row
         except sqlite3.Error as exc:
             raise _storage_error(path, exc) from exc
         try:
-            self._migrate()
+            self._migrate(role.creates)
             self.reload_settings()
             # the files SQLite has open, the main one and its WAL companions (location_lost)
             self._identity = _identity(path)
@@ -242,7 +258,9 @@ class SQLiteBackend(SqlBackend):
         return time.time()
 
     # --- engine specifics ---------------------------------------------------------
-    def _migrate(self) -> None:
+    def _migrate(self, creates: bool = True) -> None:
+        """Bring the queue to this queuectl's schema; a role that does not create only
+        checks that it is there, at that schema (backends.common.check_readable)."""
         steps = migrations("sqlite")
         latest = steps[-1][0]
         version = self._rows("schema_version")[0][0]
@@ -255,6 +273,8 @@ class SQLiteBackend(SqlBackend):
         if version == 0 and self._rows("table_count")[0]["n"]:
             # checked before anything changes: another application's database stays as it was
             raise StorageError(f"{self.path} is a SQLite database, but not a queuectl queue")
+        if not creates:
+            check_readable(version, latest, self.path)
         self._rows("wal_mode")
 
         def apply(conn: sqlite3.Connection) -> None:

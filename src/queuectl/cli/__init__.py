@@ -67,9 +67,16 @@ def run() -> NoReturn:
     os._exit(code)
 
 
-def open_queue(args: Namespace) -> Queue:
+def open_queue(args: Namespace, read_only: bool = False) -> Queue:
+    """The queue of ``--db``. ``read_only``: for a command that only reads, which must not
+    create a queue where none is (location.READER): a mistyped --db is an error, not an
+    empty queue."""
     from queuectl.api import Queue
 
+    if read_only:
+        from queuectl.location import READER
+
+        return Queue(args.db, role=READER)
     return Queue(args.db)
 
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def cmd_config_get(args: Namespace) -> int:
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         print(queue.config_get(args.key))
     return 0
 
@@ -32,7 +32,7 @@ def cmd_config_unset(args: Namespace) -> int:
 
 
 def cmd_config_list(args: Namespace) -> int:
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         values = queue.config_list()
     if args.json:
         print_json(values)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def cmd_dlq_list(args: Namespace) -> int:
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         jobs = queue.dlq()
     if args.json:
         print_json([job.to_dict() for job in jobs])

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def cmd_list(args: Namespace) -> int:
     within = None if args.since is None else _positive_duration(args.since, "--since")
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         jobs = queue.jobs(
             args.states,
             args.queue,
@@ -40,7 +40,7 @@ def cmd_status(args: Namespace) -> int:
         return _watch(args)
     if args.interval is not None:
         raise InvalidInput("--interval goes with --watch")
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         counts, workers = queue.counts(), queue.workers()
     if args.json:
         print_json({"jobs": counts, "workers": [w.to_dict() for w in workers]})
@@ -61,7 +61,7 @@ def _watch(args: Namespace) -> int:
         raise InvalidInput(f"--interval must be at least 100ms, got {args.interval}")
     from queuectl.watch import watch
 
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         return watch(queue, interval)
 
 
@@ -76,7 +76,7 @@ def _positive_duration(text: str, flag: str) -> float:
 
 def cmd_stats(args: Namespace) -> int:
     seconds = None if args.since is None else _positive_duration(args.since, "--since")
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         figures = queue.stats(None if seconds is None else queue.now() - seconds)
     if args.json:
         print_json(figures)
@@ -88,7 +88,7 @@ def cmd_stats(args: Namespace) -> int:
 
 
 def cmd_show(args: Namespace) -> int:
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         job, attempts = queue.get(args.id), queue.attempts(args.id)
     if args.json:
         print_json({**job.to_dict(), "history": [a.to_dict() for a in attempts]})
@@ -102,7 +102,7 @@ def cmd_show(args: Namespace) -> int:
 def cmd_logs(args: Namespace) -> int:
     from queuectl.logview import show_logs
 
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         return show_logs(queue, args.id, args.attempt, args.follow, sys.stdout)
 
 

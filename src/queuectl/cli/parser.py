@@ -28,8 +28,16 @@ DB_HELP = (
 
 def parse(words: Sequence[str]) -> argparse.Namespace:
     """``words`` as argparse reads them, with the global options (``--db``, ``--json``)
-    before or after the command, and ``enqueue``'s ``-- CMD ARG...`` as ``argv``."""
+    before or after the command, and ``enqueue``'s ``-- CMD ARG...`` as ``argv``.
+    ``--version`` and a bare ``queuectl`` (the help) exit 0 here, the first without
+    building the parser of every command."""
     words = list(words)
+    if words == ["--version"]:
+        sys.stdout.write(f"{_version()}\n")
+        raise SystemExit(0)
+    if not words:
+        build_parser().print_help()
+        raise SystemExit(0)
     command = command_of(words)
     argv = None
     if command == "enqueue" and "--" in words:  # argparse would take CMD ARG... as JSON
@@ -51,9 +59,16 @@ def parse(words: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def _version() -> str:
+    from queuectl import __version__
+
+    return f"{PROG} {__version__}"
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser, or with ``only`` one command's."""
     parser = Parser(prog=PROG, description="A background job queue for shell commands.")
+    parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("--db", metavar="PATH|URL", help=DB_HELP)
     parser.add_argument(
         "--json",

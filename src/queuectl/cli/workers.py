@@ -25,7 +25,7 @@ def cmd_worker_stop(args: Namespace) -> int:
 
 
 def cmd_worker_list(args: Namespace) -> int:
-    with open_queue(args) as queue:
+    with open_queue(args, read_only=True) as queue:
         workers = queue.workers()
     if args.json:
         print_json([w.to_dict() for w in workers])
@@ -34,5 +34,6 @@ def cmd_worker_list(args: Namespace) -> int:
 
         from queuectl.render import screen, workers_table
 
+        sys.stderr.write(f"workers of {queue.where.shown}\n")  # which queue: not table data
         print(workers_table(workers, screen(sys.stdout)))
     return 0

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from queuectl.credentials import TOKEN_ENV
 from queuectl.errors import InvalidInput, QueuectlError
 from queuectl.web.security import is_loopback
+
+if TYPE_CHECKING:
+    import uvicorn
 
 TOKEN_FILE_LIMIT = 4096  # bytes: a token, not a document
 
@@ -45,12 +52,6 @@ def serve(db: str | None, host: str, port: int, token: str | None) -> int:
 
     app = create_app(db, token)  # the queue opens here: an unreachable one is an error now
     listening = _listen(host, port)
-    shown = f"[{host}]" if ":" in host else host
-    sys.stderr.write(
-        f"queuectl dashboard on http://{shown}:{listening.getsockname()[1]}/"
-        f"{' (token required)' if token else ''}; Ctrl+C to stop\n"
-    )
-    sys.stderr.flush()
     import uvicorn
 
     config = uvicorn.Config(
@@ -59,11 +60,38 @@ def serve(db: str | None, host: str, port: int, token: str | None) -> int:
         timeout_graceful_shutdown=2,  # live streams end with the server, not after it
         lifespan="off",
     )
+    server = uvicorn.Server(config)
+    shown = f"[{host}]" if ":" in host else host
     try:
-        uvicorn.Server(config).run(sockets=[listening])
+        with _graceful_stop(server):  # before the address is told: from then on it may come
+            sys.stderr.write(
+                f"queuectl dashboard on http://{shown}:{listening.getsockname()[1]}/"
+                f"{' (token required)' if token else ''}; Ctrl+C to stop\n"
+            )
+            sys.stderr.flush()
+            server.run(sockets=[listening])
     finally:
         app.state.db.queue.close()
     return 0
+
+
+@contextmanager
+def _graceful_stop(server: uvicorn.Server) -> Iterator[None]:
+    """SIGTERM and SIGINT stop the server, and the command exits 0, as a worker does.
+    uvicorn takes both signals while it runs, then restores the handlers it found and
+    raises the signal again: with Python's own, SIGTERM killed the process (exit 143) and
+    SIGINT became exit 130. The handlers it finds are these, which ask the server to exit
+    (also before uvicorn installs its own: a signal during start-up stops it as well)."""
+
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    found = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in found.items():
+            signal.signal(sig, handler)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -23,25 +23,31 @@ def start(
     where = locate(db)
     if detach:
         return _detach(where, count, queues, burst)
+    from queuectl.worker.messages import say
     from queuectl.worker.port import QueueAdapter
     from queuectl.worker.runner import Runner
 
     with Queue(where, role=WORKER).open() as queue:
+        say(f"serving {where.shown}")  # the first line: a worker of the wrong queue shows
         return Runner(QueueAdapter(queue), count, queues, burst).run()
 
 
 def _detach(where: Location, count: int, queues: Sequence[str] | None, burst: bool) -> int:
-    """Start the same command without --detach in a new session; print its pid and log."""
+    """Start the same command without --detach in a new session; print its pid and log,
+    which is named after that pid (the worker's own)."""
     from queuectl.api import Queue
     from queuectl.errors import StorageError
     from queuectl.files import private_dirs
 
     with Queue(where).open():  # fail here, in the foreground, if the queue is unusable
         logs_dir, location = where.logs_dir, where.target
-    log = os.path.join(logs_dir, f"worker-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log")
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    log = os.path.join(logs_dir, f"worker-{stamp}-starting-{os.getpid()}.log")
     # The location travels in the environment: a command line is readable by every
     # user of the machine (ps), and a PostgreSQL URL may hold a password.
     env = {**os.environ, "QUEUECTL_DB": location}
+    if where.schema is not None:
+        env["QUEUECTL_SCHEMA"] = where.schema  # the URL given to the driver has none
     argv = [sys.executable, "-m", "queuectl", "worker", "start", "--count", str(count)]
     for name in queues or ():
         argv += ["--queue", name]
@@ -60,6 +66,18 @@ def _detach(where: Location, count: int, queues: Sequence[str] | None, burst: bo
         )
     finally:
         os.close(fd)
+    log = _named_after(log, os.path.join(logs_dir, f"worker-{stamp}-{child.pid}.log"))
     print(f"pid {child.pid}")
     print(f"log {log}")
     return 0
+
+
+def _named_after(log: str, name: str) -> str:
+    """The worker's log renamed ``name`` (its pid is known only once it runs; it keeps
+    writing to the same file). A file already there keeps its name, and the log its own."""
+    try:
+        os.link(log, name)  # never replaces a file: rename would
+    except OSError:
+        return log
+    os.unlink(log)
+    return name
