@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any
 
-    from queuectl.backends.base import Backend
+    from queuectl.backends.base import Backend, Watcher
     from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
 
@@ -170,6 +170,16 @@ class Queue:
         if text:
             text = json.dumps(text)[1:-1]  # as the command is stored: JSON text
         return self.backend.find_jobs(state, queue, text or None, limit, offset)
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs of ``ids`` that exist, by id: one read, however many ids."""
+        return {job.id: job for job in self.backend.get_many(_ids(ids) or [])}
+
+    def changes(self) -> Watcher | None:
+        """A readable descriptor that fires whenever the queue may have changed, for a
+        reader waiting on jobs (``wait``, ``logs --follow``); None where the engine has
+        none: PostgreSQL's notifications tell of new jobs, not of jobs that end."""
+        return None if self.where.is_postgres else self.backend.watcher()
 
     def counts(self) -> dict[str, int]:
         return self.backend.counts()

@@ -23,6 +23,8 @@ class JobState(StrEnum):
 
 
 STATES = tuple(state.value for state in JobState)
+# the states a job never leaves by itself: `wait` and `logs --follow` end there
+FINAL = frozenset({JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED})
 
 
 def total_counts(per_queue: dict[str, dict[str, int]]) -> dict[str, int]:

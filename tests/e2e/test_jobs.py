@@ -45,8 +45,9 @@ def test_failing_job_backs_off_then_goes_to_the_dlq_and_dlq_retry_resets_it(
         "2",
     )
 
-    # default backoff base 2: 2 s after the first failure, 4 s after the second
-    assert qc.start_worker("--burst").wait(40) == 0
+    # default backoff base 2: 2 s after the first failure, 4 s after the second; a burst
+    # run that ran a job that ended dead exits 1
+    assert qc.start_worker("--burst").wait(40) == 1
 
     shown = qc.show(job)
     assert shown["state"] == "dead"

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import signal
 import socket
-import threading
 import time
 from pathlib import Path
-from typing import IO
 
 import pytest
 
+from tests.support.cli import collect_lines
 from tests.support.harness import Queuectl
 from tests.support.jobs import gate_wait, q, wait_for_pid
 from tests.support.output import ts
@@ -209,9 +208,7 @@ def test_logs_follow_streams_a_running_job_and_ends_with_it(qc: Queuectl, tmp_pa
     job = qc.enqueue(f"echo first; {gate_wait(gate)}; echo second >&2; echo third")
     follow = qc.popen("logs", job, "--follow")  # before any worker: it waits for the attempt
     assert follow.stdout is not None
-    lines: list[str] = []
-    reader = threading.Thread(target=_read_lines, args=(follow.stdout, lines), daemon=True)
-    reader.start()
+    lines = collect_lines(follow.stdout)
     qc.start_worker()
 
     wait_for(lambda: lines, 10, what="the first line of the running job")
@@ -221,14 +218,9 @@ def test_logs_follow_streams_a_running_job_and_ends_with_it(qc: Queuectl, tmp_pa
     gate.touch()
 
     assert follow.wait(10) == 0
-    reader.join(5)
+    wait_for(lambda: len(lines) == 3, 5, what="the rest of the output")
     assert lines == ["first\n", "second\n", "third\n"]
     assert qc.state(job) == "completed"
-
-
-def _read_lines(stream: IO[bytes], into: list[str]) -> None:
-    for line in iter(stream.readline, b""):
-        into.append(line.decode())
 
 
 def test_idle_worker_picks_up_a_new_job_at_once(qc: Queuectl) -> None:

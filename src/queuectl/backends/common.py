@@ -231,10 +231,14 @@ class SqlBackend(SqlInsights):
         return ids
 
     def _existing(self, ids: Sequence[str]) -> list[str]:
-        found: list[str] = []
+        return [r["id"] for r in self._rows_of_ids("existing_ids", ids)]
+
+    def _rows_of_ids(self, name: str, ids: Sequence[str]) -> list[Any]:
+        """The rows of read ``name`` for every id of ``ids`` (parameter ``ids``), read 500
+        ids at a time: SQLite binds the list as one JSON text, PostgreSQL as an array."""
+        found: list[Any] = []
         for start in range(0, len(ids), 500):
-            chunk = self._list(ids[start : start + 500])
-            found += [r["id"] for r in self._rows("existing_ids", {"ids": chunk})]
+            found += self._rows(name, {"ids": self._list(ids[start : start + 500])})
         return found
 
     def get(self, job_id: str) -> Job | None:
@@ -242,6 +246,11 @@ class SqlBackend(SqlInsights):
 
         rows = self._rows("get_job", {"id": job_id})
         return Job.from_row(rows[0]) if rows else None
+
+    def get_many(self, ids: Sequence[str]) -> list[Job]:
+        from queuectl.models import Job
+
+        return [Job.from_row(r) for r in self._rows_of_ids("get_jobs", ids)]
 
     def list_jobs(self, state: str | None, queue: str | None, limit: int | None) -> list[Job]:
         from queuectl.models import Job
@@ -320,7 +329,9 @@ class SqlBackend(SqlInsights):
                 conn, "worker_heartbeat", {"now": now, "workers": self._list(workers)}
             ).fetchall()
             held = {(r["id"], r["runs"]) for r in renewed}
-            return Beat(held, any(r["stop_requested"] for r in rows), len(rows) == len(workers))
+            stop = any(r["stop_requested"] for r in rows)
+            stop_now = any(r["stop_now"] for r in rows)
+            return Beat(held, stop, len(rows) == len(workers), stop_now)
 
         return self._write(beat)
 
@@ -428,6 +439,12 @@ class SqlBackend(SqlInsights):
         value = rows[0]["t"]
         return None if value is None else float(value)
 
+    def work_left(self, queues: Sequence[str] | None) -> bool:
+        params: dict[str, Any] = {"now": self.now()}
+        if queues:
+            params["queues"] = self._list(queues)
+        return bool(self._rows("work_left_in" if queues else "work_left_any", params)[0]["found"])
+
     # --- operator verbs ---------------------------------------------------------------
     def _check_states(
         self, conn: Any, ids: Sequence[str], allowed: tuple[str, ...], verb: str
@@ -511,9 +528,9 @@ class SqlBackend(SqlInsights):
 
         return [WorkerInfo.from_row(r) for r in self._rows("list_workers")]
 
-    def request_stop(self) -> int:
+    def request_stop(self, now: bool = False) -> int:
         def stop(conn: Any) -> int:
-            flagged = int(self._run(conn, "request_stop").rowcount)
+            flagged = int(self._run(conn, "request_stop", {"now_too": now}).rowcount)
             self._run(conn, "notify_control", {"what": "stop"})
             return flagged
 

@@ -15,22 +15,29 @@ if TYPE_CHECKING:
 
 
 def start(
-    db: str | None, count: int, queues: Sequence[str] | None, burst: bool, detach: bool
+    db: str | None,
+    count: int,
+    queues: Sequence[str] | None,
+    burst: bool,
+    detach: bool,
+    log_format: str = "text",
 ) -> int:
     from queuectl.api import Queue
     from queuectl.location import WORKER, locate
 
     where = locate(db)
     if detach:
-        return _detach(where, count, queues, burst)
+        return _detach(where, count, queues, burst, log_format)
     from queuectl.worker.port import QueueAdapter
     from queuectl.worker.runner import Runner
 
     with Queue(where, role=WORKER).open() as queue:
-        return Runner(QueueAdapter(queue), count, queues, burst).run()
+        return Runner(QueueAdapter(queue), count, queues, burst, log_format=log_format).run()
 
 
-def _detach(where: Location, count: int, queues: Sequence[str] | None, burst: bool) -> int:
+def _detach(
+    where: Location, count: int, queues: Sequence[str] | None, burst: bool, log_format: str
+) -> int:
     """Start the same command without --detach in a new session; print its pid and log."""
     from queuectl.api import Queue
     from queuectl.errors import StorageError
@@ -47,6 +54,7 @@ def _detach(where: Location, count: int, queues: Sequence[str] | None, burst: bo
         argv += ["--queue", name]
     if burst:
         argv.append("--burst")
+    argv += ["--log-format", log_format]
     try:
         private_dirs(logs_dir)
         # a new file, never one planted at this name (a link would redirect what we write)

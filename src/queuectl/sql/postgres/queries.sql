@@ -94,7 +94,7 @@ RETURNING j.id, j.runs;
 -- name: worker_heartbeat
 UPDATE queuectl.workers SET heartbeat_at = queuectl.now_s()
  WHERE id = ANY(%(workers)s)
-RETURNING stop_requested;
+RETURNING stop_requested, stop_now;
 
 -- name: processing_leases
 -- What a rescuer watches (see the SQLite twin).
@@ -143,6 +143,9 @@ SELECT * FROM queuectl.jobs
  ORDER BY seq
  LIMIT NULLIF(%(limit)s, -1);
 
+-- name: get_jobs
+SELECT * FROM queuectl.jobs WHERE id = ANY(%(ids)s);
+
 -- name: find_jobs
 SELECT * FROM queuectl.jobs
  WHERE (%(state)s::text IS NULL OR state = %(state)s)
@@ -163,6 +166,19 @@ SELECT min(run_at) AS t FROM queuectl.jobs WHERE state IN ('pending', 'failed');
 -- name: next_due_in
 SELECT min(run_at) AS t FROM queuectl.jobs
  WHERE state IN ('pending', 'failed') AND queue = ANY(%(queues)s);
+
+-- name: work_left_any
+-- What holds a burst run (see the SQLite twin): a job ready now, or a failed one.
+SELECT EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s())
+    OR EXISTS (SELECT 1 FROM queuectl.jobs WHERE state = 'failed') AS found;
+
+-- name: work_left_in
+SELECT EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+                  AND queue = ANY(%(queues)s))
+    OR EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state = 'failed' AND queue = ANY(%(queues)s)) AS found;
 
 -- name: attempts_of
 SELECT * FROM queuectl.attempts WHERE job_id = %(job_id)s ORDER BY run;
@@ -272,7 +288,7 @@ VALUES (%(id)s, %(host)s, %(pid)s, %(pid_start)s, %(queues)s, queuectl.now_s(), 
     ON CONFLICT (id) DO UPDATE
    SET host = excluded.host, pid = excluded.pid, pid_start = excluded.pid_start,
        queues = excluded.queues, started_at = excluded.started_at,
-       heartbeat_at = excluded.heartbeat_at, stop_requested = false;
+       heartbeat_at = excluded.heartbeat_at, stop_requested = false, stop_now = false;
 
 -- name: list_workers
 SELECT w.*, j.id AS current_job, j.started_at AS job_started_at
@@ -281,7 +297,8 @@ SELECT w.*, j.id AS current_job, j.started_at AS job_started_at
  ORDER BY w.host, w.pid, w.id;
 
 -- name: request_stop
-UPDATE queuectl.workers SET stop_requested = true;
+-- A stop now stays one: a later graceful request does not take it back.
+UPDATE queuectl.workers SET stop_requested = true, stop_now = stop_now OR %(now_too)s;
 
 -- name: delete_workers
 DELETE FROM queuectl.workers WHERE id = ANY(%(ids)s);
