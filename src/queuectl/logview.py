@@ -57,7 +57,7 @@ def follow_logs(queue: Queue, job_id: str, attempt: int | None, out: TextIO, pac
         chosen: Attempt | None = None  # None: wait for the next attempt, or the end
         if shown is not None:
             chosen = next((a for a in attempts if a.run > shown), None)
-        elif attempts or attempt is not None or job.state in FINAL:
+        elif _reached(attempts, job, attempt):
             chosen = _pick(attempts, job, attempt)
         if chosen is None:
             if job.state in FINAL:
@@ -78,6 +78,14 @@ def follow_logs(queue: Queue, job_id: str, attempt: int | None, out: TextIO, pac
         out.flush()
         shown = chosen.run
         pace.changed()
+
+
+def _reached(attempts: list[Attempt], job: Job, attempt: int | None) -> bool:
+    """Whether the attempt to follow first has started (attempt ``attempt``, or any for
+    None), or never will: the job is final."""
+    if job.state in FINAL:
+        return True
+    return any(attempt is None or found.run >= attempt for found in attempts)
 
 
 def _pick(attempts: list[Attempt], job: Job, attempt: int | None) -> Attempt:

@@ -148,7 +148,9 @@ def test_logs_follow_prints_every_attempt_until_the_job_completed(
     wait_for(lambda: lines, 15, what="the first attempt's output")
     gate.touch()  # the first attempt fails; the second waits for nothing
 
-    code, _, err = finish(follow)
+    code = follow.wait(30)
+    assert follow.stderr is not None
+    err = follow.stderr.read().decode()
 
     assert code == 0, err
     wait_for(lambda: len(lines) == 2, 5, what="all of the output")

@@ -14,8 +14,8 @@ def test_worker_stop_now_on_one_host_interrupts_the_jobs_of_another_host(
     hosts: Hosts, tmp_path: Path
 ) -> None:
     a, b = hosts.a, hosts.b
+    a.config("lease", "90")  # first: the heartbeat must stay within half of it
     a.config("heartbeat", "30s")  # the notification, not a heartbeat, must carry it
-    a.config("lease", "90")
     job = a.enqueue(gate_wait(tmp_path / "never"))
     worker = b.start_worker("--count", "1")
     a.wait_state(job, "processing")
