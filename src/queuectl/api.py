@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from queuectl.backends.base import Backend, Watcher
+    from queuectl.backends.results import Changes
     from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
 
@@ -299,10 +300,53 @@ class Queue:
 
     def cancel(self, ids: Sequence[str]) -> list[str]:
         """Stop jobs from running: pending ones never start; a running one's worker kills it."""
-        checked = _ids(ids)
-        if not checked:
-            raise InvalidInput("name at least one job id")
-        return self.backend.cancel(checked)
+        return self.backend.cancel(_named(ids))
+
+    def rerun(self, ids: Sequence[str]) -> Changes:
+        """Completed, dead or cancelled jobs → pending, due now, with a fresh retry budget;
+        their attempts stay and the next one is numbered on. Each job is changed or refused
+        (``Changes.refused``: not found, or not final) on its own."""
+        return self.backend.rerun(_named(ids))
+
+    def run_now(self, ids: Sequence[str]) -> Changes:
+        """Waiting jobs (pending, or failed and waiting out a backoff) become due now, by
+        the queue's clock; each is changed or refused on its own."""
+        return self.backend.run_now(_named(ids))
+
+    def edit(
+        self,
+        job_id: str,
+        *,
+        command: str | Sequence[str] | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        run_at: str | datetime | None = None,
+        delay: float | str | None = None,
+        max_retries: int | None = None,
+        timeout: float | str | None = None,
+    ) -> Job:
+        """Change a job that has not started (pending or failed); None leaves a field as it
+        is. Checked by enqueue's rules (InvalidInput, nothing written); a job that runs or
+        has ended is refused (Conflict), also when a worker claims it first."""
+        import time
+
+        from queuectl.jobspec import check_changes, check_exec_size
+
+        raw: dict[str, object] = {
+            "command": list(command) if isinstance(command, list | tuple) else command,
+            "priority": priority,
+            "queue": queue,
+            "run_at": run_at if run_at is None or isinstance(run_at, str) else run_at.isoformat(),
+            "delay": delay,
+            "max_retries": max_retries,
+            "timeout": timeout,
+        }
+        changes = check_changes(raw, time.time())
+        checked = changes["command"]
+        if isinstance(checked, str | list):
+            job = self.get(job_id)  # exec takes the command with the job's cwd and env
+            check_exec_size(checked, job.cwd, job.env)
+        return self.backend.edit(check_id(job_id), changes)
 
     # --- settings ---------------------------------------------------------------
     def config_get(self, key: str) -> str:
@@ -355,6 +399,13 @@ def read_jobs(lines: Iterable[str], source: str = "-") -> list[JobSpec]:
 
 def _ids(ids: Sequence[str] | None) -> list[str] | None:
     return None if ids is None else [check_id(job_id) for job_id in dict.fromkeys(ids)]
+
+
+def _named(ids: Sequence[str]) -> list[str]:
+    checked = _ids(ids)
+    if not checked:
+        raise InvalidInput("name at least one job id")
+    return checked
 
 
 def decode_json(text: str) -> object:

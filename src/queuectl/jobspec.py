@@ -14,6 +14,7 @@ from queuectl.timefmt import MAX_DURATION, parse_duration, parse_instant
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
     from typing import TypedDict
 
     class JobSpec(TypedDict):
@@ -182,6 +183,40 @@ def parse_env_flags(pairs: list[str]) -> dict[str, str] | None:
     return env or None
 
 
+def check_priority(value: object) -> int:
+    return _check_int("priority", value, -MAX_PRIORITY, MAX_PRIORITY)
+
+
+def check_max_retries(value: object) -> int:
+    return _check_int("max_retries", value, 0, MAX_RETRIES)
+
+
+def check_timeout(value: object) -> float:
+    timeout = parse_duration(value, "timeout")
+    if timeout <= 0:
+        raise InvalidInput("timeout must be greater than zero")
+    return timeout
+
+
+def check_when(run_at: object, delay: object, now: float) -> tuple[float | None, float]:
+    """(run_at, delay): an ISO 8601 instant, or a delay in seconds from the write (by the
+    queue's clock), never both; neither is a delay of 0. ``now`` is this host's clock,
+    only for the bound."""
+    if run_at is None:
+        delay = 0.0 if delay is None else parse_duration(delay, "delay")
+        start = now + delay
+    elif delay is not None:
+        raise InvalidInput("give either run_at or delay, not both")
+    elif not isinstance(run_at, str):
+        raise InvalidInput("run_at must be an ISO 8601 string")
+    else:
+        start = run_at = parse_instant(run_at)
+        delay = 0.0
+    if start > now + 100 * MAX_DURATION:
+        raise InvalidInput("run_at is more than a century away")
+    return run_at, delay
+
+
 def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     """A decoded JSON object (or the CLI flags as one) → a JobSpec, or InvalidInput.
 
@@ -198,28 +233,14 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     get = raw.get
     job_id = get("id")
     job_id = new_id() if job_id is None else check_id(job_id)
-    priority = _check_int("priority", get("priority", 0), -MAX_PRIORITY, MAX_PRIORITY)
+    priority = check_priority(get("priority", 0))
     max_retries = get("max_retries")
     if max_retries is not None:
-        max_retries = _check_int("max_retries", max_retries, 0, MAX_RETRIES)
+        max_retries = check_max_retries(max_retries)
     timeout = get("timeout")
     if timeout is not None:
-        timeout = parse_duration(timeout, "timeout")
-        if timeout <= 0:
-            raise InvalidInput("timeout must be greater than zero")
-    run_at, delay = get("run_at"), get("delay")
-    if run_at is None:
-        delay = 0.0 if delay is None else parse_duration(delay, "delay")
-        start = now + delay  # ``now`` is this host's clock: only for the bound below
-    elif delay is not None:
-        raise InvalidInput("give either run_at or delay, not both")
-    elif not isinstance(run_at, str):
-        raise InvalidInput("run_at must be an ISO 8601 string")
-    else:
-        start = run_at = parse_instant(run_at)
-        delay = 0.0
-    if start > now + 100 * MAX_DURATION:
-        raise InvalidInput("run_at is more than a century away")
+        timeout = check_timeout(timeout)
+    run_at, delay = check_when(get("run_at"), get("delay"), now)
     cwd = get("cwd")
     if cwd is not None:
         if not isinstance(cwd, str) or not cwd:
@@ -247,3 +268,46 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         "cwd": cwd,
         "env": env,
     }
+
+
+# What `edit` may change in a job that has not started, in the order of its options.
+CHANGEABLE = ("command", "priority", "queue", "run_at", "delay", "max_retries", "timeout")
+
+
+def check_changes(raw: Mapping[str, object], now: float) -> dict[str, object]:
+    """What `edit` changes (a value per key of CHANGEABLE; None: leave it as it is), each
+    checked by enqueue's rules → every key of CHANGEABLE, None where unchanged. ``delay``
+    is set only without ``run_at``: seconds from the write, by the queue's clock. The
+    command's size with the job's own cwd and environment is checked once the job is
+    read (``check_exec_size``)."""
+    given = {key: value for key, value in raw.items() if value is not None}
+    if not given:
+        raise InvalidInput(f"name something to change: {', '.join(CHANGEABLE)}")
+    changes: dict[str, object] = dict.fromkeys(CHANGEABLE)
+    if "command" in given:
+        changes["command"] = check_command(given["command"])
+    if "priority" in given:
+        changes["priority"] = check_priority(given["priority"])
+    if "queue" in given:
+        changes["queue"] = check_queue(given["queue"])
+    if "run_at" in given or "delay" in given:
+        run_at, delay = check_when(given.get("run_at"), given.get("delay"), now)
+        changes["run_at"], changes["delay"] = run_at, None if run_at is not None else delay
+    if "max_retries" in given:
+        changes["max_retries"] = check_max_retries(given["max_retries"])
+    if "timeout" in given:
+        changes["timeout"] = check_timeout(given["timeout"])
+    return changes
+
+
+def check_queues(names: Sequence[str]) -> list[str]:
+    """A worker's ``--queue`` values: NAME serves only the queues named, !NAME every queue
+    but those named; one worker does one or the other, never both."""
+    left_out = [name.startswith("!") for name in names]
+    if any(left_out) and not all(left_out):
+        raise InvalidInput(
+            "--queue: name the queues to serve (NAME) or the queues to leave out (!NAME), not both"
+        )
+    for name in names:
+        check_queue(name[1:] if name.startswith("!") else name)
+    return list(names)

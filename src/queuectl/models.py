@@ -35,6 +35,12 @@ def total_counts(per_queue: dict[str, dict[str, int]]) -> dict[str, int]:
 
 # the states `cancel` accepts: every job that has not ended (the SQL guards say the same)
 CANCELLABLE = ("pending", "failed", "processing")
+# The states the operator's changes leave, passed to their guarded statements (the one
+# place to extend them): `rerun` takes a final job, `edit` one that has not started,
+# `run-now` one that waits for its time.
+RERUNNABLE = ("completed", "dead", "cancelled")
+EDITABLE = ("pending", "failed")
+WAITING = ("pending", "failed")
 
 
 # Each class has a docstring: without one, @dataclass computes inspect.signature() for it.

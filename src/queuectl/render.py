@@ -74,6 +74,7 @@ def workers_table(workers: Sequence[WorkerInfo]) -> str:
             w.id,
             w.host,
             w.pid,
+            queues_text(w.queues),
             w.current_job,
             ago(w.started_at),
             ago(w.heartbeat_at),
@@ -81,7 +82,13 @@ def workers_table(workers: Sequence[WorkerInfo]) -> str:
         )
         for w in workers
     ]
-    return table(("worker", "host", "pid", "job", "since", "heartbeat", ""), rows)
+    return table(("worker", "host", "pid", "queues", "job", "since", "heartbeat", ""), rows)
+
+
+def queues_text(queues: Sequence[str] | None) -> str:
+    """A worker's queues as its ``--queue`` options name them: ``io,cpu``, ``!gpu``, or
+    ``all``."""
+    return ",".join(queues) if queues else "all"
 
 
 def status_text(counts: dict[str, int], workers: Sequence[WorkerInfo]) -> str:

@@ -12,18 +12,11 @@ import pytest
 
 from queuectl.lifecycle import Failed
 from tests.contract.support import add, claim, end, make_completed, make_dead
-from tests.support.cli import cli, cli_json, cli_ok
+from tests.support.cli import cli, cli_json, cli_ok, one_line_error
 from tests.support.output import JOB_FIELDS, STATES, TIMESTAMP, TIMESTAMP_FIELDS
 
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend
-
-
-def one_line_error(done: Any, code: int) -> None:
-    assert done.returncode == code, f"exit {done.returncode}: {done.stderr!r}"
-    assert done.stdout == ""
-    assert done.stderr.count("\n") == 1 and done.stderr.endswith("\n"), done.stderr
-    assert "Traceback" not in done.stderr
 
 
 def assert_job_object(job: dict[str, Any]) -> None:

@@ -761,8 +761,10 @@ def test_work_left_is_a_job_ready_now_or_a_failed_job_waiting_for_its_retry(
     add(backend, "ready", queue="mail")
     assert backend.work_left(None) and backend.work_left(["mail"])
     assert not backend.work_left(["default", "io"])
+    assert backend.work_left(["!default"]) and not backend.work_left(["!mail"])
     assert run_once(backend, "ready", Failed(1)).state == "failed"  # retried in 2 s
     assert backend.work_left(["mail"]) and backend.work_left(None)
+    assert backend.work_left(["!default", "!io"]) and not backend.work_left(["!mail"])
     assert not backend.work_left(["default"])
 
 

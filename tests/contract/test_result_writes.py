@@ -80,5 +80,5 @@ def test_a_turn_that_fails_half_way_changes_nothing(
     assert [a.log_tail for a in backend.attempts("a")] == ["out\n"]
 
 
-def _raise(conn: Any, claimers: Any, params: dict[str, Any]) -> Any:
+def _raise(conn: Any, name: str, claimers: Any, params: dict[str, Any]) -> Any:
     raise RuntimeError("injected failure at the claim")

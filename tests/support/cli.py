@@ -70,6 +70,15 @@ def succeeded(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedPro
     return done
 
 
+def one_line_error(done: subprocess.CompletedProcess[str], code: int) -> None:
+    """``done`` exited ``code``, printed nothing on stdout and one line on stderr (no
+    traceback)."""
+    assert done.returncode == code, f"exit {done.returncode}: {done.stderr!r}"
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.endswith("\n"), done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def parsed(done: subprocess.CompletedProcess[str]) -> Any:
     """The JSON ``done`` printed on stdout, asserting it printed nothing else."""
     try:

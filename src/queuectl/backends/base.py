@@ -16,10 +16,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
 
     from queuectl.backends.results import (
         Beat,
+        Changes,
         DurationBucket,
         Exchange,
         OutcomeCount,
@@ -109,9 +111,10 @@ class Jobs(Protocol):
     ) -> Exchange:
         """One worker turn, one transaction: end attempts (guarded: ``held`` is True where
         this worker still held the run), then claim the best ready job for each claimer
-        (in ``queues``, or any) under a lease, its attempt opened. A failure anywhere
-        applies none of it. A claimed job names its claimer in ``worker`` (when jobs run
-        short, any of the claimers may be the ones served)."""
+        (in ``queues``; None: any; names written !NAME: any queue but those, never mixed
+        with plain names, jobspec.check_queues) under a lease, its attempt opened. A
+        failure anywhere applies none of it. A claimed job names its claimer in ``worker``
+        (when jobs run short, any of the claimers may be the ones served)."""
 
     def heartbeat(
         self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float
@@ -138,7 +141,8 @@ class Jobs(Protocol):
         """Store the output of a finished attempt that has none; False if it has one."""
 
     def next_due(self, queues: Sequence[str] | None) -> float | None:
-        """Earliest ``run_at`` of a pending or failed job (None: nothing waits)."""
+        """Earliest ``run_at`` of a pending or failed job in ``queues`` (as ``exchange``
+        reads them; None: nothing waits)."""
 
     def work_left(self, queues: Sequence[str] | None) -> bool:
         """Whether a job (in ``queues``, or any) is ready to run now, or failed and waiting
@@ -160,6 +164,21 @@ class Jobs(Protocol):
 
     def cancel(self, ids: Sequence[str]) -> list[str]:
         """Pending, failed or processing → cancelled, all named or none."""
+
+    def rerun(self, ids: Sequence[str]) -> Changes:
+        """Each job in a final state (models.RERUNNABLE) → pending, due now, attempts 0;
+        ``runs`` and the attempts stay, so the next attempt is numbered on. A cancelled job
+        whose attempt a live worker is still stopping is refused until it has ended."""
+
+    def edit(self, job_id: str, changes: Mapping[str, Any]) -> Job:
+        """Change a job that has not started (models.EDITABLE): the keys of
+        jobspec.CHANGEABLE, None = unchanged (``delay``: from now, by this clock). Raises
+        NotFound, or Conflict when the job is in another state (a claim that came first
+        wins). Idle workers are woken."""
+
+    def run_now(self, ids: Sequence[str]) -> Changes:
+        """Each waiting job (models.WAITING) becomes due now, by this clock (one already
+        due keeps its ``run_at``, and so its place). Idle workers are woken."""
 
     # --- workers ----------------------------------------------------------------
     def register_workers(

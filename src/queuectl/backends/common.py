@@ -13,20 +13,36 @@ from __future__ import annotations
 import json
 
 from queuectl.backends.insights import SqlInsights
-from queuectl.errors import Conflict, InvalidInput, NotFound, StorageError
+from queuectl.errors import Conflict, InvalidInput, NotFound, QueuectlError, StorageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any, TypeVar
 
     from queuectl.backends.base import LocalHost
-    from queuectl.backends.results import Beat, Exchange
+    from queuectl.backends.results import Beat, Changes, Exchange
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, LeaseWatch, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
 
     R = TypeVar("R")
+
+
+def refusal(
+    job_id: str, state: str | None, verb: str, after: str = "", allowed: tuple[str, ...] = ()
+) -> QueuectlError:
+    """Why a job was not changed: there is no such job, or its state (``after`` ends the
+    line). A job in a state of ``allowed`` that a guarded write still refused is a
+    cancelled job whose attempt its worker is still stopping (query ``rerun_job``)."""
+    if state is None:
+        return NotFound(f"no job {job_id!r}{after}")
+    if state in allowed:
+        return Conflict(
+            f"cannot {verb} job {job_id!r} yet: it is {state}, and its worker is still "
+            f"stopping its last attempt; try again in a few seconds{after}"
+        )
+    return Conflict(f"cannot {verb} job {job_id!r}: it is {state}{after}")
 
 
 class DuplicateKey(StorageError):
@@ -128,10 +144,12 @@ class SqlBackend(SqlInsights):
         """How a list travels as one parameter (PostgreSQL: an array; SQLite: JSON text)."""
         raise NotImplementedError
 
-    def _claim(self, conn: Any, claimers: Sequence[str], params: dict[str, Any]) -> Claims:
-        """For each claimer in turn, take the best ready job and open its attempt, inside
-        the caller's transaction (``params``: the claim statement's, but ``worker``). No
-        row is read before the commit unless the engine has it at once."""
+    def _claim(
+        self, conn: Any, name: str, claimers: Sequence[str], params: dict[str, Any]
+    ) -> Claims:
+        """For each claimer in turn, take the best ready job with statement ``name`` and
+        open its attempt, inside the caller's transaction (``params``: the statement's, but
+        ``worker``). No row is read before the commit unless the engine has it at once."""
         raise NotImplementedError
 
     def now(self) -> float:
@@ -144,6 +162,16 @@ class SqlBackend(SqlInsights):
     def _change(self, name: str, params: dict[str, Any] | None = None) -> int:
         """One statement in its own write transaction → rows changed."""
         return int(self._write(lambda conn: self._run(conn, name, params).rowcount))
+
+    def _by_queue(self, name: str, queues: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
+        """The variant of statement ``name`` for a worker's queues, and its parameter:
+        ``name_any`` (None: every queue), ``name_in`` (only these), ``name_out`` (written
+        !NAME: every queue but these)."""
+        if not queues:
+            return f"{name}_any", {}
+        if queues[0].startswith("!"):
+            return f"{name}_out", {"excluded": self._list([q[1:] for q in queues])}
+        return f"{name}_in", {"queues": self._list(queues)}
 
     # --- settings -----------------------------------------------------------------
     def settings(self) -> dict[str, str]:
@@ -298,10 +326,9 @@ class SqlBackend(SqlInsights):
                 self._run(conn, "end_attempt", params)
             if not claimers:
                 return ends, NO_CLAIMS
-            params = {"now": now, "lease": lease, "lease_until": now + lease}
-            if queues:
-                params["queues"] = self._list(queues)
-            return ends, self._claim(conn, claimers, params)
+            claim, params = self._by_queue("claim", queues)
+            params.update(now=now, lease=lease, lease_until=now + lease)
+            return ends, self._claim(conn, claim, claimers, params)
 
         ends, claims = self._write(turn, batched=True)
         return Exchange([cursor.rowcount == 1 for cursor in ends], claims.jobs())
@@ -432,31 +459,53 @@ class SqlBackend(SqlInsights):
         return None  # a server's database cannot be swapped under an open connection
 
     def next_due(self, queues: Sequence[str] | None) -> float | None:
-        if queues:
-            rows = self._rows("next_due_in", {"queues": self._list(queues)})
-        else:
-            rows = self._rows("next_due_any")
-        value = rows[0]["t"]
+        value = self._rows(*self._by_queue("next_due", queues))[0]["t"]
         return None if value is None else float(value)
 
     def work_left(self, queues: Sequence[str] | None) -> bool:
-        params: dict[str, Any] = {"now": self.now()}
-        if queues:
-            params["queues"] = self._list(queues)
-        return bool(self._rows("work_left_in" if queues else "work_left_any", params)[0]["found"])
+        name, params = self._by_queue("work_left", queues)
+        params["now"] = self.now()
+        return bool(self._rows(name, params)[0]["found"])
 
     # --- operator verbs ---------------------------------------------------------------
+    def _state(self, conn: Any, job_id: str) -> str | None:
+        row = self._run(conn, "job_state", {"id": job_id}).fetchone()
+        return None if row is None else str(row["state"])
+
     def _check_states(
         self, conn: Any, ids: Sequence[str], allowed: tuple[str, ...], verb: str
     ) -> None:
         for job_id in ids:
-            row = self._run(conn, "job_state", {"id": job_id}).fetchone()
-            if row is None:
-                raise NotFound(f"no job {job_id!r}; nothing was changed")
-            if row["state"] not in allowed:
-                raise Conflict(
-                    f"cannot {verb} job {job_id!r}: it is {row['state']}; nothing was changed"
-                )
+            state = self._state(conn, job_id)
+            if state not in allowed:
+                raise refusal(job_id, state, verb, "; nothing was changed")
+
+    def _one_by_one(
+        self, ids: Sequence[str], allowed: tuple[str, ...], verb: str, *names: str
+    ) -> Changes:
+        """Each job in turn, in one transaction: the guarded statement ``names[0]`` (its
+        WHERE names the states it leaves: ``allowed``), then the other statements where it
+        changed the job; a refusal leaves the others to go on. Idle workers are woken."""
+        from queuectl.backends.results import Changes
+
+        def change(conn: Any) -> Changes:
+            params = {"states": self._list(allowed), "now": self.now()}
+            done: list[str] = []
+            refused: dict[str, QueuectlError] = {}
+            for job_id in ids:
+                params["id"] = job_id
+                if self._run(conn, names[0], params).rowcount:
+                    for name in names[1:]:
+                        self._run(conn, name, params)
+                    done.append(job_id)
+                else:
+                    state = self._state(conn, job_id)
+                    refused[job_id] = refusal(job_id, state, verb, allowed=allowed)
+            if done:
+                self._run(conn, "notify_jobs")
+            return Changes(done, refused)
+
+        return self._write(change)
 
     def retry_dead(self, ids: Sequence[str] | None) -> list[str]:
         def retry(conn: Any) -> list[str]:
@@ -464,11 +513,39 @@ class SqlBackend(SqlInsights):
             if ids is None:
                 return [r["id"] for r in self._run(conn, "retry_all_dead", {"now": now})]
             self._check_states(conn, ids, ("dead",), "retry")
+            params = {"states": self._list(["dead"]), "now": now}
             for job_id in ids:
-                self._run(conn, "retry_dead", {"id": job_id, "now": now})
+                self._run(conn, "rerun_job", {**params, "id": job_id})
             return list(ids)
 
         return self._write(retry)
+
+    def rerun(self, ids: Sequence[str]) -> Changes:
+        from queuectl.models import RERUNNABLE
+
+        return self._one_by_one(ids, RERUNNABLE, "rerun", "rerun_job", "close_left_attempt")
+
+    def run_now(self, ids: Sequence[str]) -> Changes:
+        from queuectl.models import WAITING
+
+        return self._one_by_one(ids, WAITING, "run-now", "run_now")
+
+    def edit(self, job_id: str, changes: Mapping[str, Any]) -> Job:
+        from queuectl.models import EDITABLE, Job
+
+        params = {**changes, "id": job_id, "states": self._list(EDITABLE)}
+        if params["command"] is not None:
+            params["command"] = json.dumps(params["command"])
+
+        def edit(conn: Any) -> Any:
+            params["now"] = self.now()
+            row = self._run(conn, "edit_job", params).fetchone()
+            if row is None:
+                raise refusal(job_id, self._state(conn, job_id), "edit")
+            self._run(conn, "notify_jobs")
+            return row
+
+        return Job.from_row(self._write(edit))
 
     def purge(self, ids: Sequence[str] | None, state: str) -> list[str]:
         def purge(conn: Any) -> list[str]:

@@ -186,11 +186,12 @@ class PostgresBackend(SqlBackend):
     def _list(self, values: Sequence[object]) -> object:
         return list(values)
 
-    def _claim(self, conn: Any, claimers: Sequence[str], params: dict[str, Any]) -> Claims:
+    def _claim(
+        self, conn: Any, name: str, claimers: Sequence[str], params: dict[str, Any]
+    ) -> Claims:
         """Every claimer's statement goes out in the turn's pipeline (each opens its own
-        attempt, query ``claim_any``/``claim_in``); their cursors are read after the
-        commit. A claimer that finds nothing costs no extra round trip."""
-        name = "claim_in" if "queues" in params else "claim_any"
+        attempt, query ``claim_any``/``claim_in``/``claim_out``); their cursors are read
+        after the commit. A claimer that finds nothing costs no extra round trip."""
         return Claims([self._run(conn, name, {**params, "worker": worker}) for worker in claimers])
 
     def now(self) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from queuectl.errors import QueuectlError
     from queuectl.models import Job
 
 
@@ -33,6 +34,15 @@ class Beat(NamedTuple):
     stop_requested: bool
     registered: bool
     stop_now: bool = False
+
+
+class Changes(NamedTuple):
+    """What an operator's change of jobs one by one (Jobs.rerun, Jobs.run_now) did:
+    ``done``, the ids changed, in the order named; ``refused``, for every other id the
+    reason it was left as it was (NotFound, or Conflict naming its state)."""
+
+    done: list[str]
+    refused: dict[str, QueuectlError]
 
 
 class TimelineSlot(NamedTuple):

@@ -213,11 +213,12 @@ class SQLiteBackend(SqlBackend):
     def _list(self, values: Sequence[object]) -> object:
         return json.dumps(list(values))
 
-    def _claim(self, conn: Any, claimers: Sequence[str], params: dict[str, Any]) -> Claims:
+    def _claim(
+        self, conn: Any, name: str, claimers: Sequence[str], params: dict[str, Any]
+    ) -> Claims:
         """Rows are read at once (the attempt row needs the claimed run). The first claimer
         that finds nothing ends the claims: this transaction is the only writer and its
         ``now`` is fixed, so nothing can become ready for the next ones."""
-        name = "claim_in" if "queues" in params else "claim_any"
         taken: list[Any] = []
         for worker in claimers:
             rows = self._run(conn, name, {**params, "worker": worker}).fetchall()

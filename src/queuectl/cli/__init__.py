@@ -81,16 +81,17 @@ def print_json(data: object) -> None:
 def _precheck(args: Namespace) -> None:
     """Refuse malformed ids, names, states and settings before any queue is opened, so
     bad input creates and writes nothing."""
-    from queuectl.jobspec import check_id, check_queue
+    from queuectl.jobspec import check_id, check_queue, check_queues
 
     named = getattr(args, "ids", None) or []
     if getattr(args, "id", None) is not None:
         named = [args.id, *named]
     for job_id in named:
         check_id(job_id)
-    for queue in [getattr(args, "queue", None), *(getattr(args, "queues", None) or [])]:
-        if queue is not None:
-            check_queue(queue)
+    if getattr(args, "queue", None) is not None:
+        check_queue(args.queue)
+    if getattr(args, "queues", None):
+        check_queues(args.queues)  # a worker's: NAME or !NAME
     if getattr(args, "state", None) is not None:
         from queuectl.api import check_state
 

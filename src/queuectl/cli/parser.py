@@ -214,6 +214,60 @@ def _add_cancel(commands: Any) -> None:
     cancel.set_defaults(run=cmd_cancel)
 
 
+def _add_rerun(commands: Any) -> None:
+    from queuectl.cli.changes import cmd_rerun
+
+    about = "completed, dead or cancelled jobs: pending again, history kept"
+    _add_job_changes(commands, "rerun", about, cmd_rerun)
+
+
+def _add_run_now(commands: Any) -> None:
+    from queuectl.cli.changes import cmd_run_now
+
+    about = "waiting jobs (scheduled, or failed and backing off): due now"
+    _add_job_changes(commands, "run-now", about, cmd_run_now)
+
+
+def _add_job_changes(commands: Any, name: str, about: str, run: Callable[[Any], int]) -> None:
+    """A command that changes each job it names (IDs), one by one."""
+    change = commands.add_parser(name, help=about)
+    change.add_argument("ids", nargs="+", metavar="ID")
+    change.set_defaults(run=run)
+
+
+def _add_edit(commands: Any) -> None:
+    from queuectl.cli import whole
+    from queuectl.cli.changes import cmd_edit
+
+    edit = commands.add_parser("edit", help="change a job that has not started (pending, failed)")
+    edit.add_argument("id", metavar="ID", help="the job to change")
+    unchanged = "(default: unchanged)"
+    edit.add_argument(
+        "--command", dest="shell", metavar="CMD", help=f"run CMD with /bin/sh -c {unchanged}"
+    )
+    edit.add_argument("--priority", type=whole, metavar="N", help=f"higher runs first {unchanged}")
+    edit.add_argument("--queue", metavar="NAME", help=f"move the job to queue NAME {unchanged}")
+    when = edit.add_mutually_exclusive_group()
+    when.add_argument(
+        "--run-at", metavar="ISO8601", help=f"do not run before this instant {unchanged}"
+    )
+    when.add_argument(
+        "--delay",
+        metavar="DURATION",
+        help=f"do not run for this long from now: 30s, 5m… {unchanged}",
+    )
+    edit.add_argument(
+        "--max-retries",
+        type=non_negative,
+        metavar="N",
+        help=f"retries after the first run {unchanged}",
+    )
+    edit.add_argument(
+        "--timeout", metavar="DURATION", help=f"stop a run after 90s, 5m… {unchanged}"
+    )
+    edit.set_defaults(run=cmd_edit)
+
+
 def _add_dlq(commands: Any) -> None:
     from queuectl.cli.dlq import cmd_dlq_list, cmd_dlq_purge, cmd_dlq_retry
 
@@ -271,7 +325,14 @@ def _add_worker(commands: Any) -> None:
     worker.required = True
     start = worker.add_parser("start", help="run jobs (foreground unless --detach)")
     start.add_argument("--count", "-c", "--concurrency", type=positive, default=1, metavar="N")
-    start.add_argument("--queue", action="append", dest="queues", metavar="NAME")
+    start.add_argument(
+        "--queue",
+        action="append",
+        dest="queues",
+        metavar="NAME",
+        help="serve only queue NAME, or with '!NAME' every queue but NAME; repeatable, "
+        "one kind or the other (default: every queue)",
+    )
     start.add_argument(
         "--burst",
         action="store_true",
@@ -340,6 +401,9 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "logs": _add_logs,
     "wait": _add_wait,
     "cancel": _add_cancel,
+    "rerun": _add_rerun,
+    "edit": _add_edit,
+    "run-now": _add_run_now,
     "dlq": _add_dlq,
     "config": _add_config,
     "worker": _add_worker,

@@ -15,6 +15,7 @@ import time
 
 from queuectl.errors import QueuectlError
 from queuectl.identity import hostname, process_start
+from queuectl.jobspec import check_queues
 from queuectl.worker.lease import Identity, Lease
 from queuectl.worker.loop import Loop
 from queuectl.worker.messages import TEXT, configure, event, say
@@ -48,7 +49,7 @@ class Runner:
         host, pid = hostname(), os.getpid()
         configure(log_format, host)
         self.name = f"{host}:{pid}"
-        self.queues = list(queues) if queues else None
+        self.queues = check_queues(queues) if queues else None  # NAME…, or !NAME…
         self.slots = [Slot(f"{self.name}:{n}", port.logs_dir, clock) for n in range(1, count + 1)]
         env = job_environment(os.environ)  # the jobs' base, copied once: no queue secrets
         me = Identity(host, pid, process_start(pid), self.queues)

@@ -69,6 +69,30 @@ WITH next AS (
 )
 SELECT * FROM taken;
 
+-- name: claim_out
+-- Every queue but the excluded ones (worker start --queue '!NAME'): jobs_ready in claim order,
+-- passing over the excluded queues' ready jobs.
+WITH next AS (
+    SELECT seq FROM queuectl.jobs
+     WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+       AND queue <> ALL(%(excluded)s)
+     ORDER BY priority DESC, run_at, seq
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED
+), taken AS (
+    UPDATE queuectl.jobs AS j
+       SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
+           started_at = queuectl.now_s(), finished_at = NULL, updated_at = queuectl.now_s(),
+           lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
+      FROM next
+     WHERE j.seq = next.seq
+    RETURNING j.*
+), opened AS (
+    INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
+    SELECT id, runs, worker, started_at FROM taken
+)
+SELECT * FROM taken;
+
 -- name: end_job
 -- Guarded: only the worker holding this very run of the job may end it.
 UPDATE queuectl.jobs
@@ -167,6 +191,10 @@ SELECT min(run_at) AS t FROM queuectl.jobs WHERE state IN ('pending', 'failed');
 SELECT min(run_at) AS t FROM queuectl.jobs
  WHERE state IN ('pending', 'failed') AND queue = ANY(%(queues)s);
 
+-- name: next_due_out
+SELECT min(run_at) AS t FROM queuectl.jobs
+ WHERE state IN ('pending', 'failed') AND queue <> ALL(%(excluded)s);
+
 -- name: work_left_any
 -- What holds a burst run (see the SQLite twin): a job ready now, or a failed one.
 SELECT EXISTS (SELECT 1 FROM queuectl.jobs
@@ -179,6 +207,13 @@ SELECT EXISTS (SELECT 1 FROM queuectl.jobs
                   AND queue = ANY(%(queues)s))
     OR EXISTS (SELECT 1 FROM queuectl.jobs
                 WHERE state = 'failed' AND queue = ANY(%(queues)s)) AS found;
+
+-- name: work_left_out
+SELECT EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+                  AND queue <> ALL(%(excluded)s))
+    OR EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state = 'failed' AND queue <> ALL(%(excluded)s)) AS found;
 
 -- name: attempts_of
 SELECT * FROM queuectl.attempts WHERE job_id = %(job_id)s ORDER BY run;
@@ -235,11 +270,45 @@ SELECT state FROM queuectl.jobs WHERE id = %(id)s FOR UPDATE;
 -- name: existing_ids
 SELECT id FROM queuectl.jobs WHERE id = ANY(%(ids)s);
 
--- name: retry_dead
-UPDATE queuectl.jobs
+-- name: rerun_job
+-- A final job back to pending with a fresh retry budget, its history kept (see the SQLite
+-- twin). The jobs_requeued trigger wakes idle workers.
+UPDATE queuectl.jobs AS j
    SET state = 'pending', attempts = 0, run_at = queuectl.now_s(), updated_at = queuectl.now_s(),
        worker = NULL, lease_until = NULL
- WHERE id = %(id)s AND state = 'dead';
+ WHERE j.id = %(id)s AND j.state = ANY(%(states)s)
+   AND NOT EXISTS (SELECT 1 FROM queuectl.attempts AS a JOIN queuectl.workers AS w
+                       ON w.id = a.worker
+                    WHERE a.job_id = j.id AND a.finished_at IS NULL);
+
+-- name: close_left_attempt
+-- After a rerun: an attempt left open by a worker that vanished (see the SQLite twin).
+UPDATE queuectl.attempts
+   SET finished_at = queuectl.now_s(), outcome = 'worker_lost', error = 'worker lost'
+ WHERE job_id = %(id)s AND finished_at IS NULL;
+
+-- name: run_now
+-- A waiting job due now; one already due keeps its run_at, and so its place.
+UPDATE queuectl.jobs SET run_at = least(run_at, queuectl.now_s()), updated_at = queuectl.now_s()
+ WHERE id = %(id)s AND state = ANY(%(states)s);
+
+-- name: edit_job
+-- Guarded: only a job that has not started changes. A claim holding the row's lock makes
+-- this wait, then re-check the WHERE on the claimed row: refused (see the SQLite twin).
+UPDATE queuectl.jobs
+   SET command = coalesce(%(command)s::text, command),
+       priority = coalesce(%(priority)s::integer, priority),
+       queue = coalesce(%(queue)s::text, queue),
+       run_at = coalesce(%(run_at)s::float8, queuectl.now_s() + %(delay)s::float8, run_at),
+       max_retries = coalesce(%(max_retries)s::integer, max_retries),
+       timeout = coalesce(%(timeout)s::float8, timeout),
+       updated_at = queuectl.now_s()
+ WHERE id = %(id)s AND state = ANY(%(states)s)
+RETURNING *;
+
+-- name: notify_jobs
+-- Wake idle workers on every host (sent at commit): a job may have become claimable.
+SELECT pg_notify('queuectl_jobs', '');
 
 -- name: retry_all_dead
 UPDATE queuectl.jobs

@@ -31,6 +31,19 @@ UPDATE jobs
                LIMIT 1)
 RETURNING *;
 
+-- name: claim_out
+-- Every queue but :excluded (worker start --queue '!NAME'): jobs_ready in claim order,
+-- passing over the excluded queues' ready jobs.
+UPDATE jobs
+   SET state = 'processing', worker = :worker, runs = runs + 1, started_at = :now,
+       finished_at = NULL, updated_at = :now, lease_until = :lease_until, lease = :lease
+ WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready
+               WHERE state IN ('pending', 'failed') AND run_at <= :now
+                 AND queue NOT IN (SELECT value FROM json_each(:excluded))
+               ORDER BY priority DESC, run_at, seq
+               LIMIT 1)
+RETURNING *;
+
 -- name: insert_attempt
 INSERT INTO attempts (job_id, run, worker, started_at)
 VALUES (:job_id, :run, :worker, :now);
@@ -107,6 +120,10 @@ SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due WHERE state IN ('pending',
 SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
  WHERE state IN ('pending', 'failed') AND queue IN (SELECT value FROM json_each(:queues));
 
+-- name: next_due_out
+SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
+ WHERE state IN ('pending', 'failed') AND queue NOT IN (SELECT value FROM json_each(:excluded));
+
 -- name: work_left_any
 -- What holds a burst run: a job ready now, or a failed one waiting for its retry; a job
 -- scheduled for later does not. Each EXISTS stops at its first row of an index.
@@ -120,6 +137,14 @@ SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due
                   AND queue IN (SELECT value FROM json_each(:queues)))
     OR EXISTS (SELECT 1 FROM jobs
                 WHERE state = 'failed' AND queue IN (SELECT value FROM json_each(:queues)))
+       AS found;
+
+-- name: work_left_out
+SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due
+                WHERE state IN ('pending', 'failed') AND run_at <= :now
+                  AND queue NOT IN (SELECT value FROM json_each(:excluded)))
+    OR EXISTS (SELECT 1 FROM jobs
+                WHERE state = 'failed' AND queue NOT IN (SELECT value FROM json_each(:excluded)))
        AS found;
 
 -- name: attempts_of
@@ -168,11 +193,43 @@ SELECT j.queue AS queue,
  WHERE a.finished_at IS NOT NULL
  GROUP BY 1, 2;
 
--- name: retry_dead
+-- name: rerun_job
+-- A final job (:states) back to pending, due now, with a fresh retry budget (attempts 0).
+-- Its history stays: runs keeps counting, so the next attempt is run N+1 beside every
+-- earlier attempt and its log. Not while a live worker still stops the attempt of a job
+-- cancelled as it ran: that attempt and the next would run at once.
 UPDATE jobs
    SET state = 'pending', attempts = 0, run_at = :now, updated_at = :now, worker = NULL,
        lease_until = NULL
- WHERE id = :id AND state = 'dead';
+ WHERE id = :id AND state IN (SELECT value FROM json_each(:states))
+   AND NOT EXISTS (SELECT 1 FROM attempts AS a JOIN workers AS w ON w.id = a.worker
+                    WHERE a.job_id = jobs.id AND a.finished_at IS NULL);
+
+-- name: close_left_attempt
+-- After a rerun: an attempt still open belonged to a worker that vanished without ending
+-- it (a cancel it never saw through). It ends as lost, not "running" for ever.
+UPDATE attempts SET finished_at = :now, outcome = 'worker_lost', error = 'worker lost'
+ WHERE job_id = :id AND finished_at IS NULL;
+
+-- name: run_now
+-- A waiting job (:states) due now; one already due keeps its run_at, and so its place.
+UPDATE jobs SET run_at = min(run_at, :now), updated_at = :now
+ WHERE id = :id AND state IN (SELECT value FROM json_each(:states));
+
+-- name: edit_job
+-- Guarded: only a job that has not started (:states) changes, so an edit racing a claim
+-- lands before it or is refused. NULL leaves a column as it is; a delay counts from now.
+UPDATE jobs
+   SET command = coalesce(:command, command), priority = coalesce(:priority, priority),
+       queue = coalesce(:queue, queue), run_at = coalesce(:run_at, :now + :delay, run_at),
+       max_retries = coalesce(:max_retries, max_retries), timeout = coalesce(:timeout, timeout),
+       updated_at = :now
+ WHERE id = :id AND state IN (SELECT value FROM json_each(:states))
+RETURNING *;
+
+-- name: notify_jobs
+-- SQLite has no notifications: every commit wakes idle workers (inotify on the WAL).
+SELECT 1;
 
 -- name: delete_job
 DELETE FROM jobs WHERE id = :id AND state = :state;
