@@ -282,3 +282,16 @@ def test_log_format_json_reports_a_stop_as_an_event(qc: Queuectl) -> None:
     assert worker.wait(10) == 0
     events = [json.loads(line)["event"] for line in worker.log().splitlines()]
     assert events == ["started", "stopping", "stopped"]
+
+
+def test_a_detached_worker_keeps_its_log_format(qc: Queuectl) -> None:
+    qc.enqueue("true")
+    started = qc.run("worker", "start", "--detach", "--burst", "--log-format", "json")
+    lines = dict(line.split(" ", 1) for line in started.stdout.splitlines())
+    pid, log = int(lines["pid"]), Path(lines["log"])
+    qc.track_detached(pid)
+
+    wait_for(lambda: '"event": "stopped"' in log.read_text(), 30, what="the worker to stop")
+
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    assert events == ["started", "claimed", "ended", "stopped"]
