@@ -1,8 +1,8 @@
 """What scripts rely on: ``wait`` and ``logs --follow`` follow a job through every retry
 and exit 0 only when it completed (1 otherwise, 124 on ``--timeout``); ``worker start
 --burst`` stops once only jobs scheduled for later remain and exits 1 when a job it ran
-ended dead; ``worker stop --now`` interrupts running jobs; worker logs carry the date and
-time in UTC, or one JSON object per event."""
+ended dead; worker logs carry the date and time in UTC, or one JSON object per event.
+(``worker stop --now``: tests/e2e/test_workers.py, and tests/pg/test_stop_now.py.)"""
 
 from __future__ import annotations
 
@@ -17,10 +17,9 @@ import pytest
 
 from tests.support.cli import collect_lines, one_line_error
 from tests.support.harness import Queuectl
-from tests.support.jobs import gate_wait, q, wait_for_pid
+from tests.support.jobs import gate_wait, q
 from tests.support.output import ts
 from tests.support.polling import wait_for
-from tests.support.processes import running, start_time
 
 ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
@@ -207,28 +206,6 @@ def test_burst_help_says_when_it_exits_and_with_what(qc: Queuectl) -> None:
     shown = " ".join(qc.run("worker", "start", "--help").stdout.split())
     assert "nothing is runnable or waiting to be retried" in shown
     assert "1 if a job it ran ended dead" in shown
-
-
-# --- worker stop --now ----------------------------------------------------------------
-def test_worker_stop_now_puts_running_jobs_back_to_pending_without_using_an_attempt(
-    qc: Queuectl, tmp_path: Path
-) -> None:
-    pidfile = tmp_path / "job.pid"
-    job = qc.enqueue(f"echo $$ > {q(pidfile)}; {gate_wait(tmp_path / 'never')}")
-    worker = qc.start_worker("--count", "2")
-    qc.wait_state(job, "processing")
-    job_pid = wait_for_pid(pidfile)
-    born = start_time(job_pid)
-
-    stopped = qc.run("worker", "stop", "--now", "--timeout", "20", check=False)
-
-    assert stopped.returncode == 0, stopped.stderr
-    assert "all workers stopped" in stopped.stderr
-    assert worker.wait(10) == 0
-    assert not running(job_pid, born)
-    listed = qc.job(job)
-    assert (listed["state"], listed["attempts"]) == ("pending", 0)
-    assert [a["outcome"] for a in qc.history(job)] == ["interrupted"]
 
 
 # --- worker logs ------------------------------------------------------------------------

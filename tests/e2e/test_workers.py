@@ -40,9 +40,9 @@ def test_sigterm_lets_the_running_job_finish_and_claims_nothing_more(
     assert qc.state(queued_later) == "pending", "a stopping worker claims nothing new"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_second_signal_interrupts_the_job_back_to_pending_without_using_an_attempt(
-    qc: Queuectl, tmp_path: Path, sig: signal.Signals
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "worker stop --now"])
+def test_second_signal_or_stop_now_interrupts_the_job_back_to_pending_without_using_an_attempt(
+    qc: Queuectl, tmp_path: Path, how: str
 ) -> None:
     pidfile = tmp_path / "job.pid"
     job = qc.enqueue(f"echo $$ > {q(pidfile)}; {gate_wait(tmp_path / 'never')}")
@@ -51,9 +51,15 @@ def test_second_signal_interrupts_the_job_back_to_pending_without_using_an_attem
     job_pid = wait_for_pid(pidfile)
     born = start_time(job_pid)
 
-    worker.send(sig)
-    worker.wait_for_log("stopping")  # two signals sent at once could merge into one
-    worker.send(sig)
+    if how == "worker stop --now":  # from another terminal, one command
+        stopped = qc.run("worker", "stop", "--now", "--timeout", "20", check=False)
+        assert stopped.returncode == 0, stopped.stderr
+        assert "all workers stopped" in stopped.stderr
+    else:
+        sig = getattr(signal, how)
+        worker.send(sig)
+        worker.wait_for_log("stopping")  # two signals sent at once could merge into one
+        worker.send(sig)
 
     assert worker.wait(15) == 0
     assert not running(job_pid, born)

@@ -20,7 +20,7 @@ from queuectl.lifecycle import Interrupted
 from queuectl.worker.lease import FENCE_SHARE
 from queuectl.worker.loop import GRACEFUL, STOP_NOW, STOP_REQUEST
 from queuectl.worker.runner import Runner
-from queuectl.worker.slot import StopReason
+from queuectl.worker.slot import Slot, StopReason
 from tests.worker.fakes import Clock, FakePort, ended, make_job, poll, wait_reaped
 
 LEASE = 30.0
@@ -183,12 +183,17 @@ def signals(runner: Runner, *numbers: int) -> None:
     runner.loop._on_signals()
 
 
+def running_job(runner: Runner, port: FakePort) -> Slot:
+    """The slot of job ``a`` (``sleep 30``), claimed and started by a turn."""
+    port.ready = [make_job("a", "sleep 30")]
+    runner.loop._turn()
+    return runner.slots[0]
+
+
 def test_the_first_signal_stops_the_claims_the_second_interrupts_running_jobs(
     runner: Runner, port: FakePort, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    port.ready = [make_job("a", "sleep 30")]
-    runner.loop._turn()
-    slot = runner.slots[0]
+    slot = running_job(runner, port)
     signals(runner, STOP_REQUEST, STOP_REQUEST)
     assert runner.loop.stopping and slot.stop_reason is None, "`worker stop` never escalates"
     port.ready = [make_job("b")]
@@ -207,9 +212,7 @@ def test_a_stop_now_signal_interrupts_running_jobs_at_once(
     runner: Runner, port: FakePort, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`worker stop --now` on this host: one signal, no graceful stage first."""
-    port.ready = [make_job("a", "sleep 30")]
-    runner.loop._turn()
-    slot = runner.slots[0]
+    slot = running_job(runner, port)
     signals(runner, STOP_NOW, STOP_NOW)
     assert runner.loop.stopping and slot.stop_reason is StopReason.INTERRUPT
     assert slot.outcome(wait_reaped(slot), 0.0) == Interrupted()
@@ -220,9 +223,7 @@ def test_a_stop_now_read_at_the_heartbeat_interrupts_running_jobs(
     runner: Runner, port: FakePort, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`worker stop --now` from another host reaches the worker through its rows."""
-    port.ready = [make_job("a", "sleep 30")]
-    runner.loop._turn()
-    slot = runner.slots[0]
+    slot = running_job(runner, port)
     port.stop_now = True
     runner.loop.heartbeat()
     assert runner.loop.stopping and slot.stop_reason is StopReason.INTERRUPT
