@@ -10,7 +10,7 @@ import json
 
 from queuectl import config as settings_mod
 from queuectl.errors import InvalidInput, NotFound
-from queuectl.jobspec import check_id, check_job
+from queuectl.jobspec import check_id, check_job, check_tags, with_flags
 from queuectl.location import COMMAND, Location, Role, locate
 
 TYPE_CHECKING = False
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from queuectl.backends.base import Backend, Watcher
-    from queuectl.backends.results import Changes
+    from queuectl.backends.results import Cancels, Changes
     from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
 
@@ -103,6 +103,7 @@ class Queue:
         queue: str = "default",
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
+        tags: Sequence[str] | None = None,
     ) -> str:
         """Enqueue one job; returns its id. A string runs under /bin/sh -c, a list as argv."""
         raw: dict[str, object] = {
@@ -118,6 +119,7 @@ class Queue:
             "queue": queue,
             "cwd": cwd,
             "env": dict(env) if env is not None else None,
+            "tags": list(tags) if isinstance(tags, list | tuple) else tags,
         }
         return self.enqueue_many([raw])[0]
 
@@ -146,13 +148,42 @@ class Queue:
         return job
 
     def jobs(
-        self, state: str | None = None, queue: str | None = None, limit: int | None = None
+        self,
+        state: str | Sequence[str] | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+        *,
+        tags: Sequence[str] | None = None,
+        since: float | None = None,
+        text: str | None = None,
+        sort: str | None = None,
+        reverse: bool = False,
     ) -> list[Job]:
-        if state is not None:
-            check_state(state)
-        if limit is not None and limit < 0:
-            raise InvalidInput("--limit must be 0 or more (0 = no limit)")
-        return self.backend.list_jobs(state, queue, limit or None)
+        """Jobs that pass every filter given: in ``state`` (one or several), in ``queue``,
+        carrying every one of ``tags``, created at or after ``since`` (epoch seconds),
+        with ``text`` in the id or the command (of one argv word, for a list command).
+
+        Without ``sort``, in enqueue order (newest first with ``reverse``), and ``limit``
+        keeps the newest jobs. With ``sort`` (created, updated, priority: the order
+        workers claim in, run_at), ``limit`` keeps the first jobs of that order."""
+        from queuectl.models import SORTS
+
+        states = _states(state)
+        if limit is not None and limit < 1:
+            raise InvalidInput(f"--limit must be at least 1, got {limit} (leave it out for all)")
+        if sort is not None and sort not in SORTS:
+            raise InvalidInput(f"unknown order {sort!r}; orders: {', '.join(SORTS)}")
+        found = self.backend.list_jobs(
+            states,
+            queue,
+            limit,
+            tags=check_tags(list(tags)) if tags else None,
+            since=since,
+            text=_stored_text(text),
+            sort=sort or "created",
+            reverse=reverse if sort else True,  # the newest first, then in enqueue order
+        )
+        return found if sort or reverse else found[::-1]
 
     def find_jobs(
         self,
@@ -164,13 +195,11 @@ class Queue:
     ) -> list[Job]:
         """A page of jobs, newest first. ``text`` matches part of the id or of the command
         (of one argv word, for a list command)."""
-        if state is not None:
-            check_state(state)
         if not 1 <= limit <= 10_000 or offset < 0:
             raise InvalidInput("limit must be 1 to 10000 and offset 0 or more")
-        if text:
-            text = json.dumps(text)[1:-1]  # as the command is stored: JSON text
-        return self.backend.find_jobs(state, queue, text or None, limit, offset)
+        return self.backend.list_jobs(
+            _states(state), queue, limit, text=_stored_text(text), reverse=True, offset=offset
+        )
 
     def get_many(self, ids: Sequence[str]) -> dict[str, Job]:
         """The jobs of ``ids`` that exist, by id: one read, however many ids."""
@@ -205,7 +234,7 @@ class Queue:
         ]
 
     def dlq(self) -> list[Job]:
-        return self.backend.list_jobs("dead", None, None)
+        return self.backend.list_jobs(["dead"])
 
     # --- statistics (stats, status --watch, the dashboard, /metrics) ------------------
     def now(self) -> float:
@@ -298,8 +327,9 @@ class Queue:
             remove_logs(self.logs_dir, job_id)
         return gone
 
-    def cancel(self, ids: Sequence[str]) -> list[str]:
-        """Stop jobs from running: pending ones never start; a running one's worker kills it."""
+    def cancel(self, ids: Sequence[str]) -> Cancels:
+        """Stop jobs from running: pending ones never start; a running one's worker kills it.
+        Jobs that are missing or already final are left as they are and reported."""
         return self.backend.cancel(_named(ids))
 
     def rerun(self, ids: Sequence[str]) -> Changes:
@@ -378,9 +408,24 @@ def check_state(state: str) -> str:
     return state
 
 
-def read_jobs(lines: Iterable[str], source: str = "-") -> list[JobSpec]:
+def _states(state: str | Sequence[str] | None) -> list[str] | None:
+    """One state or several → the list a backend filters by (None: every state)."""
+    if state is None:
+        return None
+    return [check_state(state)] if isinstance(state, str) else [check_state(s) for s in state]
+
+
+def _stored_text(text: str | None) -> str | None:
+    """Text to find in a command as the queue stores it (JSON text); None for none."""
+    return json.dumps(text)[1:-1] if text else None
+
+
+def read_jobs(
+    lines: Iterable[str], source: str = "-", flags: dict[str, object] | None = None
+) -> list[JobSpec]:
     """Decode and check JSON Lines without touching a queue: a bad line is reported
-    (with its number) before anything is opened or written."""
+    (with its number) before anything is opened or written. ``flags``: fields added to
+    every line (jobspec.with_flags: a line that has one too is refused)."""
     import time
 
     now = time.time()
@@ -389,7 +434,7 @@ def read_jobs(lines: Iterable[str], source: str = "-") -> list[JobSpec]:
         if not line.strip():
             continue
         try:
-            jobs.append(check_job(decode_json(line), now))
+            jobs.append(check_job(with_flags(decode_json(line), flags), now))
         except InvalidInput as exc:
             raise InvalidInput(f"{source}, line {number}: {exc}") from None
     if not jobs:

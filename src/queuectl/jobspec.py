@@ -31,11 +31,15 @@ if TYPE_CHECKING:
         queue: str
         cwd: str | None
         env: dict[str, str] | None
+        tags: list[str] | None
 
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}")
 QUEUE_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]{0,63}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
+# A tag is a word: no space or comma, so a list of them prints and is typed unambiguously.
+TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:=/@+-]{0,63}")
+MAX_TAGS = 32
 KEYS = (
     "id",
     "command",
@@ -47,6 +51,7 @@ KEYS = (
     "queue",
     "cwd",
     "env",
+    "tags",
 )
 KNOWN_KEYS = frozenset(KEYS)
 MAX_ARG = 131071  # Linux refuses a single exec argument longer than this (MAX_ARG_STRLEN - 1)
@@ -172,6 +177,25 @@ def check_env(value: object) -> dict[str, str] | None:
     return env or None
 
 
+def check_tags(value: object) -> list[str] | None:
+    """An array of tags (words: see TAG_PATTERN), each kept once in the order given;
+    None for none."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        raise InvalidInput("tags must be an array of strings")
+    for tag in value:
+        if TAG_PATTERN.fullmatch(tag) is None:
+            raise InvalidInput(
+                f"invalid tag {brief(tag)}: use 1-64 of A-Z a-z 0-9 _ . : = / @ + -, "
+                "starting with a letter, a digit or _"
+            )
+    tags = list(dict.fromkeys(value))
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(f"a job has at most {MAX_TAGS} tags, got {len(tags)}")
+    return tags or None
+
+
 def parse_env_flags(pairs: list[str]) -> dict[str, str] | None:
     """``--env KEY=VALUE`` flags → a dict (validated later with the rest)."""
     env: dict[str, str] = {}
@@ -217,6 +241,18 @@ def check_when(run_at: object, delay: object, now: float) -> tuple[float | None,
     return run_at, delay
 
 
+def with_flags(raw: object, flags: dict[str, object] | None) -> object:
+    """A decoded JSON job with the fields that CLI flags give added. A field given both
+    ways is refused: neither can be assumed to be the one meant."""
+    if not flags or not isinstance(raw, dict):
+        return raw  # check_job refuses what is not an object
+    for key in flags:
+        if key in raw:
+            flag = "--tag" if key == "tags" else "--" + key.replace("_", "-")
+            raise InvalidInput(f"{key} is given twice: in the JSON job and as {flag}")
+    return {**raw, **flags}
+
+
 def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     """A decoded JSON object (or the CLI flags as one) → a JobSpec, or InvalidInput.
 
@@ -255,6 +291,7 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     queue = get("queue", "default")
     command = check_command(raw["command"])
     env = check_env(get("env"))
+    tags = check_tags(get("tags"))
     check_exec_size(command, cwd, env)
     return {
         "id": job_id,
@@ -267,6 +304,7 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         "queue": queue if queue == "default" else check_queue(queue),
         "cwd": cwd,
         "env": env,
+        "tags": tags,
     }
 
 

@@ -25,6 +25,9 @@ class JobState(StrEnum):
 STATES = tuple(state.value for state in JobState)
 # the states a job never leaves by itself: `wait` and `logs --follow` end there
 FINAL = frozenset({JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED})
+# The orders a listing knows (Jobs.list_jobs): created = enqueue order, priority = the
+# order workers claim in. Each engine has a statement fragment per order and direction.
+SORTS = ("created", "updated", "priority", "run_at")
 
 
 def total_counts(per_queue: dict[str, dict[str, int]]) -> dict[str, int]:
@@ -68,6 +71,7 @@ class Job:
     worker: str | None
     runs: int  # attempts ever started; never reset, so it fences a run (see DECISIONS.md)
     lease_until: float | None
+    tags: tuple[str, ...] = ()  # labels given at enqueue, in their order
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -93,6 +97,7 @@ class Job:
             worker=row["worker"],
             runs=row["runs"],
             lease_until=row["lease_until"],
+            tags=tuple(json.loads(row["tags"])) if row["tags"] else (),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +114,7 @@ class Job:
             "timeout": self.timeout,
             "cwd": self.cwd,
             "env_keys": sorted(self.env) if self.env else [],
+            "tags": list(self.tags),
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
             "started_at": iso(self.started_at),

@@ -68,11 +68,16 @@ def parse_duration(value: object, what: str = "duration") -> float:
             raise InvalidInput(f"invalid {what} {brief(value)}: longer than a year") from None
     elif isinstance(value, str):
         text = value.strip().lower()
-        seconds = _parse_duration_text(text, what, value)
+        if text.startswith("-") and text[1:2] not in ("-", "+"):  # "-5s": say it is negative
+            seconds = -_parse_duration_text(text[1:], what, value)
+        else:
+            seconds = _parse_duration_text(text, what, value)
     else:
         raise InvalidInput(f"invalid {what} {brief(value)}: expected seconds or e.g. 30s, 5m, 2h")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise InvalidInput(f"invalid {what} {brief(value)}: must be finite and not negative")
+    if not math.isfinite(seconds):
+        raise InvalidInput(f"invalid {what} {brief(value)}: must be finite")
+    if seconds < 0:
+        raise InvalidInput(f"invalid {what} {brief(value)}: must not be negative")
     if seconds > MAX_DURATION:
         raise InvalidInput(f"invalid {what} {brief(value)}: longer than a year")
     return seconds

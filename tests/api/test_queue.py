@@ -62,7 +62,7 @@ def test_errors_share_one_base_class(queue: Queue) -> None:
 def test_operator_verbs(queue: Queue) -> None:
     queue.enqueue("true", id="a")
     queue.enqueue("true", id="b")
-    assert queue.cancel(["a"]) == ["a"]
+    assert queue.cancel(["a", "missing"]) == (["a"], {"missing": None})
     assert queue.get("a").state == "cancelled"
     with pytest.raises(Conflict):
         queue.dlq_retry(["b"])  # not dead

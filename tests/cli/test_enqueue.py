@@ -160,6 +160,103 @@ def test_max_retries_zero_is_allowed(home: Path) -> None:
     assert show(home, "z")["max_retries"] == 0
 
 
+# --- -- CMD ARG..., flags beside JSON, --json ----------------------------------------
+def test_argv_after_double_dash_runs_without_a_shell(home: Path) -> None:
+    words = ["printf", "%s|", "a b", "$HOME", "--db", "--", "-5s"]
+    done = cli_ok(home, "enqueue", "--id", "argv", "--priority", "-5", "--", *words)
+    assert done.stdout == "argv\n"
+    job = show(home, "argv")
+    assert (job["command"], job["priority"]) == (words, -5)
+    cli_ok(home, "worker", "start", "--burst")
+    assert cli_ok(home, "logs", "argv").stdout.startswith("a b|$HOME|--db|--|-5s|")
+
+
+@pytest.mark.parametrize("words", [["echo hello"], ["echo", "hello"]], ids=["quoted", "words"])
+def test_a_command_where_json_belongs_is_answered_with_how_to_enqueue_it(
+    home: Path, words: list[str]
+) -> None:
+    done = cli(home, "enqueue", *words)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "is not a JSON job" in done.stderr
+    assert "--command 'echo hello'" in done.stderr
+    assert "-- echo hello" in done.stderr
+    assert not (home / "queuectl.db").exists()
+
+
+def test_shell_syntax_where_json_belongs_is_answered_with_command_only(home: Path) -> None:
+    done = cli(home, "enqueue", "ls | wc -l")
+    assert done.returncode == 2
+    assert "--command 'ls | wc -l'" in done.stderr
+    assert " -- " not in done.stderr  # as argv, | would be an argument
+
+
+def test_flags_beside_a_json_job_are_fields_of_it(home: Path) -> None:
+    job_text = '{"id":"j","command":"x","max_retries":1}'
+    cli_ok(home, "enqueue", job_text, "--priority", "5", "--queue", "io", "--env", "A=1")
+    cli_ok(home, "enqueue", '{"command":"x"}', "--delay", "1h", "--id", "k")
+    job = show(home, "j")
+    assert (job["priority"], job["queue"], job["max_retries"]) == (5, "io", 1)
+    assert job["env_keys"] == ["A"]
+    later = show(home, "k")
+    assert instant(later["run_at"]) - instant(later["created_at"]) == pytest.approx(3600, abs=1)
+
+
+def test_a_field_given_both_ways_is_named(home: Path, tmp_path: Path) -> None:
+    done = cli(home, "enqueue", '{"command":"x","id":"a"}', "--id", "b")
+    assert done.returncode == 2
+    assert "id is given twice: in the JSON job and as --id" in done.stderr
+    (tmp_path / "jobs.jsonl").write_text('{"command":"a"}\n{"command":"b","max_retries":2}\n')
+    done = cli(home, "enqueue", "--file", str(tmp_path / "jobs.jsonl"), "--max-retries", "0")
+    assert done.returncode == 2
+    assert "line 2: max_retries is given twice" in done.stderr
+    assert "--max-retries" in done.stderr
+
+
+def test_flags_beside_a_file_are_fields_of_every_line(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "jobs.jsonl"
+    path.write_text('{"id":"f1","command":"a"}\n{"id":"f2","command":"b","priority":9}\n')
+    done = cli_ok(
+        home, "enqueue", "--file", str(path), "--queue", "batch", "--env", "A=1", "--delay", "1h"
+    )
+    assert done.stdout == "f1\nf2\n"
+    jobs = listed(home)
+    assert [(j["id"], j["queue"], j["priority"]) for j in jobs] == [
+        ("f1", "batch", 0),
+        ("f2", "batch", 9),
+    ]
+    assert all(j["env_keys"] == ["A"] for j in jobs)
+    assert all(instant(j["run_at"]) - instant(j["created_at"]) > 3500 for j in jobs)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["enqueue", "--json", "--command", "true", "--id", "j"],
+        ["--json", "enqueue", '{"id":"j","command":"true"}'],
+        ["enqueue", "--id", "j", "--", "true", "--json"],  # after --: the job's own argv
+    ],
+    ids=["flag", "before", "argv"],
+)
+def test_json_prints_the_new_job_as_show_does(home: Path, args: list[str]) -> None:
+    done = cli_ok(home, *args)
+    full = cli_json(home, "show", "j", "--json")
+    del full["history"]
+    if args[-1] == "--json":
+        assert done.stdout == "j\n"
+        assert full["command"] == ["true", "--json"]
+    else:
+        assert json.loads(done.stdout) == full
+
+
+def test_json_with_a_file_prints_an_array_of_the_new_jobs(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "jobs.jsonl"
+    path.write_text('{"id":"f1","command":"a"}\n{"id":"f2","command":["b"]}\n')
+    done = cli_ok(home, "enqueue", "--file", str(path), "--json")
+    assert json.loads(done.stdout) == listed(home)
+    assert [job["id"] for job in json.loads(done.stdout)] == ["f1", "f2"]
+
+
 # --- every kind of bad input: exit 2, one line, nothing written -------------------------
 BAD_LINE = '{"id":"b3","command":"true","colour":"red"}'
 GOOD_LINES = ['{"id":"b1","command":"true"}', '{"id":"b2","command":"true"}']
@@ -209,13 +306,33 @@ BAD: list[tuple[str, list[str], dict[str, str], str | None]] = [
     ("bad queue", ["enqueue", "--command", "true", "--queue", "a/b"], {}, None),
     ("nothing to enqueue", ["enqueue"], {}, None),
     ("json and command", ["enqueue", '{"command":"a"}', "--command", "b"], {}, None),
-    ("flag with json", ["enqueue", '{"command":"true"}', "--priority", "3"], {}, None),
     (
-        "flag with file",
+        "field twice json",
+        ["enqueue", '{"command":"true","priority":1}', "--priority", "3"],
+        {},
+        None,
+    ),
+    ("env twice json", ["enqueue", '{"command":"true","env":{}}', "--env", "A=1"], {}, None),
+    (
+        "field twice in a file",
         ["enqueue", "--file", "ok.jsonl", "--queue", "q"],
+        {"ok.jsonl": '{"command":"true"}\n{"command":"true","queue":"q"}'},
+        None,
+    ),
+    (
+        "id with file",
+        ["enqueue", "--file", "ok.jsonl", "--id", "x"],
         {"ok.jsonl": GOOD_LINES[0]},
         None,
     ),
+    ("not json, two words", ["enqueue", "echo", "hello"], {}, None),
+    ("two json jobs", ["enqueue", '{"command":"a"}', '{"command":"b"}'], {}, None),
+    ("nothing after --", ["enqueue", "--priority", "1", "--"], {}, None),
+    ("empty program after --", ["enqueue", "--", "", "x"], {}, None),
+    ("json and --", ["enqueue", '{"command":"a"}', "--", "b"], {}, None),
+    ("command and --", ["enqueue", "--command", "a", "--", "b"], {}, None),
+    ("negative delay flag", ["enqueue", "--command", "true", "--delay", "-5s"], {}, None),
+    ("negative timeout flag", ["enqueue", "--command", "true", "--timeout", "-1m"], {}, None),
     ("missing file", ["enqueue", "--file", "nope.jsonl"], {}, None),
     ("empty file", ["enqueue", "--file", "empty.jsonl"], {"empty.jsonl": "\n\n"}, None),
     (
@@ -340,7 +457,8 @@ from queuectl.cli import main
 rc = main(sys.argv[1:])
 print(json.dumps({
     "rc": rc,
-    "heavy": sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'psycopg')),
+    "heavy": sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'psycopg', 'shtab')),
+    "render": 'queuectl.render' in sys.modules,
     "dataclasses": 'dataclasses' in sys.modules,
     "typing": 'typing' in sys.modules,
     "argparse": 'argparse' in sys.modules,
@@ -355,8 +473,11 @@ print(json.dumps({
         ["enqueue", "--command", "true"],
         ["enqueue", '{"command":"true","delay":"5m","env":{"A":"1"}}'],
         ["enqueue", "--file", "jobs.jsonl"],
+        ["enqueue", "--priority", "-5", "--", "printf", "%s", "a b"],
+        ["enqueue", '{"command":"true"}', "--priority", "5", "--db", "q.db"],
+        ["enqueue", "--file", "jobs.jsonl", "--queue", "io", "--delay", "5m"],
     ],
-    ids=["command", "json", "file"],
+    ids=["command", "json", "file", "argv", "json with flags", "file with flags"],
 )
 def test_enqueue_imports_no_heavy_module(home: Path, tmp_path: Path, args: list[str]) -> None:
     (tmp_path / "jobs.jsonl").write_text('{"command":"true"}\n', encoding="utf-8")
@@ -365,6 +486,7 @@ def test_enqueue_imports_no_heavy_module(home: Path, tmp_path: Path, args: list[
     assert report["typing"] is False, "typing is imported on the enqueue path"
     assert report["argparse"] is False, "a plain enqueue is parsed without argparse"
     assert report["shutil"] is False, "shutil is imported on the enqueue path"
+    assert report["render"] is False, "tables and colour are loaded on the enqueue path"
 
 
 @pytest.mark.parametrize("args", [["status"], ["status", "--json"], ["list"]], ids=" ".join)

@@ -77,7 +77,7 @@ def test_list_filters(home: Path) -> None:
     assert ids("--state", "pending") == ["b", "c"]
     assert ids("--state", "cancelled") == ["a"]
     assert ids("--queue", "mail") == ["b", "c"]
-    assert ids("--queue", "mail", "--limit", "1") == ["b"]
+    assert ids("--queue", "mail", "--limit", "1") == ["c"]  # the newest
     assert ids("--state", "dead") == []
     table = cli_ok(home, "list").stdout
     assert all(job_id in table for job_id in "abc")
@@ -156,13 +156,34 @@ def test_cancel_pending_jobs(home: Path) -> None:
     assert cli_json(home, "status", "--json")["jobs"]["cancelled"] == 2
 
 
-def test_cancel_of_a_missing_or_finished_job_changes_nothing(home: Path, store: Backend) -> None:
-    add(store, "p")
+def test_cancel_cancels_what_it_can_and_reports_each_other_job(home: Path, store: Backend) -> None:
+    add(store, "p", "q")
     make_completed(store, "c")
-    before = cli_ok(home, "list", "--json").stdout
-    one_line_error(cli(home, "cancel", "p", "missing"), 1)
-    one_line_error(cli(home, "cancel", "p", "c"), 1)
-    assert cli_ok(home, "list", "--json").stdout == before
+    make_dead(store, "d")
+    done = cli(home, "cancel", "p", "missing", "c", "d", "gone", "q")
+    assert done.returncode == 1
+    assert done.stdout.split() == ["p", "q"]
+    lines = done.stderr.splitlines()
+    assert len(lines) == 4, done.stderr
+    assert all(line.startswith("queuectl: error: ") for line in lines)
+    assert ["missing" in lines[0], "c" in lines[1], "d" in lines[2], "gone" in lines[3]] == [
+        True
+    ] * 4
+    assert "no job" in lines[0] and "no job" in lines[3]
+    assert "completed" in lines[1] and "dead" in lines[2]
+    states = {job["id"]: job["state"] for job in cli_json(home, "list", "--json")}
+    assert states == {"p": "cancelled", "q": "cancelled", "c": "completed", "d": "dead"}
+
+
+def test_cancel_of_a_job_already_cancelled_is_noted_and_succeeds(
+    home: Path, store: Backend
+) -> None:
+    add(store, "p")
+    cli_ok(home, "cancel", "p")
+    again = cli_ok(home, "cancel", "p")
+    assert again.stdout == ""
+    assert again.stderr == "queuectl: job 'p' was already cancelled\n"
+    one_line_error(cli(home, "cancel", "missing"), 1)
 
 
 # --- dead letter queue ---------------------------------------------------------------

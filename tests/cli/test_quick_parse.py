@@ -1,6 +1,7 @@
 """A plain ``enqueue`` is parsed without argparse (``cli.quick_parse``): it must read
-every command line it takes exactly as argparse does, and leave every other one to argparse.
-Both read enqueue's options from one table (``cli.OPTIONS``)."""
+every command line it takes exactly as argparse does (``parser.parse``, with the global
+options before or after the command and ``-- CMD ARG...``), and leave every other one to
+argparse. Both read enqueue's options from one table (``cli.OPTIONS``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import itertools
 import pytest
 
 from queuectl.cli import OPTIONS, Option, quick_parse
-from queuectl.cli.parser import build_parser
+from queuectl.cli.parser import build_parser, parse
 
 TAKEN = [
     ["enqueue", "--command", "true"],
@@ -25,14 +26,34 @@ TAKEN = [
     ["enqueue", "--file", "jobs.jsonl"],
     ["enqueue", "--command", "sleep 1", "--priority", "5", "--max-retries", "0"],
     ["enqueue", "--priority=-5", "--command", "true"],
+    ["enqueue", "--priority", "-5", "--command", "true"],
     ["enqueue", "--priority", " 7 ", "--command", "true"],
     ["enqueue", "--command", "a", "--command", "b"],
     ["enqueue", "--command", "true", "--timeout", "90s", "--delay", "5m", "--queue", "io"],
+    ["enqueue", "--command", "true", "--delay", "-5s", "--timeout", "-.5"],
+    ["enqueue", "--command", "-1", "--timeout", "-1x"],  # values, refused later
     ["enqueue", "--command", "true", "--run-at", "2030-01-01T00:00:00Z", "--cwd", "/tmp"],
     ["enqueue", "--command", "true", "--env", "A=1", "--env=B=2"],
     ["enqueue", "--command=", "--id="],
     ["enqueue"],
     ["enqueue", "enqueue"],
+    ["enqueue", "echo", "hello"],
+    ["enqueue", "--priority", "1", "echo", "hello"],
+    # the global options, before and after the command; the later --db wins
+    ["enqueue", "--command", "true", "--db", "x"],
+    ["--db", "a", "enqueue", "--db=b", "--command", "true"],
+    ["--db", "a", "--db", "b", "enqueue", "--command", "true"],
+    ["--json", "enqueue", "--command", "true"],
+    ["enqueue", "--json", "--command", "true"],
+    ["--json", "--db", "x", "enqueue", '{"command":"true"}', "--json"],
+    ["enqueue", "--file", "-", "--json", "--priority", "2"],
+    # -- CMD ARG...: the job's argv, whatever it holds
+    ["enqueue", "--", "echo", "hello"],
+    ["enqueue", "--priority", "5", "--db", "x", "--", "printf", "%s", "--db", "--"],
+    ["enqueue", "--", "--command"],
+    ["enqueue", "--"],
+    ["--json", "enqueue", "--json", "--", "true"],
+    ["enqueue", '{"command":"true"}', "--", "echo"],
 ]
 
 LEFT_TO_ARGPARSE = [
@@ -43,28 +64,68 @@ LEFT_TO_ARGPARSE = [
     ["status"],
     ["list", "--json"],
     ["--db"],
+    ["--json"],
     ["enqueue", "--command"],
     ["enqueue", "--command", "-x"],
     ["enqueue", "--command", "--id"],
+    ["enqueue", "--command", "--"],
     ["enqueue", "--comm", "true"],
-    ["enqueue", "--command", "true", "--db", "x"],
+    ["enqueue", "--js", "--command", "true"],
+    ["enqueue", "--json=yes", "--command", "true"],
     ["enqueue", "--command", "true", "--unknown", "x"],
-    ["enqueue", "--priority", "-5", "--command", "true"],
     ["enqueue", "--priority", "high", "--command", "true"],
     ["enqueue", "--max-retries", "99999999999", "--command", "true"],
+    ["enqueue", "--max-retries", "-1", "--command", "true"],
     ["enqueue", "--command", "true", "--run-at", "2030-01-01", "--delay", "5m"],
-    ["enqueue", "a", "b"],
+    ["enqueue", "a", "--id", "x", "b"],
     ["enqueue", "-5"],
-    ["enqueue", "--", "--command"],
+    ["--", "enqueue"],
+    ["--priority", "5", "enqueue"],
     ["x", "enqueue"],
 ]
+
+
+def test_the_two_lists_hold_different_forms() -> None:
+    assert not {tuple(argv) for argv in TAKEN} & {tuple(argv) for argv in LEFT_TO_ARGPARSE}
 
 
 @pytest.mark.parametrize("argv", TAKEN, ids=" ".join)
 def test_the_quick_parse_reads_what_argparse_reads(argv: list[str]) -> None:
     quick = quick_parse(argv)
     assert quick is not None
-    assert vars(quick) == vars(build_parser("enqueue").parse_args(argv))
+    assert vars(quick) == vars(parse(argv))
+
+
+GLOBAL = [["--db", "g.db"], ["--db=g.db"], ["--json"]]
+
+
+@pytest.mark.parametrize("argv", [argv for argv in TAKEN if "--" not in argv], ids=" ".join)
+@pytest.mark.parametrize("option", GLOBAL, ids=" ".join)
+def test_a_global_option_is_read_alike_wherever_it_stands(
+    argv: list[str], option: list[str]
+) -> None:
+    """Before the command, after it, between its options, at the end: every place but
+    between an option and its value, or between two words of the JSON job."""
+    start = argv.index("enqueue")
+
+    def splits(i: int) -> bool:
+        before = argv[i - 1] if i > 0 else ""
+        if before.startswith("--") and "=" not in before and before != "--json":
+            return True  # an option and its value
+        return (
+            start < i - 1
+            and i < len(argv)
+            and not argv[i - 1].startswith("-")
+            and not argv[i].startswith("-")
+            and not argv[i - 2].startswith("--")
+        )
+
+    places = [i for i in range(len(argv) + 1) if not splits(i)]
+    for place in places:
+        moved = [*argv[:place], *option, *argv[place:]]
+        quick = quick_parse(moved)
+        assert quick is not None, moved
+        assert vars(quick) == vars(parse(moved)), moved
 
 
 @pytest.mark.parametrize("argv", LEFT_TO_ARGPARSE, ids=" ".join)
@@ -78,7 +139,7 @@ def test_every_option_of_the_table_is_read_alike_by_both(option: Option, joined:
     argv = ["enqueue", f"{option.flag}=7"] if joined else ["enqueue", option.flag, "7"]
     quick = quick_parse(argv)
     assert quick is not None
-    assert vars(quick) == vars(build_parser("enqueue").parse_args(argv))
+    assert vars(quick) == vars(parse(argv))
     value = "7" if option.convert is None else option.convert("7")
     assert getattr(quick, option.dest) == ([value] if option.append else value)
 
@@ -91,7 +152,7 @@ def test_argparse_knows_no_enqueue_option_but_the_table_s() -> None:
     )
     enqueue = commands.choices["enqueue"]
     declared = {flag for action in enqueue._actions for flag in action.option_strings}
-    assert declared - {"-h", "--help"} == {option.flag for option in OPTIONS}
+    assert declared - {"-h", "--help", "--db", "--json"} == {option.flag for option in OPTIONS}
 
 
 EXCLUSIVE = [

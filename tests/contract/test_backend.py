@@ -34,7 +34,7 @@ Connect = Callable[[], "Backend"]
 
 
 def ids_of(backend: Backend, state: str | None = None, queue: str | None = None) -> list[str]:
-    return [job.id for job in backend.list_jobs(state, queue, None)]
+    return [job.id for job in backend.list_jobs(None if state is None else [state], queue)]
 
 
 def drain(backend: Backend, worker: str = "w1", queues: list[str] | None = None) -> list[str]:
@@ -61,6 +61,7 @@ def test_enqueue_stores_every_field(backend: Backend) -> None:
             queue="emails",
             cwd="/tmp",
             env={"A": "1", "B": "two"},
+            tags=["nightly", "team=a"],
         ),
     ]
     assert backend.enqueue(specs, 3, now) == ["plain", "full"]
@@ -71,6 +72,7 @@ def test_enqueue_stores_every_field(backend: Backend) -> None:
     assert plain.state is JobState.PENDING
     assert (plain.attempts, plain.max_retries, plain.priority, plain.runs) == (0, 3, 0, 0)
     assert (plain.queue, plain.timeout, plain.cwd, plain.env) == ("default", None, None, None)
+    assert plain.tags == ()
     assert plain.run_at == plain.created_at == plain.updated_at == pytest.approx(now)
     assert (plain.started_at, plain.finished_at, plain.lease_until) == (None, None, None)
     assert (plain.exit_code, plain.last_error, plain.worker) == (None, None, None)
@@ -81,6 +83,7 @@ def test_enqueue_stores_every_field(backend: Backend) -> None:
     assert (full.priority, full.max_retries, full.timeout) == (7, 5, 90.0)
     assert full.run_at == pytest.approx(now + 300)
     assert (full.queue, full.cwd, full.env) == ("emails", "/tmp", {"A": "1", "B": "two"})
+    assert full.tags == ("nightly", "team=a")
 
 
 def test_get_of_a_missing_job_is_none(backend: Backend) -> None:
@@ -149,7 +152,7 @@ def test_list_filters_by_state_queue_and_limit(backend: Backend) -> None:
     assert ids_of(backend, "pending", "default") == ["d1", "d2"]
     assert ids_of(backend, None, "nowhere") == []
     assert [j.id for j in backend.list_jobs(None, None, 3)] == ["d1", "d2", "m1"]
-    assert [j.id for j in backend.list_jobs("pending", "mail", 1)] == ["m1"]
+    assert [j.id for j in backend.list_jobs(["pending"], "mail", 1)] == ["m1"]
 
 
 def test_counts_name_all_six_states(backend: Backend) -> None:
@@ -176,7 +179,7 @@ def test_counts_stay_exact_through_every_transition(backend: Backend) -> None:
     write they still equal a count of the rows themselves."""
 
     def assert_exact() -> None:
-        jobs = backend.list_jobs(None, None, None)
+        jobs = backend.list_jobs()
         expected = dict.fromkeys(STATES, 0)
         for job in jobs:
             expected[job.state.value] += 1
@@ -199,7 +202,7 @@ def test_counts_stay_exact_through_every_transition(backend: Backend) -> None:
     assert_exact()
     assert rescue_lost(backend) == ["p2"]
     assert_exact()
-    assert backend.cancel(["p3", "p0", "p1"]) == ["p3", "p0", "p1"]
+    assert backend.cancel(["p3", "p0", "p1"]).cancelled == ["p3", "p0", "p1"]
     assert not end(backend, running, Succeeded())  # cancelled meanwhile: no change
     assert_exact()
     assert backend.retry_dead(["d1"]) == ["d1"]
@@ -640,26 +643,39 @@ def test_cancel_pending_and_failed_jobs(backend: Backend) -> None:
     failed = claim(backend)
     assert failed.id == "f"
     assert end(backend, failed, Failed(1))
-    assert sorted(backend.cancel(["p", "f"])) == ["f", "p"]
+    assert backend.cancel(["p", "f"]) == (["p", "f"], {})
     assert (state_of(backend, "p"), state_of(backend, "f")) == ("cancelled", "cancelled")
     assert take(backend) is None
     assert backend.next_due(None) is None
 
 
-def test_cancel_is_all_or_nothing(backend: Backend) -> None:
-    add(backend, "p")
+def test_cancel_cancels_what_it_can_and_names_the_rest_with_their_state(
+    backend: Backend,
+) -> None:
+    add(backend, "p", "x", "q")
     make_completed(backend, "c")
-    with pytest.raises(Conflict):
-        backend.cancel(["p", "c"])
-    with pytest.raises(NotFound):
-        backend.cancel(["p", "missing"])
-    assert (state_of(backend, "p"), state_of(backend, "c")) == ("pending", "completed")
+    make_dead(backend, "d")
+    assert backend.cancel(["x"]).cancelled == ["x"]
+    done = backend.cancel(["p", "c", "missing", "x", "d", "q"])
+    assert done.cancelled == ["p", "q"]
+    assert done.left == {"c": "completed", "missing": None, "x": "cancelled", "d": "dead"}
+    states = {job_id: state_of(backend, job_id) for job_id in "pqcdx"}
+    assert states == {
+        "p": "cancelled",
+        "q": "cancelled",
+        "c": "completed",
+        "d": "dead",
+        "x": "cancelled",
+    }
+    assert isinstance(done.refusal("missing"), NotFound)
+    assert isinstance(done.refusal("c"), Conflict)
+    assert backend.cancel(["missing"]) == ([], {"missing": None})
 
 
 def test_cancel_of_a_running_job_stops_its_finish(backend: Backend) -> None:
     add(backend, "a")
     job = claim(backend)
-    assert backend.cancel(["a"]) == ["a"]
+    assert backend.cancel(["a"]).cancelled == ["a"]
     assert state_of(backend, "a") == "cancelled"
     assert end(backend, job, Succeeded()) is False
     assert state_of(backend, "a") == "cancelled"

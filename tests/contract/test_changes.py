@@ -65,7 +65,7 @@ def test_rerun_puts_final_jobs_back_with_their_history(backend: Backend) -> None
     make_completed(backend, "c")
     make_dead(backend, "d")
     add(backend, "x")
-    assert backend.cancel(["x"]) == ["x"]
+    assert backend.cancel(["x"]).cancelled == ["x"]
     before = {job_id: backend.attempts(job_id) for job_id in ("c", "d", "x")}
 
     done, refused = backend.rerun(["c", "d", "x"])
@@ -106,7 +106,7 @@ def test_rerun_waits_until_a_job_cancelled_as_it_ran_has_stopped(backend: Backen
     backend.register_workers(["w1"], "host-a", 4242, None, None)
     add(backend, "a")
     job = claim(backend, "w1")
-    assert backend.cancel(["a"]) == ["a"]
+    assert backend.cancel(["a"]).cancelled == ["a"]
 
     done, refused = backend.rerun(["a"])
     assert done == []
@@ -121,7 +121,7 @@ def test_rerun_waits_until_a_job_cancelled_as_it_ran_has_stopped(backend: Backen
 def test_rerun_ends_an_attempt_that_a_vanished_worker_left_open(backend: Backend) -> None:
     add(backend, "a")
     claim(backend, "gone")  # no worker row: its worker is no more
-    assert backend.cancel(["a"]) == ["a"]
+    assert backend.cancel(["a"]).cancelled == ["a"]
 
     assert backend.rerun(["a"]).done == ["a"]
 

@@ -174,7 +174,7 @@ def test_a_result_for_a_run_cancelled_meanwhile_is_refused_but_ends_its_attempt(
     says how the attempt ended: the job stays cancelled (False), the attempt is closed."""
     add(backend, "a")
     job = claim(backend, "s1")
-    assert backend.cancel(["a"]) == ["a"]
+    assert backend.cancel(["a"]).cancelled == ["a"]
     cancelled = backend.get("a")
     stopped = result(backend, job, Cancelled())
     assert backend.exchange([stopped], [], None, LEASE).held == [False]

@@ -44,6 +44,7 @@ SEED_ID = "seed"
 GENERATED_ID = re.compile(r"[0-9a-f]{16}")
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]{0,63}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,30}")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:=/@+-]{0,63}")  # README: what a tag may be
 KEYS = (
     "id",
     "command",
@@ -55,6 +56,7 @@ KEYS = (
     "queue",
     "cwd",
     "env",
+    "tags",
 )
 YEAR = 366 * 86400.0
 EXAMPLES = settings(
@@ -230,6 +232,7 @@ valid_command = st.one_of(
 )
 valid_id = st.from_regex(DOCUMENTED_ID, fullmatch=True).filter(lambda i: i != SEED_ID)
 valid_queue = st.from_regex(QUEUE_NAME, fullmatch=True)
+valid_tag = st.from_regex(TAG, fullmatch=True)
 valid_env = st.dictionaries(
     st.from_regex(ENV_NAME, fullmatch=True),
     st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20),
@@ -288,6 +291,7 @@ def job_objects() -> st.SearchStrategy[dict[str, Any]]:
         "queue": valid_queue,
         "cwd": safe_text,
         "env": valid_env,
+        "tags": st.lists(valid_tag, max_size=4),
     }
     optional = {key: st.one_of(strategy, strategy, json_values) for key, strategy in valid.items()}
     return st.fixed_dictionaries(
@@ -309,7 +313,7 @@ def test_enqueue_json_refuses_or_stores_exactly_what_was_given(
         raw = {**raw, **extra}
     text = json.dumps(raw, ensure_ascii=ascii_only)
     with template.fresh() as db:
-        ran = run_main("--db", db, "enqueue", "--", text)
+        ran = run_main("--db", db, "enqueue", text)
         job = refused_or_well_formed(template, db, ran)
     if job is None:
         return
@@ -324,6 +328,7 @@ def test_enqueue_json_refuses_or_stores_exactly_what_was_given(
     assert job["max_retries"] == (3 if raw.get("max_retries") is None else raw["max_retries"])
     assert job["queue"] == raw.get("queue", "default")
     assert job["env_keys"] == sorted(raw.get("env") or {})
+    assert job["tags"] == list(dict.fromkeys(raw.get("tags") or []))
     if raw.get("cwd") is not None:
         assert job["cwd"] == os.path.normpath(os.path.join(os.getcwd(), raw["cwd"]))
     timeout = raw.get("timeout")
@@ -350,7 +355,7 @@ def test_deeply_nested_json_is_refused(template: Template, depth: int, where: st
     nested = "[" * depth + "]" * depth
     text = nested if where == "document" else f'{{"command": "true", "{where}": {nested}}}'
     with template.fresh() as db:
-        ran = run_main("--db", db, "enqueue", "--", text)
+        ran = run_main("--db", db, "enqueue", text)
         refused_or_well_formed(template, db, ran)
     assert ran.code == 2, ran
 
@@ -384,7 +389,7 @@ def test_huge_strings(template: Template, field: str, size: int, code: int) -> N
     else:
         raw[field] = big
     with template.fresh() as db:
-        ran = run_main("--db", db, "enqueue", "--", json.dumps(raw))
+        ran = run_main("--db", db, "enqueue", json.dumps(raw))
         refused_or_well_formed(template, db, ran)
     assert ran.code == code, ran
 

@@ -223,7 +223,10 @@ def _state(home: Path, job_id: str) -> str | None:
 BEFORE_THE_QUEUE = [
     ("enqueue",),
     ("enqueue", '{"command": "x"}', "--command", "x"),
-    ("enqueue", '{"command": "x"}', "--priority", "1"),
+    ("enqueue", '{"command": "x", "priority": 2}', "--priority", "1"),
+    ("enqueue", "echo", "hello"),
+    ("enqueue", "--command", "x", "--delay", "-5s"),
+    ("enqueue", "--"),
     ("enqueue", "--command", "x", "--priority", "high"),
     ("enqueue", "--command", "x", "--max-retries", "-1"),
     ("enqueue", "--command", "x", "--delay", "1s", "--run-at", "2030-01-01T00:00:00Z"),

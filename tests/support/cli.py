@@ -22,13 +22,22 @@ from tests.support.polling import wait_for
 from tests.support.processes import kill_group
 
 QUEUECTL = (sys.executable, "-m", "queuectl")
-_INHERITED = ("QUEUECTL_DB", "QUEUECTL_DB_PATH", "QUEUECTL_HOME", "XDG_DATA_HOME")
+# a developer's queue, and how their terminal wants output (width, colour): a test says
+_INHERITED = (
+    "QUEUECTL_DB",
+    "QUEUECTL_DB_PATH",
+    "QUEUECTL_HOME",
+    "XDG_DATA_HOME",
+    "COLUMNS",
+    "NO_COLOR",
+)
 
 Args = Sequence[str | os.PathLike[str]]
 
 
 def cli_env(home: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a CLI run: this process's, minus queue locations, plus ``env``."""
+    """The environment of a CLI run: this process's, minus queue locations and the
+    terminal's width and colour settings, plus ``env``."""
     full = {k: v for k, v in os.environ.items() if k not in _INHERITED}
     full["QUEUECTL_HOME"] = os.fspath(home)
     full["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -140,6 +149,58 @@ def cli_json(
 ) -> Any:
     """Run a ``--json`` command (add ``--json`` yourself), assert exit 0, return parsed stdout."""
     return parsed(cli_ok(home, *args, input=input, env=env, timeout=timeout))
+
+
+def on_terminal(
+    home: str | os.PathLike[str],
+    *args: str,
+    columns: int = 80,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+) -> tuple[int, str]:
+    """Run ``python -m queuectl ARGS`` against the queue in ``home`` with its stdout and
+    stderr on a terminal (a pseudo-terminal ``columns`` wide); its exit code and what
+    it printed there (line ends as ``\\n``)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    try:
+        proc = subprocess.Popen(
+            [*QUEUECTL, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=follower,
+            stderr=follower,
+            env=cli_env(home, env),
+        )
+    finally:
+        os.close(follower)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], max(deadline - time.monotonic(), 0))
+            if not ready:
+                raise AssertionError(f"queuectl {shlex.join(args)} printed nothing for {timeout}s")
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: every end of the terminal closed, the command is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = proc.wait(timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    return code, b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
 
 
 # --- a long-running worker ------------------------------------------------------------------

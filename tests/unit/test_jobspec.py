@@ -163,6 +163,7 @@ def test_every_documented_key_is_known() -> None:
         "queue",
         "cwd",
         "env",
+        "tags",
     }
 
 
@@ -229,6 +230,7 @@ def test_defaults() -> None:
         "queue": "default",
         "cwd": None,
         "env": None,
+        "tags": None,
     }
 
 
@@ -244,6 +246,7 @@ def test_every_field_is_normalised() -> None:
             "queue": "emails",
             "cwd": "sub/../work",
             "env": {"A": "1", "B_2": ""},
+            "tags": ["b", "a", "b"],
         },
         NOW,
         cwd_base="/srv",
@@ -259,6 +262,7 @@ def test_every_field_is_normalised() -> None:
         "queue": "emails",
         "cwd": "/srv/work",
         "env": {"A": "1", "B_2": ""},
+        "tags": ["b", "a"],  # each once, in the order given
     }
 
 
@@ -337,6 +341,7 @@ plausible = {
     "queue": st.text(max_size=10),
     "cwd": st.text(max_size=10),
     "env": st.dictionaries(st.text(max_size=5), st.text(max_size=5) | st.integers(), max_size=3),
+    "tags": st.lists(st.text(max_size=6), max_size=3),
 }
 job_like = st.dictionaries(
     st.sampled_from(KEYS), json_values, max_size=len(KEYS)
@@ -358,6 +363,7 @@ def _assert_valid_spec(spec: Any) -> None:
         "queue",
         "cwd",
         "env",
+        "tags",
     }
     assert ID.fullmatch(spec["id"]) and not spec["id"].startswith(".")
     command = spec["command"]
@@ -378,6 +384,11 @@ def _assert_valid_spec(spec: Any) -> None:
     assert spec["cwd"] is None or os.path.isabs(spec["cwd"])
     assert spec["env"] is None or all(
         isinstance(k, str) and isinstance(v, str) for k, v in spec["env"].items()
+    )
+    tags = spec["tags"]
+    assert tags is None or (tags and len(set(tags)) == len(tags) <= 32)
+    assert tags is None or all(
+        re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._:=/@+-]{0,63}", t) for t in tags
     )
     json.dumps(spec)  # storable as JSON
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from queuectl.backends.results import (
         Beat,
+        Cancels,
         Changes,
         DurationBucket,
         Exchange,
@@ -92,12 +93,25 @@ class Jobs(Protocol):
     def get_many(self, ids: Sequence[str]) -> list[Job]:
         """The jobs of ``ids`` that exist, in no particular order."""
 
-    def list_jobs(self, state: str | None, queue: str | None, limit: int | None) -> list[Job]: ...
-
-    def find_jobs(
-        self, state: str | None, queue: str | None, text: str | None, limit: int, offset: int
+    def list_jobs(
+        self,
+        states: Sequence[str] | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+        *,
+        tags: Sequence[str] | None = None,
+        since: float | None = None,
+        text: str | None = None,
+        sort: str = "created",
+        reverse: bool = False,
+        offset: int = 0,
     ) -> list[Job]:
-        """Newest first; ``text`` is a substring of the id or of the command (JSON text)."""
+        """The jobs that pass every filter given, chosen and ordered by the engine's SQL:
+        in one of ``states``, in ``queue``, carrying every one of ``tags``, created at or
+        after ``since``, with ``text`` in the id or the command (as stored: JSON text).
+        Ordered by ``sort`` (``models.SORTS``: created = enqueue order, updated, priority = the
+        claim's order, run_at; ties in enqueue order), or the reverse; then ``offset``
+        jobs skipped and at most ``limit`` kept (None: all)."""
 
     def attempts(self, job_id: str) -> list[Attempt]: ...
 
@@ -162,8 +176,9 @@ class Jobs(Protocol):
     def purge(self, ids: Sequence[str] | None, state: str) -> list[str]:
         """Delete jobs in ``state`` with their attempts, all named or none; None = all."""
 
-    def cancel(self, ids: Sequence[str]) -> list[str]:
-        """Pending, failed or processing → cancelled, all named or none."""
+    def cancel(self, ids: Sequence[str]) -> Cancels:
+        """Pending, failed or processing → cancelled, in one transaction; every other job
+        named (missing, or already final) is left as it is and reported."""
 
     def rerun(self, ids: Sequence[str]) -> Changes:
         """Each job in a final state (models.RERUNNABLE) → pending, due now, attempts 0;

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     from queuectl.backends.base import LocalHost
-    from queuectl.backends.results import Beat, Changes, Exchange
+    from queuectl.backends.results import Beat, Cancels, Changes, Exchange
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, LeaseWatch, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
@@ -137,7 +137,7 @@ class SqlBackend(SqlInsights):
     def _insert_jobs(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert new jobs in the caller's transaction. A row holds the values of the
         columns id, command, max_retries, priority, queue, run_at, timeout, cwd, env,
-        created_at and updated_at (the last two: the batch's ``now``)."""
+        tags, created_at and updated_at (the last two: the batch's ``now``)."""
         raise NotImplementedError
 
     def _list(self, values: Sequence[object]) -> object:
@@ -245,6 +245,7 @@ class SqlBackend(SqlInsights):
                 spec["timeout"],
                 spec["cwd"],
                 json.dumps(spec["env"]) if spec["env"] else None,
+                json.dumps(spec["tags"]) if spec["tags"] else None,
                 now,
                 now,
             )
@@ -280,19 +281,41 @@ class SqlBackend(SqlInsights):
 
         return [Job.from_row(r) for r in self._rows_of_ids("get_jobs", ids)]
 
-    def list_jobs(self, state: str | None, queue: str | None, limit: int | None) -> list[Job]:
-        from queuectl.models import Job
-
-        params = {"state": state, "queue": queue, "limit": -1 if limit is None else limit}
-        return [Job.from_row(r) for r in self._rows("list_jobs", params)]
-
-    def find_jobs(
-        self, state: str | None, queue: str | None, text: str | None, limit: int, offset: int
+    def list_jobs(
+        self,
+        states: Sequence[str] | None = None,
+        queue: str | None = None,
+        limit: int | None = None,
+        *,
+        tags: Sequence[str] | None = None,
+        since: float | None = None,
+        text: str | None = None,
+        sort: str = "created",
+        reverse: bool = False,
+        offset: int = 0,
     ) -> list[Job]:
+        """Statement ``list_jobs`` with its ORDER_BY taken from the fragment of the order
+        (``order_<sort>`` or ``order_<sort>_reverse``), so that enqueue order reads the
+        primary key's index; the filters are the statement's, so nothing is read only to
+        be dropped in Python."""
         from queuectl.models import Job
 
-        params = {"state": state, "queue": queue, "text": text, "limit": limit, "offset": offset}
-        return [Job.from_row(r) for r in self._rows("find_jobs", params)]
+        order = f"order_{sort}{'_reverse' if reverse else ''}"
+        if order not in self.q:
+            raise InvalidInput(f"unknown order {sort!r}")
+        name = f"list_jobs_{order}"
+        if name not in self.q:  # composed at first use, kept with the engine's statements
+            self.q[name] = self.q["list_jobs"].replace("ORDER_BY", self.q[order])
+        params = {
+            "states": None if states is None else self._list(states),
+            "queue": queue,
+            "tags": json.dumps(list(tags)) if tags else None,
+            "since": since,
+            "text": text,
+            "limit": -1 if limit is None else limit,
+            "offset": offset,
+        }
+        return [Job.from_row(r) for r in self._rows(name, params)]
 
     def attempts(self, job_id: str) -> list[Attempt]:
         from queuectl.models import Attempt
@@ -561,16 +584,24 @@ class SqlBackend(SqlInsights):
 
         return self._write(purge)
 
-    def cancel(self, ids: Sequence[str]) -> list[str]:
+    def cancel(self, ids: Sequence[str]) -> Cancels:
+        from queuectl.backends.results import Cancels
         from queuectl.models import CANCELLABLE
 
-        def cancel(conn: Any) -> list[str]:
-            self._check_states(conn, ids, CANCELLABLE, "cancel")
+        def cancel(conn: Any) -> Cancels:
+            done: list[str] = []
+            left: dict[str, str | None] = {}
             now = self.now()
             for job_id in ids:
-                self._run(conn, "cancel_job", {"id": job_id, "now": now})
-            self._run(conn, "notify_control", {"what": "cancel"})
-            return list(ids)
+                row = self._run(conn, "job_state", {"id": job_id}).fetchone()
+                if row is not None and row["state"] in CANCELLABLE:
+                    self._run(conn, "cancel_job", {"id": job_id, "now": now})
+                    done.append(job_id)
+                else:
+                    left[job_id] = None if row is None else row["state"]
+            if done:
+                self._run(conn, "notify_control", {"what": "cancel"})
+            return Cancels(done, left)
 
         return self._write(cancel)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from queuectl.errors import Conflict, NotFound
+
 if TYPE_CHECKING:
     from queuectl.errors import QueuectlError
     from queuectl.models import Job
@@ -43,6 +45,22 @@ class Changes(NamedTuple):
 
     done: list[str]
     refused: dict[str, QueuectlError]
+
+
+class Cancels(NamedTuple):
+    """What a cancel (Jobs.cancel) did. ``cancelled``: the jobs it cancelled, in the order
+    named; ``left``: every other job named, left as it was, with its state (None: there is
+    no such job)."""
+
+    cancelled: list[str]
+    left: dict[str, str | None]
+
+    def refusal(self, job_id: str) -> NotFound | Conflict:
+        """Why a job of ``left`` was not cancelled, as the error to report."""
+        state = self.left[job_id]
+        if state is None:
+            return NotFound(f"no job {job_id!r}")
+        return Conflict(f"cannot cancel job {job_id!r}: it is {state}")
 
 
 class TimelineSlot(NamedTuple):

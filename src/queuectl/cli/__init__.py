@@ -151,7 +151,9 @@ def non_negative(text: str) -> int:
         value = int(text)
     except ValueError:
         raise bad_value(f"expected a whole number, got {text[:20]!r}") from None
-    if not 0 <= value <= 2**31 - 1:
+    if value < 0:
+        raise bad_value(f"must not be negative, got {text[:20]}")
+    if value > 2**31 - 1:
         raise bad_value(f"must be between 0 and {2**31 - 1}, got {text[:20]}")
     return value
 
@@ -188,131 +190,206 @@ class Option:
 OPTIONS = (
     Option("--command", dest="shell", metavar="CMD", help="run CMD with /bin/sh -c"),
     Option("--file", metavar="FILE", help="JSON Lines file of jobs ('-' = stdin)"),
-    Option("--id"),
+    Option("--id", help="the job's id (default: a generated one)"),
     Option("--priority", convert=whole, help="higher runs first (default 0)"),
-    Option("--max-retries", convert=non_negative),
-    Option("--timeout", metavar="SECONDS", help="e.g. 30, 90s, 5m"),
+    Option(
+        "--max-retries",
+        convert=non_negative,
+        metavar="N",
+        help="retries after a failed attempt (default: config max-retries, 3)",
+    ),
+    Option(
+        "--timeout",
+        metavar="DURATION",
+        help="kill the attempt after 30, 90s, 5m… (default: config job-timeout, none)",
+    ),
     Option("--run-at", metavar="ISO8601", help="do not run before this instant", exclusive="when"),
     Option(
         "--delay",
         metavar="DURATION",
-        help="do not run for this long: 30s, 5m, 2h",
+        help="do not run for this long: 30s, 5m, 2h (default: run now)",
         exclusive="when",
     ),
-    Option("--queue", metavar="NAME"),
-    Option("--cwd", metavar="DIR"),
-    Option("--env", metavar="KEY=VALUE", append=True),
+    Option("--queue", metavar="NAME", help="the queue to put it in (default: 'default')"),
+    Option("--cwd", metavar="DIR", help="run in DIR (default: the worker's directory)"),
+    Option(
+        "--env",
+        metavar="KEY=VALUE",
+        help="set a variable for the job (repeatable; added to the worker's environment)",
+        append=True,
+    ),
+    Option(
+        "--tag",
+        metavar="TAG",
+        help="label the job, for list --tag (repeatable; default: no tags)",
+        append=True,
+    ),
 )
 
 _BY_FLAG = {option.flag: option for option in OPTIONS}
+_FLAGS = ("priority", "max_retries", "timeout", "run_at", "delay", "queue", "cwd")
+
+
+def negative_number(word: str) -> bool:
+    """Whether argparse takes ``word`` (which starts with '-') as a value rather than an
+    option: a negative number or duration, ``-5``, ``-.5``, ``-5s`` (``parser.Parser``)."""
+    return word[1:2].isdecimal() or (word[1:2] == "." and word[2:3].isdecimal())
 
 
 def quick_parse(words: Sequence[str]) -> SimpleNamespace | None:
-    """``[--db X] enqueue [JSON] [--option VALUE]…`` read as argparse reads it, without
+    """``enqueue [JSON...] [--option VALUE]… [-- CMD ARG...]``, with ``--db X`` and
+    ``--json`` before or after ``enqueue``, read as ``parser.parse`` reads it, without
     importing and building argparse (a fifth of such a call's time). Anything else (help,
-    an abbreviation, a value starting with '-', a bad number, two options that exclude
-    each other) gives None, and argparse answers as before; tests/cli/test_quick_parse.py
-    checks that both agree."""
+    an abbreviation, a value starting with '-' that is not a negative number, a bad number,
+    two options that exclude each other) gives None, and argparse answers as before;
+    tests/cli/test_quick_parse.py checks that both agree."""
     values: dict[str, object] = {option.dest: None for option in OPTIONS if not option.append}
-    values.update(db=None, command=None, job=None, run=cmd_enqueue)
+    values.update(db=None, json=False, command=None, argv=None, run=cmd_enqueue)
     lists: dict[str, list[object]] = {option.dest: [] for option in OPTIONS if option.append}
+    job: list[str] = []
     chosen: dict[str, str] = {}  # exclusive name → the flag given for it
+    closed = False  # the JSON words are one run: argparse refuses more after an option
     rest = iter(words)
     for word in rest:
         if not word.startswith("-"):
-            if values["command"] is None and word == "enqueue":
+            if values["command"] is None:
+                if word != "enqueue":
+                    return None
                 values["command"] = word
-            elif values["command"] is None or values["job"] is not None:
+            elif closed:
                 return None
             else:
-                values["job"] = word
+                job.append(word)
+            continue
+        closed = bool(job)
+        if word == "--" and values["command"] is not None:
+            values["argv"] = list(rest)
+            break
+        if word == "--json":
+            values["json"] = True
             continue
         flag, explicit, value = word.partition("=")
+        option = _BY_FLAG.get(flag)
+        if flag != "--db" and (option is None or values["command"] is None):
+            return None
         if not explicit:
             value = next(rest, "")
-            if not value or (value.startswith("-") and value != "-"):
+            if not value or (value.startswith("-") and value != "-" and not negative_number(value)):
                 return None  # also an empty value: argparse takes it, but it is rare
-        option = _BY_FLAG.get(flag)
-        if flag == "--db" and values["command"] is None:
+        if option is None:
             values["db"] = value
-        elif option is not None and values["command"] is not None:
-            if option.exclusive and chosen.setdefault(option.exclusive, flag) != flag:
-                return None  # argparse names both in its refusal
-            try:
-                converted = value if option.convert is None else option.convert(value)
-            except Exception:  # argparse reports it
-                return None
-            if option.append:
-                lists[option.dest].append(converted)
-            else:
-                values[option.dest] = converted
-        else:
+            continue
+        if option.exclusive and chosen.setdefault(option.exclusive, flag) != flag:
+            return None  # argparse names both in its refusal
+        try:
+            converted = value if option.convert is None else option.convert(value)
+        except Exception:  # argparse reports it
             return None
+        if option.append:
+            lists[option.dest].append(converted)
+        else:
+            values[option.dest] = converted
     if values["command"] is None:
         return None
-    return SimpleNamespace(**values, **lists)
+    return SimpleNamespace(**values, job=job, **lists)
 
 
 # --- enqueue --------------------------------------------------------------------------
 def cmd_enqueue(args: Namespace) -> int:
-    flags = {
-        "id": args.id,
-        "priority": args.priority,
-        "max_retries": args.max_retries,
-        "timeout": args.timeout,
-        "run_at": args.run_at,
-        "delay": args.delay,
-        "queue": args.queue,
-        "cwd": args.cwd,
-    }
+    """One job (JSON, ``--command``, ``-- CMD ARG...``) or a JSON Lines file; the flags
+    beside a JSON job, or beside ``--file`` for every line, are fields of it."""
+    flags = {key: getattr(args, key) for key in _FLAGS}
     given = {key: value for key, value in flags.items() if value is not None}
     if args.env:
-        given["env"] = args.env
+        from queuectl.jobspec import parse_env_flags
+
+        given["env"] = parse_env_flags(args.env)
+    if args.tag:
+        given["tags"] = args.tag
     sources = [
         name
-        for name, value in (("JSON", args.job), ("--command", args.shell), ("--file", args.file))
+        for name, value in (
+            ("a JSON job", args.job or None),
+            ("--command CMD", args.shell),
+            ("-- CMD [ARG...]", args.argv),
+            ("--file FILE", args.file),
+        )
         if value is not None
     ]
     if len(sources) != 1:
-        raise InvalidInput("give exactly one of: a JSON job, --command CMD, or --file FILE")
-    if given and args.shell is None:
         raise InvalidInput(
-            f"--{next(iter(given)).replace('_', '-')} goes with --command, "
-            "not with a JSON job or --file"
+            "give exactly one of: a JSON job, --command CMD, -- CMD [ARG...], or --file FILE"
+            + (f" (got {' and '.join(sources)})" if sources else "")
         )
     if args.file is not None:
-        specs = _read_file(args.file)  # checked line by line as it is read
+        if args.id is not None:
+            raise InvalidInput("--id names one job: with --file, give each line its own id")
+        specs = _read_file(args.file, given)  # checked line by line as it is read
         with open_queue(args) as queue:
             ids = queue.enqueue_checked(specs)
+            shown = _shown(queue, ids) if args.json else None
     else:
+        if args.id is not None:
+            given["id"] = args.id
+        job: object
         if args.shell is not None:
-            from queuectl.jobspec import parse_env_flags
-
-            flagged: dict[str, object] = {**given, "command": args.shell}
-            if args.env:
-                flagged["env"] = parse_env_flags(args.env)
-            job: object = flagged
+            job = {**given, "command": args.shell}
+        elif args.argv is not None:
+            if not args.argv:
+                raise InvalidInput("-- needs the command to run after it, e.g. -- echo hello")
+            job = {**given, "command": args.argv}
         else:
-            from queuectl.api import decode_json
+            from queuectl.jobspec import with_flags
 
-            job = decode_json(args.job)
+            job = with_flags(_json_job(args.job), given)
         with open_queue(args) as queue:  # opened only once the job is found valid
             ids = queue.enqueue_many([job])
-    sys.stdout.write("\n".join(ids) + "\n")
+            shown = _shown(queue, ids) if args.json else None
+    if shown is not None:
+        print_json(shown if args.file is not None else shown[0])
+    else:
+        sys.stdout.write("\n".join(ids) + "\n")
     if args.file is not None:
         sys.stderr.write(f"enqueued {len(ids)} jobs\n")
     return 0
 
 
-def _read_file(name: str) -> list[JobSpec]:
-    """The jobs of a JSON Lines file ('-' = stdin), checked line by line."""
+def _shown(queue: Queue, ids: list[str]) -> list[dict[str, Any]]:
+    """The new jobs as ``show --json`` shows a job (without its history)."""
+    return [queue.get(job_id).to_dict() for job_id in ids]
+
+
+def _json_job(words: list[str]) -> object:
+    """The positional JSON job, decoded. Words that are no JSON at all are read as the
+    habit of queues that take a command there (``pueue add``, ``tsp``): say how."""
+    if words[0].lstrip()[:1] in ("{", "["):
+        if len(words) > 1:
+            raise InvalidInput(f"give one JSON job, not {len(words)} (quote it as one word)")
+        from queuectl.api import decode_json
+
+        return decode_json(words[0])
+    import shlex  # only to answer a mistake
+
+    line = words[0] if len(words) == 1 else shlex.join(words)
+    if not line.isprintable() or len(line) > 200:
+        how = "--command CMD (run by /bin/sh) or -- CMD [ARG...] (argv, no shell)"
+        raise InvalidInput(f"that is not a JSON job; to enqueue a command, give {how}")
+    how = f"--command {shlex.quote(line)} (run by /bin/sh)"
+    if not set(line) & set("\\'\"`$|&;<>()*?[]{}#~="):  # as argv it means the same
+        how += f" or -- {line} (argv, no shell)"
+    raise InvalidInput(f"{line!r} is not a JSON job; to enqueue a command, give {how}")
+
+
+def _read_file(name: str, flags: dict[str, object]) -> list[JobSpec]:
+    """The jobs of a JSON Lines file ('-' = stdin), checked line by line, each with the
+    fields of ``flags``."""
     from queuectl.api import read_jobs
 
     if name == "-":
-        return read_jobs(sys.stdin, "stdin")
+        return read_jobs(sys.stdin, "stdin", flags)
     try:
         with open(name, encoding="utf-8") as handle:
-            return read_jobs(handle, name)
+            return read_jobs(handle, name, flags)
     except FileNotFoundError:
         raise InvalidInput(f"no such file: {name}") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:

@@ -38,8 +38,8 @@ def cmd_config_list(args: Namespace) -> int:
         print_json(values)
     else:
         from queuectl.config import SETTINGS
-        from queuectl.render import table
+        from queuectl.render import screen, settings_table
 
         rows = [(k.replace("_", "-"), v, SETTINGS[k][0], SETTINGS[k][2]) for k, v in values.items()]
-        print(table(("key", "value", "default", "meaning"), rows))
+        print(settings_table(rows, screen(sys.stdout)))
     return 0

@@ -21,9 +21,9 @@ def cmd_dlq_list(args: Namespace) -> int:
     if args.json:
         print_json([job.to_dict() for job in jobs])
     else:
-        from queuectl.render import jobs_table
+        from queuectl.render import jobs_table, screen
 
-        print(jobs_table(jobs) if jobs else "the dead letter queue is empty")
+        print(jobs_table(jobs, screen(sys.stdout)) if jobs else "the dead letter queue is empty")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from queuectl.cli import open_queue, print_json
+from queuectl.cli import PROG, open_queue, print_json
 from queuectl.errors import InvalidInput, TimedOut
 
 TYPE_CHECKING = False
@@ -14,14 +14,24 @@ if TYPE_CHECKING:
 
 
 def cmd_list(args: Namespace) -> int:
+    within = None if args.since is None else _positive_duration(args.since, "--since")
     with open_queue(args) as queue:
-        jobs = queue.jobs(args.state, args.queue, args.limit)
+        jobs = queue.jobs(
+            args.states,
+            args.queue,
+            args.limit,
+            tags=args.tags,
+            since=None if within is None else queue.now() - within,
+            text=args.grep,
+            sort=args.sort,
+            reverse=args.reverse,
+        )
     if args.json:
         print_json([job.to_dict() for job in jobs])
     else:
-        from queuectl.render import jobs_table
+        from queuectl.render import jobs_table, screen
 
-        print(jobs_table(jobs))
+        print(jobs_table(jobs, screen(sys.stdout)))
     return 0
 
 
@@ -35,9 +45,9 @@ def cmd_status(args: Namespace) -> int:
     if args.json:
         print_json({"jobs": counts, "workers": [w.to_dict() for w in workers]})
     else:
-        from queuectl.render import status_text
+        from queuectl.render import screen, status_text
 
-        print(status_text(counts, workers))
+        print(status_text(counts, workers, screen(sys.stdout)))
     return 0
 
 
@@ -55,14 +65,17 @@ def _watch(args: Namespace) -> int:
         return watch(queue, interval)
 
 
-def cmd_stats(args: Namespace) -> int:
-    seconds = None
-    if args.since is not None:
-        from queuectl.timefmt import parse_duration
+def _positive_duration(text: str, flag: str) -> float:
+    from queuectl.timefmt import parse_duration
 
-        seconds = parse_duration(args.since, "--since")
-        if seconds <= 0:
-            raise InvalidInput(f"--since must be longer than 0, got {args.since}")
+    seconds = parse_duration(text, flag)
+    if seconds <= 0:
+        raise InvalidInput(f"{flag} must be longer than 0, got {text}")
+    return seconds
+
+
+def cmd_stats(args: Namespace) -> int:
+    seconds = None if args.since is None else _positive_duration(args.since, "--since")
     with open_queue(args) as queue:
         figures = queue.stats(None if seconds is None else queue.now() - seconds)
     if args.json:
@@ -80,9 +93,9 @@ def cmd_show(args: Namespace) -> int:
     if args.json:
         print_json({**job.to_dict(), "history": [a.to_dict() for a in attempts]})
     else:
-        from queuectl.render import job_detail
+        from queuectl.render import job_detail, screen
 
-        print(job_detail(job, attempts))
+        print(job_detail(job, attempts, screen(sys.stdout)))
     return 0
 
 
@@ -136,7 +149,17 @@ def _timeout(text: str | None) -> float | None:
 
 
 def cmd_cancel(args: Namespace) -> int:
+    """Cancels what it can; each job it cannot is one line on stderr. Exit 1 when a job is
+    missing, completed or dead; one already cancelled is only noted (it stays cancelled)."""
     with open_queue(args) as queue:
-        for job_id in queue.cancel(args.ids):
-            print(job_id)
-    return 0
+        done = queue.cancel(args.ids)
+    for job_id in done.cancelled:
+        print(job_id)
+    code = 0
+    for job_id, state in done.left.items():
+        if state == "cancelled":
+            sys.stderr.write(f"{PROG}: job {job_id!r} was already cancelled\n")
+        else:
+            sys.stderr.write(f"{PROG}: error: {done.refusal(job_id)}\n")
+            code = 1
+    return code

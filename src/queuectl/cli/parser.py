@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from queuectl.cli import OPTIONS, PROG, bad_value, cmd_enqueue, non_negative
+from queuectl.cli import OPTIONS, PROG, bad_value, cmd_enqueue, negative_number, non_negative
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,18 +20,46 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
 
+DB_HELP = (
+    "queue location (default: $QUEUECTL_DB "
+    "or $QUEUECTL_HOME/queuectl.db); postgresql://… for PostgreSQL"
+)
+
+
 def parse(words: Sequence[str]) -> argparse.Namespace:
-    return build_parser(command_of(words)).parse_args(words)
+    """``words`` as argparse reads them, with the global options (``--db``, ``--json``)
+    before or after the command, and ``enqueue``'s ``-- CMD ARG...`` as ``argv``."""
+    words = list(words)
+    command = command_of(words)
+    argv = None
+    if command == "enqueue" and "--" in words:  # argparse would take CMD ARG... as JSON
+        cut = words.index("--")
+        words, argv = words[:cut], words[cut + 1 :]
+    parser = build_parser(command)
+    args, extra = parser.parse_known_args(words)  # what parse_args does, but for --json
+    before = vars(args).pop("json_before")
+    if (before or "--json" in extra) and not hasattr(args, "json"):
+        # the command declares no --json of its own
+        named = " ".join(filter(None, (args.command, getattr(args, args.command, None))))
+        parser.error(f"--json: '{PROG} {named}' has no JSON output")
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if before:
+        args.json = True
+    if argv is not None:
+        args.argv = argv
+    return args
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser, or with ``only`` one command's."""
     parser = Parser(prog=PROG, description="A background job queue for shell commands.")
+    parser.add_argument("--db", metavar="PATH|URL", help=DB_HELP)
     parser.add_argument(
-        "--db",
-        metavar="PATH|URL",
-        help="queue location (default: $QUEUECTL_DB "
-        "or $QUEUECTL_HOME/queuectl.db); postgresql://… for PostgreSQL",
+        "--json",
+        dest="json_before",
+        action="store_true",
+        help="print JSON, for the commands that can (also after the command)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -49,7 +77,7 @@ def command_of(argv: Sequence[str]) -> str | None:
         if word == "--db":
             next(words, None)
         elif word.startswith("-"):
-            if not word.startswith("--db="):
+            if not word.startswith("--db=") and word != "--json":
                 return None  # --help or a mistake: the whole parser answers
         else:
             return word if word in COMMANDS else None
@@ -74,16 +102,46 @@ class _Formatter(argparse.HelpFormatter):
         super().__init__(prog, width=_columns() - 2)
 
 
+class _Lines(argparse.RawDescriptionHelpFormatter, _Formatter):
+    """A description that keeps its lines (commands to copy)."""
+
+
 class Parser(argparse.ArgumentParser):
-    """Its subparsers are of this class too (argparse's default for add_subparsers)."""
+    """Its subparsers are of this class too (argparse's default for add_subparsers).
+
+    A word such as ``-5s`` or ``-1.5`` is a value, as argparse already takes ``-5``
+    (``cli.negative_number``): else ``--delay -5s`` is refused with "expected one
+    argument" instead of the value's own message. argparse has no public setting for it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NegativeNumber()  # type: ignore[assignment]
+        self.register("action", "parsers", _Commands)
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
+
+
+class _NegativeNumber:
+    """What argparse asks of its ``_negative_number_matcher``, by ``cli.negative_number``,
+    the rule the quick parse follows too."""
+
+    @staticmethod
+    def match(word: str) -> bool:
+        return word.startswith("-") and negative_number(word)
+
+
+class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Every command's parser also takes ``--db`` after the command; its default is
+    SUPPRESS, so that one given before the command stays unless given again after it
+    (then the later one wins, as for any repeated option)."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        parser = super().add_parser(name, **kwargs)
+        parser.add_argument("--db", metavar="PATH|URL", default=argparse.SUPPRESS, help=DB_HELP)
+        return parser
 
 
 def positive(text: str) -> int:
@@ -102,8 +160,15 @@ def port(text: str) -> int:
 
 # --- one builder per command ---------------------------------------------------------
 def _add_enqueue(commands: Any) -> None:
-    enqueue = commands.add_parser("enqueue", help="add a job (JSON, flags, or a JSON Lines file)")
-    enqueue.add_argument("job", nargs="?", metavar="JSON", help='e.g. \'{"command":"sleep 2"}\'')
+    enqueue = commands.add_parser(
+        "enqueue",
+        help="add a job (JSON, flags, or a JSON Lines file)",
+        usage=f"{PROG} enqueue [OPTIONS] (JSON | --command CMD | --file FILE | -- CMD [ARG...])",
+        epilog="-- CMD [ARG...]: everything after -- is the job's command, "
+        "run as argv without a shell. Options beside JSON or --file add fields "
+        "to the job, or to every line; a field given both ways is refused.",
+    )
+    enqueue.add_argument("job", nargs="*", metavar="JSON", help='e.g. \'{"command":"sleep 2"}\'')
     exclusive: dict[str, Any] = {}
     for option in OPTIONS:
         into = enqueue
@@ -119,18 +184,99 @@ def _add_enqueue(commands: Any) -> None:
             help=option.help,
             **({"action": "append", "default": []} if option.append else {}),
         )
-    enqueue.set_defaults(run=cmd_enqueue)
+    enqueue.add_argument(
+        "--json",
+        action="store_true",
+        help="print the new job as 'show --json' does, not its id (with --file: an array)",
+    )
+    enqueue.set_defaults(run=cmd_enqueue, argv=None)
 
 
 def _add_list(commands: Any) -> None:
     from queuectl.cli.jobs import cmd_list
+    from queuectl.models import SORTS, STATES
 
-    listing = commands.add_parser("list", help="list jobs")
-    listing.add_argument("--state")
+    listing = commands.add_parser(
+        "list",
+        help="list jobs",
+        description="Jobs in enqueue order, filtered and chosen by the queue itself.",
+        epilog="Many jobs? Read them in a pager (queuectl list | less -S), or narrow the "
+        "list down: --state, --queue, --tag, --since, --grep, and --limit N for the newest "
+        "N; with --sort, --limit keeps the first N of that order (--sort updated --reverse "
+        "--limit 20: the 20 jobs that changed last).",
+    )
+    listing.add_argument(
+        "--state",
+        dest="states",
+        type=states,
+        metavar="STATE[,STATE…]",
+        help=f"only jobs in these states: {', '.join(STATES)} (default: every state)",
+    )
     listing.add_argument("--queue")
-    listing.add_argument("--limit", type=non_negative, help="at most N jobs (default: all)")
+    listing.add_argument(
+        "--tag",
+        dest="tags",
+        action="append",
+        type=tag,
+        metavar="TAG",
+        help="only jobs labelled TAG; repeated, jobs with every TAG (default: any)",
+    )
+    listing.add_argument(
+        "--since",
+        metavar="DURATION",
+        help="only jobs enqueued within the last 30m, 2h, 7d… (default: any time)",
+    )
+    listing.add_argument(
+        "--grep",
+        metavar="TEXT",
+        help="only jobs whose command or id contains TEXT (case-sensitive; default: any)",
+    )
+    listing.add_argument(
+        "--sort",
+        choices=SORTS,
+        help="order by time enqueued, last change, priority (the order workers take "
+        "jobs in) or run_at (default: enqueue order)",
+    )
+    listing.add_argument(
+        "--reverse", action="store_true", help="newest first; with --sort, that order reversed"
+    )
+    listing.add_argument(
+        "--limit",
+        type=at_least_one,
+        metavar="N",
+        help="the newest N jobs, or with --sort the first N (default: all)",
+    )
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=cmd_list)
+
+
+def states(text: str) -> list[str]:
+    """``pending,failed`` → the states named, each once."""
+    from queuectl.models import STATES
+
+    named = [name.strip() for name in text.split(",")]
+    for name in named:
+        if name not in STATES:
+            raise bad_value(f"unknown state {name!r}; states: {', '.join(STATES)}")
+    return list(dict.fromkeys(named))
+
+
+def tag(text: str) -> str:
+    from queuectl.errors import InvalidInput
+    from queuectl.jobspec import check_tags
+
+    try:
+        check_tags([text])
+    except InvalidInput as exc:
+        raise bad_value(str(exc)) from None
+    return text
+
+
+def at_least_one(text: str) -> int:
+    value = non_negative(text)
+    if value < 1:
+        raise bad_value(f"must be at least 1, got {value} (leave --limit out for every job)")
+    return value
 
 
 def _add_status(commands: Any) -> None:
@@ -392,6 +538,23 @@ def _add_dashboard(commands: Any) -> None:
     board.set_defaults(run=cmd_dashboard)
 
 
+def _add_completion(commands: Any) -> None:
+    from queuectl.cli.completion import SHELLS, cmd_completion
+
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script",
+        formatter_class=_Lines,
+        description="Print the completion script of a shell on stdout. Install it with:\n"
+        "  queuectl completion bash > ~/.local/share/bash-completion/completions/queuectl\n"
+        "  queuectl completion zsh > ~/.zfunc/_queuectl  "
+        "# with fpath+=(~/.zfunc) before compinit\n"
+        "  queuectl completion fish > ~/.config/fish/completions/queuectl.fish",
+    )
+    completion.add_argument("shell", choices=SHELLS, help="the shell: " + ", ".join(SHELLS))
+    completion.set_defaults(run=cmd_completion)
+
+
 COMMANDS: dict[str, Callable[[Any], None]] = {
     "enqueue": _add_enqueue,
     "list": _add_list,
@@ -408,4 +571,5 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "config": _add_config,
     "worker": _add_worker,
     "dashboard": _add_dashboard,
+    "completion": _add_completion,
 }

@@ -30,7 +30,9 @@ def cmd_worker_list(args: Namespace) -> int:
     if args.json:
         print_json([w.to_dict() for w in workers])
     else:
-        from queuectl.render import workers_table
+        import sys
 
-        print(workers_table(workers))
+        from queuectl.render import screen, workers_table
+
+        print(workers_table(workers, screen(sys.stdout)))
     return 0

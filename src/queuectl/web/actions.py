@@ -47,7 +47,9 @@ async def cancel(request: Request) -> Response:
     if asked is not None:
         return asked
     done = await request.app.state.db(lambda queue: queue.cancel([job_id]))
-    return _back(f"/jobs/{job_id}", "cancelled", len(done))
+    for left in done.left:
+        raise done.refusal(left)  # 404 or 409, as for the other actions
+    return _back(f"/jobs/{job_id}", "cancelled", len(done.cancelled))
 
 
 async def retry_job(request: Request) -> Response:

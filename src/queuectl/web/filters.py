@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queuectl.render import ago, when
+from queuectl.render import ago, names, tries, when
 from queuectl.timefmt import format_duration
 
 
@@ -17,4 +17,11 @@ def rate(per_minute: float | None) -> str:
     return f"{per_minute:.2f}" if per_minute < 10 else f"{per_minute:.0f}"
 
 
-FILTERS = {"ago": ago, "when": when, "duration": duration, "rate": rate}
+FILTERS = {
+    "ago": ago,
+    "when": when,
+    "duration": duration,
+    "rate": rate,
+    "tries": tries,
+    "names": names,
+}

@@ -14,14 +14,16 @@ COMMIT;
 -- name: insert_job
 -- A whole batch in one statement: the batch's instant of creation twice (created_at,
 -- updated_at), then a column per parameter as an array, in enqueue order (id, command,
--- max_retries, priority, queue, run_at, timeout, cwd, env).
+-- max_retries, priority, queue, run_at, timeout, cwd, env, tags).
 INSERT INTO queuectl.jobs (id, command, state, max_retries, priority, queue, run_at, timeout,
-                           cwd, env, created_at, updated_at)
-SELECT id, command, 'pending', max_retries, priority, queue, run_at, timeout, cwd, env,
+                           cwd, env, tags, created_at, updated_at)
+SELECT id, command, 'pending', max_retries, priority, queue, run_at, timeout, cwd, env, tags,
        %b::double precision, %b::double precision
   FROM unnest(%b::text[], %b::text[], %b::integer[], %b::integer[], %b::text[],
-              %b::double precision[], %b::double precision[], %b::text[], %b::text[])
-       WITH ORDINALITY AS j(id, command, max_retries, priority, queue, run_at, timeout, cwd, env, n)
+              %b::double precision[], %b::double precision[], %b::text[], %b::text[],
+              %b::text[])
+       WITH ORDINALITY
+         AS j(id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags, n)
  ORDER BY n;
 
 -- name: claim_any
@@ -160,23 +162,46 @@ DELETE FROM queuectl.workers WHERE heartbeat_at < queuectl.now_s() - %(stale_aft
 -- name: get_job
 SELECT * FROM queuectl.jobs WHERE id = %(id)s;
 
--- name: list_jobs
-SELECT * FROM queuectl.jobs
- WHERE (%(state)s::text IS NULL OR state = %(state)s)
-   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
- ORDER BY seq
- LIMIT NULLIF(%(limit)s, -1);
-
 -- name: get_jobs
 SELECT * FROM queuectl.jobs WHERE id = ANY(%(ids)s);
 
--- name: find_jobs
+-- name: list_jobs
+-- `list`, `dlq list` and the dashboard's pages: every filter that is not NULL applies.
+-- A job passes tags (a JSON array) when it carries every one of them; text is part of the
+-- id or of the command as stored (JSON text). The marker below becomes one of the order_*
+-- fragments (SqlBackend.list_jobs). A limit of -1 is no limit.
 SELECT * FROM queuectl.jobs
- WHERE (%(state)s::text IS NULL OR state = %(state)s)
+ WHERE (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
    AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+   AND (%(since)s::float8 IS NULL OR created_at >= %(since)s::float8)
    AND (%(text)s::text IS NULL OR strpos(id, %(text)s) > 0 OR strpos(command, %(text)s) > 0)
- ORDER BY seq DESC
- LIMIT %(limit)s OFFSET %(offset)s;
+   AND (%(tags)s::jsonb IS NULL OR tags::jsonb @> %(tags)s::jsonb)
+ ORDER_BY
+ LIMIT NULLIF(%(limit)s, -1) OFFSET %(offset)s;
+
+-- name: order_created
+ORDER BY seq
+
+-- name: order_created_reverse
+ORDER BY seq DESC
+
+-- name: order_updated
+ORDER BY updated_at, seq
+
+-- name: order_updated_reverse
+ORDER BY updated_at DESC, seq DESC
+
+-- name: order_priority
+ORDER BY priority DESC, run_at, seq
+
+-- name: order_priority_reverse
+ORDER BY priority, run_at DESC, seq DESC
+
+-- name: order_run_at
+ORDER BY run_at, seq
+
+-- name: order_run_at_reverse
+ORDER BY run_at DESC, seq DESC
 
 -- name: count_states
 SELECT state, count(*) AS n FROM queuectl.jobs GROUP BY state;

@@ -1,12 +1,12 @@
 -- Every SQL statement the SQLite backend runs, by name. Parameters are :named.
 
 -- name: insert_job
--- Positional (id, command, max_retries, priority, queue, run_at, timeout, cwd, env, now, now):
--- a tuple per job binds faster than a mapping, and the backend repeats the row after
--- VALUES to insert a batch's jobs many per statement.
+-- Positional (id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags,
+-- now, now): a tuple per job binds faster than a mapping, and the backend repeats the row
+-- after VALUES to insert a batch's jobs many per statement.
 INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, timeout, cwd, env,
-                  created_at, updated_at)
-VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?);
+                  tags, created_at, updated_at)
+VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: claim_any
 -- The claim: one statement picks the best ready job and takes it with a lease.
@@ -91,17 +91,44 @@ SELECT * FROM jobs WHERE id = :id;
 SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: list_jobs
+-- `list`, `dlq list` and the dashboard's pages: every filter that is not NULL applies.
+-- :states and :tags are JSON arrays; a job passes :tags when it carries every one of them;
+-- :text is part of the id or of the command as stored (JSON text). The marker below
+-- becomes one of the order_* fragments (SqlBackend.list_jobs). :limit -1 = no limit.
 SELECT * FROM jobs
- WHERE (:state IS NULL OR state = :state) AND (:queue IS NULL OR queue = :queue)
- ORDER BY seq
- LIMIT :limit;
-
--- name: find_jobs
-SELECT * FROM jobs
- WHERE (:state IS NULL OR state = :state) AND (:queue IS NULL OR queue = :queue)
+ WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
+   AND (:queue IS NULL OR queue = :queue)
+   AND (:since IS NULL OR created_at >= :since)
    AND (:text IS NULL OR instr(id, :text) > 0 OR instr(command, :text) > 0)
- ORDER BY seq DESC
+   AND (:tags IS NULL OR NOT EXISTS (
+            SELECT 1 FROM json_each(:tags) AS wanted
+             WHERE wanted.value NOT IN (SELECT value FROM json_each(jobs.tags))))
+ ORDER_BY
  LIMIT :limit OFFSET :offset;
+
+-- name: order_created
+ORDER BY seq
+
+-- name: order_created_reverse
+ORDER BY seq DESC
+
+-- name: order_updated
+ORDER BY updated_at, seq
+
+-- name: order_updated_reverse
+ORDER BY updated_at DESC, seq DESC
+
+-- name: order_priority
+ORDER BY priority DESC, run_at, seq
+
+-- name: order_priority_reverse
+ORDER BY priority, run_at DESC, seq DESC
+
+-- name: order_run_at
+ORDER BY run_at, seq
+
+-- name: order_run_at_reverse
+ORDER BY run_at DESC, seq DESC
 
 -- name: count_states
 -- Triggers count every state but pending (migration 0002); pending is the rest, and
