@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # A real end-to-end run on a temporary SQLite queue: retries into the DLQ, a timeout,
-# priorities, a delayed job, two parallel workers in burst mode, then what users look at.
+# priorities, a delayed job, a worker of two slots in the background and `wait` for every
+# job, then what users look at.
 set -euo pipefail
 
 QUEUECTL_HOME="$(mktemp -d "${TMPDIR:-/tmp}/queuectl-demo.XXXXXX")"
 export QUEUECTL_HOME
 unset QUEUECTL_DB QUEUECTL_DB_PATH
-trap 'rm -rf "$QUEUECTL_HOME"' EXIT
+trap 'queuectl worker stop --now >/dev/null 2>&1; rm -rf "$QUEUECTL_HOME"' EXIT
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
@@ -20,7 +21,10 @@ step queuectl enqueue --id urgent --command 'echo urgent first' --priority 10
 step queuectl enqueue --id later --command 'date -u +"ran at %T"' --delay 2s
 step queuectl enqueue '{"id":"argv","command":["printf","%s|%s\\n","no","shell"]}'
 step queuectl list
-step queuectl worker start --count 2 --burst
+step queuectl worker start --count 2 --detach
+# one line per job as it ends; exit 1, since flaky and slow end dead
+step queuectl wait hello flaky slow low urgent later argv || echo "(wait exited $?)"
+step queuectl worker stop
 step queuectl status
 step queuectl list
 step queuectl dlq list

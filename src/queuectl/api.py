@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any
 
-    from queuectl.backends.base import Backend
+    from queuectl.backends.base import Backend, Watcher
     from queuectl.backends.results import Cancels, Changes
     from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
@@ -200,6 +200,16 @@ class Queue:
         return self.backend.list_jobs(
             _states(state), queue, limit, text=_stored_text(text), reverse=True, offset=offset
         )
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs of ``ids`` that exist, by id: one read, however many ids."""
+        return {job.id: job for job in self.backend.get_many(_ids(ids) or [])}
+
+    def changes(self) -> Watcher | None:
+        """A readable descriptor that fires whenever the queue may have changed, for a
+        reader waiting on jobs (``wait``, ``logs --follow``); None where the engine has
+        none: PostgreSQL's notifications tell of new jobs, not of jobs that end."""
+        return None if self.where.is_postgres else self.backend.watcher()
 
     def counts(self) -> dict[str, int]:
         return self.backend.counts()

@@ -35,3 +35,10 @@ class Conflict(QueuectlError):
 
 class StorageError(QueuectlError):
     """The queue's storage could not be opened, read or written."""
+
+
+class TimedOut(QueuectlError):
+    """``--timeout`` passed before what was awaited happened (``wait``, ``logs --follow``):
+    exit 124, as timeout(1) does."""
+
+    exit_code = 124

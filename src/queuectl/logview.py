@@ -23,43 +23,81 @@ from queuectl.logfiles import (
     open_log,
     read_at,
 )
+from queuectl.models import FINAL, JobState
+from queuectl.waiting import exit_code
 
 if TYPE_CHECKING:
     from collections.abc import Generator
     from typing import BinaryIO, TextIO
 
     from queuectl.api import Queue
-    from queuectl.models import Attempt
+    from queuectl.models import Attempt, Job
+    from queuectl.waiting import Pace
 
 
-def show_logs(queue: Queue, job_id: str, attempt: int | None, follow: bool, out: TextIO) -> int:
-    """Print an attempt's output (the latest by default); --follow streams until it ends."""
+def show_logs(queue: Queue, job_id: str, attempt: int | None, out: TextIO) -> int:
+    """Print an attempt's output (the latest by default); a running one's as written so far."""
     job = queue.get(job_id)
-    chosen = _pick(queue, job_id, attempt, wait=follow)
-    path = log_path(queue.logs_dir, job.id, chosen.run)
+    chosen = _pick(queue.attempts(job_id), job, attempt)
     if chosen.finished_at is not None:
-        return _print_finished(path, chosen, out)
-    if not follow:
-        return _print_finished(live_path(queue.logs_dir, chosen.worker), chosen, out)
-    return _follow(queue, path, chosen, out)
+        return _print_finished(log_path(queue.logs_dir, job.id, chosen.run), chosen, out)
+    return _print_finished(live_path(queue.logs_dir, chosen.worker), chosen, out)
 
 
-def _pick(queue: Queue, job_id: str, attempt: int | None, wait: bool) -> Attempt:
-    from queuectl.models import JobState
-
+def follow_logs(queue: Queue, job_id: str, attempt: int | None, out: TextIO, pace: Pace) -> int:
+    """Stream an attempt's output (the latest by default, awaited if the job has not run
+    yet), then every later attempt's as it runs, until the job is final: → 0 if it ended
+    completed, 1 otherwise (waiting.exit_code). A line on stderr announces each further
+    attempt, and how a job that did not complete ended. ``pace``: when to look again
+    while no attempt runs, and the deadline (TimedOut)."""
+    shown: int | None = None  # the run of the last attempt printed
     while True:
+        job = queue.get(job_id)  # before the attempts: any attempt it ran is among them
         attempts = queue.attempts(job_id)
-        if attempt is not None:
-            for found in attempts:
-                if found.run == attempt:
-                    return found
-            raise NotFound(f"job {job_id!r} has no attempt {attempt} (it has {len(attempts)})")
-        if attempts:
-            return attempts[-1]
-        state = queue.get(job_id).state
-        if not wait or state in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED):
-            raise NotFound(f"job {job_id!r} has not run yet (it is {state.value})")
-        time.sleep(0.1)
+        chosen: Attempt | None = None  # None: wait for the next attempt, or the end
+        if shown is not None:
+            chosen = next((a for a in attempts if a.run > shown), None)
+        elif _reached(attempts, job, attempt):
+            chosen = _pick(attempts, job, attempt)
+        if chosen is None:
+            if job.state in FINAL:
+                if job.state is not JobState.COMPLETED:
+                    why = f": {job.last_error}" if job.last_error not in (None, "cancelled") else ""
+                    sys.stderr.write(f"--- job {job.id} ended {job.state.value}{why} ---\n")
+                return exit_code([job])
+            pace.wait()
+            continue
+        if shown is not None:
+            sys.stderr.write(f"--- attempt {chosen.run} of job {job.id}, on {chosen.worker} ---\n")
+            sys.stderr.flush()
+        final = log_path(queue.logs_dir, job.id, chosen.run)
+        if chosen.finished_at is not None:
+            _print_finished(final, chosen, out)
+        else:
+            _follow(queue, final, chosen, out, pace)
+        out.flush()
+        shown = chosen.run
+        pace.changed()
+
+
+def _reached(attempts: list[Attempt], job: Job, attempt: int | None) -> bool:
+    """Whether the attempt to follow first has started (attempt ``attempt``, or any for
+    None), or never will: the job is final."""
+    if job.state in FINAL:
+        return True
+    return any(attempt is None or found.run >= attempt for found in attempts)
+
+
+def _pick(attempts: list[Attempt], job: Job, attempt: int | None) -> Attempt:
+    """Attempt number ``attempt`` of ``job`` (None: its latest); NotFound if it has none."""
+    if attempt is not None:
+        for found in attempts:
+            if found.run == attempt:
+                return found
+        raise NotFound(f"job {job.id!r} has no attempt {attempt} (it has {len(attempts)})")
+    if attempts:
+        return attempts[-1]
+    raise NotFound(f"job {job.id!r} has not run yet (it is {job.state.value})")
 
 
 def _print_finished(path: str, chosen: Attempt, out: TextIO) -> int:
@@ -104,7 +142,7 @@ def stored_output(chosen: Attempt, why: str) -> tuple[str, str]:
     return "", ""
 
 
-def _follow(queue: Queue, final: str, chosen: Attempt, out: TextIO) -> int:
+def _follow(queue: Queue, final: str, chosen: Attempt, out: TextIO, pace: Pace) -> int:
     stream = stream_output(queue, chosen)
     while True:
         try:
@@ -115,7 +153,7 @@ def _follow(queue: Queue, final: str, chosen: Attempt, out: TextIO) -> int:
             out.write(chunk)
             out.flush()
         else:
-            time.sleep(0.05)
+            pace.sleep(0.05)
 
 
 READ_CHUNK = 64 * 1024  # output is read (and held) this much at a time

@@ -23,6 +23,8 @@ class JobState(StrEnum):
 
 
 STATES = tuple(state.value for state in JobState)
+# the states a job never leaves by itself: `wait` and `logs --follow` end there
+FINAL = frozenset({JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED})
 # The orders a listing knows (Jobs.list_jobs): created = enqueue order, priority = the
 # order workers claim in. Each engine has a statement fragment per order and direction.
 SORTS = ("created", "updated", "priority", "run_at")

@@ -11,6 +11,7 @@ from queuectl.errors import Conflict, InvalidInput, NotFound, QueuectlError
 from queuectl.lifecycle import Failed, Interrupted, Policy, Succeeded, TimedOut, decide
 from queuectl.models import STATES, JobState
 from tests.contract.support import (
+    FIRST,
     POLICY,
     add,
     claim,
@@ -431,17 +432,17 @@ def test_heartbeat_renews_the_leases_of_held_jobs(backend: Backend) -> None:
     assert a.lease_until is not None and b.lease_until is not None
     wait_past(backend, a.lease_until - 5)
 
-    held, stop, present = backend.heartbeat(["w1"], [("a", 1, "w1")], 60)
+    held, stop, present, now = backend.heartbeat(["w1"], [("a", 1, "w1")], 60)
     assert held == {("a", 1)}
-    assert (stop, present) == (False, True)
+    assert (stop, present, now) == (False, True, False)
     renewed, untouched = backend.get("a"), backend.get("b")
     assert renewed is not None and renewed.lease_until is not None
     assert renewed.lease_until > a.lease_until + 50
     assert untouched == b
 
-    held, _, present = backend.heartbeat(["w1", "w2"], [("a", 1, "w1"), ("b", 1, "w2")], 60)
-    assert held == {("a", 1), ("b", 1)}
-    assert present
+    beat = backend.heartbeat(["w1", "w2"], [("a", 1, "w1"), ("b", 1, "w2")], 60)
+    assert beat.held == {("a", 1), ("b", 1)}
+    assert beat.registered
 
 
 def test_heartbeat_renews_only_the_runs_it_names(backend: Backend) -> None:
@@ -451,8 +452,8 @@ def test_heartbeat_renews_only_the_runs_it_names(backend: Backend) -> None:
     add(backend, "a", "b")
     a = claim(backend, "w1", lease=5)
     lost = claim(backend, "w1", lease=5)
-    held, _, _ = backend.heartbeat(["w1"], [("a", 1, "w1"), ("b", 2, "w1"), ("b", 1, "w2")], 60)
-    assert held == {("a", 1)}
+    beat = backend.heartbeat(["w1"], [("a", 1, "w1"), ("b", 2, "w1"), ("b", 1, "w2")], 60)
+    assert beat.held == {("a", 1)}
     assert backend.get(lost.id) == lost
     assert a.lease_until is not None
 
@@ -471,15 +472,29 @@ def test_heartbeat_holds_nothing_after_finish(backend: Backend) -> None:
     add(backend, "a")
     job = claim(backend)
     assert end(backend, job, Succeeded())
-    held, stop, present = backend.heartbeat(["w1"], [("a", job.runs, job.worker or "")], 60)
-    assert (held, stop, present) == (set(), False, True)
+    beat = backend.heartbeat(["w1"], [("a", job.runs, job.worker or "")], 60)
+    assert (beat.held, beat.stop_requested, beat.registered) == (set(), False, True)
 
 
 def test_heartbeat_reports_a_stop_request(backend: Backend, connect: Connect) -> None:
     backend.register_workers(["w1", "w2"], "host-a", 4242, None, None)
     assert connect().request_stop() == 2
-    _, stop, _ = backend.heartbeat(["w1"], [], 60)
-    assert stop is True
+    beat = backend.heartbeat(["w1"], [], 60)
+    assert (beat.stop_requested, beat.stop_now) == (True, False)
+
+
+def test_heartbeat_reports_a_stop_now_request_until_the_worker_registers_again(
+    backend: Backend, connect: Connect
+) -> None:
+    backend.register_workers(["w1", "w2"], "host-a", 4242, None, None)
+    assert connect().request_stop(now=True) == 2
+    assert connect().request_stop() == 2, "a graceful request does not take it back"
+    for _ in range(2):
+        beat = backend.heartbeat(["w1"], [], 60)
+        assert (beat.stop_requested, beat.stop_now) == (True, True)
+    backend.register_workers(["w1"], "host-a", 4343, None, None)  # a new worker, same id
+    beat = backend.heartbeat(["w1"], [], 60)
+    assert (beat.stop_requested, beat.stop_now) == (False, False)
 
 
 def test_heartbeat_of_unregistered_workers_says_so(backend: Backend) -> None:
@@ -728,7 +743,7 @@ def test_request_stop_flags_every_worker(backend: Backend) -> None:
     assert all(w.stop_requested for w in backend.workers())
 
 
-# --- next_due -------------------------------------------------------------------------
+# --- next_due, work_left -----------------------------------------------------------------
 def test_next_due(backend: Backend) -> None:
     assert backend.next_due(None) is None
     add(backend, "later", delay="1h")
@@ -747,6 +762,38 @@ def test_next_due_ignores_running_and_finished_jobs(backend: Backend) -> None:
     make_completed(backend, "done")
     make_dead(backend, "dead")
     assert backend.next_due(None) is None
+
+
+def test_work_left_is_a_job_ready_now_or_a_failed_job_waiting_for_its_retry(
+    backend: Backend,
+) -> None:
+    """What holds a burst run: a job scheduled for later does not, a retry does."""
+    add(backend, "later", delay="1h")
+    add(backend, "run", priority=FIRST)
+    claim(backend)
+    make_completed(backend, "done")
+    make_dead(backend, "dead")
+    assert not backend.work_left(None)
+    add(backend, "ready", queue="mail")
+    assert backend.work_left(None) and backend.work_left(["mail"])
+    assert not backend.work_left(["default", "io"])
+    assert backend.work_left(["!default"]) and not backend.work_left(["!mail"])
+    assert run_once(backend, "ready", Failed(1)).state == "failed"  # retried in 2 s
+    assert backend.work_left(["mail"]) and backend.work_left(None)
+    assert backend.work_left(["!default", "!io"]) and not backend.work_left(["!mail"])
+    assert not backend.work_left(["default"])
+
+
+# --- get_many ---------------------------------------------------------------------------
+def test_get_many_returns_the_jobs_that_exist(backend: Backend) -> None:
+    add(backend, "a", "b", "c")
+    found = backend.get_many(["c", "a", "missing", "a"])
+    assert sorted(job.id for job in found) == ["a", "c"]
+    assert {job.id: job for job in found}["a"] == backend.get("a")
+    assert backend.get_many([]) == []
+    many = [f"j{n}" for n in range(1200)]  # more than one read's worth of ids
+    add(backend, *many)
+    assert len(backend.get_many(many)) == 1200
 
 
 # --- errors ------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def test_a_clock_step_forward_never_makes_a_renewed_lease_look_expired(
     until = time.monotonic() + 3 * LEASE
     while time.monotonic() < until:
         if time.monotonic() >= renew_at:  # the holder renews every quarter lease, as a worker
-            held, _, _ = victim.heartbeat(["w1"], [("a", job.runs, "w1")], LEASE)
+            held = victim.heartbeat(["w1"], [("a", job.runs, "w1")], LEASE).held
             assert ("a", job.runs) in held, f"the live holder lost its job (rescued: {rescued})"
             renew_at = time.monotonic() + LEASE / 4
         rescued += rescuer.rescue_expired(POLICY, HOUR)

@@ -18,11 +18,13 @@ def test_a_heartbeat_says_what_it_learned_by_name(backend: Backend) -> None:
     add(backend, "a")
     job = claim(backend, "w1")
     beat = backend.heartbeat(["w1", "gone"], [("a", job.runs, "w1")], 60)
-    assert beat == Beat(held={("a", 1)}, stop_requested=False, registered=False)
-    held, stop, present = beat
-    assert (held, stop, present) == ({("a", 1)}, False, False)
+    assert beat == Beat(held={("a", 1)}, stop_requested=False, registered=False, stop_now=False)
+    held, stop, present, now = beat
+    assert (held, stop, present, now) == ({("a", 1)}, False, False, False)
     assert backend.request_stop() == 1
-    assert backend.heartbeat(["w1"], [], 60) == Beat(set(), True, True)
+    assert backend.heartbeat(["w1"], [], 60) == Beat(set(), True, True, False)
+    assert backend.request_stop(now=True) == 1
+    assert backend.heartbeat(["w1"], [], 60) == Beat(set(), True, True, True)
 
 
 def test_figures_come_as_named_rows(backend: Backend) -> None:

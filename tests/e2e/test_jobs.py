@@ -45,8 +45,9 @@ def test_failing_job_backs_off_then_goes_to_the_dlq_and_dlq_retry_resets_it(
         "2",
     )
 
-    # default backoff base 2: 2 s after the first failure, 4 s after the second
-    assert qc.start_worker("--burst").wait(40) == 0
+    # default backoff base 2: 2 s after the first failure, 4 s after the second; a burst
+    # run that ran a job that ended dead exits 1
+    assert qc.start_worker("--burst").wait(40) == 1
 
     shown = qc.show(job)
     assert shown["state"] == "dead"
@@ -268,11 +269,13 @@ def test_higher_priority_runs_first_and_equal_priorities_in_enqueue_order(
 def test_delayed_job_does_not_start_before_its_delay(qc: Queuectl, tmp_path: Path) -> None:
     stamp = tmp_path / "stamp"
     job = qc.enqueue(f"date +%s.%N > {q(stamp)}", "--delay", "2s")
-    worker = qc.start_worker("--burst")  # --burst waits for scheduled jobs too
+    worker = qc.start_worker()  # not --burst: it would leave a job scheduled for later
 
-    assert worker.wait(30) == 0
+    assert qc.run("wait", job, "--timeout", "30").stdout == f"{job} completed\n"
 
     _assert_started_after_delay(qc, job, stamp, 2.0)
+    worker.send(signal.SIGTERM)
+    assert worker.wait(10) == 0
 
 
 def test_idle_worker_runs_a_delayed_job_when_it_is_due(qc: Queuectl, tmp_path: Path) -> None:

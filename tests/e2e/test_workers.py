@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import signal
 import socket
-import threading
 import time
 from pathlib import Path
-from typing import IO
 
 import pytest
 
+from tests.support.cli import collect_lines
 from tests.support.harness import Queuectl
 from tests.support.jobs import gate_wait, q, wait_for_pid
 from tests.support.output import ts
@@ -41,9 +40,9 @@ def test_sigterm_lets_the_running_job_finish_and_claims_nothing_more(
     assert qc.state(queued_later) == "pending", "a stopping worker claims nothing new"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_second_signal_interrupts_the_job_back_to_pending_without_using_an_attempt(
-    qc: Queuectl, tmp_path: Path, sig: signal.Signals
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "worker stop --now"])
+def test_second_signal_or_stop_now_interrupts_the_job_back_to_pending_without_using_an_attempt(
+    qc: Queuectl, tmp_path: Path, how: str
 ) -> None:
     pidfile = tmp_path / "job.pid"
     job = qc.enqueue(f"echo $$ > {q(pidfile)}; {gate_wait(tmp_path / 'never')}")
@@ -52,9 +51,15 @@ def test_second_signal_interrupts_the_job_back_to_pending_without_using_an_attem
     job_pid = wait_for_pid(pidfile)
     born = start_time(job_pid)
 
-    worker.send(sig)
-    worker.wait_for_log("stopping")  # two signals sent at once could merge into one
-    worker.send(sig)
+    if how == "worker stop --now":  # from another terminal, one command
+        stopped = qc.run("worker", "stop", "--now", "--timeout", "20", check=False)
+        assert stopped.returncode == 0, stopped.stderr
+        assert "all workers stopped" in stopped.stderr
+    else:
+        sig = getattr(signal, how)
+        worker.send(sig)
+        worker.wait_for_log("stopping")  # two signals sent at once could merge into one
+        worker.send(sig)
 
     assert worker.wait(15) == 0
     assert not running(job_pid, born)
@@ -209,9 +214,7 @@ def test_logs_follow_streams_a_running_job_and_ends_with_it(qc: Queuectl, tmp_pa
     job = qc.enqueue(f"echo first; {gate_wait(gate)}; echo second >&2; echo third")
     follow = qc.popen("logs", job, "--follow")  # before any worker: it waits for the attempt
     assert follow.stdout is not None
-    lines: list[str] = []
-    reader = threading.Thread(target=_read_lines, args=(follow.stdout, lines), daemon=True)
-    reader.start()
+    lines = collect_lines(follow.stdout)
     qc.start_worker()
 
     wait_for(lambda: lines, 10, what="the first line of the running job")
@@ -221,14 +224,9 @@ def test_logs_follow_streams_a_running_job_and_ends_with_it(qc: Queuectl, tmp_pa
     gate.touch()
 
     assert follow.wait(10) == 0
-    reader.join(5)
+    wait_for(lambda: len(lines) == 3, 5, what="the rest of the output")
     assert lines == ["first\n", "second\n", "third\n"]
     assert qc.state(job) == "completed"
-
-
-def _read_lines(stream: IO[bytes], into: list[str]) -> None:
-    for line in iter(stream.readline, b""):
-        into.append(line.decode())
 
 
 def test_idle_worker_picks_up_a_new_job_at_once(qc: Queuectl) -> None:

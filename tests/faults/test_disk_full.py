@@ -162,9 +162,10 @@ def assert_says_disk_full(ran: Ran, db: Path) -> None:
 
 
 # --- the logs' disk ---------------------------------------------------------------------
-def run_burst(home: Path, preexec: Callable[[], None] | None = None) -> Ran:
+def run_burst(home: Path, preexec: Callable[[], None] | None = None, dead: bool = False) -> Ran:
+    """A burst run over the queue; ``dead``: a job it runs ends dead, so it exits 1."""
     worker = run_cli(home, "worker", "start", "--burst", timeout=WORKER_DEADLINE, preexec=preexec)
-    assert worker.code == 0, worker
+    assert worker.code == (1 if dead else 0), worker
     assert_no_traceback(worker)
     return worker
 
@@ -189,7 +190,7 @@ def test_a_job_that_fills_the_log_disk_is_recorded_and_the_worker_carries_on(
     cli_ok(home, "enqueue", "--id", "flood-ok", "--command", f"{flood}; exit 0")
     cli_ok(home, "enqueue", "--id", "after", "--command", "true")
 
-    run_burst(home)
+    run_burst(home, dead=True)
 
     flooded = shown(home, "flood")
     assert flooded["state"] == "dead"  # it failed (its output could not be written)
@@ -231,7 +232,7 @@ def test_a_job_whose_log_cannot_be_created_still_runs_and_is_recorded(
     if how == "not-a-folder":
         logs.write_text("a file where the logs folder should be\n")
 
-    worker = run_burst(home)
+    worker = run_burst(home, dead=True)
 
     assert "cannot write its log" in worker.err, worker
     loud = shown(home, "loud")

@@ -23,6 +23,7 @@ LONG_RUNNING = [
     ["dashboard", "--port", "0"],
     ["status", "--watch"],
     ["logs", "--follow", "some-job"],
+    ["wait", "some-job"],
 ]
 
 

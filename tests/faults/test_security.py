@@ -50,7 +50,8 @@ def test_queue_files_and_logs_are_owner_only_even_with_umask_0(tmp_path: Path) -
     ok(run_cli(home, "enqueue", "--id", "talk", "--command", "echo out; echo err >&2"))
     fail = "echo failing; exit 3"
     ok(run_cli(home, "enqueue", "--id", "fail", "--max-retries", "0", "--command", fail))
-    ok(run_cli(home, "worker", "start", "--burst", preexec=umask0, timeout=WORKER_DEADLINE))
+    burst = run_cli(home, "worker", "start", "--burst", preexec=umask0, timeout=WORKER_DEADLINE)
+    assert burst.code == 1, burst  # job "fail" ended dead
     # and a detached worker, which writes its own log file
     started = ok(run_cli(home, "worker", "start", "--detach", "--burst", preexec=umask0))
     pid = int(started.out.split("pid", 1)[1].split()[0])

@@ -3,7 +3,8 @@ transaction) per job, while 4 worker processes (``--count 1``) run them.
 
 Every job is accounted for (8,000 completed, 8,000 distinct ids), and no process
 ever sees "database is locked" or any other error: enqueuers raise nothing and print
-nothing, workers log only their start, one line per completed job and their stop.
+nothing, workers log only their start, one line per claimed and per completed job and
+their stop.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ PROCESSES = 8
 PER_PROCESS = 1000
 TOTAL = PROCESSES * PER_PROCESS
 WORKER_LINE = re.compile(
-    r"\d\d:\d\d:\d\d ("
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ("
     r"serving .+"
     r"|worker \S+ started: 1 slot\(s\), queues: all"
-    r"|\S+ job \S+ attempt 1: completed"
+    r"|\S+ job \S+ attempt 1: (claimed|completed)"
     r"|stopping(: waiting for \d+ running job\(s\); signal again to interrupt them)?"
     r"|worker \S+ stopped"
     r")"

@@ -13,9 +13,10 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tests.support.polling import wait_for
 from tests.support.processes import kill_group
@@ -99,6 +100,19 @@ def parsed(done: subprocess.CompletedProcess[str]) -> Any:
 
 def _shown(done: subprocess.CompletedProcess[str]) -> str:
     return shlex.join(done.args[len(QUEUECTL) :])
+
+
+def collect_lines(stream: IO[bytes]) -> list[str]:
+    """The lines a running command writes to ``stream`` (a pipe), appended as they come by
+    a thread of their own: a test waits on the list, never on a read that may block."""
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in iter(stream.readline, b""):
+            lines.append(line.decode())
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
 
 
 # --- against a test's home ----------------------------------------------------------------

@@ -73,8 +73,9 @@ class FakePort:
 
     What the queue answers is set by the test: ``ready`` (jobs the next claims take, in
     order), ``refuse`` (job ids whose results make an exchange fail), ``down`` (every
-    call fails), ``revoked`` (runs a heartbeat no longer holds), ``stop``, ``present``,
-    ``rescuable`` (ids the next rescue pass returns), ``due`` and ``lost``."""
+    call fails), ``revoked`` (runs a heartbeat no longer holds), ``stop``, ``stop_now``,
+    ``present``, ``rescuable`` (ids the next rescue pass returns), ``due``, ``retrying``
+    (failed jobs wait for their retry: work is left besides ``ready``) and ``lost``."""
 
     def __init__(self, logs_dir: str, **settings: object) -> None:
         self.logs_dir = logs_dir
@@ -87,9 +88,11 @@ class FakePort:
         self.down = False
         self.revoked: set[tuple[str, int]] = set()
         self.stop = False
+        self.stop_now = False
         self.present = True
         self.rescuable: list[str] = []
         self.due: float | None = None
+        self.retrying = False
         self.lost: str | None = None
         self.written: list[Finished] = []
         self.renewed: list[list[tuple[str, int, str]]] = []  # what each heartbeat renewed
@@ -136,7 +139,7 @@ class FakePort:
         self._call("heartbeat", list(running), lease)
         self.renewed.append(list(running))
         held = {(job_id, run) for job_id, run, _ in running} - self.revoked
-        return Beat(held, self.stop, self.present)
+        return Beat(held, self.stop or self.stop_now, self.present, self.stop_now)
 
     def rescue_expired(
         self, policy: Policy, stale_after: float, host: LocalHost | None = None
@@ -160,6 +163,9 @@ class FakePort:
 
     def next_due(self, queues: Sequence[str] | None) -> float | None:
         return self.due
+
+    def work_left(self, queues: Sequence[str] | None) -> bool:
+        return bool(self.ready) or self.retrying
 
     def watcher(self) -> Watcher | None:
         return None

@@ -6,7 +6,9 @@ A fake queue and clock; jobs are real ``true``/``sleep`` processes."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +18,13 @@ import pytest
 from queuectl.errors import StorageError
 from queuectl.lifecycle import Interrupted
 from queuectl.worker.lease import FENCE_SHARE
-from queuectl.worker.loop import GRACEFUL, STOP_REQUEST
+from queuectl.worker.loop import GRACEFUL, STOP_NOW, STOP_REQUEST
 from queuectl.worker.runner import Runner
-from queuectl.worker.slot import StopReason
+from queuectl.worker.slot import Slot, StopReason
 from tests.worker.fakes import Clock, FakePort, ended, make_job, poll, wait_reaped
 
 LEASE = 30.0
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")  # ISO 8601, UTC
 
 
 def ids(runner: Runner) -> list[str]:
@@ -180,12 +183,17 @@ def signals(runner: Runner, *numbers: int) -> None:
     runner.loop._on_signals()
 
 
+def running_job(runner: Runner, port: FakePort) -> Slot:
+    """The slot of job ``a`` (``sleep 30``), claimed and started by a turn."""
+    port.ready = [make_job("a", "sleep 30")]
+    runner.loop._turn()
+    return runner.slots[0]
+
+
 def test_the_first_signal_stops_the_claims_the_second_interrupts_running_jobs(
     runner: Runner, port: FakePort, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    port.ready = [make_job("a", "sleep 30")]
-    runner.loop._turn()
-    slot = runner.slots[0]
+    slot = running_job(runner, port)
     signals(runner, STOP_REQUEST, STOP_REQUEST)
     assert runner.loop.stopping and slot.stop_reason is None, "`worker stop` never escalates"
     port.ready = [make_job("b")]
@@ -198,6 +206,32 @@ def test_the_first_signal_stops_the_claims_the_second_interrupts_running_jobs(
     err = capsys.readouterr().err
     assert "stopping: waiting for 1 running job(s); signal again to interrupt them" in err
     assert err.count("interrupting running jobs: they go back to pending") == 1
+
+
+def test_a_stop_now_signal_interrupts_running_jobs_at_once(
+    runner: Runner, port: FakePort, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`worker stop --now` on this host: one signal, no graceful stage first."""
+    slot = running_job(runner, port)
+    signals(runner, STOP_NOW, STOP_NOW)
+    assert runner.loop.stopping and slot.stop_reason is StopReason.INTERRUPT
+    assert slot.outcome(wait_reaped(slot), 0.0) == Interrupted()
+    assert capsys.readouterr().err.count("interrupting running jobs") == 1
+
+
+def test_a_stop_now_read_at_the_heartbeat_interrupts_running_jobs(
+    runner: Runner, port: FakePort, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`worker stop --now` from another host reaches the worker through its rows."""
+    slot = running_job(runner, port)
+    port.stop_now = True
+    runner.loop.heartbeat()
+    assert runner.loop.stopping and slot.stop_reason is StopReason.INTERRUPT
+    runner.loop.heartbeat()  # read again at every heartbeat until the worker is gone
+    err = capsys.readouterr().err
+    assert err.count("interrupting running jobs: they go back to pending") == 1
+    assert "stop requested: finishing" not in err
+    assert slot.outcome(wait_reaped(slot), 0.0) == Interrupted()
 
 
 def test_an_attempt_that_ends_once_the_fence_share_has_passed_is_worker_lost(
@@ -248,9 +282,34 @@ def test_a_burst_run_serves_the_queue_until_it_is_drained_and_exits_0(
     tmp_path: Path, signal_handlers: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     port = FakePort(str(tmp_path / "logs"), poll_interval=0.05)
+    port.ready = [make_job("a"), make_job("b", "exit 3", max_retries=1), make_job("c")]
+    runner = Runner(port, 2, ["default"], burst=True)
+    assert runner.run() == 0, "b failed, and no job ended dead"
+    assert sorted((r.job.id, r.transition.state) for r in port.written) == [
+        ("a", "completed"),
+        ("b", "failed"),
+        ("c", "completed"),
+    ]
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith(f"worker {runner.name} stopped")
+
+
+def test_a_burst_run_waits_while_a_failed_job_waits_for_its_retry(
+    runner: Runner, port: FakePort
+) -> None:
+    port.due = port.wall + 3600  # a job scheduled for later: not work left
+    assert runner.loop._drained()
+    port.retrying = True  # a failed job waiting out its backoff: work left
+    assert not runner.loop._drained()
+
+
+def test_a_burst_run_that_ran_a_job_that_ended_dead_exits_1(
+    tmp_path: Path, signal_handlers: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = FakePort(str(tmp_path / "logs"), poll_interval=0.05)
     port.ready = [make_job("a"), make_job("b", "exit 3", max_retries=0), make_job("c")]
     runner = Runner(port, 2, ["default"], burst=True)
-    assert runner.run() == 0
+    assert runner.run() == 1
     names = [name for name, _ in port.calls]
     assert names[:2] == ["register_workers", "adopt_orphans"]
     assert names[-1] == "unregister_workers"
@@ -262,7 +321,39 @@ def test_a_burst_run_serves_the_queue_until_it_is_drained_and_exits_0(
     err = capsys.readouterr().err
     assert f"worker {runner.name} started: 2 slot(s), queues: default" in err
     assert "job b attempt 1: dead — exit code 3" in err
-    assert err.rstrip().endswith(f"worker {runner.name} stopped")
+    assert err.rstrip().endswith(f"worker {runner.name} stopped: 1 job(s) it ran ended dead")
+
+
+def test_with_log_format_json_every_line_is_an_event_with_its_fields(
+    tmp_path: Path, signal_handlers: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = FakePort(str(tmp_path / "logs"), poll_interval=0.05)
+    port.ready = [make_job("a"), make_job("b", "exit 3", max_retries=0, runs=2, attempts=1)]
+    runner = Runner(port, 1, None, burst=True, log_format="json")
+    assert runner.run() == 1
+    lines = capsys.readouterr().err.splitlines()
+    events = [json.loads(line) for line in lines]
+    assert all(TIME.fullmatch(e["time"]) for e in events), lines
+    assert {e["host"] for e in events} == {runner.name.split(":")[0]}
+    named = [(e["event"], e.get("job")) for e in events if e["event"] != "notice"]
+    assert named == [
+        ("started", None),
+        ("claimed", "a"),
+        ("ended", "a"),
+        ("claimed", "b"),
+        ("ended", "b"),
+        ("stopped", None),
+    ], lines
+    started, _, ended_a, claimed_b, ended_b, stopped = (e for e in events if e["event"] != "notice")
+    assert started["worker"] == runner.name and started["slots"] == 1
+    assert claimed_b["worker"] == runner.slots[0].worker_id and claimed_b["attempt"] == 2
+    assert (ended_a["outcome"], ended_a["exit_code"], ended_a["state"]) == (
+        "succeeded", 0, "completed"
+    )  # fmt: skip
+    assert (ended_b["attempt"], ended_b["outcome"], ended_b["exit_code"], ended_b["state"]) == (
+        2, "failed", 3, "dead"
+    )  # fmt: skip
+    assert (stopped["exit_code"], stopped["dead"]) == (1, 1)
 
 
 def reap_all(runner: Runner) -> None:

@@ -90,6 +90,9 @@ class Jobs(Protocol):
 
     def get(self, job_id: str) -> Job | None: ...
 
+    def get_many(self, ids: Sequence[str]) -> list[Job]:
+        """The jobs of ``ids`` that exist, in no particular order."""
+
     def list_jobs(
         self,
         states: Sequence[str] | None = None,
@@ -155,6 +158,10 @@ class Jobs(Protocol):
         """Earliest ``run_at`` of a pending or failed job in ``queues`` (as ``exchange``
         reads them; None: nothing waits)."""
 
+    def work_left(self, queues: Sequence[str] | None) -> bool:
+        """Whether a job (in ``queues``, or any) is ready to run now, or failed and waiting
+        for its retry; a pending job scheduled for later is not work left."""
+
     def watcher(self) -> Watcher | None:
         """A wake-up source for idle workers, or None to rely on polling."""
 
@@ -202,8 +209,9 @@ class Jobs(Protocol):
 
     def workers(self) -> list[WorkerInfo]: ...
 
-    def request_stop(self) -> int:
-        """Ask every registered worker to stop; returns how many rows were flagged."""
+    def request_stop(self, now: bool = False) -> int:
+        """Ask every registered worker to stop (``now``: interrupting its running jobs,
+        which go back to pending); returns how many rows were flagged."""
 
 
 class Insights(Protocol):

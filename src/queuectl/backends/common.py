@@ -282,10 +282,14 @@ class SqlBackend(SqlInsights):
         return ids
 
     def _existing(self, ids: Sequence[str]) -> list[str]:
-        found: list[str] = []
+        return [r["id"] for r in self._rows_of_ids("existing_ids", ids)]
+
+    def _rows_of_ids(self, name: str, ids: Sequence[str]) -> list[Any]:
+        """The rows of read ``name`` for every id of ``ids`` (parameter ``ids``), read 500
+        ids at a time: SQLite binds the list as one JSON text, PostgreSQL as an array."""
+        found: list[Any] = []
         for start in range(0, len(ids), 500):
-            chunk = self._list(ids[start : start + 500])
-            found += [r["id"] for r in self._rows("existing_ids", {"ids": chunk})]
+            found += self._rows(name, {"ids": self._list(ids[start : start + 500])})
         return found
 
     def get(self, job_id: str) -> Job | None:
@@ -293,6 +297,11 @@ class SqlBackend(SqlInsights):
 
         rows = self._rows("get_job", {"id": job_id})
         return Job.from_row(rows[0]) if rows else None
+
+    def get_many(self, ids: Sequence[str]) -> list[Job]:
+        from queuectl.models import Job
+
+        return [Job.from_row(r) for r in self._rows_of_ids("get_jobs", ids)]
 
     def list_jobs(
         self,
@@ -392,7 +401,9 @@ class SqlBackend(SqlInsights):
                 conn, "worker_heartbeat", {"now": now, "workers": self._list(workers)}
             ).fetchall()
             held = {(r["id"], r["runs"]) for r in renewed}
-            return Beat(held, any(r["stop_requested"] for r in rows), len(rows) == len(workers))
+            stop = any(r["stop_requested"] for r in rows)
+            stop_now = any(r["stop_now"] for r in rows)
+            return Beat(held, stop, len(rows) == len(workers), stop_now)
 
         return self._write(beat)
 
@@ -495,6 +506,11 @@ class SqlBackend(SqlInsights):
     def next_due(self, queues: Sequence[str] | None) -> float | None:
         value = self._rows(*self._by_queue("next_due", queues))[0]["t"]
         return None if value is None else float(value)
+
+    def work_left(self, queues: Sequence[str] | None) -> bool:
+        name, params = self._by_queue("work_left", queues)
+        params["now"] = self.now()
+        return bool(self._rows(name, params)[0]["found"])
 
     # --- operator verbs ---------------------------------------------------------------
     def _state(self, conn: Any, job_id: str) -> str | None:
@@ -642,9 +658,9 @@ class SqlBackend(SqlInsights):
 
         return [WorkerInfo.from_row(r) for r in self._rows("list_workers")]
 
-    def request_stop(self) -> int:
+    def request_stop(self, now: bool = False) -> int:
         def stop(conn: Any) -> int:
-            flagged = int(self._run(conn, "request_stop").rowcount)
+            flagged = int(self._run(conn, "request_stop", {"now_too": now}).rowcount)
             self._run(conn, "notify_control", {"what": "stop"})
             return flagged
 

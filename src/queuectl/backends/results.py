@@ -29,11 +29,13 @@ class Exchange(NamedTuple):
 class Beat(NamedTuple):
     """What a heartbeat (Jobs.heartbeat) learned. ``held``: the (job, run) pairs still the
     worker's, their leases renewed; ``stop_requested``: `worker stop` asked for a stop;
-    ``registered``: every slot still has its worker row (else the worker registers again)."""
+    ``registered``: every slot still has its worker row (else the worker registers again);
+    ``stop_now``: `worker stop --now` asked to interrupt the running jobs too."""
 
     held: set[tuple[str, int]]
     stop_requested: bool
     registered: bool
+    stop_now: bool = False
 
 
 class Changes(NamedTuple):

@@ -134,6 +134,8 @@ def _long_running(args: Namespace) -> str | None:
         return "status --watch"
     if command == "logs" and args.follow:
         return "logs --follow"
+    if command == "wait":
+        return "wait"
     return None
 
 

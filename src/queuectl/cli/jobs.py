@@ -1,12 +1,12 @@
 """Looking at jobs and stopping them: ``list``, ``status``, ``stats``, ``show``, ``logs``,
-``cancel``."""
+``wait``, ``cancel``."""
 
 from __future__ import annotations
 
 import sys
 
 from queuectl.cli import PROG, open_queue, print_json
-from queuectl.errors import InvalidInput
+from queuectl.errors import InvalidInput, TimedOut
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -100,10 +100,52 @@ def cmd_show(args: Namespace) -> int:
 
 
 def cmd_logs(args: Namespace) -> int:
-    from queuectl.logview import show_logs
+    if not args.follow:
+        if args.timeout is not None:
+            raise InvalidInput("--timeout goes with --follow")
+        from queuectl.logview import show_logs
 
-    with open_queue(args, read_only=True) as queue:
-        return show_logs(queue, args.id, args.attempt, args.follow, sys.stdout)
+        with open_queue(args, read_only=True) as queue:
+            return show_logs(queue, args.id, args.attempt, sys.stdout)
+    from queuectl.logview import follow_logs
+    from queuectl.waiting import Pace
+
+    timeout = _timeout(args.timeout)
+    with open_queue(args, read_only=True) as queue, Pace(queue, timeout) as pace:
+        return follow_logs(queue, args.id, args.attempt, sys.stdout, pace)
+
+
+def cmd_wait(args: Namespace) -> int:
+    """One line per job as it ends (its id and final state), or with --json the jobs as a
+    JSON array once every one has: 0 if all completed, 1 otherwise, 124 on --timeout."""
+    from queuectl.waiting import Pace, ends, exit_code
+
+    timeout = _timeout(args.timeout)
+    named = list(dict.fromkeys(args.ids))
+    ended = {}
+    with open_queue(args, read_only=True) as queue, Pace(queue, timeout) as pace:
+        try:
+            for job in ends(queue, named, pace):
+                ended[job.id] = job
+                if not args.json:
+                    sys.stdout.write(f"{job.id} {job.state.value}\n")
+                    sys.stdout.flush()
+        except TimedOut as exc:
+            found = queue.get_many(named)
+            jobs = [found[job_id] for job_id in named if job_id in found]
+            if args.json:
+                print_json([job.to_dict() for job in jobs])
+            left = ", ".join(f"{j.id} ({j.state.value})" for j in jobs if j.id not in ended)
+            raise TimedOut(f"{exc}; not final: {left}") from None
+    if args.json:
+        print_json([ended[job_id].to_dict() for job_id in named])
+    return exit_code(list(ended.values()))
+
+
+def _timeout(text: str | None) -> float | None:
+    from queuectl.timefmt import parse_duration
+
+    return None if text is None else parse_duration(text, "--timeout")
 
 
 def cmd_cancel(args: Namespace) -> int:

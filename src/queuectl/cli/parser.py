@@ -333,7 +333,38 @@ def _add_logs(commands: Any) -> None:
     logs.add_argument("id")
     logs.add_argument("--attempt", type=non_negative, help="attempt number (default: latest)")
     logs.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
+    _add_follow_timeout(logs)
     logs.set_defaults(run=cmd_logs)
+
+
+def _add_follow_timeout(logs: Any) -> None:
+    logs.add_argument(
+        "--timeout",
+        metavar="DURATION",
+        help="with --follow: give up after this long (30s, 5m, 2h), exit 124 (default: none)",
+    )
+
+
+def _add_wait(commands: Any) -> None:
+    from queuectl.cli.jobs import cmd_wait
+
+    wait = commands.add_parser(
+        "wait",
+        help="wait until jobs are final (completed, dead or cancelled): "
+        "exit 0 if all completed, 1 otherwise",
+    )
+    wait.add_argument("ids", nargs="+", metavar="ID")
+    wait.add_argument(
+        "--timeout",
+        metavar="DURATION",
+        help="give up after this long (30s, 5m, 2h), exit 124 (default: wait for ever)",
+    )
+    wait.add_argument(
+        "--json",
+        action="store_true",
+        help="print the jobs as a JSON array once all are final, instead of a line per job",
+    )
+    wait.set_defaults(run=cmd_wait)
 
 
 def _add_cancel(commands: Any) -> None:
@@ -463,15 +494,42 @@ def _add_worker(commands: Any) -> None:
         help="serve only queue NAME, or with '!NAME' every queue but NAME; repeatable, "
         "one kind or the other (default: every queue)",
     )
-    start.add_argument("--burst", action="store_true", help="exit 0 once nothing is left to run")
+    start.add_argument(
+        "--burst",
+        action="store_true",
+        help="exit once nothing is runnable or waiting to be retried (jobs scheduled for "
+        "later do not hold it): 0, or 1 if a job it ran ended dead",
+    )
     start.add_argument("--detach", action="store_true", help="run in the background")
+    _add_log_format(start)
     start.set_defaults(run=cmd_worker_start)
     stop = worker.add_parser("stop", help="stop every worker of this queue gracefully")
     stop.add_argument("--timeout", default="30", metavar="SECONDS")
+    _add_stop_now(stop)
     stop.set_defaults(run=cmd_worker_stop)
     wlist = worker.add_parser("list", help="live workers")
     wlist.add_argument("--json", action="store_true")
     wlist.set_defaults(run=cmd_worker_list)
+
+
+def _add_log_format(start: Any) -> None:
+    start.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text: a line per event, with its ISO UTC time (default); "
+        "json: one JSON object per line (started, claimed, ended, rescued, fenced, "
+        "stopping, stopped)",
+    )
+
+
+def _add_stop_now(stop: Any) -> None:
+    stop.add_argument(
+        "--now",
+        action="store_true",
+        help="interrupt running jobs too: they go back to pending without using up an "
+        "attempt (default: let them finish)",
+    )
 
 
 def _add_dashboard(commands: Any) -> None:
@@ -519,6 +577,7 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "stats": _add_stats,
     "show": _add_show,
     "logs": _add_logs,
+    "wait": _add_wait,
     "cancel": _add_cancel,
     "rerun": _add_rerun,
     "edit": _add_edit,

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 def cmd_worker_start(args: Namespace) -> int:
     from queuectl.worker.supervisor import start
 
-    return start(args.db, args.count, args.queues, args.burst, args.detach)
+    return start(args.db, args.count, args.queues, args.burst, args.detach, args.log_format)
 
 
 def cmd_worker_stop(args: Namespace) -> int:
@@ -21,7 +21,7 @@ def cmd_worker_stop(args: Namespace) -> int:
 
     timeout = parse_duration(args.timeout, "--timeout")
     with open_queue(args) as queue:
-        return stop_workers(queue, timeout)
+        return stop_workers(queue, timeout, now=args.now)
 
 
 def cmd_worker_list(args: Namespace) -> int:

@@ -1,14 +1,15 @@
-"""``worker stop``: ask every worker of this queue to stop gracefully, from any terminal.
+"""``worker stop``: ask every worker of this queue to stop, from any terminal: gracefully,
+or with ``--now`` interrupting their running jobs (back to pending, no attempt used up).
 
-Two channels: a stop flag on every worker row (seen by every worker, on any host,
-at its next heartbeat) and, for workers on this host, SIGUSR1 to the registered
-pid once its start time proves it is the same process (so it acts at once).
+Two channels: a stop flag on every worker row (seen by every worker, on any host, at
+its next heartbeat; on PostgreSQL a notification makes it look at once) and, for
+workers on this host, a signal to the registered pid once its start time proves it is
+the same process (so it acts at once): SIGUSR1 to stop gracefully, SIGUSR2 to stop now.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 
@@ -30,20 +31,24 @@ def _live_workers(queue: Queue, host: str) -> list[WorkerInfo]:
     return queue.workers()
 
 
-def stop_workers(queue: Queue, timeout: float) -> int:
+def stop_workers(queue: Queue, timeout: float, now: bool = False) -> int:
+    """``now``: the running jobs are interrupted (worker.loop.STOP_NOW) instead of awaited."""
+    from queuectl.worker.loop import STOP_NOW, STOP_REQUEST
+
     host = hostname()
     workers = _live_workers(queue, host)
     if not workers:
         sys.stderr.write("no workers running\n")
         return 0
-    queue.backend.request_stop()
+    queue.backend.request_stop(now)
     for pid in sorted({w.pid for w in workers if w.host == host}):
         try:
-            os.kill(pid, signal.SIGUSR1)
+            os.kill(pid, STOP_NOW if now else STOP_REQUEST)
         except ProcessLookupError:
             pass
     processes = len({(w.host, w.pid) for w in workers})
-    sys.stderr.write(f"asked {processes} worker process(es) to stop; waiting up to {timeout:g}s\n")
+    how = "to stop now, interrupting their jobs" if now else "to stop"
+    sys.stderr.write(f"asked {processes} worker process(es) {how}; waiting up to {timeout:g}s\n")
     deadline = time.monotonic() + timeout
     while True:
         remaining = _live_workers(queue, host)

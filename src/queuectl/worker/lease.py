@@ -18,7 +18,7 @@ from queuectl.errors import QueuectlError
 from queuectl.lifecycle import Policy
 from queuectl.worker.fence import ENV as FENCE_ENV
 from queuectl.worker.fence import Fence
-from queuectl.worker.messages import say
+from queuectl.worker.messages import event, say
 from queuectl.worker.orphans import ThisHost
 from queuectl.worker.slot import StopReason
 
@@ -43,6 +43,7 @@ class Renewal(NamedTuple):
 
     stop: bool = False  # `worker stop` asked this worker to stop
     rescued: bool = False  # jobs were rescued: something may be claimable now
+    stop_now: bool = False  # `worker stop --now`: interrupt the running jobs too
 
 
 class Identity(NamedTuple):
@@ -114,8 +115,9 @@ class Lease:
                 self.replace_fence()
             if not beat.registered:
                 self.register()
-            if beat.stop_requested and not stopping:
-                say("stop requested: finishing running jobs, claiming no more")
+            if beat.stop_requested and not beat.stop_now and not stopping:
+                message = "stop requested: finishing running jobs, claiming no more"
+                event("stopping", message, worker=self.name, requested=True, now=False)
             stop = beat.stop_requested
             for slot in self.slots:
                 if slot.job is None:
@@ -128,8 +130,8 @@ class Lease:
             policy = Policy(settings.backoff_base, settings.max_backoff)
             rescued = self.port.rescue_expired(policy, settings.lease * STALE_LEASES, self.here())
             for job_id in rescued:
-                say(f"rescued job {job_id}: its worker was lost")
-            return Renewal(stop, bool(rescued))
+                event("rescued", f"rescued job {job_id}: its worker was lost", job=job_id)
+            return Renewal(stop, bool(rescued), beat.stop_now)
         except QueuectlError as exc:
             say(f"heartbeat failed: {exc}")
             self.stop_unfenced(now)
@@ -146,6 +148,11 @@ class Lease:
         """Remove the worker's rows as it exits; not in a queue that is no longer there."""
         if not self.lost:
             self.port.unregister_workers([slot.worker_id for slot in self.slots])
+
+    @property
+    def name(self) -> str:
+        """The worker process as its messages name it: ``host:pid``."""
+        return f"{self.identity.host}:{self.identity.pid}"
 
     def here(self) -> ThisHost:
         """What this worker can prove about dead workers of its host (for the rescue)."""
@@ -203,7 +210,9 @@ class Lease:
             if self.fence.alive()
             else "the fence process is gone"
         )
-        say(f"{why}: stopping its jobs, starting a new fence")
+        jobs = [slot.job.id for slot in self.slots if slot.job is not None]
+        message = f"{why}: stopping its jobs, starting a new fence"
+        event("fenced", message, worker=self.name, jobs=jobs)
         self.fence.close()
         for slot in self.slots:  # also if the fence was killed before it could fire
             if slot.job is not None:
@@ -228,5 +237,11 @@ class Lease:
             return
         for slot in self.slots:
             if slot.job is not None and not slot.forfeit:
-                say(f"job {slot.job.id}: lease cannot be renewed; stopping it")
+                event(
+                    "fenced",
+                    f"job {slot.job.id}: lease cannot be renewed; stopping it",
+                    worker=slot.worker_id,
+                    job=slot.job.id,
+                    attempt=slot.job.runs,
+                )
                 slot.stop(StopReason.FENCED, now, settings.kill_grace)

@@ -1,7 +1,7 @@
 """The loop of one ``worker start`` process: wake, turn, sleep; N slots, no busy waiting.
 
 Everything happens in one select() loop: a self-pipe for signals (SIGCHLD, SIGTERM,
-SIGINT, SIGUSR1), the queue's wake-up source (inotify on the SQLite file, LISTEN on
+SIGINT, SIGUSR1, SIGUSR2), the queue's wake-up source (inotify on the SQLite file, LISTEN on
 PostgreSQL) and timers for heartbeats, job timeouts and the next scheduled job. One
 process runs all N jobs, which keeps memory low and needs no locking between threads.
 
@@ -19,7 +19,7 @@ import signal
 import time
 
 from queuectl.errors import QueuectlError
-from queuectl.worker.messages import say
+from queuectl.worker.messages import event, say
 from queuectl.worker.slot import StopReason
 
 TYPE_CHECKING = False
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 GRACEFUL = (signal.SIGTERM, signal.SIGINT)
 STOP_REQUEST = signal.SIGUSR1  # `worker stop`: graceful, and idempotent (never escalates)
+STOP_NOW = signal.SIGUSR2  # `worker stop --now`: interrupt the running jobs at once
 LOG_CHECK = 0.5  # seconds between looks at running jobs' log sizes (max-log-bytes)
 FIRST_PAUSE, LAST_PAUSE = 0.25, 5.0  # seconds the queue is left alone after an error
 
@@ -65,6 +66,7 @@ class Loop:
         self.env = env
         self.clock = clock
         self.stopping = False
+        self.interrupted = False  # told to stop now: running jobs were interrupted
         self.claim_blocked = False  # the last claim found nothing: wait for a change
         self.resume_at = 0.0  # after a queue error, the queue is left alone until then
         self.error_pause = 0.0
@@ -81,7 +83,7 @@ class Loop:
         """Take the signals (their numbers arrive on the self-pipe) and open the queue's
         wake-up source."""
         signal.set_wakeup_fd(self._signal_w, warn_on_full_buffer=False)
-        for sig in (*GRACEFUL, STOP_REQUEST, signal.SIGCHLD):
+        for sig in (*GRACEFUL, STOP_REQUEST, STOP_NOW, signal.SIGCHLD):
             signal.signal(sig, _ignore)  # the byte on the wake-up pipe is what we act on
         self._listening = True
         self._selector.register(self._signal_r, selectors.EVENT_READ)
@@ -203,7 +205,9 @@ class Loop:
         return [slot for slot in self.slots if slot.job is not None]
 
     def _drained(self) -> bool:
-        return self.port.next_due(self.queues) is None
+        """Nothing runnable, and no failed job waiting for its retry: a job scheduled for
+        later does not hold a burst run."""
+        return not self.port.work_left(self.queues)
 
     # --- the heartbeat --------------------------------------------------------
     def heartbeat(self) -> None:
@@ -215,7 +219,9 @@ class Loop:
             return
         self._watch()
         renewal = self.lease.renew(now, self.results.unrecorded, self.stopping)
-        if renewal.stop:
+        if renewal.stop_now:
+            self.interrupt()
+        elif renewal.stop:
             self.stopping = True
         if renewal.rescued:
             self.claim_blocked = False
@@ -258,6 +264,8 @@ class Loop:
 
     def _start(self, slot: Slot, job: Job) -> None:
         self.lease.before_start()  # no job starts without a live fence
+        message = f"{slot.worker_id} job {job.id} attempt {job.runs}: claimed"
+        event("claimed", message, worker=slot.worker_id, job=job.id, attempt=job.runs)
         spawn_error = slot.start(job, self.env, self.lease.token, self.port.settings, self._devnull)
         if spawn_error is not None:
             self._finish(slot, spawn_error)
@@ -294,28 +302,50 @@ class Loop:
         except BlockingIOError:
             return
         for sig in received:
-            if sig in GRACEFUL or sig == STOP_REQUEST:
+            if sig == STOP_NOW:
+                self.interrupt()
+            elif sig in GRACEFUL or sig == STOP_REQUEST:
                 self._on_stop(escalate=sig in GRACEFUL)
 
     def _on_stop(self, escalate: bool) -> None:
         if not self.stopping:
             self.stopping = True
             running = len(self._running())
-            say(
+            event(
+                "stopping",
                 f"stopping: waiting for {running} running job(s); signal again to interrupt them"
                 if running
-                else "stopping"
+                else "stopping",
+                worker=self.lease.name,
+                running=running,
+                now=False,
             )
             return
         if escalate:
-            self.results.stop_waiting()  # results the queue refuses: no more waiting
-            now = self.clock()
-            grace = self.port.settings.kill_grace
-            for slot in self._running():
-                if slot.stop_reason is None:
-                    slot.stop(StopReason.INTERRUPT, now, grace)
-            if self._running():
-                say("interrupting running jobs: they go back to pending")
+            self.interrupt()
+
+    def interrupt(self) -> None:
+        """Stop now (a second signal, or `worker stop --now`): claim nothing more, and the
+        running jobs go back to pending without using up an attempt (SIGTERM, SIGKILL
+        after kill-grace); results the queue refuses are no longer waited for. Once."""
+        if self.interrupted:
+            return
+        first, self.stopping, self.interrupted = not self.stopping, True, True
+        self.results.stop_waiting()
+        now = self.clock()
+        grace = self.port.settings.kill_grace
+        running = self._running()
+        for slot in running:
+            if slot.stop_reason is None:
+                slot.stop(StopReason.INTERRUPT, now, grace)
+        if running or first:
+            event(
+                "stopping",
+                "interrupting running jobs: they go back to pending" if running else "stopping",
+                worker=self.lease.name,
+                running=len(running),
+                now=True,
+            )
 
 
 def _ignore(signum: int, frame: object) -> None:

@@ -71,6 +71,10 @@ class QueuePort(Protocol):
     def next_due(self, queues: Sequence[str] | None) -> float | None:
         """Earliest ``run_at`` of a job waiting in ``queues`` (None: nothing waits)."""
 
+    def work_left(self, queues: Sequence[str] | None) -> bool:
+        """Whether a job of ``queues`` is ready to run, or failed and waiting for its retry
+        (what holds a burst run; a job scheduled for later does not)."""
+
     def watcher(self) -> Watcher | None:
         """A wake-up source for an idle worker, or None to rely on polling."""
 
@@ -131,6 +135,9 @@ class QueueAdapter:
 
     def next_due(self, queues: Sequence[str] | None) -> float | None:
         return self._backend.next_due(queues)
+
+    def work_left(self, queues: Sequence[str] | None) -> bool:
+        return self._backend.work_left(queues)
 
     def watcher(self) -> Watcher | None:
         return self._backend.watcher()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from queuectl.errors import QueuectlError
-from queuectl.worker.messages import say
+from queuectl.worker.messages import event, say
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ class Results:
         self.retry_at = 0.0  # instant (clock) of the next round of write_apart
         self.waiting = True  # False after a second stop signal: give refused ones up
         self.given_up = False  # a result was given up: the worker exits 1
+        self.dead = 0  # results written that left their job dead (a burst run exits 1)
 
     def add(self, ended: Finished) -> None:
         self.unrecorded.append(ended)
@@ -115,16 +116,31 @@ class Results:
         self.pause = self.retry_at = 0.0
 
     def report(self, ended: Finished, ours: bool) -> None:
-        """One line per written result: the job's new state, or that it was not ours."""
-        head = f"{ended.worker} job {ended.job.id} attempt {ended.job.runs}: "
+        """One ``ended`` event per written result: the job's new state, or that it was not
+        ours. A job that ended ``dead`` is counted (``dead``: a burst run exits 1)."""
+        job, step = ended.job, ended.transition
+        head = f"{ended.worker} job {job.id} attempt {job.runs}: "
+        fields: dict[str, object] = {
+            "worker": ended.worker,
+            "job": job.id,
+            "attempt": job.runs,
+            "outcome": ended.outcome,
+            "exit_code": step.exit_code,
+        }
         if not ours:
-            say(head + f"{ended.outcome}, not recorded: the job is no longer ours")
+            message = head + f"{ended.outcome}, not recorded: the job is no longer ours"
+            event("ended", message, **fields, state=None, recorded=False)
             return
-        step = ended.transition
         note = step.state.value
+        retry_in = None
         if step.state.value == "failed" and step.run_at is not None:
-            note += f", retry in {step.run_at - self.port.now():.1f}s"
-        say(head + note + (f" — {step.error}" if step.error else ""))
+            retry_in = round(step.run_at - self.port.now(), 3)
+            note += f", retry in {retry_in:.1f}s"
+        if step.state.value == "dead":
+            self.dead += 1
+        message = head + note + (f" — {step.error}" if step.error else "")
+        fields.update(state=step.state.value, error=step.error, retry_in=retry_in)
+        event("ended", message, **fields, recorded=True)
 
 
 def _key(ended: Finished) -> tuple[str, int]:

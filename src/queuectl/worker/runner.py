@@ -18,7 +18,7 @@ from queuectl.identity import hostname, process_start
 from queuectl.jobspec import check_queues
 from queuectl.worker.lease import Identity, Lease
 from queuectl.worker.loop import Loop
-from queuectl.worker.messages import say
+from queuectl.worker.messages import TEXT, configure, event, say
 from queuectl.worker.results import Results
 from queuectl.worker.slot import Slot
 
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 
 class Runner:
-    """``count`` slots serving ``queues`` (None: all); ``burst``: exit once drained."""
+    """``count`` slots serving ``queues`` (None: all); ``burst``: exit once drained;
+    ``log_format``: how its events are written (worker.messages)."""
 
     def __init__(
         self,
@@ -39,11 +40,14 @@ class Runner:
         queues: Sequence[str] | None,
         burst: bool,
         clock: Callable[[], float] = time.monotonic,
+        log_format: str = TEXT,
     ) -> None:
         from queuectl.credentials import job_environment
 
         self.port = port
+        self.burst = burst
         host, pid = hostname(), os.getpid()
+        configure(log_format, host)
         self.name = f"{host}:{pid}"
         self.queues = check_queues(queues) if queues else None  # NAME…, or !NAME…
         self.slots = [Slot(f"{self.name}:{n}", port.logs_dir, clock) for n in range(1, count + 1)]
@@ -54,13 +58,22 @@ class Runner:
         self.loop = Loop(port, self.slots, self.lease, self.results, self.queues, burst, env, clock)
 
     def run(self) -> int:
-        """Serve until stopped (or drained, in burst mode). → the exit status: 1 once a
-        result or the queue itself had to be given up."""
+        """Serve until stopped (or drained, in burst mode). → the exit status
+        (``exit_code``)."""
         self.loop.listen()
         self.lease.start_fence()
         self.lease.register()
         queues = ", ".join(self.queues) if self.queues else "all"
-        say(f"worker {self.name} started: {len(self.slots)} slot(s), queues: {queues}")
+        message = f"worker {self.name} started: {len(self.slots)} slot(s), queues: {queues}"
+        event(
+            "started",
+            message,
+            worker=self.name,
+            pid=os.getpid(),
+            slots=len(self.slots),
+            queues=self.queues,
+            burst=self.burst,
+        )
         try:
             try:
                 ids = [slot.worker_id for slot in self.slots]
@@ -77,6 +90,16 @@ class Runner:
                 self.lease.unregister()
             except QueuectlError as exc:
                 say(f"could not remove worker rows: {exc}")
-            say(f"worker {self.name} stopped")
+            code = self.exit_code()
+            dead = self.results.dead
+            why = f": {dead} job(s) it ran ended dead" if self.burst and dead else ""
+            message = f"worker {self.name} stopped{why}"
+            event("stopped", message, worker=self.name, exit_code=code, dead=dead)
             self.loop.close()
-        return 1 if self.results.given_up or self.lease.lost else 0
+        return code
+
+    def exit_code(self) -> int:
+        """1 once a result or the queue itself had to be given up, or when a burst run ran
+        a job that ended dead (a script learns that something needs a look); else 0."""
+        failed = self.results.given_up or self.lease.lost
+        return 1 if failed or (self.burst and self.results.dead) else 0

@@ -15,24 +15,33 @@ if TYPE_CHECKING:
 
 
 def start(
-    db: str | None, count: int, queues: Sequence[str] | None, burst: bool, detach: bool
+    db: str | None,
+    count: int,
+    queues: Sequence[str] | None,
+    burst: bool,
+    detach: bool,
+    log_format: str = "text",
 ) -> int:
     from queuectl.api import Queue
     from queuectl.location import WORKER, locate
 
     where = locate(db)
     if detach:
-        return _detach(where, count, queues, burst)
-    from queuectl.worker.messages import say
+        return _detach(where, count, queues, burst, log_format)
+    from queuectl.worker.messages import event
     from queuectl.worker.port import QueueAdapter
     from queuectl.worker.runner import Runner
 
     with Queue(where, role=WORKER).open() as queue:
-        say(f"serving {where.shown}")  # the first line: a worker of the wrong queue shows
-        return Runner(QueueAdapter(queue), count, queues, burst).run()
+        runner = Runner(QueueAdapter(queue), count, queues, burst, log_format=log_format)
+        # the first line: a worker started on the wrong queue shows it at once
+        event("serving", f"serving {where.shown}", location=where.shown)
+        return runner.run()
 
 
-def _detach(where: Location, count: int, queues: Sequence[str] | None, burst: bool) -> int:
+def _detach(
+    where: Location, count: int, queues: Sequence[str] | None, burst: bool, log_format: str
+) -> int:
     """Start the same command without --detach in a new session; print its pid and log,
     which is named after that pid (the worker's own)."""
     from queuectl.api import Queue
@@ -53,6 +62,7 @@ def _detach(where: Location, count: int, queues: Sequence[str] | None, burst: bo
         argv += ["--queue", name]
     if burst:
         argv.append("--burst")
+    argv += ["--log-format", log_format]
     try:
         private_dirs(logs_dir)
         # a new file, never one planted at this name (a link would redirect what we write)

@@ -120,7 +120,7 @@ RETURNING j.id, j.runs;
 -- name: worker_heartbeat
 UPDATE queuectl.workers SET heartbeat_at = queuectl.now_s()
  WHERE id = ANY(%(workers)s)
-RETURNING stop_requested;
+RETURNING stop_requested, stop_now;
 
 -- name: processing_leases
 -- What a rescuer watches (see the SQLite twin).
@@ -161,6 +161,9 @@ DELETE FROM queuectl.workers WHERE heartbeat_at < queuectl.now_s() - %(stale_aft
 
 -- name: get_job
 SELECT * FROM queuectl.jobs WHERE id = %(id)s;
+
+-- name: get_jobs
+SELECT * FROM queuectl.jobs WHERE id = ANY(%(ids)s);
 
 -- name: list_jobs
 -- `list`, `dlq list` and the dashboard's pages: every filter that is not NULL applies.
@@ -216,6 +219,26 @@ SELECT min(run_at) AS t FROM queuectl.jobs
 -- name: next_due_out
 SELECT min(run_at) AS t FROM queuectl.jobs
  WHERE state IN ('pending', 'failed') AND queue <> ALL(%(excluded)s);
+
+-- name: work_left_any
+-- What holds a burst run (see the SQLite twin): a job ready now, or a failed one.
+SELECT EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s())
+    OR EXISTS (SELECT 1 FROM queuectl.jobs WHERE state = 'failed') AS found;
+
+-- name: work_left_in
+SELECT EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+                  AND queue = ANY(%(queues)s))
+    OR EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state = 'failed' AND queue = ANY(%(queues)s)) AS found;
+
+-- name: work_left_out
+SELECT EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+                  AND queue <> ALL(%(excluded)s))
+    OR EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state = 'failed' AND queue <> ALL(%(excluded)s)) AS found;
 
 -- name: attempts_of
 SELECT * FROM queuectl.attempts WHERE job_id = %(job_id)s ORDER BY run;
@@ -359,7 +382,7 @@ VALUES (%(id)s, %(host)s, %(pid)s, %(pid_start)s, %(queues)s, queuectl.now_s(), 
     ON CONFLICT (id) DO UPDATE
    SET host = excluded.host, pid = excluded.pid, pid_start = excluded.pid_start,
        queues = excluded.queues, started_at = excluded.started_at,
-       heartbeat_at = excluded.heartbeat_at, stop_requested = false;
+       heartbeat_at = excluded.heartbeat_at, stop_requested = false, stop_now = false;
 
 -- name: list_workers
 SELECT w.*, j.id AS current_job, j.started_at AS job_started_at
@@ -368,7 +391,8 @@ SELECT w.*, j.id AS current_job, j.started_at AS job_started_at
  ORDER BY w.host, w.pid, w.id;
 
 -- name: request_stop
-UPDATE queuectl.workers SET stop_requested = true;
+-- A stop now stays one: a later graceful request does not take it back.
+UPDATE queuectl.workers SET stop_requested = true, stop_now = stop_now OR %(now_too)s;
 
 -- name: delete_workers
 DELETE FROM queuectl.workers WHERE id = ANY(%(ids)s);

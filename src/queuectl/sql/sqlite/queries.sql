@@ -87,6 +87,9 @@ SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids)) AND state = '
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id;
 
+-- name: get_jobs
+SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
 -- name: list_jobs
 -- `list`, `dlq list` and the dashboard's pages: every filter that is not NULL applies.
 -- :states and :tags are JSON arrays; a job passes :tags when it carries every one of them;
@@ -147,6 +150,29 @@ SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
 -- name: next_due_out
 SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
  WHERE state IN ('pending', 'failed') AND queue NOT IN (SELECT value FROM json_each(:excluded));
+
+-- name: work_left_any
+-- What holds a burst run: a job ready now, or a failed one waiting for its retry; a job
+-- scheduled for later does not. Each EXISTS stops at its first row of an index.
+SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due
+                WHERE state IN ('pending', 'failed') AND run_at <= :now)
+    OR EXISTS (SELECT 1 FROM jobs WHERE state = 'failed') AS found;
+
+-- name: work_left_in
+SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due
+                WHERE state IN ('pending', 'failed') AND run_at <= :now
+                  AND queue IN (SELECT value FROM json_each(:queues)))
+    OR EXISTS (SELECT 1 FROM jobs
+                WHERE state = 'failed' AND queue IN (SELECT value FROM json_each(:queues)))
+       AS found;
+
+-- name: work_left_out
+SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due
+                WHERE state IN ('pending', 'failed') AND run_at <= :now
+                  AND queue NOT IN (SELECT value FROM json_each(:excluded)))
+    OR EXISTS (SELECT 1 FROM jobs
+                WHERE state = 'failed' AND queue NOT IN (SELECT value FROM json_each(:excluded)))
+       AS found;
 
 -- name: attempts_of
 SELECT * FROM attempts WHERE job_id = :job_id ORDER BY run;
@@ -268,7 +294,7 @@ VALUES (:id, :host, :pid, :pid_start, :queues, :now, :now);
 
 -- name: worker_heartbeat
 UPDATE workers SET heartbeat_at = :now WHERE id IN (SELECT value FROM json_each(:workers))
-RETURNING stop_requested;
+RETURNING stop_requested, stop_now;
 
 -- name: list_workers
 SELECT w.*, j.id AS current_job, j.started_at AS job_started_at
@@ -277,7 +303,8 @@ SELECT w.*, j.id AS current_job, j.started_at AS job_started_at
  ORDER BY w.host, w.pid, w.id;
 
 -- name: request_stop
-UPDATE workers SET stop_requested = 1;
+-- A stop now stays one: a later graceful request does not take it back.
+UPDATE workers SET stop_requested = 1, stop_now = stop_now OR :now_too;
 
 -- name: retry_all_dead
 UPDATE jobs

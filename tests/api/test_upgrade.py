@@ -1,0 +1,52 @@
+"""A queue made by the previous release opens with this one's migrations, its rows kept."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from queuectl import Queue
+from queuectl.sqlfiles import migrations
+
+# the migration that added `worker stop --now`'s column, per engine
+STOP_NOW = {"sqlite": 4, "postgres": 3}
+WORKER = (
+    "INSERT INTO {}workers (id, host, pid, started_at, heartbeat_at) VALUES ('w1', 'h', 1, 0, 0)"
+)
+
+
+def make_old_queue(location: str, before: dict[str, int]) -> None:
+    """A queue whose schema stops before the migration ``before`` names for its engine,
+    holding one registered worker, ``w1``."""
+    if location.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as conn, conn.transaction():
+            conn.execute("CREATE SCHEMA queuectl")
+            conn.execute("CREATE TABLE queuectl.schema_version (version integer NOT NULL)")
+            for number, script in migrations("postgres"):
+                if number >= before["postgres"]:
+                    break
+                conn.execute(script.encode())
+                conn.execute("INSERT INTO queuectl.schema_version VALUES (%s)", (number,))
+            conn.execute(WORKER.format("queuectl."))
+        return
+    os.makedirs(os.path.dirname(location), mode=0o700, exist_ok=True)
+    lite = sqlite3.connect(location)
+    for number, script in migrations("sqlite"):
+        if number >= before["sqlite"]:
+            break
+        lite.executescript(script + f"PRAGMA user_version = {number};")
+    lite.execute(WORKER.format(""))
+    lite.commit()
+    lite.close()
+
+
+def test_workers_of_a_queue_made_before_stop_now_can_be_stopped_now(location: str) -> None:
+    make_old_queue(location, STOP_NOW)
+    with Queue(location) as queue:
+        beat = queue.backend.heartbeat(["w1"], [], 60)
+        assert (beat.stop_requested, beat.stop_now, beat.registered) == (False, False, True)
+        assert queue.backend.request_stop(now=True) == 1
+        beat = queue.backend.heartbeat(["w1"], [], 60)
+        assert (beat.stop_requested, beat.stop_now) == (True, True)
