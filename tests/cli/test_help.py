@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from queuectl.cli.parser import build_parser
 from tests.support.cli import cli, cli_ok
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    Leaf = tuple[tuple[str, ...], argparse.ArgumentParser]
 
 COMMANDS = (
     "enqueue",
@@ -15,11 +23,16 @@ COMMANDS = (
     "stats",
     "show",
     "logs",
+    "wait",
     "cancel",
+    "rerun",
+    "edit",
+    "run-now",
     "dlq",
     "config",
     "worker",
     "dashboard",
+    "completion",
 )
 
 
@@ -102,3 +115,39 @@ def test_version_prints_the_package_version(home: Path) -> None:
     assert cli_ok(home, "--db", "x.db", "--version").stdout == expected
     assert "--version" in cli_ok(home, "--help").stdout
     assert not home.exists()
+
+
+def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[Leaf]:
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+    for action in subs:
+        for name, sub in action.choices.items():
+            yield from _leaves(sub, (*path, name))
+
+
+LEAVES = dict((" ".join(path), parser) for path, parser in _leaves(build_parser()))
+HIDDEN = {("dashboard", "--token")}  # refused with a hint: it would show in ps
+
+
+@pytest.mark.parametrize("command", list(LEAVES))
+def test_every_argument_says_what_it_does_and_its_default(command: str) -> None:
+    for action in LEAVES[command]._actions:
+        if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+            continue
+        name = action.option_strings[0] if action.option_strings else action.dest
+        if (command, name) in HIDDEN:
+            continue
+        assert action.help and action.help != argparse.SUPPRESS, f"{command} {name}: no help"
+        if action.default not in (None, False, [], argparse.SUPPRESS):
+            assert "default" in action.help, f"{command} {name}: its default is not said"
+
+
+def test_a_command_s_help_shows_its_defaults_and_durations(home: Path) -> None:
+    start = cli_ok(home, "worker", "start", "--help").stdout
+    assert "(default: 1)" in start and "every queue" in start
+    assert "--timeout DURATION" in cli_ok(home, "enqueue", "--help").stdout
+    assert "--timeout DURATION" in cli_ok(home, "worker", "stop", "--help").stdout
+    listing = cli_ok(home, "list", "--help").stdout
+    for state in ("pending", "processing", "completed", "failed", "dead", "cancelled"):
+        assert state in listing

@@ -173,6 +173,10 @@ def port(text: str) -> int:
     return value
 
 
+def _add_json(parser: Any) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout, not a table")
+
+
 # --- one builder per command ---------------------------------------------------------
 def _add_enqueue(commands: Any) -> None:
     enqueue = commands.add_parser(
@@ -227,7 +231,7 @@ def _add_list(commands: Any) -> None:
         metavar="STATE[,STATE…]",
         help=f"only jobs in these states: {', '.join(STATES)} (default: every state)",
     )
-    listing.add_argument("--queue")
+    listing.add_argument("--queue", metavar="NAME", help="only jobs of queue NAME (default: all)")
     listing.add_argument(
         "--tag",
         dest="tags",
@@ -261,7 +265,7 @@ def _add_list(commands: Any) -> None:
         metavar="N",
         help="the newest N jobs, or with --sort the first N (default: all)",
     )
-    listing.add_argument("--json", action="store_true")
+    _add_json(listing)
     listing.set_defaults(run=cmd_list)
 
 
@@ -298,7 +302,7 @@ def _add_status(commands: Any) -> None:
     from queuectl.cli.jobs import cmd_status
 
     status = commands.add_parser("status", help="jobs per state and live workers")
-    status.add_argument("--json", action="store_true")
+    _add_json(status)
     status.add_argument("--watch", action="store_true", help="redraw until Ctrl+C")
     status.add_argument("--interval", metavar="SECONDS", help="with --watch: 2 (default), 500ms…")
     status.set_defaults(run=cmd_status)
@@ -313,7 +317,7 @@ def _add_stats(commands: Any) -> None:
     stats.add_argument(
         "--since", metavar="DURATION", help="only the last 1h, 30m, 7d… (default: all)"
     )
-    stats.add_argument("--json", action="store_true")
+    _add_json(stats)
     stats.set_defaults(run=cmd_stats)
 
 
@@ -321,8 +325,8 @@ def _add_show(commands: Any) -> None:
     from queuectl.cli.jobs import cmd_show
 
     show = commands.add_parser("show", help="one job and every attempt")
-    show.add_argument("id")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("id", metavar="ID", help="the job's id")
+    _add_json(show)
     show.set_defaults(run=cmd_show)
 
 
@@ -330,7 +334,7 @@ def _add_logs(commands: Any) -> None:
     from queuectl.cli.jobs import cmd_logs
 
     logs = commands.add_parser("logs", help="output of a job's attempt")
-    logs.add_argument("id")
+    logs.add_argument("id", metavar="ID", help="the job's id")
     logs.add_argument("--attempt", type=non_negative, help="attempt number (default: latest)")
     logs.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
     _add_follow_timeout(logs)
@@ -353,7 +357,7 @@ def _add_wait(commands: Any) -> None:
         help="wait until jobs are final (completed, dead or cancelled): "
         "exit 0 if all completed, 1 otherwise",
     )
-    wait.add_argument("ids", nargs="+", metavar="ID")
+    wait.add_argument("ids", nargs="+", metavar="ID", help="the jobs to wait for")
     wait.add_argument(
         "--timeout",
         metavar="DURATION",
@@ -371,7 +375,7 @@ def _add_cancel(commands: Any) -> None:
     from queuectl.cli.jobs import cmd_cancel
 
     cancel = commands.add_parser("cancel", help="cancel pending or running jobs")
-    cancel.add_argument("ids", nargs="+", metavar="ID")
+    cancel.add_argument("ids", nargs="+", metavar="ID", help="the jobs to cancel")
     cancel.set_defaults(run=cmd_cancel)
 
 
@@ -392,7 +396,7 @@ def _add_run_now(commands: Any) -> None:
 def _add_job_changes(commands: Any, name: str, about: str, run: Callable[[Any], int]) -> None:
     """A command that changes each job it names (IDs), one by one."""
     change = commands.add_parser(name, help=about)
-    change.add_argument("ids", nargs="+", metavar="ID")
+    change.add_argument("ids", nargs="+", metavar="ID", help="the jobs to change")
     change.set_defaults(run=run)
 
 
@@ -437,15 +441,15 @@ def _add_dlq(commands: Any) -> None:
     )
     dlq.required = True
     dlq_list = dlq.add_parser("list", help="jobs that ran out of retries")
-    dlq_list.add_argument("--json", action="store_true")
+    _add_json(dlq_list)
     dlq_list.set_defaults(run=cmd_dlq_list)
     for name, run, what in (
         ("retry", cmd_dlq_retry, "run again from attempt 0"),
         ("purge", cmd_dlq_purge, "delete for good"),
     ):
         sub = dlq.add_parser(name, help=f"dead jobs: {what}")
-        sub.add_argument("ids", nargs="*", metavar="ID")
-        sub.add_argument("--all", action="store_true")
+        sub.add_argument("ids", nargs="*", metavar="ID", help="dead jobs (or --all)")
+        sub.add_argument("--all", action="store_true", help="every dead job")
         sub.set_defaults(run=run)
 
 
@@ -462,18 +466,18 @@ def _add_config(commands: Any) -> None:
     )
     config.required = True
     get = config.add_parser("get", help="print a setting's value")
-    get.add_argument("key")
+    get.add_argument("key", metavar="KEY", help="a setting (see config list)")
     get.set_defaults(run=cmd_config_get)
     put = config.add_parser("set", help="change a setting")
-    put.add_argument("key")
-    put.add_argument("value")
+    put.add_argument("key", metavar="KEY", help="a setting (see config list)")
+    put.add_argument("value", metavar="VALUE", help="its new value")
     put.set_defaults(run=cmd_config_set)
     unset = config.add_parser("unset", help="back to the default")
-    unset.add_argument("key")
+    unset.add_argument("key", metavar="KEY", help="a setting (see config list)")
     unset.set_defaults(run=cmd_config_unset)
     for name in ("list", "show"):
         every = config.add_parser(name, help="every setting with its value")
-        every.add_argument("--json", action="store_true")
+        _add_json(every)
         every.set_defaults(run=cmd_config_list)
 
 
@@ -485,7 +489,15 @@ def _add_worker(commands: Any) -> None:
     )
     worker.required = True
     start = worker.add_parser("start", help="run jobs (foreground unless --detach)")
-    start.add_argument("--count", "-c", "--concurrency", type=positive, default=1, metavar="N")
+    start.add_argument(
+        "--count",
+        "-c",
+        "--concurrency",
+        type=positive,
+        default=1,
+        metavar="N",
+        help="run up to N jobs at once in this process, 1-256 (default: 1)",
+    )
     start.add_argument(
         "--queue",
         action="append",
@@ -504,11 +516,16 @@ def _add_worker(commands: Any) -> None:
     _add_log_format(start)
     start.set_defaults(run=cmd_worker_start)
     stop = worker.add_parser("stop", help="stop every worker of this queue gracefully")
-    stop.add_argument("--timeout", default="30", metavar="SECONDS")
+    stop.add_argument(
+        "--timeout",
+        default="30",
+        metavar="DURATION",
+        help="wait this long for the workers to exit: 30, 2m… (default: 30s)",
+    )
     _add_stop_now(stop)
     stop.set_defaults(run=cmd_worker_stop)
     wlist = worker.add_parser("list", help="live workers")
-    wlist.add_argument("--json", action="store_true")
+    _add_json(wlist)
     wlist.set_defaults(run=cmd_worker_list)
 
 
@@ -518,7 +535,7 @@ def _add_log_format(start: Any) -> None:
         choices=("text", "json"),
         default="text",
         help="text: a line per event, with its ISO UTC time (default); "
-        "json: one JSON object per line (started, claimed, ended, rescued, fenced, "
+        "json: one JSON object per line (serving, started, claimed, ended, rescued, fenced, "
         "stopping, stopped)",
     )
 
