@@ -18,10 +18,8 @@ import pytest
 from tests.support.cli import collect_lines, one_line_error
 from tests.support.harness import Queuectl
 from tests.support.jobs import gate_wait, q
-from tests.support.output import ts
+from tests.support.output import LOG_TIME, ts
 from tests.support.polling import wait_for
-
-ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
 def fails_once(marker: Path, gate: Path | None = None) -> str:
@@ -217,7 +215,7 @@ def test_worker_log_lines_start_with_the_date_and_time_in_utc(qc: Queuectl) -> N
     lines = worker.log().splitlines()
     assert len(lines) >= 4, lines  # started, claimed, ended, stopped
     for line in lines:
-        assert re.match(ISO_UTC + " ", line), line
+        assert re.match(LOG_TIME + " ", line), line
     stamp = lines[-1].split()[0]
     assert abs(ts(stamp) - time.time()) < 60, f"{stamp} is not the time in UTC"
 
@@ -229,10 +227,14 @@ def test_log_format_json_writes_one_object_per_event(qc: Queuectl, tmp_path: Pat
     assert worker.wait(30) == 1
 
     events = [json.loads(line) for line in worker.log().splitlines()]
-    assert all(re.fullmatch(ISO_UTC, e["time"]) for e in events)
+    assert all(re.fullmatch(LOG_TIME, e["time"]) for e in events)
     by_kind: dict[str, list[dict[str, object]]] = {}
     for e in events:
         by_kind.setdefault(str(e["event"]), []).append(e)
+    (serving,) = by_kind["serving"]
+    db = qc.env.get("QUEUECTL_DB")
+    where = str(qc.home / "queuectl.db") if db is None else f"{db} (schema queuectl)"
+    assert events[0] is serving and serving["location"] == where
     (started,) = by_kind["started"]
     host = started["host"]
     assert {e["host"] for e in events} == {host}
@@ -258,7 +260,7 @@ def test_log_format_json_reports_a_stop_as_an_event(qc: Queuectl) -> None:
     worker.send(signal.SIGTERM)
     assert worker.wait(10) == 0
     events = [json.loads(line)["event"] for line in worker.log().splitlines()]
-    assert events == ["started", "stopping", "stopped"]
+    assert events == ["serving", "started", "stopping", "stopped"]
 
 
 def test_a_detached_worker_keeps_its_log_format(qc: Queuectl) -> None:
@@ -271,4 +273,4 @@ def test_a_detached_worker_keeps_its_log_format(qc: Queuectl) -> None:
     wait_for(lambda: '"event": "stopped"' in log.read_text(), 30, what="the worker to stop")
 
     events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
-    assert events == ["started", "claimed", "ended", "stopped"]
+    assert events == ["serving", "started", "claimed", "ended", "stopped"]

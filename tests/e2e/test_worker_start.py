@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 from tests.support.harness import Queuectl
+from tests.support.output import LOG_TIME
 from tests.support.polling import wait_for
 from tests.support.processes import running
 
@@ -18,7 +19,7 @@ def test_the_first_line_of_a_worker_names_the_queue_it_serves(qc: Queuectl) -> N
     qc.enqueue("true")  # a foreground worker, run to the end
     done = qc.run("worker", "start", "--burst", timeout=90)
     first = done.stderr.splitlines()[0]
-    assert re.fullmatch(rf"\d\d:\d\d:\d\d serving {re.escape(expected)}", first), first
+    assert re.fullmatch(rf"{LOG_TIME} serving {re.escape(expected)}", first), first
 
 
 def test_a_detached_worker_prints_one_pid_and_its_log_is_named_after_it(qc: Queuectl) -> None:
