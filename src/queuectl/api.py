@@ -104,8 +104,14 @@ class Queue:
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
         tags: Sequence[str] | None = None,
+        unique_key: str | None = None,
+        unique_within: float | str | None = None,
+        on_duplicate: str | None = None,
+        no_retry_on: Sequence[int] | None = None,
     ) -> str:
-        """Enqueue one job; returns its id. A string runs under /bin/sh -c, a list as argv."""
+        """Enqueue one job; returns its id. A string runs under /bin/sh -c, a list as argv.
+        A job whose ``unique_key`` is held: Conflict, or with ``on_duplicate="skip"`` the id
+        of the job that holds it."""
         raw: dict[str, object] = {
             # a list or tuple is argv; anything else (a mapping, a set) is left for
             # check_command to refuse rather than turned into a list of its keys
@@ -120,6 +126,10 @@ class Queue:
             "cwd": cwd,
             "env": dict(env) if env is not None else None,
             "tags": list(tags) if isinstance(tags, list | tuple) else tags,
+            "unique_key": unique_key,
+            "unique_within": unique_within,
+            "on_duplicate": on_duplicate,
+            "no_retry_on": list(no_retry_on) if isinstance(no_retry_on, tuple) else no_retry_on,
         }
         return self.enqueue_many([raw])[0]
 

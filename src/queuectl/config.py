@@ -76,6 +76,43 @@ def _log_bytes(text: str) -> str:
     return str(size)
 
 
+def _fraction(text: str) -> str:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected a number from 0 to 1, e.g. 0.25") from None
+    if not 0 <= value <= 1:  # also refuses nan
+        raise ValueError("must be a number from 0 to 1")
+    return repr(value) if value != int(value) else str(int(value))
+
+
+def _exit_code(text: str) -> str:
+    """An exit code a job can end with on purpose (1-255), or none."""
+    value = text.strip().lower()
+    if value in ("none", "off", ""):
+        return "none"
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 255:
+        raise ValueError("expected an exit code from 1 to 255, or none")
+    return str(int(value))
+
+
+def exit_codes(text: str) -> frozenset[int]:
+    """``2,126,127`` → the exit codes (0-255); ValueError naming the rule."""
+    codes = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not (part.isascii() and part.isdigit()) or int(part) > 255:
+            raise ValueError("expected exit codes from 0 to 255, separated by commas, e.g. 2,126")
+        codes.add(int(part))
+    return frozenset(codes)
+
+
+def _exit_codes(text: str) -> str:
+    if text.strip().lower() in ("none", "off", ""):
+        return "none"
+    return ",".join(map(str, sorted(exit_codes(text))))
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def check(text: str) -> str:
         value = text.strip().lower()
@@ -98,6 +135,11 @@ SETTINGS: dict[str, tuple[str, Callable[[str], str], str]] = {
     "poll_interval": ("2", _seconds(0.05), "safety-net wake-up of idle workers"),
     "log_tail_bytes": ("16384", _non_negative_int(1 << 20), "output kept in the database"),
     "durability": ("full", _choice("full", "normal", "off"), "SQLite fsync: full|normal|off"),
+    "no_retry_on": ("none", _exit_codes, "exit codes that go straight to dead, e.g. 2,126,127"),
+    "backoff_jitter": ("0", _fraction, "up to this fraction of a retry delay is added at random"),
+    "snooze_exit_code": ("none", _exit_code, "exit code that reschedules a job, no attempt spent"),
+    "snooze_delay": ("60", _seconds(0), "how long a snoozed job waits before it runs again"),
+    "max_snoozes": ("10", _non_negative_int(1000), "snoozes a job may take; then they fail"),
     "max_log_bytes": (
         str(64 << 20),
         _log_bytes,
@@ -194,3 +236,25 @@ class Settings:
         """0 = no limit."""
         text = self._values["max_log_bytes"]
         return 0 if text == "none" else int(text)
+
+    @property
+    def no_retry_on(self) -> frozenset[int]:
+        text = self._values["no_retry_on"]
+        return frozenset() if text == "none" else exit_codes(text)
+
+    @property
+    def backoff_jitter(self) -> float:
+        return float(self._values["backoff_jitter"])
+
+    @property
+    def snooze_exit_code(self) -> int | None:
+        text = self._values["snooze_exit_code"]
+        return None if text == "none" else int(text)
+
+    @property
+    def snooze_delay(self) -> float:
+        return float(self._values["snooze_delay"])
+
+    @property
+    def max_snoozes(self) -> int:
+        return int(self._values["max_snoozes"])

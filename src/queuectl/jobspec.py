@@ -32,6 +32,10 @@ if TYPE_CHECKING:
         cwd: str | None
         env: dict[str, str] | None
         tags: list[str] | None
+        unique_key: str | None
+        unique_within: float | None  # None: the key is held while a job with it is active
+        on_duplicate: str  # "error" or "skip"
+        no_retry_on: list[int] | None
 
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}")
@@ -52,6 +56,10 @@ KEYS = (
     "cwd",
     "env",
     "tags",
+    "unique_key",
+    "unique_within",
+    "on_duplicate",
+    "no_retry_on",
 )
 KNOWN_KEYS = frozenset(KEYS)
 MAX_ARG = 131071  # Linux refuses a single exec argument longer than this (MAX_ARG_STRLEN - 1)
@@ -196,6 +204,54 @@ def check_tags(value: object) -> list[str] | None:
     return tags or None
 
 
+MAX_UNIQUE_KEY = 256
+ON_DUPLICATE = ("error", "skip")
+
+
+def check_unique(
+    key: object, within: object, on_duplicate: object
+) -> tuple[str, float | None, str]:
+    """(unique_key, unique_within, on_duplicate): the key, held while a job with it is
+    active (``"active"``, the default) or also for a DURATION after one was created; a
+    duplicate is refused (``"error"``, the default) or answered with the job that holds the
+    key (``"skip"``)."""
+    if not isinstance(key, str) or not key:
+        raise InvalidInput("unique_key must be a non-empty string")
+    _check_text("unique_key", key, MAX_UNIQUE_KEY)
+    window: float | None = None
+    if within is not None and within != "active":
+        window = parse_duration(within, "unique_within")
+        if window <= 0:
+            raise InvalidInput("unique_within must be 'active' or a duration greater than zero")
+    if on_duplicate is None:
+        on_duplicate = "error"
+    elif on_duplicate not in ON_DUPLICATE:
+        raise InvalidInput(f"on_duplicate must be error or skip, not {brief(on_duplicate)}")
+    return key, window, str(on_duplicate)
+
+
+def check_exit_codes(value: object) -> list[int] | None:
+    """``no_retry_on``: an array of exit codes 0-255, kept sorted and once each; None for none."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidInput("no_retry_on must be an array of exit codes, e.g. [2, 126, 127]")
+    for code in value:
+        _check_int("no_retry_on code", code, 0, 255)
+    return sorted(set(value)) or None
+
+
+def parse_exit_codes(text: str) -> list[int]:
+    """``--no-retry-on 2,126,127`` → [2, 126, 127] (range-checked with the rest)."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InvalidInput(
+            f"--no-retry-on expects exit codes separated by commas, e.g. 2,126,127, "
+            f"got {brief(text)}"
+        ) from None
+
+
 def parse_env_flags(pairs: list[str]) -> dict[str, str] | None:
     """``--env KEY=VALUE`` flags → a dict (validated later with the rest)."""
     env: dict[str, str] = {}
@@ -292,6 +348,18 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     command = check_command(raw["command"])
     env = check_env(get("env"))
     tags = check_tags(get("tags"))
+    unique_key = get("unique_key")
+    unique_within = None
+    on_duplicate = "error"
+    if unique_key is not None:
+        unique_key, unique_within, on_duplicate = check_unique(
+            unique_key, get("unique_within"), get("on_duplicate")
+        )
+    elif get("unique_within") is not None or get("on_duplicate") is not None:
+        raise InvalidInput("unique_within and on_duplicate need a unique_key")
+    no_retry_on = get("no_retry_on")
+    if no_retry_on is not None:
+        no_retry_on = check_exit_codes(no_retry_on)
     check_exec_size(command, cwd, env)
     return {
         "id": job_id,
@@ -305,6 +373,10 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         "cwd": cwd,
         "env": env,
         "tags": tags,
+        "unique_key": unique_key,
+        "unique_within": unique_within,
+        "on_duplicate": on_duplicate,
+        "no_retry_on": no_retry_on,
     }
 
 

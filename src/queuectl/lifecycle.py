@@ -7,14 +7,16 @@ transition with a guarded write; this module decides what it is.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from queuectl.models import JobState
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
+    from queuectl.config import Settings
     from queuectl.models import Job
 
 
@@ -73,8 +75,30 @@ Outcome = Succeeded | Failed | TimedOut | SpawnError | Killed | WorkerLost | Int
 
 @dataclass(frozen=True, slots=True)
 class Policy:
+    """What decide() applies to every job (the queue's settings): backoff, its jitter (a
+    fraction 0..1 of the delay added at random), the exit codes never retried, and the
+    opt-in snooze code (None: none) with its delay and how often a job may take it."""
+
     backoff_base: float = 2.0
     max_backoff: float = 3600.0
+    backoff_jitter: float = 0.0
+    no_retry_on: frozenset[int] = frozenset()
+    snooze_exit_code: int | None = None
+    snooze_delay: float = 60.0
+    max_snoozes: int = 10
+
+
+def policy_of(settings: Settings) -> Policy:
+    """The Policy of a queue's settings."""
+    return Policy(
+        settings.backoff_base,
+        settings.max_backoff,
+        settings.backoff_jitter,
+        settings.no_retry_on,
+        settings.snooze_exit_code,
+        settings.snooze_delay,
+        settings.max_snoozes,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +108,7 @@ class Transition:
     run_at: float | None  # when the job may run next; None = unchanged
     exit_code: int | None
     error: str | None
+    snoozes: int = 0  # the job's snooze count after this transition
 
 
 class Finished(NamedTuple):
@@ -139,25 +164,68 @@ class RetryCounters(Protocol):
     @property
     def max_retries(self) -> int: ...
 
+    @property
+    def no_retry_on(self) -> frozenset[int]: ...
 
-def decide(job: RetryCounters, outcome: Outcome, policy: Policy, now: float) -> Transition:
+    @property
+    def snoozes(self) -> int: ...
+
+
+def decide(
+    job: RetryCounters,
+    outcome: Outcome,
+    policy: Policy,
+    now: float,
+    draw: Callable[[], float] = random.random,
+) -> Transition:
     """The next state of a job whose running attempt ended with ``outcome``.
 
     ``job.attempts`` counts finished attempts before this one; a job runs at most
-    ``max_retries + 1`` times.
+    ``max_retries + 1`` times. ``draw``: a uniform number in [0, 1) for the backoff's
+    jitter (injected by tests; drawn only when the policy has jitter).
     """
-    attempts, max_retries = job.attempts, job.max_retries
+    attempts, max_retries, snoozes = job.attempts, job.max_retries, job.snoozes
     exit_code, error = describe(outcome)
     if isinstance(outcome, Interrupted):
-        return Transition(JobState.PENDING, attempts, now, exit_code, error)
+        return Transition(JobState.PENDING, attempts, now, exit_code, error, snoozes)
+    if snoozed(job, outcome, policy):
+        error = f"snoozed: exit code {exit_code} ({snoozes + 1} of {policy.max_snoozes})"
+        return Transition(
+            JobState.PENDING, attempts, now + policy.snooze_delay, exit_code, error, snoozes + 1
+        )
     done = attempts + 1
     if isinstance(outcome, Succeeded):
-        return Transition(JobState.COMPLETED, done, None, exit_code, error)
+        return Transition(JobState.COMPLETED, done, None, exit_code, error, snoozes)
     if isinstance(outcome, Cancelled):
-        return Transition(JobState.CANCELLED, done, None, exit_code, error)
+        return Transition(JobState.CANCELLED, done, None, exit_code, error, snoozes)
+    if not_retried(job, exit_code, policy):
+        error = f"{error}: not retried (no-retry-on {exit_code})"
+        return Transition(JobState.DEAD, done, None, exit_code, error, snoozes)
     if done > max_retries:
-        return Transition(JobState.DEAD, done, None, exit_code, error)
-    return Transition(JobState.FAILED, done, now + backoff(done, policy), exit_code, error)
+        return Transition(JobState.DEAD, done, None, exit_code, error, snoozes)
+    delay = backoff(done, policy)
+    if policy.backoff_jitter:
+        delay += delay * policy.backoff_jitter * draw()
+    return Transition(JobState.FAILED, done, now + delay, exit_code, error, snoozes)
+
+
+def snoozed(job: RetryCounters, outcome: Outcome, policy: Policy) -> bool:
+    """Whether the attempt asked to be run again later (it exited with the policy's snooze
+    code) and the job may still be snoozed: then no attempt is spent."""
+    return (
+        policy.snooze_exit_code is not None
+        and isinstance(outcome, Failed)
+        and outcome.exit_code == policy.snooze_exit_code
+        and job.snoozes < policy.max_snoozes
+    )
+
+
+def not_retried(job: RetryCounters, exit_code: int | None, policy: Policy) -> bool:
+    """Whether an attempt that failed with ``exit_code`` ends the job at once: the code is
+    one of the job's own no-retry-on codes or the queue's (config no-retry-on)."""
+    return exit_code is not None and (
+        exit_code in job.no_retry_on or exit_code in policy.no_retry_on
+    )
 
 
 class LeaseWatch:

@@ -46,6 +46,9 @@ EDITABLE = ("pending", "failed")
 WAITING = ("pending", "failed")
 
 
+_NONE: frozenset[int] = frozenset()
+
+
 # Each class has a docstring: without one, @dataclass computes inspect.signature() for it.
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -72,6 +75,9 @@ class Job:
     runs: int  # attempts ever started; never reset, so it fences a run (see DECISIONS.md)
     lease_until: float | None
     tags: tuple[str, ...] = ()  # labels given at enqueue, in their order
+    unique_key: str | None = None  # at most one active job holds it (enqueue --unique-key)
+    no_retry_on: frozenset[int] = frozenset()  # exit codes that end it dead at once
+    snoozes: int = 0  # times its snooze exit code rescheduled it (lifecycle.decide)
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -98,6 +104,9 @@ class Job:
             runs=row["runs"],
             lease_until=row["lease_until"],
             tags=tuple(json.loads(row["tags"])) if row["tags"] else (),
+            unique_key=row["unique_key"],
+            no_retry_on=frozenset(json.loads(row["no_retry_on"])) if row["no_retry_on"] else _NONE,
+            snoozes=row["snoozes"],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +124,9 @@ class Job:
             "cwd": self.cwd,
             "env_keys": sorted(self.env) if self.env else [],
             "tags": list(self.tags),
+            "unique_key": self.unique_key,
+            "no_retry_on": sorted(self.no_retry_on),
+            "snoozes": self.snoozes,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
             "started_at": iso(self.started_at),

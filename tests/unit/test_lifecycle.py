@@ -32,10 +32,12 @@ POLICY = Policy(backoff_base=2.0, max_backoff=3600.0)
 
 @dataclass(frozen=True)
 class Counters:
-    """The two counters decide() reads from a job."""
+    """The counters decide() reads from a job."""
 
     attempts: int
     max_retries: int
+    no_retry_on: frozenset[int] = frozenset()
+    snoozes: int = 0
 
 
 FAILURES: list[Outcome] = [

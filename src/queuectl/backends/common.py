@@ -49,6 +49,30 @@ class DuplicateKey(StorageError):
     """An insert hit a unique key (raised by an engine's _write, turned into InvalidInput)."""
 
 
+def duplicate(key: str, within: float | None, holder: str, batch: bool) -> Conflict:
+    """Why a job with unique key ``key`` was refused: job ``holder`` holds the key."""
+    from queuectl.timefmt import format_duration
+
+    how = "is active"
+    if within is not None:
+        how += f" or was created in the last {format_duration(within)}"
+    rest = "; nothing was enqueued" if batch else ""
+    return Conflict(f"unique key {key!r} is taken: job {holder!r} {how}{rest}")
+
+
+def key_taken(verb: str, work: Callable[[], R]) -> R:
+    """``work()``, a change that makes jobs active again (rerun, dlq retry): where another
+    active job holds a unique key of theirs, the database's unique index refuses it, and
+    the whole command with it."""
+    try:
+        return work()
+    except DuplicateKey:
+        raise Conflict(
+            f"cannot {verb}: another active job holds the unique key of a job named; "
+            "nothing was changed"
+        ) from None
+
+
 def storable(text: str | None) -> str | None:
     """Text a job produced (its output's tail, an error naming what it ran), made storable
     on every engine: PostgreSQL text cannot hold NUL, and no engine can encode a lone
@@ -79,6 +103,7 @@ def end_params(
     return {
         "state": step.state.value,
         "attempts": step.attempts,
+        "snoozes": step.snoozes,
         "run_at": step.run_at,
         "exit_code": step.exit_code,
         "error": storable(step.error),
@@ -248,7 +273,10 @@ class SqlBackend(SqlInsights):
 
     # --- enqueue / read -------------------------------------------------------------
     def enqueue(self, specs: Sequence[JobSpec], max_retries: int, now: float) -> list[str]:
-        """Insert every job or none; a duplicate id raises InvalidInput naming it."""
+        """Insert every job or none; a duplicate id raises InvalidInput naming it. A job
+        whose unique key is held (query ``unique_holder``) is refused (Conflict, nothing
+        enqueued) or, with on_duplicate ``skip``, not inserted: its place in the result is
+        the id of the job that holds the key."""
         if not specs:
             return []
         ids = [spec["id"] for spec in specs]
@@ -268,17 +296,55 @@ class SqlBackend(SqlInsights):
                 spec["cwd"],
                 json.dumps(spec["env"]) if spec["env"] else None,
                 json.dumps(spec["tags"]) if spec["tags"] else None,
+                spec["unique_key"],
+                json.dumps(spec["no_retry_on"]) if spec["no_retry_on"] else None,
                 now,
                 now,
             )
             for spec in specs
         ]
+        keyed = any(row[10] is not None for row in rows)
         try:
+            if keyed:
+                return self._write(lambda conn: self._insert_unique(conn, specs, rows, now))
             self._write(lambda conn: self._insert_jobs(conn, rows), batched=True)
         except DuplicateKey:
             taken = self._existing(ids)
+            if not taken and keyed:  # the index refused what a rerun took meanwhile
+                raise Conflict("a unique key was taken meanwhile; nothing was enqueued") from None
             name = taken[0] if taken else "?"
             raise InvalidInput(f"job id {name!r} already exists; nothing was enqueued") from None
+        return ids
+
+    def _insert_unique(
+        self, conn: Any, specs: Sequence[JobSpec], rows: list[tuple[Any, ...]], now: float
+    ) -> list[str]:
+        """Insert a batch that holds jobs with a unique key, in order, in the caller's
+        transaction: each keyed job after its key is locked (query ``unique_lock``) and found
+        free (``unique_holder``); the jobs without a key between them in bulk."""
+        ids: list[str] = []
+        plain: list[tuple[Any, ...]] = []
+        for spec, row in zip(specs, rows, strict=True):
+            key = spec["unique_key"]
+            if key is None:
+                plain.append(row)
+                ids.append(spec["id"])
+                continue
+            if plain:
+                self._insert_jobs(conn, plain)
+                plain = []
+            self._run(conn, "unique_lock", {"key": key})
+            params = {"key": key, "within": spec["unique_within"], "now": now}
+            holder = self._run(conn, "unique_holder", params).fetchone()
+            if holder is None:
+                self._insert_jobs(conn, [row])
+                ids.append(spec["id"])
+            elif spec["on_duplicate"] == "skip":
+                ids.append(holder["id"])
+            else:
+                raise duplicate(key, spec["unique_within"], holder["id"], len(specs) > 1)
+        if plain:
+            self._insert_jobs(conn, plain)
         return ids
 
     def _existing(self, ids: Sequence[str]) -> list[str]:
@@ -563,12 +629,15 @@ class SqlBackend(SqlInsights):
                 self._run(conn, "rerun_job", {**params, "id": job_id})
             return list(ids)
 
-        return self._write(retry)
+        return key_taken("retry", lambda: self._write(retry))
 
     def rerun(self, ids: Sequence[str]) -> Changes:
         from queuectl.models import RERUNNABLE
 
-        return self._one_by_one(ids, RERUNNABLE, "rerun", "rerun_job", "close_left_attempt")
+        return key_taken(
+            "rerun",
+            lambda: self._one_by_one(ids, RERUNNABLE, "rerun", "rerun_job", "close_left_attempt"),
+        )
 
     def run_now(self, ids: Sequence[str]) -> Changes:
         from queuectl.models import WAITING

@@ -231,10 +231,42 @@ OPTIONS = (
         help="label the job, for list --tag (repeatable; default: no tags)",
         append=True,
     ),
+    Option(
+        "--unique-key",
+        metavar="KEY",
+        help="at most one active job with KEY (default: no key)",
+    ),
+    Option(
+        "--unique-within",
+        metavar="active|DURATION",
+        help="hold the key while a job is active (default), or also for DURATION after one "
+        "is created",
+    ),
+    Option(
+        "--on-duplicate",
+        metavar="error|skip",
+        help="when KEY is held: fail, exit 1 (default), or print the holder's id, exit 0",
+    ),
+    Option(
+        "--no-retry-on",
+        metavar="CODE[,CODE...]",
+        help="exit codes that go straight to dead (default: config no-retry-on, none)",
+    ),
 )
 
 _BY_FLAG = {option.flag: option for option in OPTIONS}
-_FLAGS = ("priority", "max_retries", "timeout", "run_at", "delay", "queue", "cwd")
+_FLAGS = (
+    "priority",
+    "max_retries",
+    "timeout",
+    "run_at",
+    "delay",
+    "queue",
+    "cwd",
+    "unique_key",
+    "unique_within",
+    "on_duplicate",
+)
 
 
 def negative_number(word: str) -> bool:
@@ -313,6 +345,10 @@ def cmd_enqueue(args: Namespace) -> int:
         given["env"] = parse_env_flags(args.env)
     if args.tag:
         given["tags"] = args.tag
+    if args.no_retry_on is not None:
+        from queuectl.jobspec import parse_exit_codes
+
+        given["no_retry_on"] = parse_exit_codes(args.no_retry_on)
     sources = [
         name
         for name, value in (
@@ -357,7 +393,9 @@ def cmd_enqueue(args: Namespace) -> int:
     else:
         sys.stdout.write("\n".join(ids) + "\n")
     if args.file is not None:
-        sys.stderr.write(f"enqueued {len(ids)} jobs\n")
+        skipped = sum(spec["id"] != got for spec, got in zip(specs, ids, strict=True))
+        added = f" ({skipped} duplicates skipped: their ids are those of the jobs holding the key)"
+        sys.stderr.write(f"enqueued {len(ids) - skipped} jobs{added if skipped else ''}\n")
     return 0
 
 

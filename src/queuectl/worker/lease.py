@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, NamedTuple
 
 from queuectl.errors import QueuectlError
-from queuectl.lifecycle import Policy
+from queuectl.lifecycle import policy_of
 from queuectl.worker.fence import ENV as FENCE_ENV
 from queuectl.worker.fence import Fence
 from queuectl.worker.messages import event, say
@@ -127,7 +127,7 @@ class Lease:
                 ):
                     say(f"job {slot.job.id} was cancelled or taken over: stopping it")
                     slot.stop(StopReason.REVOKED, now, settings.kill_grace)
-            policy = Policy(settings.backoff_base, settings.max_backoff)
+            policy = policy_of(settings)
             rescued = self.port.rescue_expired(policy, settings.lease * STALE_LEASES, self.here())
             for job_id in rescued:
                 event("rescued", f"rescued job {job_id}: its worker was lost", job=job_id)

@@ -20,12 +20,12 @@ from queuectl.lifecycle import (
     Interrupted,
     Killed,
     Outcome,
-    Policy,
     SpawnError,
     Succeeded,
     TimedOut,
     WorkerLost,
     decide,
+    policy_of,
 )
 from queuectl.logfiles import LiveLog
 from queuectl.worker import executor
@@ -180,7 +180,7 @@ class Slot:
         log_path, tail = self.log.keep(
             job.id, job.runs, settings.log_tail_bytes, settings.max_log_bytes
         )
-        policy = Policy(settings.backoff_base, settings.max_backoff)
+        policy = policy_of(settings)
         step = decide(job, outcome, policy, now())
         self.clear()
         return Finished(job, self.worker_id, step, outcome.name, log_path, tail)

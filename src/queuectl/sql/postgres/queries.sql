@@ -14,17 +14,35 @@ COMMIT;
 -- name: insert_job
 -- A whole batch in one statement: the batch's instant of creation twice (created_at,
 -- updated_at), then a column per parameter as an array, in enqueue order (id, command,
--- max_retries, priority, queue, run_at, timeout, cwd, env, tags).
+-- max_retries, priority, queue, run_at, timeout, cwd, env, tags, unique_key, no_retry_on).
 INSERT INTO queuectl.jobs (id, command, state, max_retries, priority, queue, run_at, timeout,
-                           cwd, env, tags, created_at, updated_at)
+                           cwd, env, tags, unique_key, no_retry_on, created_at, updated_at)
 SELECT id, command, 'pending', max_retries, priority, queue, run_at, timeout, cwd, env, tags,
-       %b::double precision, %b::double precision
+       unique_key, no_retry_on, %b::double precision, %b::double precision
   FROM unnest(%b::text[], %b::text[], %b::integer[], %b::integer[], %b::text[],
               %b::double precision[], %b::double precision[], %b::text[], %b::text[],
-              %b::text[])
+              %b::text[], %b::text[], %b::text[])
        WITH ORDINALITY
-         AS j(id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags, n)
+         AS j(id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags,
+              unique_key, no_retry_on, n)
  ORDER BY n;
+
+-- name: unique_lock
+-- Enqueues of one unique key, one at a time until commit, so that the next one's
+-- unique_holder (a statement of its own, with a snapshot taken after the lock) sees every
+-- job the previous ones inserted. The first key is the queue's schema, rewritten with it.
+SELECT pg_advisory_xact_lock(hashtext('queuectl.jobs'), hashtext(%(key)s));
+
+-- name: unique_holder
+-- The job that holds %(key)s against a new one: an active job with it, or (%(within)s not
+-- NULL) one created within the last %(within)s seconds.
+SELECT id FROM queuectl.jobs
+ WHERE unique_key = %(key)s
+   AND (state IN ('pending', 'blocked', 'failed', 'processing')
+        OR (%(within)s::double precision IS NOT NULL
+            AND created_at > %(now)s::double precision - %(within)s::double precision))
+ ORDER BY created_at DESC
+ LIMIT 1;
 
 -- name: claim_any
 -- The claim: lock the best ready row that no one else has locked, take it with a lease
@@ -100,7 +118,7 @@ SELECT * FROM taken;
 UPDATE queuectl.jobs
    SET state = %(state)s, attempts = %(attempts)s, run_at = COALESCE(%(run_at)s, run_at),
        exit_code = %(exit_code)s, last_error = %(error)s, finished_at = queuectl.now_s(),
-       updated_at = queuectl.now_s(), lease_until = NULL
+       updated_at = queuectl.now_s(), lease_until = NULL, snoozes = %(snoozes)s
  WHERE id = %(job_id)s AND state = 'processing' AND worker = %(worker)s AND runs = %(run)s;
 
 -- name: end_attempt
@@ -141,7 +159,8 @@ SELECT * FROM queuectl.jobs
 UPDATE queuectl.jobs
    SET state = %(state)s, attempts = %(attempts)s, run_at = COALESCE(%(run_at)s, run_at),
        exit_code = %(exit_code)s, last_error = %(error)s, finished_at = queuectl.now_s(),
-       updated_at = queuectl.now_s(), lease_until = NULL, worker = NULL
+       updated_at = queuectl.now_s(), lease_until = NULL, worker = NULL,
+       snoozes = %(snoozes)s
  WHERE id = %(job_id)s AND state = 'processing' AND worker = %(worker)s AND runs = %(run)s
    AND lease_until = %(lease_until)s;
 

@@ -2,11 +2,25 @@
 
 -- name: insert_job
 -- Positional (id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags,
--- now, now): a tuple per job binds faster than a mapping, and the backend repeats the row
--- after VALUES to insert a batch's jobs many per statement.
+-- unique_key, no_retry_on, now, now): a tuple per job binds faster than a mapping, and the
+-- backend repeats the row after VALUES to insert a batch's jobs many per statement.
 INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, timeout, cwd, env,
-                  tags, created_at, updated_at)
-VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+                  tags, unique_key, no_retry_on, created_at, updated_at)
+VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: unique_lock
+-- SQLite's write transaction is the only writer: nothing more to lock (see unique_holder).
+SELECT :key;
+
+-- name: unique_holder
+-- The job that holds :key against a new one: an active job with it, or (:within not NULL)
+-- one created within the last :within seconds. Read in the inserting write transaction.
+SELECT id FROM jobs INDEXED BY jobs_unique_created
+ WHERE unique_key = :key
+   AND (state IN ('pending', 'blocked', 'failed', 'processing')
+        OR (:within IS NOT NULL AND created_at > :now - :within))
+ ORDER BY created_at DESC
+ LIMIT 1;
 
 -- name: claim_any
 -- The claim: one statement picks the best ready job and takes it with a lease.
@@ -53,7 +67,7 @@ VALUES (:job_id, :run, :worker, :now);
 UPDATE jobs
    SET state = :state, attempts = :attempts, run_at = COALESCE(:run_at, run_at),
        exit_code = :exit_code, last_error = :error, finished_at = :now, updated_at = :now,
-       lease_until = NULL
+       lease_until = NULL, snoozes = :snoozes
  WHERE id = :job_id AND state = 'processing' AND worker = :worker AND runs = :run;
 
 -- name: end_attempt
@@ -328,7 +342,7 @@ SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 UPDATE jobs
    SET state = :state, attempts = :attempts, run_at = COALESCE(:run_at, run_at),
        exit_code = :exit_code, last_error = :error, finished_at = :now, updated_at = :now,
-       lease_until = NULL, worker = NULL
+       lease_until = NULL, worker = NULL, snoozes = :snoozes
  WHERE id = :job_id AND state = 'processing' AND worker = :worker AND runs = :run
    AND lease_until = :lease_until;
 
