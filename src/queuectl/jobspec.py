@@ -356,7 +356,9 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
             unique_key, get("unique_within"), get("on_duplicate")
         )
     elif get("unique_within") is not None or get("on_duplicate") is not None:
-        raise InvalidInput("unique_within and on_duplicate need a unique_key")
+        # checked, and without a key they change nothing: beside --file, the flags are
+        # fields of every line, and apply to the lines that have a key
+        check_unique("-", get("unique_within"), get("on_duplicate"))
     no_retry_on = get("no_retry_on")
     if no_retry_on is not None:
         no_retry_on = check_exit_codes(no_retry_on)

@@ -55,7 +55,7 @@ def test_bad_unique_options_exit_2_and_write_nothing(qc: Queuectl) -> None:
     for flags in (
         ["--unique-key", "k", "--on-duplicate", "replace"],
         ["--unique-key", "k", "--unique-within", "soon"],
-        ["--unique-within", "1h"],
+        ["--unique-within", "-1h"],
         ["--no-retry-on", "2,x"],
         ["--no-retry-on", "256"],
     ):
