@@ -19,6 +19,11 @@ KEYS = (
     "poll_interval",
     "log_tail_bytes",
     "durability",
+    "no_retry_on",
+    "backoff_jitter",
+    "snooze_exit_code",
+    "snooze_delay",
+    "max_snoozes",
     "max_log_bytes",
 )
 

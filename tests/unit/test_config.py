@@ -18,6 +18,11 @@ DEFAULTS = {
     "poll_interval": "2",
     "log_tail_bytes": "16384",
     "durability": "full",
+    "no_retry_on": "none",
+    "backoff_jitter": "0",
+    "snooze_exit_code": "none",
+    "snooze_delay": "60",
+    "max_snoozes": "10",
     "max_log_bytes": "67108864",
 }
 

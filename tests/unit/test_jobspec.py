@@ -164,7 +164,39 @@ def test_every_documented_key_is_known() -> None:
         "cwd",
         "env",
         "tags",
+        "unique_key",
+        "unique_within",
+        "on_duplicate",
+        "no_retry_on",
     }
+
+
+def test_unique_fields_are_normalised() -> None:
+    spec = check_job(job(unique_key="k", unique_within="1h", on_duplicate="skip"), NOW)
+    assert (spec["unique_key"], spec["unique_within"], spec["on_duplicate"]) == ("k", 3600, "skip")
+    plain = check_job(job(unique_key="k", unique_within="active"), NOW)
+    assert (plain["unique_within"], plain["on_duplicate"]) == (None, "error")
+    assert check_job(job(no_retry_on=[127, 2, 2]), NOW)["no_retry_on"] == [2, 127]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"unique_key": ""},
+        {"unique_key": 5},
+        {"unique_key": "k" * 257},
+        {"unique_key": "k", "unique_within": "0s"},
+        {"unique_key": "k", "unique_within": "later"},
+        {"unique_key": "k", "on_duplicate": "replace"},
+        {"on_duplicate": "replace"},
+        {"no_retry_on": 2},
+        {"no_retry_on": [256]},
+        {"no_retry_on": [True]},
+    ],
+)
+def test_bad_unique_and_retry_fields_are_refused(fields: dict[str, object]) -> None:
+    with pytest.raises(InvalidInput):
+        check_job(job(**fields), NOW)
 
 
 @pytest.mark.parametrize(
@@ -231,6 +263,10 @@ def test_defaults() -> None:
         "cwd": None,
         "env": None,
         "tags": None,
+        "unique_key": None,
+        "unique_within": None,
+        "on_duplicate": "error",
+        "no_retry_on": None,
     }
 
 
@@ -247,6 +283,10 @@ def test_every_field_is_normalised() -> None:
             "cwd": "sub/../work",
             "env": {"A": "1", "B_2": ""},
             "tags": ["b", "a", "b"],
+            "unique_key": "emails:42",
+            "unique_within": "10m",
+            "on_duplicate": "skip",
+            "no_retry_on": [64, 2],
         },
         NOW,
         cwd_base="/srv",
@@ -263,6 +303,10 @@ def test_every_field_is_normalised() -> None:
         "cwd": "/srv/work",
         "env": {"A": "1", "B_2": ""},
         "tags": ["b", "a"],  # each once, in the order given
+        "unique_key": "emails:42",
+        "unique_within": 600.0,
+        "on_duplicate": "skip",
+        "no_retry_on": [2, 64],
     }
 
 
@@ -364,6 +408,10 @@ def _assert_valid_spec(spec: Any) -> None:
         "cwd",
         "env",
         "tags",
+        "unique_key",
+        "unique_within",
+        "on_duplicate",
+        "no_retry_on",
     }
     assert ID.fullmatch(spec["id"]) and not spec["id"].startswith(".")
     command = spec["command"]
