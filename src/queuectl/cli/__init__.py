@@ -255,18 +255,8 @@ OPTIONS = (
 )
 
 _BY_FLAG = {option.flag: option for option in OPTIONS}
-_FLAGS = (
-    "priority",
-    "max_retries",
-    "timeout",
-    "run_at",
-    "delay",
-    "queue",
-    "cwd",
-    "unique_key",
-    "unique_within",
-    "on_duplicate",
-)
+_FLAGS: tuple[str, ...] = ("priority", "max_retries", "timeout", "run_at", "delay", "queue", "cwd")
+_FLAGS += ("unique_key", "unique_within", "on_duplicate")
 
 
 def negative_number(word: str) -> bool:
