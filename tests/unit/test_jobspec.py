@@ -231,7 +231,21 @@ def test_defaults() -> None:
         "cwd": None,
         "env": None,
         "tags": None,
+        "after": None,  # no dependencies
+        "after_mode": "success",
     }
+
+
+def test_after_is_a_list_of_ids_without_itself() -> None:
+    assert check_job(job(id="b", after=["a", "a", "c"]), NOW)["after"] == ["a", "c"]
+    with pytest.raises(InvalidInput, match="cannot run after itself"):
+        check_job(job(id="b", after=["b"]), NOW)
+    with pytest.raises(InvalidInput, match="after must be an array"):
+        check_job(job(after="a"), NOW)
+    with pytest.raises(InvalidInput, match="invalid job id"):
+        check_job(job(after=["no spaces"]), NOW)
+    with pytest.raises(InvalidInput, match="after_mode must be one of success, done"):
+        check_job(job(after=["a"], after_mode="always"), NOW)
 
 
 def test_every_field_is_normalised() -> None:
@@ -247,6 +261,8 @@ def test_every_field_is_normalised() -> None:
             "cwd": "sub/../work",
             "env": {"A": "1", "B_2": ""},
             "tags": ["b", "a", "b"],
+            "after": ["x", "y"],
+            "after_mode": "done",
         },
         NOW,
         cwd_base="/srv",
@@ -263,6 +279,8 @@ def test_every_field_is_normalised() -> None:
         "cwd": "/srv/work",
         "env": {"A": "1", "B_2": ""},
         "tags": ["b", "a"],  # each once, in the order given
+        "after": ["x", "y"],
+        "after_mode": "done",
     }
 
 

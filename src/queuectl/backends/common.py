@@ -273,13 +273,64 @@ class SqlBackend(SqlInsights):
             )
             for spec in specs
         ]
+        waiting = [spec for spec in specs if spec["after"]]
         try:
-            self._write(lambda conn: self._insert_jobs(conn, rows), batched=True)
+            if waiting:  # reads inside: the dependencies must be there
+                self._write(lambda conn: self._insert_after(conn, rows, waiting))
+            else:
+                self._write(lambda conn: self._insert_jobs(conn, rows), batched=True)
         except DuplicateKey:
             taken = self._existing(ids)
             name = taken[0] if taken else "?"
             raise InvalidInput(f"job id {name!r} already exists; nothing was enqueued") from None
         return ids
+
+    def _insert_after(self, conn: Any, rows: list[tuple[Any, ...]], waiting: list[JobSpec]) -> None:
+        """Insert a batch of which ``waiting`` have dependencies: every one named must
+        exist already or come earlier in the batch (so no cycle can ever be made), else
+        nothing is written. Each such job is blocked, then the dependencies that have
+        already ended are applied to it (``_settle``): it may be pending, or cancelled,
+        before the commit."""
+        order = {row[0]: n for n, row in enumerate(rows)}
+        outside = sorted({dep for spec in waiting for dep in spec["after"] or () if dep not in order})
+        found = {r["id"] for r in self._run(conn, "dependencies_present", {"ids": self._list(outside)})}
+        for spec in waiting:
+            for dep in spec["after"] or ():
+                if order.get(dep, -1) < order[spec["id"]] if dep in order else dep in found:
+                    continue
+                raise InvalidInput(
+                    f"job {spec['id']!r} runs after {dep!r}, which is not in the queue nor "
+                    "earlier in the same batch; nothing was enqueued"
+                )
+        self._insert_jobs(conn, rows)
+        for spec in waiting:
+            for dep in spec["after"] or ():
+                self._run(conn, "insert_dependency", {"job_id": spec["id"], "depends_on": dep})
+            params = {"id": spec["id"], "after": json.dumps(spec["after"]), "mode": spec["after_mode"]}
+            self._run(conn, "block_job", params)
+        self._settle(conn, sorted({dep for spec in waiting for dep in spec["after"] or ()}))
+
+    def _settle(self, conn: Any, ids: Sequence[str]) -> None:
+        """Apply the endings of the jobs ``ids`` (those that are final) to their
+        dependents, in the caller's transaction: each edge once (``settled``). A blocked
+        dependent in mode success whose dependency ended dead or cancelled is cancelled,
+        naming it, and its own dependents settled in turn; any other ending takes one
+        blocker off it, and pending it is at none. PostgreSQL does the same in one
+        statement (function queuectl.settle, migration 0006), since a worker's turn reads
+        nothing before its commit."""
+        frontier = list(ids)
+        while frontier:
+            now = self.now()
+            cancelled = []
+            edges = self._run(conn, "unsettled_edges", {"ids": self._list(frontier)}).fetchall()
+            for edge in edges:
+                params = {**edge, "now": now}
+                self._run(conn, "settle_edge", params)
+                if self._run(conn, "cancel_dependent", params).rowcount:
+                    cancelled.append(edge["job_id"])
+                else:
+                    self._run(conn, "release_dependent", params)
+            frontier = cancelled
 
     def _existing(self, ids: Sequence[str]) -> list[str]:
         return [r["id"] for r in self._rows_of_ids("existing_ids", ids)]
@@ -344,6 +395,15 @@ class SqlBackend(SqlInsights):
 
         return [Attempt.from_row(r) for r in self._rows("attempts_of", {"job_id": job_id})]
 
+    def dependencies(self, job_id: str) -> list[tuple[str, str, str | None]]:
+        return [(r["side"], r["id"], r["state"]) for r in self._rows("dependencies_of", {"id": job_id})]
+
+    def blocking(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for row in self._rows_of_ids("blocking_edges", ids):
+            found.setdefault(row["job_id"], []).append(row["depends_on"])
+        return found
+
     # --- the worker's verbs ---------------------------------------------------------
     def exchange(
         self,
@@ -369,6 +429,8 @@ class SqlBackend(SqlInsights):
                 )  # fmt: skip
                 ends.append(self._run(conn, "end_job", params))
                 self._run(conn, "end_attempt", params)
+            if finished:
+                self._settle(conn, [end.job.id for end in finished])
             if not claimers:
                 return ends, NO_CLAIMS
             claim, params = self._by_queue("claim", queues)
@@ -479,6 +541,7 @@ class SqlBackend(SqlInsights):
                     )
                 self._run(conn, "end_attempt", params)
                 rescued.append(job.id)
+        self._settle(conn, rescued)
         self._run(conn, "delete_stale_workers", {"now": now, "stale_after": stale_after})
         return rescued
 
@@ -526,11 +589,17 @@ class SqlBackend(SqlInsights):
                 raise refusal(job_id, state, verb, "; nothing was changed")
 
     def _one_by_one(
-        self, ids: Sequence[str], allowed: tuple[str, ...], verb: str, *names: str
+        self,
+        ids: Sequence[str],
+        allowed: tuple[str, ...],
+        verb: str,
+        *names: str,
+        reblock: bool = False,
     ) -> Changes:
         """Each job in turn, in one transaction: the guarded statement ``names[0]`` (its
         WHERE names the states it leaves: ``allowed``), then the other statements where it
-        changed the job; a refusal leaves the others to go on. Idle workers are woken."""
+        changed the job; a refusal leaves the others to go on. Idle workers are woken.
+        ``reblock``: the dependents the changed jobs' endings cancelled are blocked again."""
         from queuectl.backends.results import Changes
 
         def change(conn: Any) -> Changes:
@@ -546,6 +615,8 @@ class SqlBackend(SqlInsights):
                 else:
                     state = self._state(conn, job_id)
                     refused[job_id] = refusal(job_id, state, verb, allowed=allowed)
+            if reblock and done:
+                self._reblock(conn, done)
             if done:
                 self._run(conn, "notify_jobs")
             return Changes(done, refused)
@@ -565,10 +636,29 @@ class SqlBackend(SqlInsights):
 
         return self._write(retry)
 
-    def rerun(self, ids: Sequence[str]) -> Changes:
+    def rerun(self, ids: Sequence[str], with_dependents: bool = False) -> Changes:
         from queuectl.models import RERUNNABLE
 
-        return self._one_by_one(ids, RERUNNABLE, "rerun", "rerun_job", "close_left_attempt")
+        names = ("rerun_job", "close_left_attempt")
+        return self._one_by_one(ids, RERUNNABLE, "rerun", *names, reblock=with_dependents)
+
+    def _reblock(self, conn: Any, ids: Sequence[str]) -> None:
+        """The dependents that the ending of jobs ``ids`` cancelled (their last_error names
+        a dependency), and theirs, transitively: blocked again on every dependency, then the
+        endings of those that are final applied anew (``_settle``)."""
+        now = self.now()
+        again: list[str] = []
+        frontier = list(ids)
+        while frontier:
+            rows = self._run(conn, "cancelled_dependents", {"ids": self._list(frontier)})
+            frontier = [r["job_id"] for r in rows.fetchall() if r["job_id"] not in again]
+            for job_id in frontier:
+                self._run(conn, "unsettle_edges", {"id": job_id})
+                self._run(conn, "reblock_job", {"id": job_id, "now": now})
+            again += frontier
+        if again:
+            edges = self._run(conn, "edges_of", {"ids": self._list(again)}).fetchall()
+            self._settle(conn, sorted({r["depends_on"] for r in edges}))
 
     def run_now(self, ids: Sequence[str]) -> Changes:
         from queuectl.models import WAITING
@@ -622,6 +712,7 @@ class SqlBackend(SqlInsights):
                 else:
                     left[job_id] = None if row is None else row["state"]
             if done:
+                self._settle(conn, done)
                 self._run(conn, "notify_control", {"what": "cancel"})
             return Cancels(done, left)
 

@@ -231,10 +231,22 @@ OPTIONS = (
         help="label the job, for list --tag (repeatable; default: no tags)",
         append=True,
     ),
+    Option(
+        "--after",
+        metavar="ID",
+        help="blocked until job ID has ended (repeatable; default: runs at once)",
+        append=True,
+    ),
+    Option(
+        "--after-mode",
+        metavar="success|done",
+        help="success: every --after job completed, a failed one cancels this one; "
+        "done: ended in any way (default: success)",
+    ),
 )
 
 _BY_FLAG = {option.flag: option for option in OPTIONS}
-_FLAGS = ("priority", "max_retries", "timeout", "run_at", "delay", "queue", "cwd")
+_FLAGS = ("priority", "max_retries", "timeout", "run_at", "delay", "queue", "cwd", "after_mode")
 
 
 def negative_number(word: str) -> bool:
@@ -313,6 +325,8 @@ def cmd_enqueue(args: Namespace) -> int:
         given["env"] = parse_env_flags(args.env)
     if args.tag:
         given["tags"] = args.tag
+    if args.after:
+        given["after"] = args.after
     sources = [
         name
         for name, value in (

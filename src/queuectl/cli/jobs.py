@@ -90,12 +90,24 @@ def cmd_stats(args: Namespace) -> int:
 def cmd_show(args: Namespace) -> int:
     with open_queue(args, read_only=True) as queue:
         job, attempts = queue.get(args.id), queue.attempts(args.id)
+        edges = queue.dependencies(job.id)
     if args.json:
-        print_json({**job.to_dict(), "history": [a.to_dict() for a in attempts]})
+        linked = {
+            side: [{"id": i, "state": state} for kind, i, state in edges if kind == side]
+            for side in ("after", "dependent")
+        }
+        print_json(
+            {
+                **job.to_dict(),
+                "dependencies": linked["after"],
+                "dependents": linked["dependent"],
+                "history": [a.to_dict() for a in attempts],
+            }
+        )
     else:
         from queuectl.render import job_detail, screen
 
-        print(job_detail(job, attempts, screen(sys.stdout)))
+        print(job_detail(job, attempts, screen(sys.stdout), edges))
     return 0
 
 
