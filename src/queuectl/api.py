@@ -160,7 +160,9 @@ class Queue:
         from dataclasses import replace
 
         held = self.backend.blocking(blocked)
-        return [replace(job, blocked_by=tuple(held[job.id])) if job.id in held else job for job in jobs]
+        return [
+            replace(job, blocked_by=tuple(held[job.id])) if job.id in held else job for job in jobs
+        ]
 
     def dependencies(self, job_id: str) -> list[tuple[str, str, str | None]]:
         """The job's edges for ``show``: (side, id, state), side "after" or "dependent"."""

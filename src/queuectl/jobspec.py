@@ -219,7 +219,9 @@ def check_after(value: object, job_id: str) -> list[str] | None:
 
 def check_after_mode(value: object) -> str:
     if value not in AFTER_MODES:
-        raise InvalidInput(f"after_mode must be one of {', '.join(AFTER_MODES)}, not {brief(value)}")
+        raise InvalidInput(
+            f"after_mode must be one of {', '.join(AFTER_MODES)}, not {brief(value)}"
+        )
     return str(value)
 
 

@@ -292,8 +292,12 @@ class SqlBackend(SqlInsights):
         already ended are applied to it (``_settle``): it may be pending, or cancelled,
         before the commit."""
         order = {row[0]: n for n, row in enumerate(rows)}
-        outside = sorted({dep for spec in waiting for dep in spec["after"] or () if dep not in order})
-        found = {r["id"] for r in self._run(conn, "dependencies_present", {"ids": self._list(outside)})}
+        outside = sorted(
+            {dep for spec in waiting for dep in spec["after"] or () if dep not in order}
+        )
+        found = {
+            r["id"] for r in self._run(conn, "dependencies_present", {"ids": self._list(outside)})
+        }
         for spec in waiting:
             for dep in spec["after"] or ():
                 if order.get(dep, -1) < order[spec["id"]] if dep in order else dep in found:
@@ -306,7 +310,11 @@ class SqlBackend(SqlInsights):
         for spec in waiting:
             for dep in spec["after"] or ():
                 self._run(conn, "insert_dependency", {"job_id": spec["id"], "depends_on": dep})
-            params = {"id": spec["id"], "after": json.dumps(spec["after"]), "mode": spec["after_mode"]}
+            params = {
+                "id": spec["id"],
+                "after": json.dumps(spec["after"]),
+                "mode": spec["after_mode"],
+            }
             self._run(conn, "block_job", params)
         self._settle(conn, sorted({dep for spec in waiting for dep in spec["after"] or ()}))
 
@@ -396,7 +404,9 @@ class SqlBackend(SqlInsights):
         return [Attempt.from_row(r) for r in self._rows("attempts_of", {"job_id": job_id})]
 
     def dependencies(self, job_id: str) -> list[tuple[str, str, str | None]]:
-        return [(r["side"], r["id"], r["state"]) for r in self._rows("dependencies_of", {"id": job_id})]
+        return [
+            (r["side"], r["id"], r["state"]) for r in self._rows("dependencies_of", {"id": job_id})
+        ]
 
     def blocking(self, ids: Sequence[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}

@@ -411,7 +411,8 @@ def _add_edit(commands: Any) -> None:
     from queuectl.cli import whole
     from queuectl.cli.changes import cmd_edit
 
-    edit = commands.add_parser("edit", help="change a job that has not started (pending, failed, blocked)")
+    about = "change a job that has not started (pending, failed, blocked)"
+    edit = commands.add_parser("edit", help=about)
     edit.add_argument("id", metavar="ID", help="the job to change")
     unchanged = "(default: unchanged)"
     edit.add_argument(
