@@ -164,6 +164,8 @@ def test_every_documented_key_is_known() -> None:
         "cwd",
         "env",
         "tags",
+        "after",
+        "after_mode",
     }
 
 
@@ -382,6 +384,8 @@ def _assert_valid_spec(spec: Any) -> None:
         "cwd",
         "env",
         "tags",
+        "after",
+        "after_mode",
     }
     assert ID.fullmatch(spec["id"]) and not spec["id"].startswith(".")
     command = spec["command"]

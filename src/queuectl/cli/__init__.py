@@ -376,7 +376,7 @@ def cmd_enqueue(args: Namespace) -> int:
 
 
 def _shown(queue: Queue, ids: list[str]) -> list[dict[str, Any]]:
-    """The new jobs as ``show --json`` shows a job (without its history)."""
+    """The new jobs as ``show --json`` shows a job (without its history and edges)."""
     return [queue.get(job_id).to_dict() for job_id in ids]
 
 

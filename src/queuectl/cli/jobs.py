@@ -11,6 +11,9 @@ from queuectl.errors import InvalidInput, TimedOut
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from argparse import Namespace
+    from typing import Any
+
+    from queuectl.models import Job
 
 
 def cmd_list(args: Namespace) -> int:
@@ -92,23 +95,22 @@ def cmd_show(args: Namespace) -> int:
         job, attempts = queue.get(args.id), queue.attempts(args.id)
         edges = queue.dependencies(job.id)
     if args.json:
-        linked = {
-            side: [{"id": i, "state": state} for kind, i, state in edges if kind == side]
-            for side in ("after", "dependent")
-        }
-        print_json(
-            {
-                **job.to_dict(),
-                "dependencies": linked["after"],
-                "dependents": linked["dependent"],
-                "history": [a.to_dict() for a in attempts],
-            }
-        )
+        print_json({**job_json(job, edges), "history": [a.to_dict() for a in attempts]})
     else:
         from queuectl.render import job_detail, screen
 
         print(job_detail(job, attempts, screen(sys.stdout), edges))
     return 0
+
+
+def job_json(job: Job, edges: list[tuple[str, str, str | None]]) -> dict[str, Any]:
+    """The job object of ``show --json`` without its history: the job as every command
+    prints it, and its dependencies and dependents (Queue.dependencies) with their states."""
+    linked = {
+        side: [{"id": i, "state": state} for kind, i, state in edges if kind == side]
+        for side in ("after", "dependent")
+    }
+    return {**job.to_dict(), "dependencies": linked["after"], "dependents": linked["dependent"]}
 
 
 def cmd_logs(args: Namespace) -> int:
