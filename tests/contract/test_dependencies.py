@@ -10,11 +10,11 @@ import pytest
 
 from queuectl.errors import InvalidInput
 from queuectl.lifecycle import Failed, Succeeded
-from queuectl.models import STATES
 from tests.contract.support import (
     LEASE,
     POLICY,
     add,
+    assert_counts_exact,
     claim,
     end,
     make_completed,
@@ -32,13 +32,6 @@ if TYPE_CHECKING:
 
 def states(backend: Backend, *ids: str) -> list[str | None]:
     return [state_of(backend, job_id) for job_id in ids]
-
-
-def assert_counts_exact(backend: Backend) -> None:
-    expected = dict.fromkeys(STATES, 0)
-    for job in backend.list_jobs(None, None, None):
-        expected[job.state.value] += 1
-    assert backend.counts() == expected
 
 
 def test_a_dependent_is_blocked_until_its_dependency_completes(backend: Backend) -> None:
