@@ -436,7 +436,10 @@ UPDATE queuectl.jobs
  WHERE id = %(id)s;
 
 -- name: settle
-SELECT queuectl.settle(%(ids)s::text[]);
+-- The function runs only where an edge names a job of ids: for a job without dependents
+-- the statement is one probe of dependencies_on.
+SELECT queuectl.settle(%(ids)s::text[])
+ WHERE EXISTS (SELECT 1 FROM queuectl.dependencies WHERE depends_on = ANY(%(ids)s::text[]));
 
 -- name: dependencies_of
 SELECT 'after' AS side, d.depends_on AS id, p.state AS state
