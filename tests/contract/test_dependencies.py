@@ -27,7 +27,11 @@ from tests.contract.support import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from threading import Barrier
+
     from queuectl.backends.base import Backend
+    from queuectl.models import Job
 
 
 def states(backend: Backend, *ids: str) -> list[str | None]:
@@ -219,3 +223,50 @@ def _drain(backend: Backend) -> list[str]:
             [Finished(job, "w1", step, "succeeded", None, None)], ["w1"], None, LEASE
         )
     return order
+
+
+def test_a_blocked_job_can_be_edited_and_stays_blocked(backend: Backend) -> None:
+    from queuectl.jobspec import check_changes
+
+    add(backend, "a")
+    add(backend, "b", after=["a"])
+    edited = backend.edit("b", check_changes({"priority": 7}, time.time()))
+    assert (edited.state, edited.priority) == ("blocked", 7)
+    run_once(backend, "a", Succeeded())
+    assert states(backend, "b") == ["pending"]
+
+
+def test_two_dependencies_ending_at_once_release_their_job(
+    backend: Backend, connect: Callable[[], Backend]
+) -> None:
+    """Each round, two connections end one dependency each at the same moment: the job
+    is released exactly once, never left blocked (the row lock on PostgreSQL)."""
+    import threading
+
+    others = [connect(), connect()]
+    for n in range(15):
+        left, right, last = f"l{n}", f"r{n}", f"x{n}"
+        add(backend, left, right)
+        add(backend, last, after=[left, right])
+        jobs = [claim(backend, "w1"), claim(backend, "w2")]
+        assert {job.id for job in jobs} == {left, right}
+        start = threading.Barrier(2)
+        held: list[bool] = []
+        threads = [
+            threading.Thread(target=_end_at_once, args=(others[i], job, start, held))
+            for i, job in enumerate(jobs)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert held == [True, True]
+        assert states(backend, last) == ["pending"], f"round {n}"
+        assert run_once(backend, last, Succeeded()).state == "completed"
+    assert_counts_exact(backend)
+
+
+def _end_at_once(backend: Backend, job: Job, start: Barrier, held: list[bool]) -> None:
+    """End ``job`` (claimed by its worker) successfully once ``start`` lets every thread go."""
+    start.wait()
+    held.append(end(backend, job, Succeeded(), worker=job.worker or ""))
