@@ -108,10 +108,13 @@ class Queue:
         unique_within: float | str | None = None,
         on_duplicate: str | None = None,
         no_retry_on: Sequence[int] | None = None,
+        after: Sequence[str] | None = None,
+        after_mode: str | None = None,
     ) -> str:
         """Enqueue one job; returns its id. A string runs under /bin/sh -c, a list as argv.
         A job whose ``unique_key`` is held: Conflict, or with ``on_duplicate="skip"`` the id
-        of the job that holds it."""
+        of the job that holds it. ``after``: jobs that must end first (``after_mode``
+        success, the default, or done)."""
         raw: dict[str, object] = {
             # a list or tuple is argv; anything else (a mapping, a set) is left for
             # check_command to refuse rather than turned into a list of its keys
@@ -130,6 +133,8 @@ class Queue:
             "unique_within": unique_within,
             "on_duplicate": on_duplicate,
             "no_retry_on": list(no_retry_on) if isinstance(no_retry_on, tuple) else no_retry_on,
+            "after": list(after) if isinstance(after, list | tuple) else after,
+            "after_mode": after_mode,
         }
         return self.enqueue_many([raw])[0]
 
@@ -155,7 +160,23 @@ class Queue:
         job = self.backend.get(check_id(job_id))
         if job is None:
             raise NotFound(f"no job {job_id!r}")
-        return job
+        return self.with_blockers([job])[0]
+
+    def with_blockers(self, jobs: list[Job]) -> list[Job]:
+        """``jobs`` with ``blocked_by`` read for those that are blocked (one read)."""
+        blocked = [job.id for job in jobs if job.state == "blocked"]
+        if not blocked:
+            return jobs
+        from dataclasses import replace
+
+        held = self.backend.blocking(blocked)
+        return [
+            replace(job, blocked_by=tuple(held[job.id])) if job.id in held else job for job in jobs
+        ]
+
+    def dependencies(self, job_id: str) -> list[tuple[str, str, str | None]]:
+        """The job's edges for ``show``: (side, id, state), side "after" or "dependent"."""
+        return self.backend.dependencies(check_id(job_id))
 
     def jobs(
         self,
@@ -193,6 +214,7 @@ class Queue:
             sort=sort or "created",
             reverse=reverse if sort else True,  # the newest first, then in enqueue order
         )
+        found = self.with_blockers(found)
         return found if sort or reverse else found[::-1]
 
     def find_jobs(
@@ -342,11 +364,13 @@ class Queue:
         Jobs that are missing or already final are left as they are and reported."""
         return self.backend.cancel(_named(ids))
 
-    def rerun(self, ids: Sequence[str]) -> Changes:
+    def rerun(self, ids: Sequence[str], with_dependents: bool = False) -> Changes:
         """Completed, dead or cancelled jobs → pending, due now, with a fresh retry budget;
         their attempts stay and the next one is numbered on. Each job is changed or refused
-        (``Changes.refused``: not found, or not final) on its own."""
-        return self.backend.rerun(_named(ids))
+        (``Changes.refused``: not found, or not final) on its own. ``with_dependents``:
+        the jobs that their ending cancelled (enqueue --after), transitively, are blocked
+        on them again."""
+        return self.backend.rerun(_named(ids), with_dependents)
 
     def run_now(self, ids: Sequence[str]) -> Changes:
         """Waiting jobs (pending, or failed and waiting out a backoff) become due now, by

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
         unique_within: float | None  # None: the key is held while a job with it is active
         on_duplicate: str  # "error" or "skip"
         no_retry_on: list[int] | None
+        after: list[str] | None
+        after_mode: str
 
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}")
@@ -44,6 +46,8 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
 # A tag is a word: no space or comma, so a list of them prints and is typed unambiguously.
 TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:=/@+-]{0,63}")
 MAX_TAGS = 32
+MAX_AFTER = 1000
+AFTER_MODES = ("success", "done")
 KEYS = (
     "id",
     "command",
@@ -60,6 +64,8 @@ KEYS = (
     "unique_within",
     "on_duplicate",
     "no_retry_on",
+    "after",
+    "after_mode",
 )
 KNOWN_KEYS = frozenset(KEYS)
 MAX_ARG = 131071  # Linux refuses a single exec argument longer than this (MAX_ARG_STRLEN - 1)
@@ -252,6 +258,29 @@ def parse_exit_codes(text: str) -> list[int]:
         ) from None
 
 
+def check_after(value: object, job_id: str) -> list[str] | None:
+    """An array of job ids to run after, each kept once in the order given; None for
+    none. Whether they exist is the backend's to say, in the enqueue's transaction."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidInput("after must be an array of job ids")
+    after = list(dict.fromkeys(check_id(dep) for dep in value))
+    if job_id in after:
+        raise InvalidInput(f"job {job_id!r} cannot run after itself")
+    if len(after) > MAX_AFTER:
+        raise InvalidInput(f"a job runs after at most {MAX_AFTER} jobs, got {len(after)}")
+    return after or None
+
+
+def check_after_mode(value: object) -> str:
+    if value not in AFTER_MODES:
+        raise InvalidInput(
+            f"after_mode must be one of {', '.join(AFTER_MODES)}, not {brief(value)}"
+        )
+    return str(value)
+
+
 def parse_env_flags(pairs: list[str]) -> dict[str, str] | None:
     """``--env KEY=VALUE`` flags → a dict (validated later with the rest)."""
     env: dict[str, str] = {}
@@ -304,7 +333,7 @@ def with_flags(raw: object, flags: dict[str, object] | None) -> object:
         return raw  # check_job refuses what is not an object
     for key in flags:
         if key in raw:
-            flag = "--tag" if key == "tags" else "--" + key.replace("_", "-")
+            flag = {"tags": "--tag"}.get(key, "--" + key.replace("_", "-"))
             raise InvalidInput(f"{key} is given twice: in the JSON job and as {flag}")
     return {**raw, **flags}
 
@@ -362,6 +391,9 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     no_retry_on = get("no_retry_on")
     if no_retry_on is not None:
         no_retry_on = check_exit_codes(no_retry_on)
+    after = check_after(get("after"), job_id)
+    after_mode = get("after_mode")
+    after_mode = "success" if after_mode is None else check_after_mode(after_mode)
     check_exec_size(command, cwd, env)
     return {
         "id": job_id,
@@ -379,6 +411,8 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         "unique_within": unique_within,
         "on_duplicate": on_duplicate,
         "no_retry_on": no_retry_on,
+        "after": after,
+        "after_mode": after_mode,
     }
 
 

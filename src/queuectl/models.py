@@ -20,6 +20,7 @@ class JobState(StrEnum):
     FAILED = "failed"  # failed, waiting out its backoff before the next attempt
     DEAD = "dead"  # out of retries: the dead letter queue
     CANCELLED = "cancelled"
+    BLOCKED = "blocked"  # waits for its dependencies (enqueue --after)
 
 
 STATES = tuple(state.value for state in JobState)
@@ -37,12 +38,12 @@ def total_counts(per_queue: dict[str, dict[str, int]]) -> dict[str, int]:
 
 
 # the states `cancel` accepts: every job that has not ended (the SQL guards say the same)
-CANCELLABLE = ("pending", "failed", "processing")
+CANCELLABLE = ("pending", "failed", "processing", "blocked")
 # The states the operator's changes leave, passed to their guarded statements (the one
 # place to extend them): `rerun` takes a final job, `edit` one that has not started,
 # `run-now` one that waits for its time.
 RERUNNABLE = ("completed", "dead", "cancelled")
-EDITABLE = ("pending", "failed")
+EDITABLE = ("pending", "failed", "blocked")
 WAITING = ("pending", "failed")
 
 
@@ -78,6 +79,10 @@ class Job:
     unique_key: str | None = None  # at most one active job holds it (enqueue --unique-key)
     no_retry_on: frozenset[int] = frozenset()  # exit codes that end it dead at once
     snoozes: int = 0  # times its snooze exit code rescheduled it (lifecycle.decide)
+    after: tuple[str, ...] = ()  # the jobs it was enqueued after (enqueue --after)
+    after_mode: str | None = None  # "success" or "done"; None without dependencies
+    # the dependencies that still hold a blocked job: read apart (Queue.with_blockers)
+    blocked_by: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -107,6 +112,8 @@ class Job:
             unique_key=row["unique_key"],
             no_retry_on=frozenset(json.loads(row["no_retry_on"])) if row["no_retry_on"] else _NONE,
             snoozes=row["snoozes"],
+            after=tuple(json.loads(row["after_ids"])) if row["after_ids"] else (),
+            after_mode=row["after_mode"],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +134,9 @@ class Job:
             "unique_key": self.unique_key,
             "no_retry_on": sorted(self.no_retry_on),
             "snoozes": self.snoozes,
+            "after": list(self.after),
+            "after_mode": self.after_mode,
+            "blocked_by": list(self.blocked_by),
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
             "started_at": iso(self.started_at),

@@ -36,6 +36,7 @@ COLOURS = {
     "worker_lost": "31",
     "cancelled": "90",
     "killed": "90",
+    "blocked": "35",
 }
 # control characters would move the cursor or recolour the terminal: shown escaped
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
@@ -203,6 +204,8 @@ def timing(job: Job, now: float) -> str:
         return f"queued {span(now - max(job.run_at, job.created_at))} ago"
     if state == RUNNING:
         return f"started {span(now - (job.started_at or job.updated_at))} ago"
+    if state == "blocked":
+        return f"blocked for {span(now - job.created_at)}"
     verb = "cancelled" if state == "cancelled" else "finished"
     return f"{verb} {span(now - (job.finished_at or job.updated_at))} ago"
 
@@ -274,8 +277,14 @@ def status_text(counts: dict[str, int], workers: Sequence[WorkerInfo], on: Scree
     return "\n".join(lines)
 
 
-def job_detail(job: Job, attempts: Sequence[Attempt], on: Screen = PLAIN) -> str:
-    """``show``: the job's fields, one a line, then its attempts."""
+def job_detail(
+    job: Job,
+    attempts: Sequence[Attempt],
+    on: Screen = PLAIN,
+    edges: Sequence[tuple[str, str, str | None]] = (),
+) -> str:
+    """``show``: the job's fields, one a line, then its attempts. ``edges``: its
+    dependencies and dependents (Queue.dependencies), each shown with its state."""
     data = {key: _cell(value) for key, value in job.to_dict().items()}
     data.update(
         command=_cell(job.command_text()),
@@ -283,6 +292,9 @@ def job_detail(job: Job, attempts: Sequence[Attempt], on: Screen = PLAIN) -> str
         attempts=tries(job),
         env_keys=names(sorted(job.env or ())),
         tags=_cell(names(job.tags)),
+        after=names([edge_text(e, on) for e in edges if e[0] == "after"]),
+        blocked_by=_cell(names(job.blocked_by)),
+        dependents=names([edge_text(e, on) for e in edges if e[0] == "dependent"]),
     )
     width = max(len(k) for k in data)
     lines = [f"{key.ljust(width)}  {value}" for key, value in data.items()]
@@ -305,6 +317,13 @@ def job_detail(job: Job, attempts: Sequence[Attempt], on: Screen = PLAIN) -> str
     headers = ("attempt", "outcome", "exit", "started", "took", "worker", "error")
     lines.append(table(headers, rows, on, cut=("error",), painted=("outcome",)))
     return "\n".join(lines)
+
+
+def edge_text(edge: tuple[str, str, str | None], on: Screen = PLAIN) -> str:
+    """One dependency or dependent of ``show``: ``build (completed)``; a purged one is
+    ``build (gone)``."""
+    _side, job_id, state = edge
+    return f"{_cell(job_id)} ({on.paint(state) if state else 'gone'})"
 
 
 def settings_table(rows: Sequence[Sequence[object]], on: Screen = PLAIN) -> str:

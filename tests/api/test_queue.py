@@ -76,6 +76,7 @@ def test_operator_verbs(queue: Queue) -> None:
             "failed": 0,
             "dead": 0,
             "cancelled": 1,
+            "blocked": 0,
         }
     }
 
@@ -114,7 +115,8 @@ def test_a_queue_of_an_older_schema_is_migrated_with_its_counts(tmp_path: Path) 
     conn.close()
     with Queue(path) as queue:
         assert queue.counts() == {
-            "pending": 2, "processing": 1, "completed": 1, "failed": 0, "dead": 1, "cancelled": 0
+            "pending": 2, "processing": 1, "completed": 1, "failed": 0, "dead": 1, "cancelled": 0,
+            "blocked": 0,
         }  # fmt: skip
         assert queue.dlq_purge(None) == ["j2"]
         assert queue.counts()["dead"] == 0

@@ -206,11 +206,11 @@ def test_watch_redraws_until_ctrl_c(home: Path, store: Backend, terminal: bool) 
     try:
         # the counts of both queues, every queue's total, and the worker with its job
         watch.wait_for(r"default\s.*\b3\b")
-        watch.wait_for(r"\(all\)\s+0\s+1\s+3\s+0\s+0\s+0\s+4")
+        watch.wait_for(r"\(all\)\s+0\s+1\s+3\s+0\s+0\s+0\s+0\s+4")
         watch.wait_for(r"host-b\.7\.0.*busy")
         # a change shows up at the next redraw
         add(store, "new-1", "new-2")
-        watch.wait_for(r"\(all\)\s+2\s+1\s+3\s+0\s+0\s+0\s+6")
+        watch.wait_for(r"\(all\)\s+2\s+1\s+3\s+0\s+0\s+0\s+0\s+6")
         code = watch.interrupt(times=2 if terminal else 1)  # impatient people press twice
     finally:
         watch.close()

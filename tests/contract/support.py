@@ -135,6 +135,16 @@ def rescue_lost(
     )
 
 
+def assert_counts_exact(backend: Backend) -> None:
+    """The counts by state (``counts``, kept by triggers on SQLite) match the jobs."""
+    from queuectl.models import STATES
+
+    expected = dict.fromkeys(STATES, 0)
+    for job in backend.list_jobs(None, None, None):
+        expected[job.state.value] += 1
+    assert backend.counts() == expected
+
+
 def state_of(backend: Backend, job_id: str) -> str | None:
     job = backend.get(job_id)
     return None if job is None else job.state.value

@@ -14,9 +14,10 @@ from queuectl.backends import open_backend
 from queuectl.errors import Conflict, NotFound
 from queuectl.jobspec import check_changes
 from queuectl.lifecycle import Cancelled, Failed, Succeeded
-from queuectl.models import STATES, JobState
+from queuectl.models import JobState
 from tests.contract.support import (
     add,
+    assert_counts_exact,
     claim,
     end,
     in_processes,
@@ -47,13 +48,6 @@ def job_of(backend: Backend, job_id: str) -> Job:
 def changes(**given: object) -> dict[str, object]:
     """What Queue.edit hands a backend: every changeable field, None where unchanged."""
     return check_changes(given, time.time())
-
-
-def assert_counts_exact(backend: Backend) -> None:
-    expected = dict.fromkeys(STATES, 0)
-    for job in backend.list_jobs(None, None, None):
-        expected[job.state.value] += 1
-    assert backend.counts() == expected
 
 
 def refusals(refused: Mapping[str, Exception]) -> dict[str, tuple[str, str]]:

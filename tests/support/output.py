@@ -24,9 +24,11 @@ JOB_FIELDS = (
     "exit_code",
     "last_error",
     "worker",
+    "after",
+    "blocked_by",
 )
 TIMESTAMP_FIELDS = ("run_at", "created_at", "updated_at", "started_at", "finished_at")
-STATES = ("pending", "processing", "completed", "failed", "dead", "cancelled")
+STATES = ("pending", "processing", "completed", "failed", "dead", "cancelled", "blocked")
 # ISO 8601 UTC with a Z and millisecond precision or finer (CLI.md, "JSON output").
 LOG_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"  # a worker log line's instant
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3,}Z$")

@@ -168,6 +168,8 @@ def test_every_documented_key_is_known() -> None:
         "unique_within",
         "on_duplicate",
         "no_retry_on",
+        "after",
+        "after_mode",
     }
 
 
@@ -267,7 +269,21 @@ def test_defaults() -> None:
         "unique_within": None,
         "on_duplicate": "error",
         "no_retry_on": None,
+        "after": None,  # no dependencies
+        "after_mode": "success",
     }
+
+
+def test_after_is_a_list_of_ids_without_itself() -> None:
+    assert check_job(job(id="b", after=["a", "a", "c"]), NOW)["after"] == ["a", "c"]
+    with pytest.raises(InvalidInput, match="cannot run after itself"):
+        check_job(job(id="b", after=["b"]), NOW)
+    with pytest.raises(InvalidInput, match="after must be an array"):
+        check_job(job(after="a"), NOW)
+    with pytest.raises(InvalidInput, match="invalid job id"):
+        check_job(job(after=["no spaces"]), NOW)
+    with pytest.raises(InvalidInput, match="after_mode must be one of success, done"):
+        check_job(job(after=["a"], after_mode="always"), NOW)
 
 
 def test_every_field_is_normalised() -> None:
@@ -287,6 +303,8 @@ def test_every_field_is_normalised() -> None:
             "unique_within": "10m",
             "on_duplicate": "skip",
             "no_retry_on": [64, 2],
+            "after": ["x", "y"],
+            "after_mode": "done",
         },
         NOW,
         cwd_base="/srv",
@@ -307,6 +325,8 @@ def test_every_field_is_normalised() -> None:
         "unique_within": 600.0,
         "on_duplicate": "skip",
         "no_retry_on": [2, 64],
+        "after": ["x", "y"],
+        "after_mode": "done",
     }
 
 
@@ -412,6 +432,8 @@ def _assert_valid_spec(spec: Any) -> None:
         "unique_within",
         "on_duplicate",
         "no_retry_on",
+        "after",
+        "after_mode",
     }
     assert ID.fullmatch(spec["id"]) and not spec["id"].startswith(".")
     command = spec["command"]

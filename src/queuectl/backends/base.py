@@ -115,6 +115,13 @@ class Jobs(Protocol):
 
     def attempts(self, job_id: str) -> list[Attempt]: ...
 
+    def dependencies(self, job_id: str) -> list[tuple[str, str, str | None]]:
+        """(side, id, state) of every edge of the job: side "after" for the jobs it runs
+        after (state None: since purged), "dependent" for the jobs that run after it."""
+
+    def blocking(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        """For jobs of ``ids``: the dependencies whose ending is not yet applied to them."""
+
     # --- the worker's verbs -----------------------------------------------------
     def exchange(
         self,
@@ -180,10 +187,11 @@ class Jobs(Protocol):
         """Pending, failed or processing → cancelled, in one transaction; every other job
         named (missing, or already final) is left as it is and reported."""
 
-    def rerun(self, ids: Sequence[str]) -> Changes:
+    def rerun(self, ids: Sequence[str], with_dependents: bool = False) -> Changes:
         """Each job in a final state (models.RERUNNABLE) → pending, due now, attempts 0;
         ``runs`` and the attempts stay, so the next attempt is numbered on. A cancelled job
-        whose attempt a live worker is still stopping is refused until it has ended."""
+        whose attempt a live worker is still stopping is refused until it has ended.
+        ``with_dependents``: the jobs its ending cancelled, transitively, blocked again."""
 
     def edit(self, job_id: str, changes: Mapping[str, Any]) -> Job:
         """Change a job that has not started (models.EDITABLE): the keys of

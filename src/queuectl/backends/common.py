@@ -304,9 +304,10 @@ class SqlBackend(SqlInsights):
             for spec in specs
         ]
         keyed = any(row[10] is not None for row in rows)
+        waiting = [spec for spec in specs if spec["after"]]
         try:
-            if keyed:
-                return self._write(lambda conn: self._insert_unique(conn, specs, rows, now))
+            if keyed or waiting:  # reads inside: keys held, dependencies present
+                return self._write(lambda conn: self._insert_guarded(conn, specs, rows, now))
             self._write(lambda conn: self._insert_jobs(conn, rows), batched=True)
         except DuplicateKey:
             taken = self._existing(ids)
@@ -346,6 +347,81 @@ class SqlBackend(SqlInsights):
         if plain:
             self._insert_jobs(conn, plain)
         return ids
+
+    def _insert_guarded(
+        self, conn: Any, specs: Sequence[JobSpec], rows: list[tuple[Any, ...]], now: float
+    ) -> list[str]:
+        """Insert a batch that holds jobs with a unique key or with dependencies, in the
+        caller's transaction; → the ids, a skipped duplicate's being its key's holder."""
+        waiting = [spec for spec in specs if spec["after"]]
+        if waiting:
+            self._check_after(conn, rows, waiting)
+        if any(spec["unique_key"] is not None for spec in specs):
+            ids = self._insert_unique(conn, specs, rows, now)
+        else:
+            self._insert_jobs(conn, rows)
+            ids = [spec["id"] for spec in specs]
+        inserted = set(ids)  # a skipped duplicate is not: its id is not among them
+        linked = [spec for spec in waiting if spec["id"] in inserted]
+        if linked:
+            self._link_after(conn, linked)
+        return ids
+
+    def _check_after(self, conn: Any, rows: list[tuple[Any, ...]], waiting: list[JobSpec]) -> None:
+        """Every dependency of the jobs ``waiting`` must exist already or come earlier in
+        the batch (so no cycle can ever be made), else nothing is written."""
+        order = {row[0]: n for n, row in enumerate(rows)}
+        outside = sorted(
+            {dep for spec in waiting for dep in spec["after"] or () if dep not in order}
+        )
+        found = {
+            r["id"] for r in self._run(conn, "dependencies_present", {"ids": self._list(outside)})
+        }
+        for spec in waiting:
+            for dep in spec["after"] or ():
+                if order.get(dep, -1) < order[spec["id"]] if dep in order else dep in found:
+                    continue
+                raise InvalidInput(
+                    f"job {spec['id']!r} runs after {dep!r}, which is not in the queue nor "
+                    "earlier in the same batch; nothing was enqueued"
+                )
+
+    def _link_after(self, conn: Any, waiting: list[JobSpec]) -> None:
+        """Each job of ``waiting``, just inserted, is blocked on its dependencies, then the
+        dependencies that have already ended are applied to it (``_settle``): it may be
+        pending, or cancelled, before the commit."""
+        for spec in waiting:
+            for dep in spec["after"] or ():
+                self._run(conn, "insert_dependency", {"job_id": spec["id"], "depends_on": dep})
+            params = {
+                "id": spec["id"],
+                "after": json.dumps(spec["after"]),
+                "mode": spec["after_mode"],
+            }
+            self._run(conn, "block_job", params)
+        self._settle(conn, sorted({dep for spec in waiting for dep in spec["after"] or ()}))
+
+    def _settle(self, conn: Any, ids: Sequence[str]) -> None:
+        """Apply the endings of the jobs ``ids`` (those that are final) to their
+        dependents, in the caller's transaction: each edge once (``settled``). A blocked
+        dependent in mode success whose dependency ended dead or cancelled is cancelled,
+        naming it, and its own dependents settled in turn; any other ending takes one
+        blocker off it, and pending it is at none. PostgreSQL does the same in one
+        statement (function queuectl.settle, migration 0006), since a worker's turn reads
+        nothing before its commit."""
+        frontier = list(ids)
+        while frontier:
+            now = self.now()
+            cancelled = []
+            edges = self._run(conn, "unsettled_edges", {"ids": self._list(frontier)}).fetchall()
+            for edge in edges:
+                params = {**edge, "now": now}
+                self._run(conn, "settle_edge", params)
+                if self._run(conn, "cancel_dependent", params).rowcount:
+                    cancelled.append(edge["job_id"])
+                else:
+                    self._run(conn, "release_dependent", params)
+            frontier = cancelled
 
     def _existing(self, ids: Sequence[str]) -> list[str]:
         return [r["id"] for r in self._rows_of_ids("existing_ids", ids)]
@@ -410,6 +486,17 @@ class SqlBackend(SqlInsights):
 
         return [Attempt.from_row(r) for r in self._rows("attempts_of", {"job_id": job_id})]
 
+    def dependencies(self, job_id: str) -> list[tuple[str, str, str | None]]:
+        return [
+            (r["side"], r["id"], r["state"]) for r in self._rows("dependencies_of", {"id": job_id})
+        ]
+
+    def blocking(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for row in self._rows_of_ids("blocking_edges", ids):
+            found.setdefault(row["job_id"], []).append(row["depends_on"])
+        return found
+
     # --- the worker's verbs ---------------------------------------------------------
     def exchange(
         self,
@@ -435,6 +522,8 @@ class SqlBackend(SqlInsights):
                 )  # fmt: skip
                 ends.append(self._run(conn, "end_job", params))
                 self._run(conn, "end_attempt", params)
+            if finished:
+                self._settle(conn, [end.job.id for end in finished])
             if not claimers:
                 return ends, NO_CLAIMS
             claim, params = self._by_queue("claim", queues)
@@ -545,6 +634,7 @@ class SqlBackend(SqlInsights):
                     )
                 self._run(conn, "end_attempt", params)
                 rescued.append(job.id)
+        self._settle(conn, rescued)
         self._run(conn, "delete_stale_workers", {"now": now, "stale_after": stale_after})
         return rescued
 
@@ -592,11 +682,17 @@ class SqlBackend(SqlInsights):
                 raise refusal(job_id, state, verb, "; nothing was changed")
 
     def _one_by_one(
-        self, ids: Sequence[str], allowed: tuple[str, ...], verb: str, *names: str
+        self,
+        ids: Sequence[str],
+        allowed: tuple[str, ...],
+        verb: str,
+        *names: str,
+        reblock: bool = False,
     ) -> Changes:
         """Each job in turn, in one transaction: the guarded statement ``names[0]`` (its
         WHERE names the states it leaves: ``allowed``), then the other statements where it
-        changed the job; a refusal leaves the others to go on. Idle workers are woken."""
+        changed the job; a refusal leaves the others to go on. Idle workers are woken.
+        ``reblock``: the dependents the changed jobs' endings cancelled are blocked again."""
         from queuectl.backends.results import Changes
 
         def change(conn: Any) -> Changes:
@@ -612,6 +708,8 @@ class SqlBackend(SqlInsights):
                 else:
                     state = self._state(conn, job_id)
                     refused[job_id] = refusal(job_id, state, verb, allowed=allowed)
+            if reblock and done:
+                self._reblock(conn, done)
             if done:
                 self._run(conn, "notify_jobs")
             return Changes(done, refused)
@@ -631,13 +729,32 @@ class SqlBackend(SqlInsights):
 
         return key_taken("retry", lambda: self._write(retry))
 
-    def rerun(self, ids: Sequence[str]) -> Changes:
+    def rerun(self, ids: Sequence[str], with_dependents: bool = False) -> Changes:
         from queuectl.models import RERUNNABLE
 
+        names = ("rerun_job", "close_left_attempt")
         return key_taken(
             "rerun",
-            lambda: self._one_by_one(ids, RERUNNABLE, "rerun", "rerun_job", "close_left_attempt"),
+            lambda: self._one_by_one(ids, RERUNNABLE, "rerun", *names, reblock=with_dependents),
         )
+
+    def _reblock(self, conn: Any, ids: Sequence[str]) -> None:
+        """The dependents that the ending of jobs ``ids`` cancelled (their last_error names
+        a dependency), and theirs, transitively: blocked again on every dependency, then the
+        endings of those that are final applied anew (``_settle``)."""
+        now = self.now()
+        again: list[str] = []
+        frontier = list(ids)
+        while frontier:
+            rows = self._run(conn, "cancelled_dependents", {"ids": self._list(frontier)})
+            frontier = [r["job_id"] for r in rows.fetchall() if r["job_id"] not in again]
+            for job_id in frontier:
+                self._run(conn, "unsettle_edges", {"id": job_id})
+                self._run(conn, "reblock_job", {"id": job_id, "now": now})
+            again += frontier
+        if again:
+            edges = self._run(conn, "edges_of", {"ids": self._list(again)}).fetchall()
+            self._settle(conn, sorted({r["depends_on"] for r in edges}))
 
     def run_now(self, ids: Sequence[str]) -> Changes:
         from queuectl.models import WAITING
@@ -691,6 +808,7 @@ class SqlBackend(SqlInsights):
                 else:
                     left[job_id] = None if row is None else row["state"]
             if done:
+                self._settle(conn, done)
                 self._run(conn, "notify_control", {"what": "cancel"})
             return Cancels(done, left)
 

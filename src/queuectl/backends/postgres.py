@@ -186,6 +186,12 @@ class PostgresBackend(SqlBackend):
     def _list(self, values: Sequence[object]) -> object:
         return list(values)
 
+    def _settle(self, conn: Any, ids: Sequence[str]) -> None:
+        """One statement, function queuectl.settle (migration 0006): the worker's turn
+        reads nothing before its commit."""
+        if ids:
+            self._run(conn, "settle", {"ids": list(ids)})
+
     def _claim(
         self, conn: Any, name: str, claimers: Sequence[str], params: dict[str, Any]
     ) -> Claims:

@@ -252,11 +252,24 @@ OPTIONS = (
         metavar="CODE[,CODE...]",
         help="exit codes that go straight to dead (default: config no-retry-on, none)",
     ),
+    Option(
+        "--after",
+        metavar="ID",
+        help="blocked until job ID has ended (repeatable; default: runs at once)",
+        append=True,
+    ),
+    Option(
+        "--after-mode",
+        metavar="success|done",
+        help="success: every --after job completed, a failed one cancels this one; "
+        "done: ended in any way (default: success)",
+    ),
 )
 
 _BY_FLAG = {option.flag: option for option in OPTIONS}
 _FLAGS: tuple[str, ...] = ("priority", "max_retries", "timeout", "run_at", "delay", "queue", "cwd")
 _FLAGS += ("unique_key", "unique_within", "on_duplicate")
+_FLAGS += ("after_mode",)
 
 
 def negative_number(word: str) -> bool:
@@ -339,6 +352,8 @@ def cmd_enqueue(args: Namespace) -> int:
         from queuectl.jobspec import parse_exit_codes
 
         given["no_retry_on"] = parse_exit_codes(args.no_retry_on)
+    if args.after:
+        given["after"] = args.after
     sources = [
         name
         for name, value in (
@@ -390,7 +405,7 @@ def cmd_enqueue(args: Namespace) -> int:
 
 
 def _shown(queue: Queue, ids: list[str]) -> list[dict[str, Any]]:
-    """The new jobs as ``show --json`` shows a job (without its history)."""
+    """The new jobs as ``show --json`` shows a job (without its history and edges)."""
     return [queue.get(job_id).to_dict() for job_id in ids]
 
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def cmd_rerun(args: Namespace) -> int:
     with open_queue(args) as queue:
-        return _report(queue.rerun(args.ids), "reran {}")
+        return _report(queue.rerun(args.ids, args.with_dependents), "reran {}")
 
 
 def cmd_run_now(args: Namespace) -> int:

@@ -11,6 +11,9 @@ from queuectl.errors import InvalidInput, TimedOut
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from argparse import Namespace
+    from typing import Any
+
+    from queuectl.models import Job
 
 
 def cmd_list(args: Namespace) -> int:
@@ -90,13 +93,24 @@ def cmd_stats(args: Namespace) -> int:
 def cmd_show(args: Namespace) -> int:
     with open_queue(args, read_only=True) as queue:
         job, attempts = queue.get(args.id), queue.attempts(args.id)
+        edges = queue.dependencies(job.id)
     if args.json:
-        print_json({**job.to_dict(), "history": [a.to_dict() for a in attempts]})
+        print_json({**job_json(job, edges), "history": [a.to_dict() for a in attempts]})
     else:
         from queuectl.render import job_detail, screen
 
-        print(job_detail(job, attempts, screen(sys.stdout)))
+        print(job_detail(job, attempts, screen(sys.stdout), edges))
     return 0
+
+
+def job_json(job: Job, edges: list[tuple[str, str, str | None]]) -> dict[str, Any]:
+    """The job object of ``show --json`` without its history: the job as every command
+    prints it, and its dependencies and dependents (Queue.dependencies) with their states."""
+    linked = {
+        side: [{"id": i, "state": state} for kind, i, state in edges if kind == side]
+        for side in ("after", "dependent")
+    }
+    return {**job.to_dict(), "dependencies": linked["after"], "dependents": linked["dependent"]}
 
 
 def cmd_logs(args: Namespace) -> int:

@@ -383,7 +383,13 @@ def _add_rerun(commands: Any) -> None:
     from queuectl.cli.changes import cmd_rerun
 
     about = "completed, dead or cancelled jobs: pending again, history kept"
-    _add_job_changes(commands, "rerun", about, cmd_rerun)
+    rerun = _add_job_changes(commands, "rerun", about, cmd_rerun)
+    rerun.add_argument(
+        "--with-dependents",
+        action="store_true",
+        help="also block again the jobs that their ending cancelled (enqueue --after), "
+        "transitively (default: they stay cancelled)",
+    )
 
 
 def _add_run_now(commands: Any) -> None:
@@ -393,18 +399,20 @@ def _add_run_now(commands: Any) -> None:
     _add_job_changes(commands, "run-now", about, cmd_run_now)
 
 
-def _add_job_changes(commands: Any, name: str, about: str, run: Callable[[Any], int]) -> None:
+def _add_job_changes(commands: Any, name: str, about: str, run: Callable[[Any], int]) -> Any:
     """A command that changes each job it names (IDs), one by one."""
     change = commands.add_parser(name, help=about)
     change.add_argument("ids", nargs="+", metavar="ID", help="the jobs to change")
     change.set_defaults(run=run)
+    return change
 
 
 def _add_edit(commands: Any) -> None:
     from queuectl.cli import whole
     from queuectl.cli.changes import cmd_edit
 
-    edit = commands.add_parser("edit", help="change a job that has not started (pending, failed)")
+    about = "change a job that has not started (pending, failed, blocked)"
+    edit = commands.add_parser("edit", help=about)
     edit.add_argument("id", metavar="ID", help="the job to change")
     unchanged = "(default: unchanged)"
     edit.add_argument(

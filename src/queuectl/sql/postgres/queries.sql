@@ -374,7 +374,7 @@ DELETE FROM queuectl.attempts WHERE job_id = %(job_id)s;
 UPDATE queuectl.jobs
    SET state = 'cancelled', updated_at = queuectl.now_s(), finished_at = queuectl.now_s(),
        lease_until = NULL, last_error = 'cancelled'
- WHERE id = %(id)s AND state IN ('pending', 'failed', 'processing');
+ WHERE id = %(id)s AND state IN ('pending', 'failed', 'processing', 'blocked');
 
 -- name: notify_control
 SELECT pg_notify('queuectl_control', %(what)s);
@@ -434,3 +434,61 @@ CREATE TABLE IF NOT EXISTS queuectl.schema_version (version integer NOT NULL);
 
 -- name: record_version
 INSERT INTO queuectl.schema_version VALUES (%(version)s);
+
+-- Dependencies (enqueue --after; migration 0006). queuectl.settle(ids) applies the
+-- endings of the jobs ids to their dependents.
+
+-- name: dependencies_present
+-- The named dependencies that exist (enqueue refuses a missing one), locked until the
+-- enqueue commits: a dependency ending meanwhile waits, then sees the new edges, and one
+-- that ended first is seen ended here.
+SELECT id FROM queuectl.jobs WHERE id = ANY(%(ids)s) ORDER BY id FOR SHARE;
+
+-- name: insert_dependency
+INSERT INTO queuectl.dependencies (job_id, depends_on) VALUES (%(job_id)s, %(depends_on)s)
+    ON CONFLICT DO NOTHING;
+
+-- name: block_job
+UPDATE queuectl.jobs
+   SET state = 'blocked', after_ids = %(after)s, after_mode = %(mode)s,
+       blockers = (SELECT count(*) FROM queuectl.dependencies WHERE job_id = %(id)s)
+ WHERE id = %(id)s;
+
+-- name: settle
+-- The function runs only where an edge names a job of ids: for a job without dependents
+-- the statement is one probe of dependencies_on.
+SELECT queuectl.settle(%(ids)s::text[])
+ WHERE EXISTS (SELECT 1 FROM queuectl.dependencies WHERE depends_on = ANY(%(ids)s::text[]));
+
+-- name: dependencies_of
+SELECT 'after' AS side, d.depends_on AS id, p.state AS state
+  FROM queuectl.dependencies AS d LEFT JOIN queuectl.jobs AS p ON p.id = d.depends_on
+ WHERE d.job_id = %(id)s
+UNION ALL
+SELECT 'dependent', d.job_id, j.state
+  FROM queuectl.dependencies AS d JOIN queuectl.jobs AS j ON j.id = d.job_id
+ WHERE d.depends_on = %(id)s;
+
+-- name: blocking_edges
+SELECT d.job_id, d.depends_on FROM queuectl.dependencies AS d
+ WHERE d.job_id = ANY(%(ids)s) AND NOT d.settled
+ ORDER BY d.job_id, d.depends_on;
+
+-- name: cancelled_dependents
+-- rerun --with-dependents: the jobs that a dependency of ids cancelled (queuectl.settle).
+SELECT d.job_id FROM queuectl.dependencies AS d JOIN queuectl.jobs AS j ON j.id = d.job_id
+ WHERE d.depends_on = ANY(%(ids)s) AND j.state = 'cancelled'
+   AND j.last_error LIKE 'dependency %%';
+
+-- name: unsettle_edges
+UPDATE queuectl.dependencies SET settled = false WHERE job_id = %(id)s;
+
+-- name: reblock_job
+UPDATE queuectl.jobs
+   SET state = 'blocked', attempts = 0, finished_at = NULL, last_error = NULL,
+       updated_at = queuectl.now_s(),
+       blockers = (SELECT count(*) FROM queuectl.dependencies WHERE job_id = %(id)s)
+ WHERE id = %(id)s AND state = 'cancelled';
+
+-- name: edges_of
+SELECT job_id, depends_on FROM queuectl.dependencies WHERE job_id = ANY(%(ids)s);

@@ -282,7 +282,7 @@ DELETE FROM attempts WHERE job_id = :job_id;
 UPDATE jobs
    SET state = 'cancelled', updated_at = :now, finished_at = :now, lease_until = NULL,
        last_error = 'cancelled'
- WHERE id = :id AND state IN ('pending', 'failed', 'processing');
+ WHERE id = :id AND state IN ('pending', 'failed', 'processing', 'blocked');
 
 -- name: notify_control
 -- SQLite has no notifications: local workers are signalled, the others read the flag.
@@ -370,3 +370,84 @@ PRAGMA journal_mode = WAL;
 
 -- name: table_count
 SELECT count(*) AS n FROM sqlite_master;
+
+-- Dependencies (enqueue --after; migration 0007). Jobs._settle applies the endings of
+-- the jobs :ids to their dependents, a level at a time.
+
+-- name: dependencies_present
+-- The named dependencies that exist (enqueue refuses a missing one).
+SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: insert_dependency
+INSERT OR IGNORE INTO dependencies (job_id, depends_on) VALUES (:job_id, :depends_on);
+
+-- name: block_job
+-- A new job with dependencies: blocked on every one of them until _settle counts down
+-- those that have ended (in the same transaction).
+UPDATE jobs
+   SET state = 'blocked', after_ids = :after, after_mode = :mode,
+       blockers = (SELECT count(*) FROM dependencies WHERE job_id = :id)
+ WHERE id = :id;
+
+-- name: unsettled_edges
+-- The edges to jobs of :ids that have ended and whose ending is not yet applied. CROSS
+-- JOIN keeps the edges first: a job without dependents costs one probe of
+-- dependencies_on (the planner would otherwise walk every ended job by jobs_state).
+SELECT d.job_id, d.depends_on, p.state
+  FROM dependencies AS d INDEXED BY dependencies_on CROSS JOIN jobs AS p ON p.id = d.depends_on
+ WHERE d.depends_on IN (SELECT value FROM json_each(:ids)) AND NOT d.settled
+   AND p.state IN ('completed', 'dead', 'cancelled');
+
+-- name: settle_edge
+UPDATE dependencies SET settled = 1 WHERE job_id = :job_id AND depends_on = :depends_on;
+
+-- name: cancel_dependent
+-- Mode success: a dependency that ended dead or cancelled cancels the job, naming it.
+UPDATE jobs
+   SET state = 'cancelled', blockers = 0, updated_at = :now, finished_at = :now,
+       last_error = 'dependency ' || :depends_on || ' ended ' || :state
+ WHERE id = :job_id AND state = 'blocked' AND after_mode = 'success' AND :state <> 'completed';
+
+-- name: release_dependent
+-- One blocker less; none left: pending (the commit wakes idle workers).
+UPDATE jobs
+   SET blockers = blockers - 1, updated_at = :now,
+       state = CASE WHEN blockers <= 1 THEN 'pending' ELSE state END
+ WHERE id = :job_id AND state = 'blocked';
+
+-- name: dependencies_of
+-- What `show` lists: the jobs :id runs after, and the jobs that run after it.
+SELECT 'after' AS side, d.depends_on AS id, p.state AS state
+  FROM dependencies AS d LEFT JOIN jobs AS p ON p.id = d.depends_on
+ WHERE d.job_id = :id
+UNION ALL
+SELECT 'dependent', d.job_id, j.state
+  FROM dependencies AS d JOIN jobs AS j ON j.id = d.job_id
+ WHERE d.depends_on = :id;
+
+-- name: blocking_edges
+-- For the blocked jobs :ids: the dependencies that still hold them (blocked_by).
+SELECT d.job_id, d.depends_on FROM dependencies AS d
+ WHERE d.job_id IN (SELECT value FROM json_each(:ids)) AND NOT d.settled
+ ORDER BY d.job_id, d.depends_on;
+
+-- name: cancelled_dependents
+-- rerun --with-dependents: the jobs that a dependency of :ids cancelled (cancel_dependent).
+SELECT d.job_id FROM dependencies AS d INDEXED BY dependencies_on CROSS JOIN jobs AS j
+    ON j.id = d.job_id
+ WHERE d.depends_on IN (SELECT value FROM json_each(:ids))
+   AND j.state = 'cancelled' AND j.last_error LIKE 'dependency %';
+
+-- name: unsettle_edges
+UPDATE dependencies SET settled = 0 WHERE job_id = :id;
+
+-- name: reblock_job
+-- Blocked again on every dependency (unsettle_edges); _settle then applies those that
+-- have ended. A fresh retry budget, as rerun gives.
+UPDATE jobs
+   SET state = 'blocked', attempts = 0, finished_at = NULL, last_error = NULL,
+       updated_at = :now, blockers = (SELECT count(*) FROM dependencies WHERE job_id = :id)
+ WHERE id = :id AND state = 'cancelled';
+
+-- name: edges_of
+SELECT job_id, depends_on FROM dependencies WHERE job_id IN (SELECT value FROM json_each(:ids));
