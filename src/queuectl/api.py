@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from queuectl.backends.results import Cancels, Changes
     from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
+    from queuectl.queues import QueueInfo
 
 
 class Queue:
@@ -400,6 +401,84 @@ class Queue:
         return self.settings.raw()
 
 
+    # --- queues as objects: queue list/pause/resume/set ---------------------------------
+    def queues(self) -> list[QueueInfo]:
+        """Every known queue (with jobs or a row), its pause, limits, counts per state and
+        live workers serving it."""
+        from dataclasses import replace
+
+        from queuectl.queues import QueueInfo
+
+        rows = {q.name: q for q in self.backend.queue_rows()}
+        counts = self.counts_by_queue()
+        workers = self.workers()
+        found = []
+        for name in sorted(set(rows) | set(counts)):
+            serving = sum(1 for w in workers if _serves(w.queues, name))
+            found.append(
+                replace(rows.get(name) or QueueInfo(name), counts=counts.get(name, {}),
+                        workers=serving)
+            )  # fmt: skip
+        return found
+
+    def pause(
+        self,
+        names: Sequence[str] | None,
+        duration: float | None = None,
+        reason: str | None = None,
+        by: str | None = None,
+    ) -> list[str]:
+        """Pause the named queues (None: every queue known); ``duration``: the pause ends
+        by itself that long from now, by the claim's clock."""
+        from dataclasses import replace
+
+        from queuectl.queues import QueueInfo
+
+        def pause_one(row: QueueInfo, now: float) -> QueueInfo:
+            until = None if duration is None else now + duration
+            return replace(row, paused=True, paused_until=until, paused_at=now,
+                           paused_by=by, paused_reason=reason)  # fmt: skip
+
+        return self.backend.queue_change(_queue_names(names), pause_one)
+
+    def resume(self, names: Sequence[str] | None) -> list[str]:
+        """Resume the named queues (None: every paused one); idle workers wake at once."""
+        from dataclasses import replace
+
+        from queuectl.queues import QueueInfo
+
+        if names is None:
+            names = [q.name for q in self.backend.queue_rows() if q.paused]
+
+        def resume_one(row: QueueInfo, now: float) -> QueueInfo:
+            return replace(row, paused=False, paused_until=None, paused_at=None,
+                           paused_by=None, paused_reason=None)  # fmt: skip
+
+        return self.backend.queue_change(_queue_names(names), resume_one)
+
+    def set_queue(self, name: str, changes: Mapping[str, Any]) -> None:
+        """Change a queue's limits: ``concurrency`` (int|None), ``rate`` ((N, period)|None),
+        ``timeout`` (seconds|None); a key left out stays as it is. A new rate starts
+        with a full bucket."""
+        from dataclasses import replace
+
+        from queuectl.queues import QueueInfo
+
+        def set_one(row: QueueInfo, now: float) -> QueueInfo:
+            if "concurrency" in changes:
+                row = replace(row, concurrency=changes["concurrency"])
+            if "timeout" in changes:
+                row = replace(row, timeout=changes["timeout"])
+            if "rate" in changes:
+                n, period = changes["rate"] or (None, None)
+                row = replace(row, rate_n=n, rate_period=period,
+                              tokens=None if n is None else float(n),
+                              tokens_at=None if n is None else now)  # fmt: skip
+            return row
+
+        self.backend.queue_change(_queue_names([name]), set_one)
+
+
 def check_state(state: str) -> str:
     from queuectl.models import STATES
 
@@ -460,3 +539,19 @@ def decode_json(text: str) -> object:
         raise InvalidInput("malformed JSON: nested too deeply") from None
     except ValueError as exc:
         raise InvalidInput(f"malformed JSON: {exc}") from None
+
+
+def _queue_names(names: Sequence[str] | None) -> list[str] | None:
+    from queuectl.jobspec import check_queue
+
+    return None if names is None else [check_queue(n) for n in names]
+
+
+def _serves(queues: Sequence[str] | None, name: str) -> bool:
+    """Whether a worker started with ``--queue`` ``queues`` (None: every queue) serves
+    queue ``name``."""
+    if not queues:
+        return True
+    if queues[0].startswith("!"):
+        return name not in {q[1:] for q in queues}
+    return name in queues

@@ -17,13 +17,17 @@ WRITTEN_FOR = "queuectl"  # the schema PostgreSQL's SQL files name
 
 def queries(engine: str, schema: str = WRITTEN_FOR) -> dict[str, str]:
     """``-- name: x`` blocks of ``sql/<engine>/queries.sql`` → {name: statement}, for the
-    queue in ``schema`` (PostgreSQL)."""
+    queue in ``schema`` (PostgreSQL). The marker ``QUEUE_CLOSED`` stands for the fragment
+    ``queue_closed``."""
     with open(os.path.join(SQL_DIR, engine, "queries.sql"), encoding="utf-8") as handle:
         text = in_schema(handle.read(), schema)
     found: dict[str, str] = {}
     for block in text.split("-- name: ")[1:]:
         name, _, body = block.partition("\n")
         found[name.strip()] = body.strip().rstrip(";")
+    if "queue_closed" in found:  # one predicate, read by every claim and by `queue list`
+        closed = f"(\n{found['queue_closed']}\n)"
+        found = {name: sql.replace("QUEUE_CLOSED", closed) for name, sql in found.items()}
     return found
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, LeaseWatch, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
+    from queuectl.queues import QueueInfo
 
     R = TypeVar("R")
 
@@ -134,6 +135,12 @@ class Claims:
 NO_CLAIMS = Claims()
 
 
+QUEUE_COLUMNS = (
+    "name", "paused", "paused_until", "paused_at", "paused_by", "paused_reason",
+    "concurrency", "rate_n", "rate_period", "tokens", "tokens_at", "timeout",
+)  # fmt: skip
+
+
 class SqlBackend(SqlInsights):
     """Every verb of backends.base.Backend; subclasses provide the hooks below."""
 
@@ -218,6 +225,43 @@ class SqlBackend(SqlInsights):
 
         was_set, self._settings = self._write(unset)
         return was_set
+
+    # --- queues (queue list/pause/resume/set) ------------------------------------------
+    def queue_rows(self) -> list[QueueInfo]:
+        """Every queue with a row: paused or limited."""
+        from queuectl.queues import QueueInfo
+
+        return [QueueInfo.from_row(r) for r in self._rows("queue_rows", {"now": self.now()})]
+
+    def queue_change(
+        self, names: Sequence[str] | None, change: Callable[[QueueInfo, float], QueueInfo]
+    ) -> list[str]:
+        """``change`` each named queue (None: every queue known) as of now, in one
+        transaction that no claim runs beside (queue_lock); a queue left neither paused nor
+        limited loses its row. Idle workers wake: a queue may have opened."""
+        from queuectl.queues import QueueInfo
+
+        def work(conn: Any) -> list[str]:
+            self._run(conn, "queue_lock")
+            now = self.now()
+            rows = {
+                r["name"]: QueueInfo.from_row(r)
+                for r in self._run(conn, "queue_rows", {"now": now}).fetchall()
+            }
+            if names is None:
+                chosen = sorted(r["name"] for r in self._run(conn, "queue_names").fetchall())
+            else:
+                chosen = list(names)
+            for name in chosen:
+                new = change(rows.get(name) or QueueInfo(name), now)
+                params = {k: getattr(new, k) for k in QUEUE_COLUMNS}
+                self._run(conn, "queue_add", {"name": name})
+                self._run(conn, "queue_write", params)
+                self._run(conn, "queue_drop_empty", {"name": name})
+            self._run(conn, "notify_jobs")
+            return chosen
+
+        return self._write(work)
 
     def _stored_settings(self, conn: Any) -> dict[str, str]:
         """The settings as stored, read after taking the config writers' lock: no other

@@ -26,15 +26,38 @@ SELECT id, command, 'pending', max_retries, priority, queue, run_at, timeout, cw
          AS j(id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags, n)
  ORDER BY n;
 
+-- name: queue_closed
+-- Whether a queue's jobs may not start now (the claims and `queue list` read this one
+-- predicate): paused, its concurrency full, or its bucket without a whole token.
+(paused AND (paused_until IS NULL OR paused_until > queuectl.now_s()))
+ OR (concurrency IS NOT NULL
+     AND concurrency <= (SELECT count(*) FROM queuectl.jobs AS r
+                          WHERE r.state = 'processing' AND r.queue = queues.name))
+ OR (rate_n IS NOT NULL
+     AND least(rate_n, tokens + (queuectl.now_s() - tokens_at) * rate_n / rate_period) < 1)
+
 -- name: claim_any
 -- The claim: lock the best ready row that no one else has locked, take it with a lease
--- and open its attempt, in one statement.
-WITH next AS (
-    SELECT seq FROM queuectl.jobs
+-- and open its attempt, in one statement. Jobs of a queue closed in the statement's
+-- snapshot (`seen`, QUEUE_CLOSED: the queue_closed fragment) are passed over. A queue with
+-- a row (paused or limited) is decided exactly: `gate` locks its row, and a claim of the
+-- same queue that committed since the snapshot moved `claims`, so this claim takes nothing
+-- (the lock wait re-reads the row); `started` takes the start's token. A queue without a
+-- row takes no lock. See DECISIONS.md, "Flow control".
+WITH seen AS (
+    SELECT name, claims, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
+), next AS (
+    SELECT seq, queue FROM queuectl.jobs
      WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+       AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
      ORDER BY priority DESC, run_at, seq
      LIMIT 1
        FOR UPDATE SKIP LOCKED
+), gate AS (
+    SELECT q.name FROM queuectl.queues AS q JOIN seen ON seen.name = q.name
+      JOIN next ON next.queue = q.name
+     WHERE q.claims = seen.claims
+       FOR UPDATE OF q
 ), taken AS (
     UPDATE queuectl.jobs AS j
        SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
@@ -42,7 +65,17 @@ WITH next AS (
            lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
       FROM next
      WHERE j.seq = next.seq
+       AND (NOT EXISTS (SELECT 1 FROM seen WHERE seen.name = next.queue)
+            OR EXISTS (SELECT 1 FROM gate))
     RETURNING j.*
+), started AS (
+    UPDATE queuectl.queues AS q
+       SET claims = q.claims + 1,
+           tokens = least(q.rate_n, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
+                                              / q.rate_period) - 1,
+           tokens_at = CASE WHEN q.rate_n IS NOT NULL THEN queuectl.now_s() END
+      FROM taken
+     WHERE q.name = taken.queue
 ), opened AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
@@ -50,13 +83,21 @@ WITH next AS (
 SELECT * FROM taken;
 
 -- name: claim_in
-WITH next AS (
-    SELECT seq FROM queuectl.jobs
+WITH seen AS (
+    SELECT name, claims, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
+), next AS (
+    SELECT seq, queue FROM queuectl.jobs
      WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
        AND queue = ANY(%(queues)s)
+       AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
      ORDER BY priority DESC, run_at, seq
      LIMIT 1
        FOR UPDATE SKIP LOCKED
+), gate AS (
+    SELECT q.name FROM queuectl.queues AS q JOIN seen ON seen.name = q.name
+      JOIN next ON next.queue = q.name
+     WHERE q.claims = seen.claims
+       FOR UPDATE OF q
 ), taken AS (
     UPDATE queuectl.jobs AS j
        SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
@@ -64,7 +105,17 @@ WITH next AS (
            lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
       FROM next
      WHERE j.seq = next.seq
+       AND (NOT EXISTS (SELECT 1 FROM seen WHERE seen.name = next.queue)
+            OR EXISTS (SELECT 1 FROM gate))
     RETURNING j.*
+), started AS (
+    UPDATE queuectl.queues AS q
+       SET claims = q.claims + 1,
+           tokens = least(q.rate_n, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
+                                              / q.rate_period) - 1,
+           tokens_at = CASE WHEN q.rate_n IS NOT NULL THEN queuectl.now_s() END
+      FROM taken
+     WHERE q.name = taken.queue
 ), opened AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
@@ -74,13 +125,21 @@ SELECT * FROM taken;
 -- name: claim_out
 -- Every queue but the excluded ones (worker start --queue '!NAME'): jobs_ready in claim order,
 -- passing over the excluded queues' ready jobs.
-WITH next AS (
-    SELECT seq FROM queuectl.jobs
+WITH seen AS (
+    SELECT name, claims, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
+), next AS (
+    SELECT seq, queue FROM queuectl.jobs
      WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
        AND queue <> ALL(%(excluded)s)
+       AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
      ORDER BY priority DESC, run_at, seq
      LIMIT 1
        FOR UPDATE SKIP LOCKED
+), gate AS (
+    SELECT q.name FROM queuectl.queues AS q JOIN seen ON seen.name = q.name
+      JOIN next ON next.queue = q.name
+     WHERE q.claims = seen.claims
+       FOR UPDATE OF q
 ), taken AS (
     UPDATE queuectl.jobs AS j
        SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
@@ -88,7 +147,17 @@ WITH next AS (
            lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
       FROM next
      WHERE j.seq = next.seq
+       AND (NOT EXISTS (SELECT 1 FROM seen WHERE seen.name = next.queue)
+            OR EXISTS (SELECT 1 FROM gate))
     RETURNING j.*
+), started AS (
+    UPDATE queuectl.queues AS q
+       SET claims = q.claims + 1,
+           tokens = least(q.rate_n, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
+                                              / q.rate_period) - 1,
+           tokens_at = CASE WHEN q.rate_n IS NOT NULL THEN queuectl.now_s() END
+      FROM taken
+     WHERE q.name = taken.queue
 ), opened AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
@@ -415,3 +484,35 @@ CREATE TABLE IF NOT EXISTS queuectl.schema_version (version integer NOT NULL);
 
 -- name: record_version
 INSERT INTO queuectl.schema_version VALUES (%(version)s);
+
+-- Queues as objects (queue list/pause/resume/set, migration 0005).
+
+-- name: queue_lock
+-- Queue writers wait for every claim in flight and hold new ones off until they commit
+-- (a claim's statement locks jobs ROW EXCLUSIVE and takes its snapshot after): no claim
+-- decides from a snapshot older than a pause or a new limit. Enqueues wait a moment too.
+LOCK TABLE queuectl.jobs IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: queue_rows
+SELECT *, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues ORDER BY name;
+
+-- name: queue_names
+-- Every queue known: those with jobs and those with a row.
+SELECT DISTINCT queue AS name FROM queuectl.jobs UNION SELECT name FROM queuectl.queues AS queues;
+
+-- name: queue_add
+INSERT INTO queuectl.queues (name) VALUES (%(name)s) ON CONFLICT (name) DO NOTHING;
+
+-- name: queue_write
+UPDATE queuectl.queues
+   SET paused = %(paused)s, paused_until = %(paused_until)s, paused_at = %(paused_at)s,
+       paused_by = %(paused_by)s, paused_reason = %(paused_reason)s, concurrency = %(concurrency)s,
+       rate_n = %(rate_n)s, rate_period = %(rate_period)s, tokens = %(tokens)s, tokens_at = %(tokens_at)s,
+       timeout = %(timeout)s
+ WHERE name = %(name)s;
+
+-- name: queue_drop_empty
+-- A queue neither paused nor limited needs no row (and its claims then take no lock).
+DELETE FROM queuectl.queues
+ WHERE name = %(name)s AND NOT paused AND concurrency IS NULL AND rate_n IS NULL
+   AND timeout IS NULL;

@@ -8,14 +8,27 @@ INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, time
                   tags, created_at, updated_at)
 VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
+-- name: queue_closed
+-- Whether a queue's jobs may not start at :now (the claims and `queue list` read this one
+-- predicate): paused, its concurrency full, or its bucket without a whole token.
+(paused AND (paused_until IS NULL OR paused_until > :now))
+ OR (concurrency IS NOT NULL
+     AND concurrency <= (SELECT count(*) FROM jobs AS r INDEXED BY jobs_state
+                          WHERE r.state = 'processing' AND r.queue = queues.name))
+ OR (rate_n IS NOT NULL
+     AND min(rate_n, tokens + (:now - tokens_at) * rate_n / rate_period) < 1)
+
 -- name: claim_any
--- The claim: one statement picks the best ready job and takes it with a lease.
+-- The claim: one statement picks the best ready job and takes it with a lease. Jobs of a
+-- closed queue (QUEUE_CLOSED: the queue_closed fragment) are passed over; the trigger
+-- queue_started takes the start's token in the same write transaction (migration 0006).
 -- INDEXED BY: the planner would otherwise pick jobs_state and sort every ready row.
 UPDATE jobs
    SET state = 'processing', worker = :worker, runs = runs + 1, started_at = :now,
        finished_at = NULL, updated_at = :now, lease_until = :lease_until, lease = :lease
  WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready
                WHERE state IN ('pending', 'failed') AND run_at <= :now
+                 AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
                ORDER BY priority DESC, run_at, seq
                LIMIT 1)
 RETURNING *;
@@ -27,6 +40,7 @@ UPDATE jobs
  WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready_queue
                WHERE state IN ('pending', 'failed') AND run_at <= :now
                  AND queue IN (SELECT value FROM json_each(:queues))
+                 AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
                ORDER BY priority DESC, run_at, seq
                LIMIT 1)
 RETURNING *;
@@ -40,6 +54,7 @@ UPDATE jobs
  WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready
                WHERE state IN ('pending', 'failed') AND run_at <= :now
                  AND queue NOT IN (SELECT value FROM json_each(:excluded))
+                 AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
                ORDER BY priority DESC, run_at, seq
                LIMIT 1)
 RETURNING *;
@@ -356,3 +371,34 @@ PRAGMA journal_mode = WAL;
 
 -- name: table_count
 SELECT count(*) AS n FROM sqlite_master;
+
+-- Queues as objects (queue list/pause/resume/set, migration 0006).
+
+-- name: queue_lock
+-- Queue writers run in BEGIN IMMEDIATE, which already holds the one write lock: no claim
+-- runs beside them.
+SELECT 1;
+
+-- name: queue_rows
+SELECT *, QUEUE_CLOSED AS closed FROM queues ORDER BY name;
+
+-- name: queue_names
+-- Every queue known: those with jobs and those with a row.
+SELECT DISTINCT queue AS name FROM jobs UNION SELECT name FROM queues;
+
+-- name: queue_add
+INSERT INTO queues (name) VALUES (:name) ON CONFLICT (name) DO NOTHING;
+
+-- name: queue_write
+UPDATE queues
+   SET paused = :paused, paused_until = :paused_until, paused_at = :paused_at,
+       paused_by = :paused_by, paused_reason = :paused_reason, concurrency = :concurrency,
+       rate_n = :rate_n, rate_period = :rate_period, tokens = :tokens, tokens_at = :tokens_at,
+       timeout = :timeout
+ WHERE name = :name;
+
+-- name: queue_drop_empty
+-- A queue neither paused nor limited needs no row (and its claims then take no lock).
+DELETE FROM queues
+ WHERE name = :name AND NOT paused AND concurrency IS NULL AND rate_n IS NULL
+   AND timeout IS NULL;

@@ -1,0 +1,135 @@
+"""Queues as objects: a queue's pause and limits (``queue set/pause/resume/list``).
+
+Pure: parsing of ``--rate``/``--concurrency``, the ``QueueInfo`` a row becomes, and
+``closed_reasons`` (why a queue's jobs may not start now, in words, for ``queue list``
+and a later ``explain``). Whether a claim passes a queue over is decided by the SQL
+fragment ``queue_closed`` in each engine's queries.sql; ``closed_reasons`` names the same
+three conditions from the same row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from queuectl.errors import InvalidInput
+from queuectl.timefmt import format_duration, iso, parse_duration
+
+PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_rate(text: str) -> tuple[int, float] | None:
+    """``N/s``, ``N/m``, ``N/h`` → (N, period in seconds); ``none`` → None."""
+    if text == "none":
+        return None
+    count, _, unit = text.partition("/")
+    if not count.isdigit() or int(count) < 1 or unit not in PERIODS:
+        raise InvalidInput(f"--rate: expected N/s, N/m, N/h (N ≥ 1) or none, got {text!r}")
+    return int(count), PERIODS[unit]
+
+
+def parse_concurrency(text: str) -> int | None:
+    if text == "none":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInput(f"--concurrency: expected a whole number ≥ 1 or none, got {text!r}")
+    return int(text)
+
+
+def parse_timeout(text: str) -> float | None:
+    if text == "none":
+        return None
+    seconds = parse_duration(text, "--timeout")
+    if seconds <= 0:
+        raise InvalidInput(f"--timeout: expected a duration above 0 or none, got {text!r}")
+    return seconds
+
+
+def format_rate(count: int | None, period: float | None) -> str | None:
+    if count is None or period is None:
+        return None
+    unit = next((u for u, p in PERIODS.items() if p == period), None)
+    return f"{count}/{unit}" if unit else f"{count}/{format_duration(period)}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue's row (or no row: not paused, no limits), with its jobs and workers."""
+
+    name: str
+    paused: bool = False
+    paused_until: float | None = None
+    paused_at: float | None = None
+    paused_by: str | None = None
+    paused_reason: str | None = None
+    concurrency: int | None = None
+    rate_n: int | None = None
+    rate_period: float | None = None
+    tokens: float | None = None
+    tokens_at: float | None = None
+    timeout: float | None = None
+    counts: dict[str, int] | None = None
+    workers: int = 0
+
+    @classmethod
+    def from_row(cls, row: Any) -> QueueInfo:
+        return cls(
+            name=row["name"],
+            paused=bool(row["paused"]),
+            paused_until=row["paused_until"],
+            paused_at=row["paused_at"],
+            paused_by=row["paused_by"],
+            paused_reason=row["paused_reason"],
+            concurrency=row["concurrency"],
+            rate_n=row["rate_n"],
+            rate_period=row["rate_period"],
+            tokens=row["tokens"],
+            tokens_at=row["tokens_at"],
+            timeout=row["timeout"],
+        )
+
+    def paused_at_time(self, now: float) -> bool:
+        """Paused at ``now``: a pause with ``--for`` ends by itself."""
+        return self.paused and (self.paused_until is None or self.paused_until > now)
+
+    def tokens_at_time(self, now: float) -> float | None:
+        if self.rate_n is None or self.rate_period is None:
+            return None
+        elapsed = now - (self.tokens_at or now)
+        return min(self.rate_n, (self.tokens or 0.0) + elapsed * self.rate_n / self.rate_period)
+
+    def closed_reasons(self, now: float) -> list[str]:
+        """Why the queue's jobs may not start at ``now`` (empty: they may), in words."""
+        reasons = []
+        if self.paused_at_time(now):
+            reasons.append(
+                "paused"
+                + (f" by {self.paused_by}" if self.paused_by else "")
+                + (f" ({self.paused_reason})" if self.paused_reason else "")
+                + (f" until {iso(self.paused_until)}" if self.paused_until is not None else "")
+            )
+        running = (self.counts or {}).get("processing", 0)
+        if self.concurrency is not None and running >= self.concurrency:
+            reasons.append(f"concurrency full ({running}/{self.concurrency})")
+        tokens = self.tokens_at_time(now)
+        if tokens is not None and tokens < 1 and self.rate_n and self.rate_period:
+            wait = (1 - tokens) * self.rate_period / self.rate_n
+            reasons.append(f"rate {format_rate(self.rate_n, self.rate_period)}: next start at "
+                           f"{iso(now + wait)}")
+        return reasons
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "paused": self.paused_at_time(now),
+            "paused_until": iso(self.paused_until) if self.paused_at_time(now) else None,
+            "paused_at": iso(self.paused_at) if self.paused_at_time(now) else None,
+            "paused_by": self.paused_by if self.paused_at_time(now) else None,
+            "paused_reason": self.paused_reason if self.paused_at_time(now) else None,
+            "concurrency": self.concurrency,
+            "rate": format_rate(self.rate_n, self.rate_period),
+            "timeout": self.timeout,
+            "counts": dict(self.counts or {}),
+            "workers": self.workers,
+            "closed": self.closed_reasons(now),
+        }
