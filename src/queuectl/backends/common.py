@@ -127,9 +127,20 @@ class Claims:
         self.returned = returned
 
     def jobs(self) -> list[Job]:
+        """The claimed jobs; one without its own timeout carries its queue's (queue set
+        --timeout), which then comes before the global job-timeout."""
         from queuectl.models import Job
 
-        return [Job.from_row(row) for rows in self.returned for row in rows]
+        jobs = []
+        for rows in self.returned:
+            for row in rows:
+                job = Job.from_row(row)
+                if job.timeout is None and row["queue_timeout"] is not None:
+                    from dataclasses import replace
+
+                    job = replace(job, timeout=row["queue_timeout"])
+                jobs.append(job)
+        return jobs
 
 
 NO_CLAIMS = Claims()
@@ -548,7 +559,9 @@ class SqlBackend(SqlInsights):
         return None  # a server's database cannot be swapped under an open connection
 
     def next_due(self, queues: Sequence[str] | None) -> float | None:
-        value = self._rows(*self._by_queue("next_due", queues))[0]["t"]
+        name, params = self._by_queue("next_due", queues)
+        params["now"] = self.now()
+        value = self._rows(name, params)[0]["t"]
         return None if value is None else float(value)
 
     def work_left(self, queues: Sequence[str] | None) -> bool:

@@ -26,26 +26,38 @@ SELECT id, command, 'pending', max_retries, priority, queue, run_at, timeout, cw
          AS j(id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags, n)
  ORDER BY n;
 
+-- name: queue_paused
+-- Whether a queue is paused now (a pause with --for ends by itself).
+paused AND (paused_until IS NULL OR paused_until > queuectl.now_s())
+
 -- name: queue_closed
 -- Whether a queue's jobs may not start now (the claims and `queue list` read this one
 -- predicate): paused, its concurrency full, or its bucket without a whole token.
-(paused AND (paused_until IS NULL OR paused_until > queuectl.now_s()))
+QUEUE_PAUSED
  OR (concurrency IS NOT NULL
      AND concurrency <= (SELECT count(*) FROM queuectl.jobs AS r
                           WHERE r.state = 'processing' AND r.queue = queues.name))
  OR (rate_n IS NOT NULL
      AND least(rate_n, tokens + (queuectl.now_s() - tokens_at) * rate_n / rate_period) < 1)
 
+-- name: queue_reopens
+-- When each closed queue may open again: its pause's end, or its bucket's next whole token.
+SELECT min(CASE WHEN QUEUE_PAUSED THEN paused_until
+                WHEN tokens + (queuectl.now_s() - tokens_at) * rate_n / rate_period < 1
+                THEN tokens_at + (1 - tokens) * rate_period / rate_n END) AS t
+  FROM queuectl.queues AS queues WHERE QUEUE_CLOSED
+
 -- name: claim_any
 -- The claim: lock the best ready row that no one else has locked, take it with a lease
 -- and open its attempt, in one statement. Jobs of a queue closed in the statement's
--- snapshot (`seen`, QUEUE_CLOSED: the queue_closed fragment) are passed over. A queue with
+-- snapshot (`seen`, fragment queue_closed) are passed over. A queue with
 -- a row (paused or limited) is decided exactly: `gate` locks its row, and a claim of the
 -- same queue that committed since the snapshot moved `claims`, so this claim takes nothing
 -- (the lock wait re-reads the row); `started` takes the start's token. A queue without a
--- row takes no lock. See DECISIONS.md, "Flow control".
+-- row takes no lock. queue_timeout: the queue's own timeout, for a job without one.
+-- See DECISIONS.md, "Flow control".
 WITH seen AS (
-    SELECT name, claims, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
+    SELECT name, claims, timeout, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
 ), next AS (
     SELECT seq, queue FROM queuectl.jobs
      WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
@@ -80,11 +92,12 @@ WITH seen AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
 )
-SELECT * FROM taken;
+SELECT taken.*, seen.timeout AS queue_timeout
+  FROM taken LEFT JOIN seen ON seen.name = taken.queue;
 
 -- name: claim_in
 WITH seen AS (
-    SELECT name, claims, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
+    SELECT name, claims, timeout, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
 ), next AS (
     SELECT seq, queue FROM queuectl.jobs
      WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
@@ -120,13 +133,14 @@ WITH seen AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
 )
-SELECT * FROM taken;
+SELECT taken.*, seen.timeout AS queue_timeout
+  FROM taken LEFT JOIN seen ON seen.name = taken.queue;
 
 -- name: claim_out
 -- Every queue but the excluded ones (worker start --queue '!NAME'): jobs_ready in claim order,
 -- passing over the excluded queues' ready jobs.
 WITH seen AS (
-    SELECT name, claims, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
+    SELECT name, claims, timeout, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
 ), next AS (
     SELECT seq, queue FROM queuectl.jobs
      WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
@@ -162,7 +176,8 @@ WITH seen AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
 )
-SELECT * FROM taken;
+SELECT taken.*, seen.timeout AS queue_timeout
+  FROM taken LEFT JOIN seen ON seen.name = taken.queue;
 
 -- name: end_job
 -- Guarded: only the worker holding this very run of the job may end it.
@@ -279,35 +294,65 @@ SELECT state, count(*) AS n FROM queuectl.jobs GROUP BY state;
 SELECT queue, state, count(*) AS n FROM queuectl.jobs GROUP BY queue, state;
 
 -- name: next_due_any
-SELECT min(run_at) AS t FROM queuectl.jobs WHERE state IN ('pending', 'failed');
+-- The next instant a job may become claimable: the earliest run_at in an open queue, or
+-- the instant a closed queue reopens (fragment queue_reopens: its pause ends, its bucket
+-- refills; a full queue reopens when a job ends, which wakes workers anyway).
+SELECT min(t) AS t FROM (
+    SELECT min(run_at) AS t FROM queuectl.jobs WHERE state IN ('pending', 'failed')
+           AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
+    UNION ALL
+    SELECT t FROM QUEUE_REOPENS AS reopens
+) AS due;
 
 -- name: next_due_in
-SELECT min(run_at) AS t FROM queuectl.jobs
- WHERE state IN ('pending', 'failed') AND queue = ANY(%(queues)s);
+SELECT min(t) AS t FROM (
+    SELECT min(run_at) AS t FROM queuectl.jobs
+     WHERE state IN ('pending', 'failed') AND queue = ANY(%(queues)s)
+           AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
+    UNION ALL
+    SELECT t FROM QUEUE_REOPENS AS reopens
+) AS due;
 
 -- name: next_due_out
-SELECT min(run_at) AS t FROM queuectl.jobs
- WHERE state IN ('pending', 'failed') AND queue <> ALL(%(excluded)s);
+SELECT min(t) AS t FROM (
+    SELECT min(run_at) AS t FROM queuectl.jobs
+     WHERE state IN ('pending', 'failed') AND queue <> ALL(%(excluded)s)
+           AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
+    UNION ALL
+    SELECT t FROM QUEUE_REOPENS AS reopens
+) AS due;
 
 -- name: work_left_any
 -- What holds a burst run (see the SQLite twin): a job ready now, or a failed one.
 SELECT EXISTS (SELECT 1 FROM queuectl.jobs
-                WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s())
-    OR EXISTS (SELECT 1 FROM queuectl.jobs WHERE state = 'failed') AS found;
+                WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
+    OR EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state = 'failed'
+                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
+       AS found;
 
 -- name: work_left_in
 SELECT EXISTS (SELECT 1 FROM queuectl.jobs
                 WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
-                  AND queue = ANY(%(queues)s))
+                  AND queue = ANY(%(queues)s)
+                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
     OR EXISTS (SELECT 1 FROM queuectl.jobs
-                WHERE state = 'failed' AND queue = ANY(%(queues)s)) AS found;
+                WHERE state = 'failed'
+                  AND queue = ANY(%(queues)s)
+                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
+       AS found;
 
 -- name: work_left_out
 SELECT EXISTS (SELECT 1 FROM queuectl.jobs
                 WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
-                  AND queue <> ALL(%(excluded)s))
+                  AND queue <> ALL(%(excluded)s)
+                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
     OR EXISTS (SELECT 1 FROM queuectl.jobs
-                WHERE state = 'failed' AND queue <> ALL(%(excluded)s)) AS found;
+                WHERE state = 'failed'
+                  AND queue <> ALL(%(excluded)s)
+                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
+       AS found;
 
 -- name: attempts_of
 SELECT * FROM queuectl.attempts WHERE job_id = %(job_id)s ORDER BY run;
