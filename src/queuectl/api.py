@@ -430,53 +430,23 @@ class Queue:
     ) -> list[str]:
         """Pause the named queues (None: every queue known); ``duration``: the pause ends
         by itself that long from now, by the claim's clock."""
-        from dataclasses import replace
+        from queuectl.queues import pausing
 
-        from queuectl.queues import QueueInfo
-
-        def pause_one(row: QueueInfo, now: float) -> QueueInfo:
-            until = None if duration is None else now + duration
-            return replace(row, paused=True, paused_until=until, paused_at=now,
-                           paused_by=by, paused_reason=reason)  # fmt: skip
-
-        return self.backend.queue_change(_queue_names(names), pause_one)
+        return self.backend.queue_change(_queue_names(names), pausing(duration, reason, by))
 
     def resume(self, names: Sequence[str] | None) -> list[str]:
         """Resume the named queues (None: every paused one); idle workers wake at once."""
-        from dataclasses import replace
-
-        from queuectl.queues import QueueInfo
+        from queuectl.queues import resumed
 
         if names is None:
             names = [q.name for q in self.backend.queue_rows() if q.paused]
-
-        def resume_one(row: QueueInfo, now: float) -> QueueInfo:
-            return replace(row, paused=False, paused_until=None, paused_at=None,
-                           paused_by=None, paused_reason=None)  # fmt: skip
-
-        return self.backend.queue_change(_queue_names(names), resume_one)
+        return self.backend.queue_change(_queue_names(names), resumed)
 
     def set_queue(self, name: str, changes: Mapping[str, Any]) -> None:
-        """Change a queue's limits: ``concurrency`` (int|None), ``rate`` ((N, period)|None),
-        ``timeout`` (seconds|None); a key left out stays as it is. A new rate starts
-        with a full bucket."""
-        from dataclasses import replace
+        """Change a queue's limits (queues.limiting)."""
+        from queuectl.queues import limiting
 
-        from queuectl.queues import QueueInfo
-
-        def set_one(row: QueueInfo, now: float) -> QueueInfo:
-            if "concurrency" in changes:
-                row = replace(row, concurrency=changes["concurrency"])
-            if "timeout" in changes:
-                row = replace(row, timeout=changes["timeout"])
-            if "rate" in changes:
-                n, period = changes["rate"] or (None, None)
-                row = replace(row, rate_n=n, rate_period=period,
-                              tokens=None if n is None else float(n),
-                              tokens_at=None if n is None else now)  # fmt: skip
-            return row
-
-        self.backend.queue_change(_queue_names([name]), set_one)
+        self.backend.queue_change(_queue_names([name]), limiting(changes))
 
 
 def check_state(state: str) -> str:

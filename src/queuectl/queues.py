@@ -9,11 +9,14 @@ three conditions from the same row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from queuectl.errors import InvalidInput
 from queuectl.timefmt import format_duration, iso, parse_duration
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -133,3 +136,41 @@ class QueueInfo:
             "workers": self.workers,
             "closed": self.closed_reasons(now),
         }
+
+
+# --- the changes queue pause/resume/set make to a row (Backend.queue_change) -------------
+def pausing(
+    duration: float | None = None, reason: str | None = None, by: str | None = None
+) -> Callable[[QueueInfo, float], QueueInfo]:
+    """Paused from ``now``; with ``duration``, the pause ends by itself that long after."""
+
+    def pause(row: QueueInfo, now: float) -> QueueInfo:
+        until = None if duration is None else now + duration
+        return replace(row, paused=True, paused_until=until, paused_at=now, paused_by=by,
+                       paused_reason=reason)  # fmt: skip
+
+    return pause
+
+
+def resumed(row: QueueInfo, now: float) -> QueueInfo:
+    return replace(row, paused=False, paused_until=None, paused_at=None, paused_by=None,
+                   paused_reason=None)  # fmt: skip
+
+
+def limiting(changes: Mapping[str, Any]) -> Callable[[QueueInfo, float], QueueInfo]:
+    """Limits ``concurrency`` (int|None), ``rate`` ((N, period)|None), ``timeout``
+    (seconds|None); a key left out stays as it is. A new rate starts with a full bucket."""
+
+    def limit(row: QueueInfo, now: float) -> QueueInfo:
+        if "concurrency" in changes:
+            row = replace(row, concurrency=changes["concurrency"])
+        if "timeout" in changes:
+            row = replace(row, timeout=changes["timeout"])
+        if "rate" in changes:
+            n, period = changes["rate"] or (None, None)
+            row = replace(row, rate_n=n, rate_period=period,
+                          tokens=None if n is None else float(n),
+                          tokens_at=None if n is None else now)  # fmt: skip
+        return row
+
+    return limit

@@ -1,0 +1,142 @@
+"""Queues as objects: pause, concurrency and rate limits, decided by the claim itself."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from queuectl.backends import open_backend
+from queuectl.lifecycle import Succeeded, decide
+from queuectl.queues import limiting, pausing, resumed
+from tests.contract.support import POLICY, add, claim, end, in_processes, take, write_end
+from tests.support.polling import wait_for
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+    from multiprocessing.synchronize import Barrier
+
+    from queuectl.backends.base import Backend
+
+
+def test_a_queue_without_a_row_has_no_limits(backend: Backend) -> None:
+    add(backend, "a", "b", queue="io")
+    assert backend.queue_rows() == []
+    assert {claim(backend, "w1").id, claim(backend, "w2").id} == {"a", "b"}
+
+
+def test_pause_stops_claims_and_resume_restores_them(backend: Backend) -> None:
+    add(backend, "slow-1", queue="slow")
+    add(backend, "io-1", queue="io")
+    assert backend.queue_change(["slow"], pausing(reason="disk full", by="ops")) == ["slow"]
+    (row,) = backend.queue_rows()
+    assert (row.name, row.paused, row.paused_reason, row.paused_by) == (
+        "slow", True, "disk full", "ops",
+    )  # fmt: skip
+    assert claim(backend).id == "io-1"  # other queues go on
+    assert take(backend, "w2") is None
+    assert take(backend, "w2", ["slow"]) is None
+    assert backend.work_left(["slow"]) is False  # a paused queue holds no burst run
+    add(backend, "slow-2", queue="slow")  # enqueue goes on
+    backend.queue_change(["slow"], resumed)
+    assert backend.queue_rows() == []  # neither paused nor limited: no row
+    assert claim(backend, "w2").id == "slow-1"
+
+
+def test_running_jobs_finish_in_a_paused_queue(backend: Backend) -> None:
+    add(backend, "a", queue="q")
+    job = claim(backend)
+    backend.queue_change(["q"], pausing())
+    assert end(backend, job, Succeeded())
+    assert backend.get("a").state == "completed"  # type: ignore[union-attr]
+
+
+def test_pause_all_pauses_every_known_queue(backend: Backend) -> None:
+    add(backend, "a", queue="one")
+    add(backend, "b", queue="two")
+    assert backend.queue_change(None, pausing()) == ["one", "two"]
+    assert take(backend) is None
+
+
+def test_a_pause_for_a_while_ends_by_itself(backend: Backend) -> None:
+    add(backend, "a", queue="q")
+    backend.queue_change(["q"], pausing(duration=0.5))
+    assert take(backend) is None
+    due = backend.next_due(None)
+    assert due is not None and due > backend.now()  # the worker sleeps until the pause ends
+    job = wait_for(lambda: take(backend), timeout=10, what="the pause to end")
+    assert job.id == "a"
+
+
+def test_concurrency_bounds_running_jobs(backend: Backend) -> None:
+    add(backend, *(f"j{n}" for n in range(5)), queue="q")
+    add(backend, "other")
+    backend.queue_change(["q"], limiting({"concurrency": 2}))
+    first, second = claim(backend, "w1", ["q"]), claim(backend, "w2", ["q"])
+    assert take(backend, "w3", ["q"]) is None
+    assert claim(backend, "w3").id == "other"  # other queues are not held up
+    assert end(backend, first, Succeeded(), "w1")
+    assert claim(backend, "w1", ["q"]).queue == "q"  # a slot freed: one more starts
+    assert take(backend, "w4", ["q"]) is None
+    backend.queue_change(["q"], limiting({"concurrency": None}))
+    assert claim(backend, "w4", ["q"]).queue == "q"
+    assert second.queue == "q"
+
+
+def test_rate_bucket_refills(backend: Backend) -> None:
+    add(backend, *(f"j{n}" for n in range(4)), queue="q")
+    backend.queue_change(["q"], limiting({"rate": (2, 1.0)}))
+    started = backend.now()
+    claim(backend, "w1")
+    claim(backend, "w2")  # a full bucket: two at once
+    assert take(backend, "w3") is None
+    due = backend.next_due(None)
+    assert due is not None and due > started  # the next token's instant
+    third = wait_for(lambda: take(backend, "w3"), timeout=10, what="a token")
+    assert third.started_at is not None and third.started_at >= started + 0.5 - 0.05
+
+
+def test_queue_timeout_sits_between_the_jobs_and_the_global_one(backend: Backend) -> None:
+    add(backend, "own", queue="q", timeout=5)
+    add(backend, "none", queue="q")
+    backend.queue_change(["q"], limiting({"timeout": 30.0}))
+    assert {claim(backend, "w1").timeout, claim(backend, "w2").timeout} == {5.0, 30.0}
+
+
+def _claim_and_hold(location: str, worker: str, start: Barrier, out: Queue[object]) -> None:
+    """Child process: claim jobs of queue q until none is left, holding each a moment;
+    report (id, start, end) by the backend's clock for every job it ran."""
+    try:
+        backend = open_backend(location)
+        start.wait(timeout=60)
+        ran: list[object] = []
+        deadline = time.monotonic() + 60
+        while backend.work_left(["q"]) and time.monotonic() < deadline:
+            job = take(backend, worker, ["q"])
+            if job is None:
+                time.sleep(0.002)
+                continue
+            began = backend.now()
+            time.sleep(0.02)
+            step = decide(job, Succeeded(), POLICY, backend.now())
+            ended = backend.now()
+            assert write_end(backend, job, worker, step, "succeeded")
+            ran.append((job.id, began, ended))
+        backend.close()
+        out.put((worker, ran))
+    except BaseException as exc:
+        out.put((worker, exc))
+        raise
+
+
+def test_concurrency_is_never_exceeded_by_several_claimers(
+    backend: Backend, location: str
+) -> None:
+    jobs = 40
+    add(backend, *(f"j{n:02d}" for n in range(jobs)), queue="q")
+    backend.queue_change(["q"], limiting({"concurrency": 3}))
+    ran = in_processes(_claim_and_hold, location, [f"w{n}" for n in range(6)])
+    spans = [span for taken in ran.values() for span in taken]
+    assert sorted(s[0] for s in spans) == [f"j{n:02d}" for n in range(jobs)]  # type: ignore[index]
+    for _, began, _ in spans:  # type: ignore[misc]
+        running = sum(1 for _, b, e in spans if b <= began < e)  # type: ignore[misc]
+        assert running <= 3, "more than 3 jobs of the queue ran at once"
