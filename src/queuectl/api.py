@@ -409,7 +409,7 @@ class Queue:
 
         from queuectl.queues import QueueInfo
 
-        rows = {q.name: q for q in self.backend.queue_rows()}
+        rows = {q.name: q for q in self.queue_rows()}
         counts = self.counts_by_queue()
         workers = self.workers()
         found = []
@@ -420,6 +420,21 @@ class Queue:
                         workers=serving)
             )  # fmt: skip
         return found
+
+    def queue_rows(self) -> list[QueueInfo]:
+        """Only the queues that are paused or limited (a cheap read: /metrics, status)."""
+        return self.backend.queue_rows()
+
+    def flow(self) -> list[QueueInfo]:
+        """The paused or limited queues, with their counts (``status``: used/limit); no
+        further read when there are none."""
+        from dataclasses import replace
+
+        rows = self.queue_rows()
+        if not rows:
+            return []
+        counts = self.counts_by_queue()
+        return [replace(row, counts=counts.get(row.name, {})) for row in rows]
 
     def pause(
         self,

@@ -105,12 +105,7 @@ class QueueInfo:
         """Why the queue's jobs may not start at ``now`` (empty: they may), in words."""
         reasons = []
         if self.paused_at_time(now):
-            reasons.append(
-                "paused"
-                + (f" by {self.paused_by}" if self.paused_by else "")
-                + (f" ({self.paused_reason})" if self.paused_reason else "")
-                + (f" until {iso(self.paused_until)}" if self.paused_until is not None else "")
-            )
+            reasons.append(self._pause_text())
         running = (self.counts or {}).get("processing", 0)
         if self.concurrency is not None and running >= self.concurrency:
             reasons.append(f"concurrency full ({running}/{self.concurrency})")
@@ -120,6 +115,31 @@ class QueueInfo:
             reasons.append(f"rate {format_rate(self.rate_n, self.rate_period)}: next start at "
                            f"{iso(now + wait)}")
         return reasons
+
+    def _pause_text(self) -> str:
+        return (
+            "paused"
+            + (f" by {self.paused_by}" if self.paused_by else "")
+            + (f" ({self.paused_reason})" if self.paused_reason else "")
+            + (f" until {iso(self.paused_until)}" if self.paused_until is not None else "")
+        )
+
+    def summary(self, now: float) -> str:
+        """One line for ``status`` and ``queue list``: ``io  paused by ops (why) until T
+        · concurrency 2/3 · rate 5/s · timeout 1m00s`` (limits as used/limit)."""
+        parts = []
+        if self.paused_at_time(now):
+            parts.append(self._pause_text())
+        if self.concurrency is not None:
+            running = (self.counts or {}).get("processing", 0)
+            parts.append(f"concurrency {running}/{self.concurrency}")
+        if self.rate_n is not None:
+            tokens = self.tokens_at_time(now) or 0.0
+            per = str(format_rate(self.rate_n, self.rate_period)).partition("/")[2]
+            parts.append(f"rate {self.rate_n - int(tokens)}/{self.rate_n} per {per}")
+        if self.timeout is not None:
+            parts.append(f"timeout {format_duration(self.timeout)}")
+        return f"{self.name}  " + " · ".join(parts or ["running"])
 
     def to_dict(self, now: float) -> dict[str, Any]:
         return {

@@ -27,24 +27,10 @@ def cmd_queue_list(args: Namespace) -> int:
 
 
 def _line(info: QueueInfo, now: float) -> str:
-    from queuectl.queues import format_rate
-    from queuectl.timefmt import format_duration
-
-    fields = [info.name, "paused" if info.paused_at_time(now) else "running"]
-    running = (info.counts or {}).get("processing", 0)
-    if info.concurrency is not None:
-        fields.append(f"concurrency {running}/{info.concurrency}")
-    if info.rate_n is not None:
-        fields.append(f"rate {format_rate(info.rate_n, info.rate_period)}")
-    if info.timeout is not None:
-        fields.append(f"timeout {format_duration(info.timeout)}")
-    counts = ", ".join(f"{state} {n}" for state, n in sorted((info.counts or {}).items()) if n)
-    fields.append(counts or "no jobs")
-    fields.append(f"{info.workers} worker{'s' if info.workers != 1 else ''}")
-    line = "  ".join(fields)
-    for reason in info.closed_reasons(now):
-        line += f"\n    {reason}"
-    return line
+    """The queue's summary (pause, limits as used/limit), its jobs and workers."""
+    counts = ", ".join(f"{state} {n}" for state, n in (info.counts or {}).items() if n)
+    workers = f"{info.workers} worker{'s' if info.workers != 1 else ''}"
+    return f"{info.summary(now)}  [{counts or 'no jobs'}; {workers}]"
 
 
 def cmd_queue_pause(args: Namespace) -> int:
