@@ -99,7 +99,7 @@ class QueueInfo:
         if self.rate_n is None or self.rate_period is None:
             return None
         elapsed = now - (self.tokens_at or now)
-        return min(self.rate_n, (self.tokens or 0.0) + elapsed * self.rate_n / self.rate_period)
+        return min(1.0, (self.tokens or 0.0) + elapsed * self.rate_n / self.rate_period)
 
     def closed_reasons(self, now: float) -> list[str]:
         """Why the queue's jobs may not start at ``now`` (empty: they may), in words."""
@@ -134,9 +134,7 @@ class QueueInfo:
             running = (self.counts or {}).get("processing", 0)
             parts.append(f"concurrency {running}/{self.concurrency}")
         if self.rate_n is not None:
-            tokens = self.tokens_at_time(now) or 0.0
-            per = str(format_rate(self.rate_n, self.rate_period)).partition("/")[2]
-            parts.append(f"rate {self.rate_n - int(tokens)}/{self.rate_n} per {per}")
+            parts.append(f"rate {format_rate(self.rate_n, self.rate_period)}")
         if self.timeout is not None:
             parts.append(f"timeout {format_duration(self.timeout)}")
         return f"{self.name}  " + " · ".join(parts or ["running"])
@@ -179,7 +177,9 @@ def resumed(row: QueueInfo, now: float) -> QueueInfo:
 
 def limiting(changes: Mapping[str, Any]) -> Callable[[QueueInfo, float], QueueInfo]:
     """Limits ``concurrency`` (int|None), ``rate`` ((N, period)|None), ``timeout``
-    (seconds|None); a key left out stays as it is. A new rate starts with a full bucket."""
+    (seconds|None); a key left out stays as it is. A new rate may start a job at once.
+    The bucket holds one token: starts are spaced period/N apart, so no window of one
+    period holds more than N."""
 
     def limit(row: QueueInfo, now: float) -> QueueInfo:
         if "concurrency" in changes:
@@ -189,7 +189,7 @@ def limiting(changes: Mapping[str, Any]) -> Callable[[QueueInfo, float], QueueIn
         if "rate" in changes:
             n, period = changes["rate"] or (None, None)
             row = replace(row, rate_n=n, rate_period=period,
-                          tokens=None if n is None else float(n),
+                          tokens=None if n is None else 1.0,
                           tokens_at=None if n is None else now)  # fmt: skip
         return row
 

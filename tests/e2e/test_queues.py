@@ -112,3 +112,15 @@ def test_set_and_clear_limits(qc: Queuectl) -> None:
     assert "concurrency 0/2" in text and "rate 30/m" in text
     qc.run("queue", "set", "q", "--concurrency", "none", "--rate", "none", "--timeout", "none")
     assert qc.json("queue", "list") == []
+
+
+def test_status_shows_paused_queues_and_limits_as_used_over_limit(qc: Queuectl) -> None:
+    qc.run("queue", "set", "io", "--concurrency", "3", "--rate", "10/s")
+    qc.run("queue", "pause", "slow", "--reason", "disk full", "--for", "1h")
+    text = qc.run("status").stdout
+    assert "io  concurrency 0/3 · rate 10/s" in text
+    assert "slow  paused by " in text and "(disk full) until " in text
+    flow = {x["name"]: x for x in qc.json("status")["queues"]}
+    assert flow["io"]["concurrency"] == 3 and flow["slow"]["paused"] is True
+    qc.run("queue", "resume", "--all")
+    assert "slow" not in qc.run("status").stdout

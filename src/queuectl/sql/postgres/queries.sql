@@ -38,7 +38,7 @@ QUEUE_PAUSED
      AND concurrency <= (SELECT count(*) FROM queuectl.jobs AS r
                           WHERE r.state = 'processing' AND r.queue = queues.name))
  OR (rate_n IS NOT NULL
-     AND least(rate_n, tokens + (queuectl.now_s() - tokens_at) * rate_n / rate_period) < 1)
+     AND tokens + (queuectl.now_s() - tokens_at) * rate_n / rate_period < 1)
 
 -- name: queue_reopens
 -- When each closed queue may open again: its pause's end, or its bucket's next whole token.
@@ -83,7 +83,7 @@ WITH seen AS (
 ), started AS (
     UPDATE queuectl.queues AS q
        SET claims = q.claims + 1,
-           tokens = least(q.rate_n, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
+           tokens = least(1, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
                                               / q.rate_period) - 1,
            tokens_at = CASE WHEN q.rate_n IS NOT NULL THEN queuectl.now_s() END
       FROM taken
@@ -124,7 +124,7 @@ WITH seen AS (
 ), started AS (
     UPDATE queuectl.queues AS q
        SET claims = q.claims + 1,
-           tokens = least(q.rate_n, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
+           tokens = least(1, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
                                               / q.rate_period) - 1,
            tokens_at = CASE WHEN q.rate_n IS NOT NULL THEN queuectl.now_s() END
       FROM taken
@@ -167,7 +167,7 @@ WITH seen AS (
 ), started AS (
     UPDATE queuectl.queues AS q
        SET claims = q.claims + 1,
-           tokens = least(q.rate_n, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
+           tokens = least(1, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
                                               / q.rate_period) - 1,
            tokens_at = CASE WHEN q.rate_n IS NOT NULL THEN queuectl.now_s() END
       FROM taken

@@ -20,7 +20,7 @@ QUEUE_PAUSED
      AND concurrency <= (SELECT count(*) FROM jobs AS r INDEXED BY jobs_state
                           WHERE r.state = 'processing' AND r.queue = queues.name))
  OR (rate_n IS NOT NULL
-     AND min(rate_n, tokens + (:now - tokens_at) * rate_n / rate_period) < 1)
+     AND tokens + (:now - tokens_at) * rate_n / rate_period < 1)
 
 -- name: queue_reopens
 -- When each closed queue may open again: its pause's end, or its bucket's next whole token.

@@ -2,7 +2,9 @@
 -- has a limit: a queue without a row has no limits and is not paused, so its claims pay
 -- nothing but a look at this (empty or tiny) table. See DECISIONS.md, "Flow control".
 -- rate_n starts per rate_period seconds, as a token bucket: `tokens` as of `tokens_at`,
--- refilled at rate_n/rate_period a second up to rate_n. `claims` counts starts.
+-- refilled at rate_n/rate_period a second up to one, so starts are spaced
+-- rate_period/rate_n apart and no window of rate_period holds more than rate_n (a bucket
+-- of rate_n would let 2 × rate_n through across a window's edge). `claims` counts starts.
 CREATE TABLE queues (
     name          TEXT PRIMARY KEY,
     paused        INTEGER NOT NULL DEFAULT 0,
@@ -27,7 +29,7 @@ BEGIN
     UPDATE queues
        SET claims = claims + 1,
            tokens = CASE WHEN rate_n IS NULL THEN NULL
-                         ELSE min(rate_n, tokens + (new.started_at - tokens_at) * rate_n / rate_period) - 1
+                         ELSE min(1, tokens + (new.started_at - tokens_at) * rate_n / rate_period) - 1
                     END,
            tokens_at = CASE WHEN rate_n IS NULL THEN NULL ELSE new.started_at END
      WHERE name = new.queue;

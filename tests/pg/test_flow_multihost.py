@@ -1,0 +1,64 @@
+"""Queue limits across hosts: 8 worker processes on two hosts of one PostgreSQL queue,
+measured from the jobs' own start/end stamps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.pg.conftest import Hosts
+from tests.support.jobs import q
+
+
+def _stamped(out: Path, work: str) -> str:
+    stamp = f"$QUEUECTL_JOB_ID $(date +%s.%N) >> {q(out)}"
+    return f"echo start {stamp}; {work}; echo end {stamp}"
+
+
+def _spans(out: Path) -> list[tuple[float, float]]:
+    starts: dict[str, float] = {}
+    spans = []
+    for line in out.read_text().splitlines():
+        kind, job_id, when = line.split()
+        if kind == "start":
+            starts[job_id] = float(when)
+        else:
+            spans.append((starts[job_id], float(when)))
+    return spans
+
+
+def _eight_workers(hosts: Hosts) -> None:
+    for qc in (hosts.a, hosts.b):
+        for _ in range(4):
+            qc.start_worker("--count", "1")
+
+
+def test_concurrency_3_holds_for_8_workers_on_2_hosts(hosts: Hosts, tmp_path: Path) -> None:
+    out = tmp_path / "stamps"
+    a = hosts.a
+    a.run("queue", "set", "q", "--concurrency", "3")
+    a.enqueue_file({"queue": "q", "command": _stamped(out, "sleep 0.2")} for _ in range(30))
+    _eight_workers(hosts)
+    a.wait_counts(120, completed=30)
+    spans = _spans(out)
+    most = max(sum(1 for b, e in spans if b <= start < e) for start, _ in spans)
+    assert most <= 3, f"{most} jobs of a --concurrency 3 queue ran at once"
+    hosts_used = {j["worker"].split(":")[0] for j in a.jobs()}
+    assert hosts_used == {"host-a", "host-b"}
+
+
+def test_rate_20_per_second_holds_for_8_workers_on_2_hosts(
+    hosts: Hosts, tmp_path: Path
+) -> None:
+    out = tmp_path / "stamps"
+    a = hosts.a
+    a.run("queue", "set", "q", "--rate", "20/s")
+    a.enqueue_file({"queue": "q", "command": _stamped(out, "true")} for _ in range(70))
+    _eight_workers(hosts)
+    a.wait_counts(120, completed=70)
+    from datetime import datetime
+
+    starts = sorted(datetime.fromisoformat(j["started_at"]).timestamp() for j in a.jobs())
+    # starts are spaced 50 ms apart: no 1-second window holds more than 20 (stamps are
+    # microseconds: a spacing rounded down by one must not count as a 21st start)
+    most = max(sum(1 for t in starts if s <= t < s + 1.0 - 1e-5) for s in starts)
+    assert most <= 20, f"{most} starts within one second under --rate 20/s"
