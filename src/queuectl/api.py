@@ -400,7 +400,6 @@ class Queue:
     def config_list(self) -> dict[str, str]:
         return self.settings.raw()
 
-
     # --- queues as objects: queue list/pause/resume/set ---------------------------------
     def queues(self) -> list[QueueInfo]:
         """Every known queue (with jobs or a row), its pause, limits, counts per state and

@@ -112,8 +112,10 @@ class QueueInfo:
         tokens = self.tokens_at_time(now)
         if tokens is not None and tokens < 1 and self.rate_n and self.rate_period:
             wait = (1 - tokens) * self.rate_period / self.rate_n
-            reasons.append(f"rate {format_rate(self.rate_n, self.rate_period)}: next start at "
-                           f"{iso(now + wait)}")
+            reasons.append(
+                f"rate {format_rate(self.rate_n, self.rate_period)}: next start at "
+                f"{iso(now + wait)}"
+            )
         return reasons
 
     def _pause_text(self) -> str:

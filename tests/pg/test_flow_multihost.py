@@ -46,9 +46,7 @@ def test_concurrency_3_holds_for_8_workers_on_2_hosts(hosts: Hosts, tmp_path: Pa
     assert hosts_used == {"host-a", "host-b"}
 
 
-def test_rate_20_per_second_holds_for_8_workers_on_2_hosts(
-    hosts: Hosts, tmp_path: Path
-) -> None:
+def test_rate_20_per_second_holds_for_8_workers_on_2_hosts(hosts: Hosts, tmp_path: Path) -> None:
     out = tmp_path / "stamps"
     a = hosts.a
     a.run("queue", "set", "q", "--rate", "20/s")
