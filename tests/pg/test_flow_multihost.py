@@ -27,8 +27,12 @@ def _spans(out: Path) -> list[tuple[float, float]]:
 
 
 def _eight_workers(hosts: Hosts) -> None:
-    for qc in (hosts.a, hosts.b):
-        for _ in range(4):
+    """Four single-slot workers a host, started in turns, before the jobs come: the
+    enqueue wakes them all at once. A slot freed on one host is seen by the other at its
+    next poll (0.2 s here), unless the worker that freed it takes it in the same turn."""
+    hosts.a.config("poll-interval", "0.2")
+    for _ in range(4):
+        for qc in (hosts.a, hosts.b):
             qc.start_worker("--count", "1")
 
 
@@ -36,12 +40,13 @@ def test_concurrency_3_holds_for_8_workers_on_2_hosts(hosts: Hosts, tmp_path: Pa
     out = tmp_path / "stamps"
     a = hosts.a
     a.run("queue", "set", "q", "--concurrency", "3")
-    a.enqueue_file({"queue": "q", "command": _stamped(out, "sleep 0.2")} for _ in range(30))
     _eight_workers(hosts)
+    a.enqueue_file({"queue": "q", "command": _stamped(out, "sleep 0.2")} for _ in range(30))
     a.wait_counts(120, completed=30)
     spans = _spans(out)
     most = max(sum(1 for b, e in spans if b <= start < e) for start, _ in spans)
     assert most <= 3, f"{most} jobs of a --concurrency 3 queue ran at once"
+    assert most == 3, "the limit was never reached: the test shows nothing"
     hosts_used = {j["worker"].split(":")[0] for j in a.jobs()}
     assert hosts_used == {"host-a", "host-b"}
 
@@ -50,8 +55,8 @@ def test_rate_20_per_second_holds_for_8_workers_on_2_hosts(hosts: Hosts, tmp_pat
     out = tmp_path / "stamps"
     a = hosts.a
     a.run("queue", "set", "q", "--rate", "20/s")
-    a.enqueue_file({"queue": "q", "command": _stamped(out, "true")} for _ in range(70))
     _eight_workers(hosts)
+    a.enqueue_file({"queue": "q", "command": _stamped(out, "true")} for _ in range(70))
     a.wait_counts(120, completed=70)
     from datetime import datetime
 
