@@ -10,13 +10,14 @@ three conditions from the same row.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
 
 from queuectl.errors import InvalidInput
 from queuectl.timefmt import format_duration, iso, parse_duration
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from typing import Any
 
 PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
