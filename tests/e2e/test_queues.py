@@ -9,25 +9,7 @@ from pathlib import Path
 
 from tests.support.cli import one_line_error
 from tests.support.harness import Queuectl
-from tests.support.jobs import q
-
-
-def _stamps(out: Path) -> list[tuple[float, float]]:
-    """(start, end) per job from lines "start T" / "end T" written as ID lines."""
-    starts: dict[str, float] = {}
-    spans = []
-    for line in out.read_text().splitlines():
-        kind, job_id, when = line.split()
-        if kind == "start":
-            starts[job_id] = float(when)
-        else:
-            spans.append((starts[job_id], float(when)))
-    return spans
-
-
-def _stamped(out: Path, work: str = "sleep 0.2") -> str:
-    stamp = f"$QUEUECTL_JOB_ID $(date +%s.%N) >> {q(out)}"
-    return f"echo start {stamp}; {work}; echo end {stamp}"
+from tests.support.jobs import most_at_once, spans, stamped
 
 
 def test_pause_holds_a_queue_and_resume_wakes_workers(qc: Queuectl) -> None:
@@ -73,13 +55,13 @@ def _instant(text: str) -> float:
 def test_concurrency_holds_across_worker_processes(qc: Queuectl, tmp_path: Path) -> None:
     out = tmp_path / "out"
     qc.run("queue", "set", "q", "--concurrency", "3")
-    qc.enqueue_file({"queue": "q", "command": _stamped(out)} for _ in range(24))
+    qc.enqueue_file({"queue": "q", "command": stamped(out, "sleep 0.2")} for _ in range(24))
     for _ in range(4):
         qc.start_worker("--count", "2")
     qc.wait_counts(120, completed=24)
-    spans = _stamps(out)
-    assert len(spans) == 24
-    most = max(sum(1 for b, e in spans if b <= start < e) for start, _ in spans)
+    ran = spans(out)
+    assert len(ran) == 24
+    most = most_at_once(ran)
     assert most <= 3, f"{most} jobs of a --concurrency 3 queue ran at once"
     assert most == 3, "the limit was never reached: the test shows nothing"
 

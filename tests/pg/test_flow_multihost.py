@@ -6,24 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.pg.conftest import Hosts
-from tests.support.jobs import q
-
-
-def _stamped(out: Path, work: str) -> str:
-    stamp = f"$QUEUECTL_JOB_ID $(date +%s.%N) >> {q(out)}"
-    return f"echo start {stamp}; {work}; echo end {stamp}"
-
-
-def _spans(out: Path) -> list[tuple[float, float]]:
-    starts: dict[str, float] = {}
-    spans = []
-    for line in out.read_text().splitlines():
-        kind, job_id, when = line.split()
-        if kind == "start":
-            starts[job_id] = float(when)
-        else:
-            spans.append((starts[job_id], float(when)))
-    return spans
+from tests.support.jobs import most_at_once, spans, stamped
 
 
 def _eight_workers(hosts: Hosts) -> None:
@@ -41,22 +24,20 @@ def test_concurrency_3_holds_for_8_workers_on_2_hosts(hosts: Hosts, tmp_path: Pa
     a = hosts.a
     a.run("queue", "set", "q", "--concurrency", "3")
     _eight_workers(hosts)
-    a.enqueue_file({"queue": "q", "command": _stamped(out, "sleep 0.2")} for _ in range(30))
+    a.enqueue_file({"queue": "q", "command": stamped(out, "sleep 0.2")} for _ in range(30))
     a.wait_counts(120, completed=30)
-    spans = _spans(out)
-    most = max(sum(1 for b, e in spans if b <= start < e) for start, _ in spans)
+    most = most_at_once(spans(out))
     assert most <= 3, f"{most} jobs of a --concurrency 3 queue ran at once"
     assert most == 3, "the limit was never reached: the test shows nothing"
     hosts_used = {j["worker"].split(":")[0] for j in a.jobs()}
     assert hosts_used == {"host-a", "host-b"}
 
 
-def test_rate_20_per_second_holds_for_8_workers_on_2_hosts(hosts: Hosts, tmp_path: Path) -> None:
-    out = tmp_path / "stamps"
+def test_rate_20_per_second_holds_for_8_workers_on_2_hosts(hosts: Hosts) -> None:
     a = hosts.a
     a.run("queue", "set", "q", "--rate", "20/s")
     _eight_workers(hosts)
-    a.enqueue_file({"queue": "q", "command": _stamped(out, "true")} for _ in range(70))
+    a.enqueue_file({"queue": "q", "command": "true"} for _ in range(70))
     a.wait_counts(120, completed=70)
     from datetime import datetime
 
