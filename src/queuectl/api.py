@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from queuectl.backends.results import Cancels, Changes
     from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
+    from queuectl.queues import QueueInfo
 
 
 class Queue:
@@ -433,6 +434,68 @@ class Queue:
     def config_list(self) -> dict[str, str]:
         return self.settings.raw()
 
+    # --- queues as objects: queue list/pause/resume/set ---------------------------------
+    def queues(self) -> list[QueueInfo]:
+        """Every known queue (with jobs or a row), its pause, limits, counts per state and
+        live workers serving it."""
+        from dataclasses import replace
+
+        from queuectl.queues import QueueInfo
+
+        rows = {q.name: q for q in self.queue_rows()}
+        counts = self.counts_by_queue()
+        workers = self.workers()
+        found = []
+        for name in sorted(set(rows) | set(counts)):
+            serving = sum(1 for w in workers if _serves(w.queues, name))
+            found.append(
+                replace(rows.get(name) or QueueInfo(name), counts=counts.get(name, {}),
+                        workers=serving)
+            )  # fmt: skip
+        return found
+
+    def queue_rows(self) -> list[QueueInfo]:
+        """Only the queues that are paused or limited (a cheap read: /metrics, status)."""
+        return self.backend.queue_rows()
+
+    def flow(self) -> list[QueueInfo]:
+        """The paused or limited queues, with their counts (``status``: used/limit); no
+        further read when there are none."""
+        from dataclasses import replace
+
+        rows = self.queue_rows()
+        if not rows:
+            return []
+        counts = self.counts_by_queue()
+        return [replace(row, counts=counts.get(row.name, {})) for row in rows]
+
+    def pause(
+        self,
+        names: Sequence[str] | None,
+        duration: float | None = None,
+        reason: str | None = None,
+        by: str | None = None,
+    ) -> list[str]:
+        """Pause the named queues (None: every queue known); ``duration``: the pause ends
+        by itself that long from now, by the claim's clock."""
+        from queuectl.queues import pausing
+
+        return self.backend.queue_change(_queue_names(names), pausing(duration, reason, by))
+
+    def resume(self, names: Sequence[str] | None) -> list[str]:
+        """Resume the named queues (None: every paused one); idle workers wake at once."""
+        from queuectl.queues import resumed
+
+        if names is None:
+            names = [q.name for q in self.backend.queue_rows() if q.paused]
+        return self.backend.queue_change(_queue_names(names), resumed)
+
+    def set_queue(self, name: str, changes: Mapping[str, Any]) -> None:
+        """Change a queue's limits (queues.limiting)."""
+        from queuectl.queues import limiting
+
+        self.backend.queue_change(_queue_names([name]), limiting(changes))
+
 
 def check_state(state: str) -> str:
     from queuectl.models import STATES
@@ -494,3 +557,19 @@ def decode_json(text: str) -> object:
         raise InvalidInput("malformed JSON: nested too deeply") from None
     except ValueError as exc:
         raise InvalidInput(f"malformed JSON: {exc}") from None
+
+
+def _queue_names(names: Sequence[str] | None) -> list[str] | None:
+    from queuectl.jobspec import check_queue
+
+    return None if names is None else [check_queue(n) for n in names]
+
+
+def _serves(queues: Sequence[str] | None, name: str) -> bool:
+    """Whether a worker started with ``--queue`` ``queues`` (None: every queue) serves
+    queue ``name``."""
+    if not queues:
+        return True
+    if queues[0].startswith("!"):
+        return name not in {q[1:] for q in queues}
+    return name in queues

@@ -267,12 +267,20 @@ def queues_text(queues: Sequence[str] | None) -> str:
     return ",".join(queues) if queues else "all"
 
 
-def status_text(counts: dict[str, int], workers: Sequence[WorkerInfo], on: Screen = PLAIN) -> str:
+def status_text(
+    counts: dict[str, int],
+    workers: Sequence[WorkerInfo],
+    on: Screen = PLAIN,
+    flow: Sequence[str] = (),
+) -> str:
+    """``flow``: a line per paused or limited queue (QueueInfo.summary)."""
     width = max(len(state) for state in counts)
     lines = ["jobs"]
     lines += [
         f"  {on.paint(state)}{' ' * (width - len(state))}  {n}" for state, n in counts.items()
     ]
+    if flow:
+        lines += ["", "paused or limited queues", *(f"  {line}" for line in flow)]
     lines += ["", f"workers ({len(workers)})", workers_table(workers, on)]
     return "\n".join(lines)
 

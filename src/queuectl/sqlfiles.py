@@ -13,17 +13,28 @@ import os
 
 SQL_DIR = os.path.join(os.path.dirname(__file__), "sql")
 WRITTEN_FOR = "queuectl"  # the schema PostgreSQL's SQL files name
+# Markers in statements → the named fragment, in this order (a fragment may use a later one).
+FRAGMENTS = (
+    ("QUEUE_REOPENS", "queue_reopens"),
+    ("QUEUE_CLOSED", "queue_closed"),
+    ("QUEUE_PAUSED", "queue_paused"),
+)
 
 
 def queries(engine: str, schema: str = WRITTEN_FOR) -> dict[str, str]:
     """``-- name: x`` blocks of ``sql/<engine>/queries.sql`` → {name: statement}, for the
-    queue in ``schema`` (PostgreSQL)."""
+    queue in ``schema`` (PostgreSQL). A marker of FRAGMENTS stands for its fragment."""
     with open(os.path.join(SQL_DIR, engine, "queries.sql"), encoding="utf-8") as handle:
         text = in_schema(handle.read(), schema)
     found: dict[str, str] = {}
     for block in text.split("-- name: ")[1:]:
         name, _, body = block.partition("\n")
         found[name.strip()] = body.strip().rstrip(";")
+    for marker, name in FRAGMENTS:  # one predicate, read by every claim and by `queue list`
+        if name in found:
+            code = [line for line in found[name].splitlines() if not line.startswith("--")]
+            part = "(" + "\n".join(code) + ")"
+            found = {key: sql.replace(marker, part) for key, sql in found.items()}
     return found
 
 

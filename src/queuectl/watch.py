@@ -36,6 +36,7 @@ class Snapshot(NamedTuple):
     queues: dict[str, dict[str, int]]  # every queue with jobs, then ALL
     workers: list[WorkerInfo]
     oldest_wait: float | None
+    flow: tuple[str, ...] = ()  # a line per paused or limited queue (QueueInfo.summary)
 
 
 def take(queue: Queue) -> Snapshot:
@@ -45,7 +46,9 @@ def take(queue: Queue) -> Snapshot:
     total = total_counts(per_queue)
     rows = {name: {s: counts.get(s, 0) for s in STATES} for name, counts in per_queue.items()}
     rows[ALL] = total
-    return Snapshot(time.time(), rows, queue.workers(), queue.oldest_pending_age())
+    now = queue.now()
+    flow = tuple(q.summary(now) for q in queue.flow())
+    return Snapshot(time.time(), rows, queue.workers(), queue.oldest_pending_age(), flow)
 
 
 def _worker_rows(snap: Snapshot) -> list[tuple[object, ...]]:
@@ -73,6 +76,12 @@ def _waiting(snap: Snapshot) -> str:
     return f"oldest ready job has waited {format_duration(snap.oldest_wait)}"
 
 
+def _flow_lines(snap: Snapshot) -> list[str]:
+    if not snap.flow:
+        return []
+    return ["", "paused or limited queues", *(f"  {line}" for line in snap.flow)]
+
+
 def plain(snap: Snapshot, interval: float) -> str:
     """A snapshot as plain text (output that is not a terminal)."""
     counts = [
@@ -82,6 +91,7 @@ def plain(snap: Snapshot, interval: float) -> str:
         f"queuectl status at {when(snap.at)} (every {interval:g}s, Ctrl+C to stop)",
         table(("queue", *STATES, "total"), counts),
         _waiting(snap),
+        *_flow_lines(snap),
         "",
         f"workers ({len(snap.workers)})",
         table(WORKER_HEADERS, _worker_rows(snap)) if snap.workers else "no workers running",
@@ -118,6 +128,8 @@ def drawn(snap: Snapshot, interval: float, problem: str | None = None) -> Any:
     for row in _worker_rows(snap):
         workers.add_row(*("-" if cell is None else str(cell) for cell in row))
     parts: list[Any] = [header, jobs, Text(_waiting(snap))]
+    if snap.flow:
+        parts.append(Text("\n".join(_flow_lines(snap)).lstrip("\n")))
     parts.append(workers if snap.workers else Text("no workers running", style="dim"))
     return Group(*parts)
 

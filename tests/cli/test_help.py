@@ -30,6 +30,7 @@ COMMANDS = (
     "run-now",
     "dlq",
     "config",
+    "queue",
     "worker",
     "dashboard",
     "completion",
@@ -72,6 +73,9 @@ def test_help_lists_every_command(home: Path) -> None:
         (["dlq", "retry"], ["--all"]),
         (["dlq", "purge"], ["--all"]),
         (["config"], ["get", "set", "unset", "list", "show"]),
+        (["queue"], ["list", "pause", "resume", "set"]),
+        (["queue", "pause"], ["--all", "--for", "--reason"]),
+        (["queue", "set"], ["--concurrency", "--rate", "--timeout"]),
         (["worker"], ["start", "stop", "list"]),
         (
             ["worker", "start"],

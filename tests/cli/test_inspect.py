@@ -98,10 +98,11 @@ def test_status_json(home: Path) -> None:
     assert cli_json(home, "status", "--json") == {
         "jobs": dict.fromkeys(STATES, 0),
         "workers": [],
+        "queues": [],  # the paused or limited ones
     }
     cli_ok(home, "enqueue", "--command", "true")
     status = cli_json(home, "status", "--json")
-    assert set(status) == {"jobs", "workers"}
+    assert set(status) == {"jobs", "workers", "queues"}
     assert set(status["jobs"]) == set(STATES)
     assert status["jobs"]["pending"] == 1
     assert status["workers"] == []

@@ -106,6 +106,7 @@ READS = (
     ("dlq", "list"),
     ("config", "get", "lease"),
     ("config", "list"),
+    ("queue", "list"),
     ("worker", "list"),
 )
 

@@ -133,3 +133,21 @@ def test_oldest_pending_age(queue: Queue) -> None:
     [(labels, age)] = samples["queuectl_oldest_pending_age_seconds"]
     assert labels == {}
     assert before <= age <= queue.now() - job.run_at
+
+
+def test_queue_pause_and_limits(queue: Queue) -> None:
+    _, samples = scrape(queue)
+    assert samples["queuectl_queue_paused"] == [] and samples["queuectl_queue_limit"] == []
+    queue.pause(["io"], reason="maintenance")
+    queue.set_queue("api", {"concurrency": 3, "rate": (60, 60.0), "timeout": 90.0})
+    types, samples = scrape(queue)
+    assert types["queuectl_queue_paused"] == types["queuectl_queue_limit"] == "gauge"
+    assert sorted(samples["queuectl_queue_paused"], key=lambda s: s[0]["queue"]) == [
+        ({"queue": "api"}, 0.0),
+        ({"queue": "io"}, 1.0),
+    ]
+    limits = {s[0]["limit"]: s[1] for s in samples["queuectl_queue_limit"]}
+    assert limits == {"concurrency": 3.0, "rate": 1.0, "timeout": 90.0}
+    queue.resume(["io"])
+    _, samples = scrape(queue)
+    assert samples["queuectl_queue_paused"] == [({"queue": "api"}, 0.0)]

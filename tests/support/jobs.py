@@ -47,3 +47,28 @@ class Run:
     start: float
     pid: int
     end: float | None = None
+
+
+def stamped(out: Path, work: str) -> str:
+    """Shell that runs ``work`` between a ``start ID T`` and an ``end ID T`` line in ``out``
+    (T: the job's own clock, epoch seconds): what ran when, whatever the queue recorded."""
+    stamp = f"$QUEUECTL_JOB_ID $(date +%s.%N) >> {q(out)}"
+    return f"echo start {stamp}; {work}; echo end {stamp}"
+
+
+def spans(out: Path) -> list[tuple[float, float]]:
+    """(start, end) of every job that ended, from the lines ``stamped`` jobs wrote."""
+    starts: dict[str, float] = {}
+    found = []
+    for line in out.read_text().splitlines():
+        kind, job_id, when = line.split()
+        if kind == "start":
+            starts[job_id] = float(when)
+        else:
+            found.append((starts[job_id], float(when)))
+    return found
+
+
+def most_at_once(ran: list[tuple[float, float]]) -> int:
+    """The most of these (start, end) spans that overlap at any instant."""
+    return max(sum(1 for b, e in ran if b <= start < e) for start, _ in ran)

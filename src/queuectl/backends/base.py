@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, Policy
     from queuectl.models import Attempt, Job, WorkerInfo
+    from queuectl.queues import QueueInfo
     from queuectl.stats import FinishedAttempt
 
 
@@ -204,6 +205,17 @@ class Jobs(Protocol):
         due keeps its ``run_at``, and so its place). Idle workers are woken."""
 
     # --- workers ----------------------------------------------------------------
+    def queue_rows(self) -> list[QueueInfo]:
+        """Every queue with a row: paused or limited (a queue without one is neither)."""
+        ...
+
+    def queue_change(
+        self, names: Sequence[str] | None, change: Callable[[QueueInfo, float], QueueInfo]
+    ) -> list[str]:
+        """Apply ``change(row, now)`` to each named queue (None: every queue known), in
+        one transaction no claim runs beside; wake idle workers."""
+        ...
+
     def register_workers(
         self,
         ids: Sequence[str],

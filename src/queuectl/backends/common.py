@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, LeaseWatch, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
+    from queuectl.queues import QueueInfo
 
     R = TypeVar("R")
 
@@ -151,12 +152,29 @@ class Claims:
         self.returned = returned
 
     def jobs(self) -> list[Job]:
+        """The claimed jobs; one without its own timeout carries its queue's (queue set
+        --timeout), which then comes before the global job-timeout."""
         from queuectl.models import Job
 
-        return [Job.from_row(row) for rows in self.returned for row in rows]
+        jobs = []
+        for rows in self.returned:
+            for row in rows:
+                job = Job.from_row(row)
+                if job.timeout is None and row["queue_timeout"] is not None:
+                    from dataclasses import replace
+
+                    job = replace(job, timeout=row["queue_timeout"])
+                jobs.append(job)
+        return jobs
 
 
 NO_CLAIMS = Claims()
+
+
+QUEUE_COLUMNS = (
+    "name", "paused", "paused_until", "paused_at", "paused_by", "paused_reason",
+    "concurrency", "rate_n", "rate_period", "tokens", "tokens_at", "timeout",
+)  # fmt: skip
 
 
 class SqlBackend(SqlInsights):
@@ -243,6 +261,43 @@ class SqlBackend(SqlInsights):
 
         was_set, self._settings = self._write(unset)
         return was_set
+
+    # --- queues (queue list/pause/resume/set) ------------------------------------------
+    def queue_rows(self) -> list[QueueInfo]:
+        """Every queue with a row: paused or limited."""
+        from queuectl.queues import QueueInfo
+
+        return [QueueInfo.from_row(r) for r in self._rows("queue_rows", {"now": self.now()})]
+
+    def queue_change(
+        self, names: Sequence[str] | None, change: Callable[[QueueInfo, float], QueueInfo]
+    ) -> list[str]:
+        """``change`` each named queue (None: every queue known) as of now, in one
+        transaction that no claim runs beside (queue_lock); a queue left neither paused nor
+        limited loses its row. Idle workers wake: a queue may have opened."""
+        from queuectl.queues import QueueInfo
+
+        def work(conn: Any) -> list[str]:
+            self._run(conn, "queue_lock")
+            now = self.now()
+            rows = {
+                r["name"]: QueueInfo.from_row(r)
+                for r in self._run(conn, "queue_rows", {"now": now}).fetchall()
+            }
+            if names is None:
+                chosen = sorted(r["name"] for r in self._run(conn, "queue_names").fetchall())
+            else:
+                chosen = list(names)
+            for name in chosen:
+                new = change(rows.get(name) or QueueInfo(name), now)
+                params = {k: getattr(new, k) for k in QUEUE_COLUMNS}
+                self._run(conn, "queue_add", {"name": name})
+                self._run(conn, "queue_write", params)
+                self._run(conn, "queue_drop_empty", {"name": name})
+            self._run(conn, "notify_jobs")
+            return chosen
+
+        return self._write(work)
 
     def _stored_settings(self, conn: Any) -> dict[str, str]:
         """The settings as stored, read after taking the config writers' lock: no other
@@ -660,7 +715,9 @@ class SqlBackend(SqlInsights):
         return None  # a server's database cannot be swapped under an open connection
 
     def next_due(self, queues: Sequence[str] | None) -> float | None:
-        value = self._rows(*self._by_queue("next_due", queues))[0]["t"]
+        name, params = self._by_queue("next_due", queues)
+        params["now"] = self.now()
+        value = self._rows(name, params)[0]["t"]
         return None if value is None else float(value)
 
     def work_left(self, queues: Sequence[str] | None) -> bool:

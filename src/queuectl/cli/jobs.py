@@ -45,12 +45,19 @@ def cmd_status(args: Namespace) -> int:
         raise InvalidInput("--interval goes with --watch")
     with open_queue(args, read_only=True) as queue:
         counts, workers = queue.counts(), queue.workers()
+        flow, now = queue.flow(), queue.now()
     if args.json:
-        print_json({"jobs": counts, "workers": [w.to_dict() for w in workers]})
+        print_json(
+            {
+                "jobs": counts,
+                "workers": [w.to_dict() for w in workers],
+                "queues": [q.to_dict(now) for q in flow],
+            }
+        )
     else:
         from queuectl.render import screen, status_text
 
-        print(status_text(counts, workers, screen(sys.stdout)))
+        print(status_text(counts, workers, screen(sys.stdout), [q.summary(now) for q in flow]))
     return 0
 
 

@@ -489,6 +489,46 @@ def _add_config(commands: Any) -> None:
         every.set_defaults(run=cmd_config_list)
 
 
+def _add_queue(commands: Any) -> None:
+    from queuectl.cli.queues import cmd_queue_list, cmd_queue_pause, cmd_queue_resume, cmd_queue_set
+
+    queue = commands.add_parser(
+        "queue", help="queues as objects: pause, resume, limits"
+    ).add_subparsers(dest="queue_action", metavar="ACTION")
+    queue.required = True
+    every = queue.add_parser(
+        "list", help="every queue: paused, limits, jobs per state, workers serving it"
+    )
+    _add_json(every)
+    every.set_defaults(run=cmd_queue_list)
+    pause = queue.add_parser("pause", help="start no job of these queues on any host")
+    resume = queue.add_parser("resume", help="start their jobs again")
+    for sub, what in ((pause, "every queue known"), (resume, "every paused queue")):
+        sub.add_argument("names", nargs="*", metavar="NAME", help="queues (or --all)")
+        sub.add_argument("--all", action="store_true", help=what)
+    pause.add_argument(
+        "--for", dest="duration", metavar="DURATION",
+        help="the pause ends by itself after this long: 30s, 5m… (default: until resumed)",
+    )  # fmt: skip
+    pause.add_argument("--reason", metavar="TEXT", help="why, shown by queue list (default: none)")
+    pause.set_defaults(run=cmd_queue_pause)
+    resume.set_defaults(run=cmd_queue_resume)
+    put = queue.add_parser("set", help="a queue's limits across all workers and hosts")
+    put.add_argument("name", metavar="NAME", help="the queue")
+    unchanged = "or none (default: unchanged)"
+    put.add_argument(
+        "--concurrency", metavar="N", help=f"at most N of its jobs run at once, {unchanged}"
+    )
+    put.add_argument(
+        "--rate", metavar="N/s|N/m|N/h", help=f"at most N starts per period, {unchanged}"
+    )
+    put.add_argument(
+        "--timeout", metavar="DURATION",
+        help=f"stop a run of its jobs without their own timeout after this long, {unchanged}",
+    )  # fmt: skip
+    put.set_defaults(run=cmd_queue_set)
+
+
 def _add_worker(commands: Any) -> None:
     from queuectl.cli.workers import cmd_worker_list, cmd_worker_start, cmd_worker_stop
 
@@ -609,6 +649,7 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "run-now": _add_run_now,
     "dlq": _add_dlq,
     "config": _add_config,
+    "queue": _add_queue,
     "worker": _add_worker,
     "dashboard": _add_dashboard,
     "completion": _add_completion,

@@ -13,6 +13,10 @@ registry and no background thread. Every metric is named ``queuectl_*``:
 - ``queuectl_oldest_pending_age_seconds`` (gauge): how long the job that has been
   ready to run the longest has waited since its ``run_at``; 0 when none waits.
 - ``queuectl_workers`` (gauge): live workers, as ``status`` counts them.
+- ``queuectl_queue_paused{queue}`` (gauge): 1 while a queue is paused, 0 for a queue
+  with limits that is not; a queue neither paused nor limited has no series.
+- ``queuectl_queue_limit{queue,limit}`` (gauge): a queue's limits (``queue set``):
+  ``concurrency`` (jobs at once), ``rate`` (starts per second), ``timeout`` (seconds).
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ class QueueCollector:
         yield HistogramMetricFamily("queuectl_attempt_duration_seconds", "", labels=["queue"])
         yield GaugeMetricFamily("queuectl_oldest_pending_age_seconds", "")
         yield GaugeMetricFamily("queuectl_workers", "")
+        yield GaugeMetricFamily("queuectl_queue_paused", "", labels=["queue"])
+        yield GaugeMetricFamily("queuectl_queue_limit", "", labels=["queue", "limit"])
 
     def collect(self) -> Iterator[Metric]:
         queue = self.queue
@@ -97,6 +103,30 @@ class QueueCollector:
         yield GaugeMetricFamily(
             "queuectl_workers", "Live workers, as status shows them.", value=len(queue.workers())
         )
+        yield from _queue_metrics(queue)
+
+
+def _queue_metrics(queue: Queue) -> Iterator[Metric]:
+    """Pause and limits of every queue that has either (``queue pause``, ``queue set``)."""
+    now = queue.now()
+    paused = GaugeMetricFamily(
+        "queuectl_queue_paused", "1 while the queue is paused.", labels=["queue"]
+    )
+    limits = GaugeMetricFamily(
+        "queuectl_queue_limit",
+        "A queue's limits: concurrency (jobs), rate (starts per second), timeout (seconds).",
+        labels=["queue", "limit"],
+    )
+    for row in queue.queue_rows():
+        paused.add_metric([row.name], 1.0 if row.paused_at_time(now) else 0.0)
+        if row.concurrency is not None:
+            limits.add_metric([row.name, "concurrency"], row.concurrency)
+        if row.rate_n is not None and row.rate_period:
+            limits.add_metric([row.name, "rate"], row.rate_n / row.rate_period)
+        if row.timeout is not None:
+            limits.add_metric([row.name, "timeout"], row.timeout)
+    yield paused
+    yield limits
 
 
 def registry_of(queue: Queue) -> CollectorRegistry:

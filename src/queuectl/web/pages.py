@@ -53,6 +53,12 @@ def message(request: Request, status: int, text: str) -> Response:
 
 
 # --- overview -------------------------------------------------------------------
+def _flow(queue: Queue) -> dict[str, str]:
+    """Pause and limits of each paused or limited queue, as ``status`` words them."""
+    now = queue.now()
+    return {q.name: q.summary(now).partition("  ")[2] for q in queue.flow()}
+
+
 def overview_data(queue: Queue) -> dict[str, Any]:
     """Everything the overview shows; its live part is re-rendered from this each second."""
     now = time.time()
@@ -62,6 +68,7 @@ def overview_data(queue: Queue) -> dict[str, Any]:
         "counts": counts,
         "total": sum(counts.values()),
         "by_queue": sorted(per_queue.items()),
+        "flow": _flow(queue),
         "states": STATES,
         "stats": queue.stats(now - HOUR),
         "chart": chart.build(queue.timeline(now - HOUR, BUCKET), BUCKET),

@@ -44,15 +44,50 @@ SELECT id FROM queuectl.jobs
  ORDER BY created_at DESC
  LIMIT 1;
 
+-- name: queue_paused
+-- Whether a queue is paused now (a pause with --for ends by itself).
+paused AND (paused_until IS NULL OR paused_until > queuectl.now_s())
+
+-- name: queue_closed
+-- Whether a queue's jobs may not start now (the claims and `queue list` read this one
+-- predicate): paused, its concurrency full, or its bucket without a whole token.
+QUEUE_PAUSED
+ OR (concurrency IS NOT NULL
+     AND concurrency <= (SELECT count(*) FROM queuectl.jobs AS r
+                          WHERE r.state = 'processing' AND r.queue = queues.name))
+ OR (rate_n IS NOT NULL
+     AND tokens + (queuectl.now_s() - tokens_at) * rate_n / rate_period < 1)
+
+-- name: queue_reopens
+-- When each closed queue may open again: its pause's end, or its bucket's next whole token.
+SELECT min(CASE WHEN QUEUE_PAUSED THEN paused_until
+                WHEN tokens + (queuectl.now_s() - tokens_at) * rate_n / rate_period < 1
+                THEN tokens_at + (1 - tokens) * rate_period / rate_n END) AS t
+  FROM queuectl.queues AS queues WHERE QUEUE_CLOSED
+
 -- name: claim_any
 -- The claim: lock the best ready row that no one else has locked, take it with a lease
--- and open its attempt, in one statement.
-WITH next AS (
-    SELECT seq FROM queuectl.jobs
+-- and open its attempt, in one statement. Jobs of a queue closed in the statement's
+-- snapshot (`seen`, fragment queue_closed) are passed over. A queue with
+-- a row (paused or limited) is decided exactly: `gate` locks its row, and a claim of the
+-- same queue that committed since the snapshot moved `claims`, so this claim takes nothing
+-- (the lock wait re-reads the row); `started` takes the start's token. A queue without a
+-- row takes no lock. queue_timeout: the queue's own timeout, for a job without one.
+-- See DECISIONS.md, "Flow control".
+WITH seen AS (
+    SELECT name, claims, timeout, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
+), next AS (
+    SELECT seq, queue FROM queuectl.jobs
      WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+       AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
      ORDER BY priority DESC, run_at, seq
      LIMIT 1
        FOR UPDATE SKIP LOCKED
+), gate AS (
+    SELECT q.name FROM queuectl.queues AS q JOIN seen ON seen.name = q.name
+      JOIN next ON next.queue = q.name
+     WHERE q.claims = seen.claims
+       FOR UPDATE OF q
 ), taken AS (
     UPDATE queuectl.jobs AS j
        SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
@@ -60,21 +95,40 @@ WITH next AS (
            lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
       FROM next
      WHERE j.seq = next.seq
+       AND (NOT EXISTS (SELECT 1 FROM seen WHERE seen.name = next.queue)
+            OR EXISTS (SELECT 1 FROM gate))
     RETURNING j.*
+), started AS (
+    UPDATE queuectl.queues AS q
+       SET claims = q.claims + 1,
+           tokens = least(1, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
+                                              / q.rate_period) - 1,
+           tokens_at = CASE WHEN q.rate_n IS NOT NULL THEN queuectl.now_s() END
+      FROM taken
+     WHERE q.name = taken.queue
 ), opened AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
 )
-SELECT * FROM taken;
+SELECT taken.*, seen.timeout AS queue_timeout
+  FROM taken LEFT JOIN seen ON seen.name = taken.queue;
 
 -- name: claim_in
-WITH next AS (
-    SELECT seq FROM queuectl.jobs
+WITH seen AS (
+    SELECT name, claims, timeout, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
+), next AS (
+    SELECT seq, queue FROM queuectl.jobs
      WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
        AND queue = ANY(%(queues)s)
+       AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
      ORDER BY priority DESC, run_at, seq
      LIMIT 1
        FOR UPDATE SKIP LOCKED
+), gate AS (
+    SELECT q.name FROM queuectl.queues AS q JOIN seen ON seen.name = q.name
+      JOIN next ON next.queue = q.name
+     WHERE q.claims = seen.claims
+       FOR UPDATE OF q
 ), taken AS (
     UPDATE queuectl.jobs AS j
        SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
@@ -82,23 +136,42 @@ WITH next AS (
            lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
       FROM next
      WHERE j.seq = next.seq
+       AND (NOT EXISTS (SELECT 1 FROM seen WHERE seen.name = next.queue)
+            OR EXISTS (SELECT 1 FROM gate))
     RETURNING j.*
+), started AS (
+    UPDATE queuectl.queues AS q
+       SET claims = q.claims + 1,
+           tokens = least(1, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
+                                              / q.rate_period) - 1,
+           tokens_at = CASE WHEN q.rate_n IS NOT NULL THEN queuectl.now_s() END
+      FROM taken
+     WHERE q.name = taken.queue
 ), opened AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
 )
-SELECT * FROM taken;
+SELECT taken.*, seen.timeout AS queue_timeout
+  FROM taken LEFT JOIN seen ON seen.name = taken.queue;
 
 -- name: claim_out
 -- Every queue but the excluded ones (worker start --queue '!NAME'): jobs_ready in claim order,
 -- passing over the excluded queues' ready jobs.
-WITH next AS (
-    SELECT seq FROM queuectl.jobs
+WITH seen AS (
+    SELECT name, claims, timeout, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
+), next AS (
+    SELECT seq, queue FROM queuectl.jobs
      WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
        AND queue <> ALL(%(excluded)s)
+       AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
      ORDER BY priority DESC, run_at, seq
      LIMIT 1
        FOR UPDATE SKIP LOCKED
+), gate AS (
+    SELECT q.name FROM queuectl.queues AS q JOIN seen ON seen.name = q.name
+      JOIN next ON next.queue = q.name
+     WHERE q.claims = seen.claims
+       FOR UPDATE OF q
 ), taken AS (
     UPDATE queuectl.jobs AS j
        SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
@@ -106,12 +179,23 @@ WITH next AS (
            lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
       FROM next
      WHERE j.seq = next.seq
+       AND (NOT EXISTS (SELECT 1 FROM seen WHERE seen.name = next.queue)
+            OR EXISTS (SELECT 1 FROM gate))
     RETURNING j.*
+), started AS (
+    UPDATE queuectl.queues AS q
+       SET claims = q.claims + 1,
+           tokens = least(1, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
+                                              / q.rate_period) - 1,
+           tokens_at = CASE WHEN q.rate_n IS NOT NULL THEN queuectl.now_s() END
+      FROM taken
+     WHERE q.name = taken.queue
 ), opened AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
 )
-SELECT * FROM taken;
+SELECT taken.*, seen.timeout AS queue_timeout
+  FROM taken LEFT JOIN seen ON seen.name = taken.queue;
 
 -- name: end_job
 -- Guarded: only the worker holding this very run of the job may end it.
@@ -229,35 +313,65 @@ SELECT state, count(*) AS n FROM queuectl.jobs GROUP BY state;
 SELECT queue, state, count(*) AS n FROM queuectl.jobs GROUP BY queue, state;
 
 -- name: next_due_any
-SELECT min(run_at) AS t FROM queuectl.jobs WHERE state IN ('pending', 'failed');
+-- The next instant a job may become claimable: the earliest run_at in an open queue, or
+-- the instant a closed queue reopens (fragment queue_reopens: its pause ends, its bucket
+-- refills; a full queue reopens when a job ends, which wakes workers anyway).
+SELECT min(t) AS t FROM (
+    SELECT min(run_at) AS t FROM queuectl.jobs WHERE state IN ('pending', 'failed')
+           AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
+    UNION ALL
+    SELECT t FROM QUEUE_REOPENS AS reopens
+) AS due;
 
 -- name: next_due_in
-SELECT min(run_at) AS t FROM queuectl.jobs
- WHERE state IN ('pending', 'failed') AND queue = ANY(%(queues)s);
+SELECT min(t) AS t FROM (
+    SELECT min(run_at) AS t FROM queuectl.jobs
+     WHERE state IN ('pending', 'failed') AND queue = ANY(%(queues)s)
+           AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
+    UNION ALL
+    SELECT t FROM QUEUE_REOPENS AS reopens
+) AS due;
 
 -- name: next_due_out
-SELECT min(run_at) AS t FROM queuectl.jobs
- WHERE state IN ('pending', 'failed') AND queue <> ALL(%(excluded)s);
+SELECT min(t) AS t FROM (
+    SELECT min(run_at) AS t FROM queuectl.jobs
+     WHERE state IN ('pending', 'failed') AND queue <> ALL(%(excluded)s)
+           AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
+    UNION ALL
+    SELECT t FROM QUEUE_REOPENS AS reopens
+) AS due;
 
 -- name: work_left_any
 -- What holds a burst run (see the SQLite twin): a job ready now, or a failed one.
 SELECT EXISTS (SELECT 1 FROM queuectl.jobs
-                WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s())
-    OR EXISTS (SELECT 1 FROM queuectl.jobs WHERE state = 'failed') AS found;
+                WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
+    OR EXISTS (SELECT 1 FROM queuectl.jobs
+                WHERE state = 'failed'
+                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
+       AS found;
 
 -- name: work_left_in
 SELECT EXISTS (SELECT 1 FROM queuectl.jobs
                 WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
-                  AND queue = ANY(%(queues)s))
+                  AND queue = ANY(%(queues)s)
+                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
     OR EXISTS (SELECT 1 FROM queuectl.jobs
-                WHERE state = 'failed' AND queue = ANY(%(queues)s)) AS found;
+                WHERE state = 'failed'
+                  AND queue = ANY(%(queues)s)
+                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
+       AS found;
 
 -- name: work_left_out
 SELECT EXISTS (SELECT 1 FROM queuectl.jobs
                 WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
-                  AND queue <> ALL(%(excluded)s))
+                  AND queue <> ALL(%(excluded)s)
+                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
     OR EXISTS (SELECT 1 FROM queuectl.jobs
-                WHERE state = 'failed' AND queue <> ALL(%(excluded)s)) AS found;
+                WHERE state = 'failed'
+                  AND queue <> ALL(%(excluded)s)
+                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
+       AS found;
 
 -- name: attempts_of
 SELECT * FROM queuectl.attempts WHERE job_id = %(job_id)s ORDER BY run;
@@ -492,3 +606,35 @@ UPDATE queuectl.jobs
 
 -- name: edges_of
 SELECT job_id, depends_on FROM queuectl.dependencies WHERE job_id = ANY(%(ids)s);
+
+-- Queues as objects (queue list/pause/resume/set, migration 0005).
+
+-- name: queue_lock
+-- Queue writers wait for every claim in flight and hold new ones off until they commit
+-- (a claim's statement locks jobs ROW EXCLUSIVE and takes its snapshot after): no claim
+-- decides from a snapshot older than a pause or a new limit. Enqueues wait a moment too.
+LOCK TABLE queuectl.jobs IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: queue_rows
+SELECT *, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues ORDER BY name;
+
+-- name: queue_names
+-- Every queue known: those with jobs and those with a row.
+SELECT DISTINCT queue AS name FROM queuectl.jobs UNION SELECT name FROM queuectl.queues AS queues;
+
+-- name: queue_add
+INSERT INTO queuectl.queues (name) VALUES (%(name)s) ON CONFLICT (name) DO NOTHING;
+
+-- name: queue_write
+UPDATE queuectl.queues
+   SET paused = %(paused)s, paused_until = %(paused_until)s, paused_at = %(paused_at)s,
+       paused_by = %(paused_by)s, paused_reason = %(paused_reason)s, concurrency = %(concurrency)s,
+       rate_n = %(rate_n)s, rate_period = %(rate_period)s, tokens = %(tokens)s, tokens_at = %(tokens_at)s,
+       timeout = %(timeout)s
+ WHERE name = %(name)s;
+
+-- name: queue_drop_empty
+-- A queue neither paused nor limited needs no row (and its claims then take no lock).
+DELETE FROM queuectl.queues
+ WHERE name = %(name)s AND NOT paused AND concurrency IS NULL AND rate_n IS NULL
+   AND timeout IS NULL;

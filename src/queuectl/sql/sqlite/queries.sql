@@ -22,17 +22,42 @@ SELECT id FROM jobs INDEXED BY jobs_unique_created
  ORDER BY created_at DESC
  LIMIT 1;
 
+-- name: queue_paused
+-- Whether a queue is paused now (a pause with --for ends by itself).
+paused AND (paused_until IS NULL OR paused_until > :now)
+
+-- name: queue_closed
+-- Whether a queue's jobs may not start at :now (the claims and `queue list` read this one
+-- predicate): paused, its concurrency full, or its bucket without a whole token.
+QUEUE_PAUSED
+ OR (concurrency IS NOT NULL
+     AND concurrency <= (SELECT count(*) FROM jobs AS r INDEXED BY jobs_state
+                          WHERE r.state = 'processing' AND r.queue = queues.name))
+ OR (rate_n IS NOT NULL
+     AND tokens + (:now - tokens_at) * rate_n / rate_period < 1)
+
+-- name: queue_reopens
+-- When each closed queue may open again: its pause's end, or its bucket's next whole token.
+SELECT min(CASE WHEN QUEUE_PAUSED THEN paused_until
+                WHEN tokens + (:now - tokens_at) * rate_n / rate_period < 1
+                THEN tokens_at + (1 - tokens) * rate_period / rate_n END) AS t
+  FROM queues WHERE QUEUE_CLOSED
+
 -- name: claim_any
--- The claim: one statement picks the best ready job and takes it with a lease.
+-- The claim: one statement picks the best ready job and takes it with a lease. Jobs of a
+-- closed queue (fragment queue_closed) are passed over; the trigger
+-- queue_started takes the start's token in the same write transaction (migration 0006).
+-- queue_timeout: the queue's own timeout, for a job without one (queue set --timeout).
 -- INDEXED BY: the planner would otherwise pick jobs_state and sort every ready row.
 UPDATE jobs
    SET state = 'processing', worker = :worker, runs = runs + 1, started_at = :now,
        finished_at = NULL, updated_at = :now, lease_until = :lease_until, lease = :lease
  WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready
                WHERE state IN ('pending', 'failed') AND run_at <= :now
+                 AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
                ORDER BY priority DESC, run_at, seq
                LIMIT 1)
-RETURNING *;
+RETURNING *, (SELECT timeout FROM queues WHERE name = jobs.queue) AS queue_timeout;
 
 -- name: claim_in
 UPDATE jobs
@@ -41,9 +66,10 @@ UPDATE jobs
  WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready_queue
                WHERE state IN ('pending', 'failed') AND run_at <= :now
                  AND queue IN (SELECT value FROM json_each(:queues))
+                 AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
                ORDER BY priority DESC, run_at, seq
                LIMIT 1)
-RETURNING *;
+RETURNING *, (SELECT timeout FROM queues WHERE name = jobs.queue) AS queue_timeout;
 
 -- name: claim_out
 -- Every queue but :excluded (worker start --queue '!NAME'): jobs_ready in claim order,
@@ -54,9 +80,10 @@ UPDATE jobs
  WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready
                WHERE state IN ('pending', 'failed') AND run_at <= :now
                  AND queue NOT IN (SELECT value FROM json_each(:excluded))
+                 AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
                ORDER BY priority DESC, run_at, seq
                LIMIT 1)
-RETURNING *;
+RETURNING *, (SELECT timeout FROM queues WHERE name = jobs.queue) AS queue_timeout;
 
 -- name: insert_attempt
 INSERT INTO attempts (job_id, run, worker, started_at)
@@ -155,37 +182,66 @@ SELECT 'pending', (SELECT count(*) FROM jobs) - (SELECT coalesce(sum(n), 0) FROM
 SELECT queue, state, count(*) AS n FROM jobs GROUP BY queue, state;
 
 -- name: next_due_any
-SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due WHERE state IN ('pending', 'failed');
+-- The next instant a job may become claimable: the earliest run_at in an open queue, or
+-- the instant a closed queue reopens (fragment queue_reopens: its pause ends, its bucket
+-- refills; a full queue reopens when a job ends, which wakes workers anyway).
+SELECT min(t) AS t FROM (
+    SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due WHERE state IN ('pending', 'failed')
+           AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
+    UNION ALL
+    SELECT t FROM QUEUE_REOPENS AS reopens
+);
 
 -- name: next_due_in
-SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
- WHERE state IN ('pending', 'failed') AND queue IN (SELECT value FROM json_each(:queues));
+SELECT min(t) AS t FROM (
+    SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
+     WHERE state IN ('pending', 'failed') AND queue IN (SELECT value FROM json_each(:queues))
+           AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
+    UNION ALL
+    SELECT t FROM QUEUE_REOPENS AS reopens
+);
 
 -- name: next_due_out
-SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
- WHERE state IN ('pending', 'failed') AND queue NOT IN (SELECT value FROM json_each(:excluded));
+SELECT min(t) AS t FROM (
+    SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
+     WHERE state IN ('pending', 'failed') AND queue NOT IN (SELECT value FROM json_each(:excluded))
+           AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
+    UNION ALL
+    SELECT t FROM QUEUE_REOPENS AS reopens
+);
 
 -- name: work_left_any
 -- What holds a burst run: a job ready now, or a failed one waiting for its retry; a job
--- scheduled for later does not. Each EXISTS stops at its first row of an index.
+-- scheduled for later does not, nor does a job of a paused queue (fragment queue_paused). Each
+-- EXISTS stops at its first row of an index.
 SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due
-                WHERE state IN ('pending', 'failed') AND run_at <= :now)
-    OR EXISTS (SELECT 1 FROM jobs WHERE state = 'failed') AS found;
+                WHERE state IN ('pending', 'failed') AND run_at <= :now
+                  AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_PAUSED))
+    OR EXISTS (SELECT 1 FROM jobs
+                WHERE state = 'failed'
+                  AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_PAUSED))
+       AS found;
 
 -- name: work_left_in
 SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due
                 WHERE state IN ('pending', 'failed') AND run_at <= :now
-                  AND queue IN (SELECT value FROM json_each(:queues)))
+                  AND queue IN (SELECT value FROM json_each(:queues))
+                  AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_PAUSED))
     OR EXISTS (SELECT 1 FROM jobs
-                WHERE state = 'failed' AND queue IN (SELECT value FROM json_each(:queues)))
+                WHERE state = 'failed'
+                  AND queue IN (SELECT value FROM json_each(:queues))
+                  AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_PAUSED))
        AS found;
 
 -- name: work_left_out
 SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due
                 WHERE state IN ('pending', 'failed') AND run_at <= :now
-                  AND queue NOT IN (SELECT value FROM json_each(:excluded)))
+                  AND queue NOT IN (SELECT value FROM json_each(:excluded))
+                  AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_PAUSED))
     OR EXISTS (SELECT 1 FROM jobs
-                WHERE state = 'failed' AND queue NOT IN (SELECT value FROM json_each(:excluded)))
+                WHERE state = 'failed'
+                  AND queue NOT IN (SELECT value FROM json_each(:excluded))
+                  AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_PAUSED))
        AS found;
 
 -- name: attempts_of
@@ -451,3 +507,34 @@ UPDATE jobs
 
 -- name: edges_of
 SELECT job_id, depends_on FROM dependencies WHERE job_id IN (SELECT value FROM json_each(:ids));
+
+-- Queues as objects (queue list/pause/resume/set, migration 0006).
+
+-- name: queue_lock
+-- Queue writers run in BEGIN IMMEDIATE, which already holds the one write lock: no claim
+-- runs beside them.
+SELECT 1;
+
+-- name: queue_rows
+SELECT *, QUEUE_CLOSED AS closed FROM queues ORDER BY name;
+
+-- name: queue_names
+-- Every queue known: those with jobs and those with a row.
+SELECT DISTINCT queue AS name FROM jobs UNION SELECT name FROM queues;
+
+-- name: queue_add
+INSERT INTO queues (name) VALUES (:name) ON CONFLICT (name) DO NOTHING;
+
+-- name: queue_write
+UPDATE queues
+   SET paused = :paused, paused_until = :paused_until, paused_at = :paused_at,
+       paused_by = :paused_by, paused_reason = :paused_reason, concurrency = :concurrency,
+       rate_n = :rate_n, rate_period = :rate_period, tokens = :tokens, tokens_at = :tokens_at,
+       timeout = :timeout
+ WHERE name = :name;
+
+-- name: queue_drop_empty
+-- A queue neither paused nor limited needs no row (and its claims then take no lock).
+DELETE FROM queues
+ WHERE name = :name AND NOT paused AND concurrency IS NULL AND rate_n IS NULL
+   AND timeout IS NULL;

@@ -1,0 +1,199 @@
+"""Queues as objects: a queue's pause and limits (``queue set/pause/resume/list``).
+
+Pure: parsing of ``--rate``/``--concurrency``, the ``QueueInfo`` a row becomes, and
+``closed_reasons`` (why a queue's jobs may not start now, in words, for ``queue list``
+and a later ``explain``). Whether a claim passes a queue over is decided by the SQL
+fragment ``queue_closed`` in each engine's queries.sql; ``closed_reasons`` names the same
+three conditions from the same row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from queuectl.errors import InvalidInput
+from queuectl.timefmt import format_duration, iso, parse_duration
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_rate(text: str) -> tuple[int, float] | None:
+    """``N/s``, ``N/m``, ``N/h`` → (N, period in seconds); ``none`` → None."""
+    if text == "none":
+        return None
+    count, _, unit = text.partition("/")
+    if not count.isdigit() or int(count) < 1 or unit not in PERIODS:
+        raise InvalidInput(f"--rate: expected N/s, N/m, N/h (N ≥ 1) or none, got {text!r}")
+    return int(count), PERIODS[unit]
+
+
+def parse_concurrency(text: str) -> int | None:
+    if text == "none":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInput(f"--concurrency: expected a whole number ≥ 1 or none, got {text!r}")
+    return int(text)
+
+
+def parse_timeout(text: str) -> float | None:
+    if text == "none":
+        return None
+    seconds = parse_duration(text, "--timeout")
+    if seconds <= 0:
+        raise InvalidInput(f"--timeout: expected a duration above 0 or none, got {text!r}")
+    return seconds
+
+
+def format_rate(count: int | None, period: float | None) -> str | None:
+    if count is None or period is None:
+        return None
+    unit = next((u for u, p in PERIODS.items() if p == period), None)
+    return f"{count}/{unit}" if unit else f"{count}/{format_duration(period)}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue's row (or no row: not paused, no limits), with its jobs and workers."""
+
+    name: str
+    paused: bool = False
+    paused_until: float | None = None
+    paused_at: float | None = None
+    paused_by: str | None = None
+    paused_reason: str | None = None
+    concurrency: int | None = None
+    rate_n: int | None = None
+    rate_period: float | None = None
+    tokens: float | None = None
+    tokens_at: float | None = None
+    timeout: float | None = None
+    counts: dict[str, int] | None = None
+    workers: int = 0
+
+    @classmethod
+    def from_row(cls, row: Any) -> QueueInfo:
+        return cls(
+            name=row["name"],
+            paused=bool(row["paused"]),
+            paused_until=row["paused_until"],
+            paused_at=row["paused_at"],
+            paused_by=row["paused_by"],
+            paused_reason=row["paused_reason"],
+            concurrency=row["concurrency"],
+            rate_n=row["rate_n"],
+            rate_period=row["rate_period"],
+            tokens=row["tokens"],
+            tokens_at=row["tokens_at"],
+            timeout=row["timeout"],
+        )
+
+    def paused_at_time(self, now: float) -> bool:
+        """Paused at ``now``: a pause with ``--for`` ends by itself."""
+        return self.paused and (self.paused_until is None or self.paused_until > now)
+
+    def tokens_at_time(self, now: float) -> float | None:
+        if self.rate_n is None or self.rate_period is None:
+            return None
+        elapsed = now - (self.tokens_at or now)
+        return min(1.0, (self.tokens or 0.0) + elapsed * self.rate_n / self.rate_period)
+
+    def closed_reasons(self, now: float) -> list[str]:
+        """Why the queue's jobs may not start at ``now`` (empty: they may), in words."""
+        reasons = []
+        if self.paused_at_time(now):
+            reasons.append(self._pause_text())
+        running = (self.counts or {}).get("processing", 0)
+        if self.concurrency is not None and running >= self.concurrency:
+            reasons.append(f"concurrency full ({running}/{self.concurrency})")
+        tokens = self.tokens_at_time(now)
+        if tokens is not None and tokens < 1 and self.rate_n and self.rate_period:
+            wait = (1 - tokens) * self.rate_period / self.rate_n
+            reasons.append(
+                f"rate {format_rate(self.rate_n, self.rate_period)}: next start at "
+                f"{iso(now + wait)}"
+            )
+        return reasons
+
+    def _pause_text(self) -> str:
+        return (
+            "paused"
+            + (f" by {self.paused_by}" if self.paused_by else "")
+            + (f" ({self.paused_reason})" if self.paused_reason else "")
+            + (f" until {iso(self.paused_until)}" if self.paused_until is not None else "")
+        )
+
+    def summary(self, now: float) -> str:
+        """One line for ``status`` and ``queue list``: ``io  paused by ops (why) until T
+        · concurrency 2/3 · rate 5/s · timeout 1m00s`` (limits as used/limit)."""
+        parts = []
+        if self.paused_at_time(now):
+            parts.append(self._pause_text())
+        if self.concurrency is not None:
+            running = (self.counts or {}).get("processing", 0)
+            parts.append(f"concurrency {running}/{self.concurrency}")
+        if self.rate_n is not None:
+            parts.append(f"rate {format_rate(self.rate_n, self.rate_period)}")
+        if self.timeout is not None:
+            parts.append(f"timeout {format_duration(self.timeout)}")
+        return f"{self.name}  " + " · ".join(parts or ["running"])
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "paused": self.paused_at_time(now),
+            "paused_until": iso(self.paused_until) if self.paused_at_time(now) else None,
+            "paused_at": iso(self.paused_at) if self.paused_at_time(now) else None,
+            "paused_by": self.paused_by if self.paused_at_time(now) else None,
+            "paused_reason": self.paused_reason if self.paused_at_time(now) else None,
+            "concurrency": self.concurrency,
+            "rate": format_rate(self.rate_n, self.rate_period),
+            "timeout": self.timeout,
+            "counts": dict(self.counts or {}),
+            "workers": self.workers,
+            "closed": self.closed_reasons(now),
+        }
+
+
+# --- the changes queue pause/resume/set make to a row (Backend.queue_change) -------------
+def pausing(
+    duration: float | None = None, reason: str | None = None, by: str | None = None
+) -> Callable[[QueueInfo, float], QueueInfo]:
+    """Paused from ``now``; with ``duration``, the pause ends by itself that long after."""
+
+    def pause(row: QueueInfo, now: float) -> QueueInfo:
+        until = None if duration is None else now + duration
+        return replace(row, paused=True, paused_until=until, paused_at=now, paused_by=by,
+                       paused_reason=reason)  # fmt: skip
+
+    return pause
+
+
+def resumed(row: QueueInfo, now: float) -> QueueInfo:
+    return replace(row, paused=False, paused_until=None, paused_at=None, paused_by=None,
+                   paused_reason=None)  # fmt: skip
+
+
+def limiting(changes: Mapping[str, Any]) -> Callable[[QueueInfo, float], QueueInfo]:
+    """Limits ``concurrency`` (int|None), ``rate`` ((N, period)|None), ``timeout``
+    (seconds|None); a key left out stays as it is. A new rate may start a job at once.
+    The bucket holds one token: starts are spaced period/N apart, so no window of one
+    period holds more than N."""
+
+    def limit(row: QueueInfo, now: float) -> QueueInfo:
+        if "concurrency" in changes:
+            row = replace(row, concurrency=changes["concurrency"])
+        if "timeout" in changes:
+            row = replace(row, timeout=changes["timeout"])
+        if "rate" in changes:
+            n, period = changes["rate"] or (None, None)
+            row = replace(row, rate_n=n, rate_period=period,
+                          tokens=None if n is None else 1.0,
+                          tokens_at=None if n is None else now)  # fmt: skip
+        return row
+
+    return limit

@@ -1,0 +1,141 @@
+"""Queues as objects: pause, concurrency and rate limits, decided by the claim itself."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from queuectl.backends import open_backend
+from queuectl.lifecycle import Succeeded, decide
+from queuectl.queues import limiting, pausing, resumed
+from tests.contract.support import POLICY, add, claim, end, in_processes, take, write_end
+from tests.support.jobs import most_at_once
+from tests.support.polling import wait_for
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+    from multiprocessing.synchronize import Barrier
+
+    from queuectl.backends.base import Backend
+
+
+def test_a_queue_without_a_row_has_no_limits(backend: Backend) -> None:
+    add(backend, "a", "b", queue="io")
+    assert backend.queue_rows() == []
+    assert {claim(backend, "w1").id, claim(backend, "w2").id} == {"a", "b"}
+
+
+def test_pause_stops_claims_and_resume_restores_them(backend: Backend) -> None:
+    add(backend, "slow-1", queue="slow")
+    add(backend, "io-1", queue="io")
+    assert backend.queue_change(["slow"], pausing(reason="disk full", by="ops")) == ["slow"]
+    (row,) = backend.queue_rows()
+    assert (row.name, row.paused, row.paused_reason, row.paused_by) == (
+        "slow", True, "disk full", "ops",
+    )  # fmt: skip
+    assert claim(backend).id == "io-1"  # other queues go on
+    assert take(backend, "w2") is None
+    assert take(backend, "w2", ["slow"]) is None
+    assert backend.work_left(["slow"]) is False  # a paused queue holds no burst run
+    add(backend, "slow-2", queue="slow")  # enqueue goes on
+    backend.queue_change(["slow"], resumed)
+    assert backend.queue_rows() == []  # neither paused nor limited: no row
+    assert claim(backend, "w2").id == "slow-1"
+
+
+def test_running_jobs_finish_in_a_paused_queue(backend: Backend) -> None:
+    add(backend, "a", queue="q")
+    job = claim(backend)
+    backend.queue_change(["q"], pausing())
+    assert end(backend, job, Succeeded())
+    assert backend.get("a").state == "completed"  # type: ignore[union-attr]
+
+
+def test_pause_all_pauses_every_known_queue(backend: Backend) -> None:
+    add(backend, "a", queue="one")
+    add(backend, "b", queue="two")
+    assert backend.queue_change(None, pausing()) == ["one", "two"]
+    assert take(backend) is None
+
+
+def test_a_pause_for_a_while_ends_by_itself(backend: Backend) -> None:
+    add(backend, "a", queue="q")
+    backend.queue_change(["q"], pausing(duration=0.5))
+    assert take(backend) is None
+    due = backend.next_due(None)
+    assert due is not None and due > backend.now()  # the worker sleeps until the pause ends
+    job = wait_for(lambda: take(backend), timeout=10, what="the pause to end")
+    assert job.id == "a"
+
+
+def test_concurrency_bounds_running_jobs(backend: Backend) -> None:
+    add(backend, *(f"j{n}" for n in range(5)), queue="q")
+    add(backend, "other")
+    backend.queue_change(["q"], limiting({"concurrency": 2}))
+    first, second = claim(backend, "w1", ["q"]), claim(backend, "w2", ["q"])
+    assert take(backend, "w3", ["q"]) is None
+    assert claim(backend, "w3").id == "other"  # other queues are not held up
+    assert end(backend, first, Succeeded(), "w1")
+    assert claim(backend, "w1", ["q"]).queue == "q"  # a slot freed: one more starts
+    assert take(backend, "w4", ["q"]) is None
+    backend.queue_change(["q"], limiting({"concurrency": None}))
+    assert claim(backend, "w4", ["q"]).queue == "q"
+    assert second.queue == "q"
+
+
+def test_rate_bucket_refills(backend: Backend) -> None:
+    add(backend, *(f"j{n}" for n in range(4)), queue="q")
+    add(backend, "other")
+    backend.queue_change(["q"], limiting({"rate": (2, 1.0)}))
+    first = claim(backend, "w1", ["q"])  # a new rate may start a job at once
+    assert take(backend, "w2", ["q"]) is None  # then one start per half second
+    assert claim(backend, "w2").id == "other"  # other queues are not held up
+    due = backend.next_due(None)
+    assert first.started_at is not None
+    assert due is not None and abs(due - (first.started_at + 0.5)) < 0.01  # the next token
+    second = wait_for(lambda: take(backend, "w2", ["q"]), timeout=10, what="a token")
+    assert second.started_at is not None and second.started_at >= first.started_at + 0.5 - 1e-6
+
+
+def test_queue_timeout_sits_between_the_jobs_and_the_global_one(backend: Backend) -> None:
+    add(backend, "own", queue="q", timeout=5)
+    add(backend, "none", queue="q")
+    backend.queue_change(["q"], limiting({"timeout": 30.0}))
+    assert {claim(backend, "w1").timeout, claim(backend, "w2").timeout} == {5.0, 30.0}
+
+
+def _claim_and_hold(location: str, worker: str, start: Barrier, out: Queue[object]) -> None:
+    """Child process: claim jobs of queue q until none is left, holding each a moment;
+    report the ids it ran."""
+    try:
+        backend = open_backend(location)
+        start.wait(timeout=60)
+        ran: list[str] = []
+        deadline = time.monotonic() + 60
+        while backend.work_left(["q"]) and time.monotonic() < deadline:
+            job = take(backend, worker, ["q"])
+            if job is None:
+                time.sleep(0.002)
+                continue
+            time.sleep(0.02)
+            step = decide(job, Succeeded(), POLICY, backend.now())
+            assert write_end(backend, job, worker, step, "succeeded")
+            ran.append(job.id)
+        backend.close()
+        out.put((worker, ran))
+    except BaseException as exc:
+        out.put((worker, exc))
+        raise
+
+
+def test_concurrency_is_never_exceeded_by_several_claimers(backend: Backend, location: str) -> None:
+    jobs = 40
+    add(backend, *(f"j{n:02d}" for n in range(jobs)), queue="q")
+    backend.queue_change(["q"], limiting({"concurrency": 3}))
+    ran = in_processes(_claim_and_hold, location, [f"w{n}" for n in range(6)])
+    assert sorted(i for taken in ran.values() for i in taken) == [f"j{n:02d}" for n in range(jobs)]
+    # by the queue's one clock: a claim starts a job, the end of its attempt ends it
+    spans = [(j.started_at or 0.0, j.finished_at or 0.0) for j in backend.get_many(sorted(
+        i for taken in ran.values() for i in taken))]  # fmt: skip
+    most = most_at_once(spans)
+    assert most <= 3, f"{most} jobs of a --concurrency 3 queue ran at once"
