@@ -111,9 +111,13 @@ class QueueInfo:
         ``rate`` (``explain --json``), in the order of the fragment queue_closed."""
         found: list[tuple[str, str, dict[str, Any]]] = []
         if self.paused_at_time(now):
-            found.append(("paused", self._pause_text(), {
-                "paused_by": self.paused_by, "paused_reason": self.paused_reason,
-                "paused_at": iso(self.paused_at), "paused_until": iso(self.paused_until)}))  # fmt: skip
+            pause = {
+                "paused_by": self.paused_by,
+                "paused_reason": self.paused_reason,
+                "paused_at": iso(self.paused_at),
+                "paused_until": iso(self.paused_until),
+            }
+            found.append(("paused", self._pause_text(), pause))
         running = (self.counts or {}).get("processing", 0)
         if self.concurrency is not None and running >= self.concurrency:
             found.append(("concurrency", f"concurrency full ({running}/{self.concurrency})",

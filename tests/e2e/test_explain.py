@@ -12,7 +12,7 @@ from tests.support.jobs import gate_wait
 
 
 def _explain(qc: Queuectl, job_id: str) -> dict[str, Any]:
-    found = qc.json("explain", job_id)
+    found: dict[str, Any] = qc.json("explain", job_id)
     assert found["id"] == job_id
     return found
 
