@@ -179,6 +179,11 @@ class Queue:
         """The job's edges for ``show``: (side, id, state), side "after" or "dependent"."""
         return self.backend.dependencies(check_id(job_id))
 
+    def ready_ahead(self, job_id: str) -> dict[str, int]:
+        """Per queue, the ready jobs of open queues a claim takes before this one
+        (``explain``: the claim's own filter and order)."""
+        return self.backend.ready_ahead(check_id(job_id))
+
     def jobs(
         self,
         state: str | Sequence[str] | None = None,

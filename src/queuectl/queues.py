@@ -2,7 +2,7 @@
 
 Pure: parsing of ``--rate``/``--concurrency``, the ``QueueInfo`` a row becomes, and
 ``closed_reasons`` (why a queue's jobs may not start now, in words, for ``queue list``
-and a later ``explain``). Whether a claim passes a queue over is decided by the SQL
+and ``explain``). Whether a claim passes a queue over is decided by the SQL
 fragment ``queue_closed`` in each engine's queries.sql; ``closed_reasons`` names the same
 three conditions from the same row.
 """
@@ -104,20 +104,31 @@ class QueueInfo:
 
     def closed_reasons(self, now: float) -> list[str]:
         """Why the queue's jobs may not start at ``now`` (empty: they may), in words."""
-        reasons = []
+        return [message for _code, message, _fields in self.closures(now)]
+
+    def closures(self, now: float) -> list[tuple[str, str, dict[str, Any]]]:
+        """``closed_reasons`` as (code, words, fields): codes ``paused``, ``concurrency``,
+        ``rate`` (``explain --json``), in the order of the fragment queue_closed."""
+        found: list[tuple[str, str, dict[str, Any]]] = []
         if self.paused_at_time(now):
-            reasons.append(self._pause_text())
+            pause = {
+                "paused_by": self.paused_by,
+                "paused_reason": self.paused_reason,
+                "paused_at": iso(self.paused_at),
+                "paused_until": iso(self.paused_until),
+            }
+            found.append(("paused", self._pause_text(), pause))
         running = (self.counts or {}).get("processing", 0)
         if self.concurrency is not None and running >= self.concurrency:
-            reasons.append(f"concurrency full ({running}/{self.concurrency})")
+            found.append(("concurrency", f"concurrency full ({running}/{self.concurrency})",
+                          {"running": running, "concurrency": self.concurrency}))  # fmt: skip
         tokens = self.tokens_at_time(now)
         if tokens is not None and tokens < 1 and self.rate_n and self.rate_period:
-            wait = (1 - tokens) * self.rate_period / self.rate_n
-            reasons.append(
-                f"rate {format_rate(self.rate_n, self.rate_period)}: next start at "
-                f"{iso(now + wait)}"
-            )
-        return reasons
+            rate = format_rate(self.rate_n, self.rate_period)
+            allowed = iso(now + (1 - tokens) * self.rate_period / self.rate_n)
+            found.append(("rate", f"rate {rate}: next start at {allowed}",
+                          {"rate": rate, "next_start_at": allowed}))  # fmt: skip
+        return found
 
     def _pause_text(self) -> str:
         return (

@@ -139,3 +139,17 @@ def test_concurrency_is_never_exceeded_by_several_claimers(backend: Backend, loc
         i for taken in ran.values() for i in taken))]  # fmt: skip
     most = most_at_once(spans)
     assert most <= 3, f"{most} jobs of a --concurrency 3 queue ran at once"
+
+
+def test_ready_ahead_counts_what_the_claim_takes_first(backend: Backend) -> None:
+    """explain's count of the jobs ahead is the claim's own order and filter: each job has
+    exactly as many ahead as claims take before it, and a closed queue's jobs count not."""
+    add(backend, "low-1", "low-2", queue="a")
+    add(backend, "high", queue="b", priority=5)
+    add(backend, "later", queue="a", delay="1h", priority=9)  # not ready: counts not
+    add(backend, "held", queue="c", priority=9)
+    backend.queue_change(["c"], pausing())
+    assert backend.ready_ahead("low-2") == {"b": 1, "a": 1}
+    assert backend.ready_ahead("high") == {}
+    order = [claim(backend).id for _ in range(3)]
+    assert order == ["high", "low-1", "low-2"]

@@ -209,6 +209,11 @@ class Jobs(Protocol):
         """Every queue with a row: paused or limited (a queue without one is neither)."""
         ...
 
+    def ready_ahead(self, job_id: str) -> dict[str, int]:
+        """``explain``: per queue, the ready jobs of open queues a claim takes before job
+        ``job_id`` (the claim's own filter and order)."""
+        ...
+
     def queue_change(
         self, names: Sequence[str] | None, change: Callable[[QueueInfo, float], QueueInfo]
     ) -> list[str]:

@@ -269,6 +269,10 @@ class SqlBackend(SqlInsights):
 
         return [QueueInfo.from_row(r) for r in self._rows("queue_rows", {"now": self.now()})]
 
+    def ready_ahead(self, job_id: str) -> dict[str, int]:
+        rows = self._rows("ready_ahead", {"id": job_id, "now": self.now()})
+        return {r["queue"]: r["n"] for r in rows}
+
     def queue_change(
         self, names: Sequence[str] | None, change: Callable[[QueueInfo, float], QueueInfo]
     ) -> list[str]:

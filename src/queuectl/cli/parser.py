@@ -330,6 +330,17 @@ def _add_show(commands: Any) -> None:
     show.set_defaults(run=cmd_show)
 
 
+def _add_explain(commands: Any) -> None:
+    from queuectl.cli.explain import cmd_explain
+
+    explain = commands.add_parser(
+        "explain", help="why a job is not running, from the claim's own rules"
+    )
+    explain.add_argument("id", metavar="ID", help="the job's id")
+    _add_json(explain)
+    explain.set_defaults(run=cmd_explain)
+
+
 def _add_logs(commands: Any) -> None:
     from queuectl.cli.jobs import cmd_logs
 
@@ -641,6 +652,7 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "status": _add_status,
     "stats": _add_stats,
     "show": _add_show,
+    "explain": _add_explain,
     "logs": _add_logs,
     "wait": _add_wait,
     "cancel": _add_cancel,

@@ -638,3 +638,14 @@ UPDATE queuectl.queues
 DELETE FROM queuectl.queues
  WHERE name = %(name)s AND NOT paused AND concurrency IS NULL AND rate_n IS NULL
    AND timeout IS NULL;
+
+-- name: ready_ahead
+-- `explain`: the ready jobs a claim would take before job :id, per queue — the claim's
+-- own filter (ready, its queue not closed: fragment queue_closed) and its order
+-- (priority DESC, run_at, seq).
+SELECT j.queue, count(*) AS n
+  FROM queuectl.jobs AS j JOIN queuectl.jobs AS me ON me.id = %(id)s
+ WHERE j.state IN ('pending', 'failed') AND j.run_at <= queuectl.now_s()
+   AND j.queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
+   AND (-j.priority, j.run_at, j.seq) < (-me.priority, me.run_at, me.seq)
+ GROUP BY j.queue;
