@@ -1,4 +1,4 @@
-"""The actions (POST): retry, purge, cancel, log in. Each checks the CSRF field first;
+"""The actions (POST): retry, purge, cancel, pause and resume a queue, log in. Each checks the CSRF field first;
 destructive ones also need ``confirm=yes``, else they answer with a confirmation page."""
 
 from __future__ import annotations
@@ -83,6 +83,30 @@ async def dlq_purge(request: Request) -> Response:
 
     done = await request.app.state.db(purge)
     return _back("/dlq", "purged", len(done))
+
+
+MAX_REASON = 200  # characters of a pause's reason typed on the overview
+PAUSED_BY = "dashboard"  # the paused_by of a pause made here, as queue list shows it
+
+
+async def pause_queue(request: Request) -> Response:
+    """Pause one queue, with the optional ``reason`` field; not destructive, so no question."""
+    from starlette.exceptions import HTTPException
+
+    name = request.path_params["name"]
+    fields = await checked_form(request)
+    reason = fields.get("reason", "").strip() or None
+    if reason is not None and len(reason) > MAX_REASON:
+        raise HTTPException(400, f"the reason is longer than {MAX_REASON} characters")
+    done = await request.app.state.db(lambda queue: queue.pause([name], reason=reason, by=PAUSED_BY))
+    return _back("/", "paused", len(done))
+
+
+async def resume_queue(request: Request) -> Response:
+    name = request.path_params["name"]
+    await checked_form(request)
+    done = await request.app.state.db(lambda queue: queue.resume([name]))
+    return _back("/", "resumed", len(done))
 
 
 def _chosen(fields: dict[str, str]) -> list[str] | None:

@@ -98,6 +98,8 @@ def create_app(
             Route("/jobs/{job_id}/retry", actions.retry_job, methods=["POST"]),
             Route("/dlq/retry", actions.dlq_retry, methods=["POST"]),
             Route("/dlq/purge", actions.dlq_purge, methods=["POST"]),
+            Route("/queues/{name}/pause", actions.pause_queue, methods=["POST"]),
+            Route("/queues/{name}/resume", actions.resume_queue, methods=["POST"]),
             Route("/live/overview", live.overview),
             Route("/live/jobs/{job_id}", live.job),
             Route("/live/jobs/{job_id}/output", live.output),

@@ -26,6 +26,8 @@ DONE = {  # ?done= codes of the redirect after an action → what the page says
     "retried": "Sent back to pending: {n} job(s).",
     "purged": "Deleted for good: {n} job(s).",
     "cancelled": "Cancelled: {n} job(s).",
+    "paused": "Paused: {n} queue(s).",
+    "resumed": "Resumed: {n} queue(s).",
 }
 
 
@@ -53,10 +55,13 @@ def message(request: Request, status: int, text: str) -> Response:
 
 
 # --- overview -------------------------------------------------------------------
-def _flow(queue: Queue) -> dict[str, str]:
-    """Pause and limits of each paused or limited queue, as ``status`` words them."""
+def _flow(queue: Queue) -> tuple[dict[str, str], set[str]]:
+    """Pause and limits of each paused or limited queue, as ``status`` words them; and
+    the names of the queues paused now (their row offers Resume, the others Pause)."""
     now = queue.now()
-    return {q.name: q.summary(now).partition("  ")[2] for q in queue.flow()}
+    rows = queue.flow()
+    words = {q.name: q.summary(now).partition("  ")[2] for q in rows}
+    return words, {q.name for q in rows if q.paused_at_time(now)}
 
 
 def overview_data(queue: Queue) -> dict[str, Any]:
@@ -64,11 +69,14 @@ def overview_data(queue: Queue) -> dict[str, Any]:
     now = time.time()
     per_queue = queue.counts_by_queue()
     counts = total_counts(per_queue)
+    flow, paused = _flow(queue)
+    empty = dict.fromkeys(STATES, 0)  # a paused or limited queue without jobs still has a row
     return {
         "counts": counts,
         "total": sum(counts.values()),
-        "by_queue": sorted(per_queue.items()),
-        "flow": _flow(queue),
+        "by_queue": sorted({**dict.fromkeys(flow, empty), **per_queue}.items()),
+        "flow": flow,
+        "paused": paused,
         "states": STATES,
         "stats": queue.stats(now - HOUR),
         "chart": chart.build(queue.timeline(now - HOUR, BUCKET), BUCKET),

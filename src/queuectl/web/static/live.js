@@ -37,7 +37,9 @@
     source.addEventListener("fragment", (message) => {
       const update = JSON.parse(message.data);
       const target = document.getElementById(update.id);
-      if (target) target.innerHTML = update.html;
+      // not while the user types in it (a pause's reason): the next update brings news
+      const typing = target && target.contains(document.activeElement) && document.activeElement.tagName === "INPUT";
+      if (target && !typing) target.innerHTML = update.html;
     });
     // the job is gone or the queue cannot be read: stop asking (a reload says why)
     source.addEventListener("end", () => source.close());
