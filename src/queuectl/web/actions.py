@@ -1,5 +1,6 @@
-"""The actions (POST): retry, purge, cancel, pause and resume a queue, log in. Each checks the CSRF field first;
-destructive ones also need ``confirm=yes``, else they answer with a confirmation page."""
+"""The actions (POST): retry, purge, cancel, pause and resume a queue, log in. Each
+checks the CSRF field first; destructive ones also need ``confirm=yes``, else they answer
+with a confirmation page."""
 
 from __future__ import annotations
 
@@ -98,7 +99,11 @@ async def pause_queue(request: Request) -> Response:
     reason = fields.get("reason", "").strip() or None
     if reason is not None and len(reason) > MAX_REASON:
         raise HTTPException(400, f"the reason is longer than {MAX_REASON} characters")
-    done = await request.app.state.db(lambda queue: queue.pause([name], reason=reason, by=PAUSED_BY))
+
+    def pause(queue: Queue) -> list[str]:
+        return queue.pause([name], reason=reason, by=PAUSED_BY)
+
+    done = await request.app.state.db(pause)
     return _back("/", "paused", len(done))
 
 
