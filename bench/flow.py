@@ -12,6 +12,7 @@ with a 2-process spawn rate measured just before each repetition.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 from bench.context import Context, open_queue
@@ -89,12 +90,19 @@ def run_store(ctx: Context, store: Store, drains: Drain) -> dict[str, Any]:
     return {"jobs": jobs, "limited": limited, "chain": chain}
 
 
-def _reps(ctx: Context, store: Store, count: int, jobs: int, fill: Any) -> list[dict[str, float]]:
+def _reps(
+    ctx: Context,
+    store: Store,
+    count: int,
+    jobs: int,
+    fill: Callable[[Context, Location, int], None],
+) -> list[dict[str, float]]:
     runs = []
     for _ in range(ctx.reps):
         result = drain_once(ctx, store, count, jobs, fill=fill)
         log(
-            f"W6 {store.label} {fill.__name__} --count {count}: {result['rate']:.0f} jobs/s "
+            f"W6 {store.label} {fill.__name__.removeprefix('fill_')} --count {count}: "
+            f"{result['rate']:.0f} jobs/s "
             f"(limit {result['limit']:.0f})"
         )
         runs.append(result)
