@@ -10,26 +10,38 @@ the time budget.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from bench.context import Context, open_queue
 from bench.core import Figure, Target, log, median, queuectl_argv
 from bench.limits import spawn_rate
 from bench.procs import run_timed
-from bench.stores import Store
+from bench.stores import Location, Store
 
 COUNTS = (1, 2, 4, 8)
 HEADLINE = 2
 TARGETS = {"sqlite": 0.9, "postgres": 0.6}
 
 
+def fill_plain(ctx: Context, loc: Location, jobs: int) -> None:
+    """``jobs`` jobs of ``true`` in the default queue, no limits."""
+    with open_queue(loc) as queue:
+        queue.enqueue_many({"command": "true"} for _ in range(jobs))
+
+
 def drain_once(
-    ctx: Context, store: Store, count: int, jobs: int, paired: bool = True
+    ctx: Context,
+    store: Store,
+    count: int,
+    jobs: int,
+    paired: bool = True,
+    fill: Callable[[Context, Location, int], None] = fill_plain,
 ) -> dict[str, float]:
-    """One repetition: its paired limit, jobs/s and seconds."""
+    """One repetition: its paired limit, jobs/s and seconds. ``fill`` puts the ``jobs``
+    jobs in the fresh queue (untimed)."""
     with store.fresh() as loc:
-        with open_queue(loc) as queue:
-            queue.enqueue_many({"command": "true"} for _ in range(jobs))
+        fill(ctx, loc, jobs)
         limit = spawn_rate(ctx, 2, 0.4 if ctx.quick else 1.0) if paired else 0.0
         argv = [*queuectl_argv(), "worker", "start", "--count", str(count), "--burst"]
         with open(os.path.join(loc.home, "worker.log"), "wb") as log_file:

@@ -11,6 +11,8 @@ Workloads, in the order they run:
   W3 latency  pickup by an idle worker, a scheduled job's start, idle CPU
   W4 memory   RSS and PSS of an idle worker's process tree
   W5 scale    claim-and-finish rate and status/list time with 1,000 and 1,000,000 jobs
+  W6 flow     400 jobs in a queue limited to 2 at once, 4 slots; a chain of 400 jobs, each
+              ``--after`` the one before, 2 slots
 Both backends where it applies: SQLite (the default file in a temporary QUEUECTL_HOME)
 and PostgreSQL (a database of the run's own, dropped at the end; reported as missing
 when the server cannot be reached).
@@ -33,13 +35,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import drain, enqueue, latency, limits, memory, report, scale
+from bench import drain, enqueue, flow, latency, limits, memory, report, scale
 from bench.context import Context
 from bench.core import Budget, Figure, load_average, log
 from bench.procs import Registry
 from bench.stores import SQLiteStore, Store, open_postgres
 
-WORKLOADS = ("w0_limits", "w1_enqueue", "w2_drain", "w3_latency", "w4_memory", "w5_scale")
+WORKLOADS = (
+    "w0_limits",
+    "w1_enqueue",
+    "w2_drain",
+    "w3_latency",
+    "w4_memory",
+    "w5_scale",
+    "w6_flow",
+)
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -63,6 +73,9 @@ NOTES = [
     "worker went idle again; latency = arrival - the job's created_at. Scheduled: `delay` "
     "0.3 s; latency = arrival - run_at. Idle CPU: utime+stime+cutime+cstime of the worker's "
     "process tree (worker and fence) from /proc over 10 s, all repetitions side by side.",
+    "W6: drained and paired as W2. Limited: a queue set to `--concurrency 2` and 4 worker "
+    "slots, read beside W2's unlimited 2-slot drain. Chain: each job `--after` the one "
+    "before, so one runs at a time; its ratio to the 2-process limit is at most about 0.5.",
     "W4: one idle worker at a time, RSS and PSS from /proc/<pid>/smaps_rollup of each "
     "process of its tree, summed.",
     "W5: the 1,000,000-job table is filled through the API (`enqueue_many`, chunks of 50,000); "
@@ -208,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             step("w3_latency", None, lambda: {"idle_cpu": latency.idle_cpu(ctx)})
         per_store("w4_memory", memory.run_store)
         per_store("w5_scale", scale.run_store)
+        per_store("w6_flow", functools.partial(flow.run_store, drains=drains))
         if wanted("w2_drain"):
             drains.chart_points()
             step("w2_drain", None, drains.report)

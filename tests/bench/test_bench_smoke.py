@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = ("w0_limits", "w1_enqueue", "w2_drain", "w3_latency", "w4_memory", "w5_scale")
-PER_BACKEND = ("w1_enqueue", "w3_latency", "w4_memory", "w5_scale")
+PER_BACKEND = ("w1_enqueue", "w3_latency", "w4_memory", "w5_scale", "w6_flow")
+WORKLOADS = ("w0_limits", "w2_drain", *PER_BACKEND)
 
 
 @pytest.mark.timeout(180)
@@ -50,7 +50,7 @@ def test_quick_run_reports_every_workload(tmp_path: Path) -> None:
     assert "spawn_2proc" in data["limits"]
 
     workloads_seen = {figure["id"].split(".")[0] for figure in data["figures"]}
-    assert workloads_seen == {"w1", "w2", "w3", "w4", "w5"}
+    assert workloads_seen == {"w1", "w2", "w3", "w4", "w5", "w6"}
     for figure in data["figures"]:
         assert figure["value"]["median"] is not None, figure["id"]
         assert figure["backend"] == "sqlite"
@@ -58,4 +58,5 @@ def test_quick_run_reports_every_workload(tmp_path: Path) -> None:
     table = (out / "latest.md").read_text()
     assert table.startswith("# queuectl benchmarks")
     assert "| W2 drain |" in table
+    assert "| W6 flow |" in table
     assert not list(scratch.iterdir()), "the run left files behind in its temporary folder"
