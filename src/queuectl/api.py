@@ -445,14 +445,14 @@ class Queue:
         live workers serving it."""
         from dataclasses import replace
 
-        from queuectl.queues import QueueInfo
+        from queuectl.queues import QueueInfo, serves
 
         rows = {q.name: q for q in self.queue_rows()}
         counts = self.counts_by_queue()
         workers = self.workers()
         found = []
         for name in sorted(set(rows) | set(counts)):
-            serving = sum(1 for w in workers if _serves(w.queues, name))
+            serving = sum(1 for w in workers if serves(w.queues, name))
             found.append(
                 replace(rows.get(name) or QueueInfo(name), counts=counts.get(name, {}),
                         workers=serving)
@@ -568,13 +568,3 @@ def _queue_names(names: Sequence[str] | None) -> list[str] | None:
     from queuectl.jobspec import check_queue
 
     return None if names is None else [check_queue(n) for n in names]
-
-
-def _serves(queues: Sequence[str] | None, name: str) -> bool:
-    """Whether a worker started with ``--queue`` ``queues`` (None: every queue) serves
-    queue ``name``."""
-    if not queues:
-        return True
-    if queues[0].startswith("!"):
-        return name not in {q[1:] for q in queues}
-    return name in queues

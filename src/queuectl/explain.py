@@ -3,7 +3,7 @@
 Each rule is read where the claim reads it, not derived again: a queue's pause and
 limits from ``QueueInfo.closures`` (the words of the fragment queue_closed), the jobs
 ahead from ``Queue.ready_ahead`` (the claim's own filter and order, in SQL), the
-workers that serve a queue from ``api._serves`` (the worker's ``--queue`` rule). Several
+workers that serve a queue from ``queues.serves`` (the worker's ``--queue`` rule). Several
 reasons can hold at once; the first is what holds the job now.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from queuectl.api import _serves
 from queuectl.models import FINAL
+from queuectl.queues import serves
 from queuectl.timefmt import iso
 
 TYPE_CHECKING = False
@@ -56,7 +56,7 @@ def explain(queue: Queue, job_id: str) -> tuple[Job, list[Reason]]:
             reason = Reason(*closure)
             reasons.append(_slots(queue, job, reason) if reason.code == "concurrency" else reason)
     workers = queue.workers()
-    serving = [w for w in workers if _serves(w.queues, job.queue)]
+    serving = [w for w in workers if serves(w.queues, job.queue)]
     if not serving:
         reasons.append(_no_worker(job, workers))
     if not reasons:
@@ -108,7 +108,7 @@ def _no_worker(job: Job, workers: list[WorkerInfo]) -> Reason:
 def _queued(queue: Queue, job: Job, serving: list[WorkerInfo]) -> Reason:
     """Next in line: the ready jobs ahead of it that a worker of its queue could take."""
     ahead = queue.ready_ahead(job.id)
-    count = sum(n for name, n in ahead.items() if any(_serves(w.queues, name) for w in serving))
+    count = sum(n for name, n in ahead.items() if any(serves(w.queues, name) for w in serving))
     message = (
         f"next in line behind {count} ready job{'s' if count != 1 else ''}"
         if count

@@ -14,8 +14,8 @@ from queuectl.timefmt import MAX_DURATION, parse_duration, parse_instant
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from typing import TypedDict
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any, TypedDict
 
     class JobSpec(TypedDict):
         """A validated job, ready to insert. ``max_retries`` None = the queue's setting;
@@ -68,6 +68,12 @@ KEYS = (
     "after_mode",
 )
 KNOWN_KEYS = frozenset(KEYS)
+# Keys of flow control (unique jobs, retry policy, dependencies), checked only when given,
+# and their values when none is (unique_key … after_mode, as _check_flow returns them).
+FLOW_KEYS = frozenset(
+    ("unique_key", "unique_within", "on_duplicate", "no_retry_on", "after", "after_mode")
+)
+NO_FLOW = (None, None, "error", None, None, "success")
 MAX_ARG = 131071  # Linux refuses a single exec argument longer than this (MAX_ARG_STRLEN - 1)
 MAX_ARGV_TOTAL = 1 << 20
 # Of the room exec gives a command and its environment (ARG_MAX), this much is left for
@@ -377,23 +383,12 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     command = check_command(raw["command"])
     env = check_env(get("env"))
     tags = check_tags(get("tags"))
-    unique_key = get("unique_key")
-    unique_within = None
-    on_duplicate = "error"
-    if unique_key is not None:
-        unique_key, unique_within, on_duplicate = check_unique(
-            unique_key, get("unique_within"), get("on_duplicate")
+    if not FLOW_KEYS.isdisjoint(raw):
+        unique_key, unique_within, on_duplicate, no_retry_on, after, after_mode = _check_flow(
+            get, job_id
         )
-    elif get("unique_within") is not None or get("on_duplicate") is not None:
-        # checked, and without a key they change nothing: beside --file, the flags are
-        # fields of every line, and apply to the lines that have a key
-        check_unique("-", get("unique_within"), get("on_duplicate"))
-    no_retry_on = get("no_retry_on")
-    if no_retry_on is not None:
-        no_retry_on = check_exit_codes(no_retry_on)
-    after = check_after(get("after"), job_id)
-    after_mode = get("after_mode")
-    after_mode = "success" if after_mode is None else check_after_mode(after_mode)
+    else:  # a job without flow control: no further lookup
+        unique_key, unique_within, on_duplicate, no_retry_on, after, after_mode = NO_FLOW
     check_exec_size(command, cwd, env)
     return {
         "id": job_id,
@@ -414,6 +409,28 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         "after": after,
         "after_mode": after_mode,
     }
+
+
+def _check_flow(get: Callable[[str], Any], job_id: str) -> tuple[Any, ...]:
+    """A job's flow-control fields (FLOW_KEYS), checked, in the order of NO_FLOW."""
+    unique_key = get("unique_key")
+    unique_within = None
+    on_duplicate = "error"
+    if unique_key is not None:
+        unique_key, unique_within, on_duplicate = check_unique(
+            unique_key, get("unique_within"), get("on_duplicate")
+        )
+    elif get("unique_within") is not None or get("on_duplicate") is not None:
+        # checked, and without a key they change nothing: beside --file, the flags are
+        # fields of every line, and apply to the lines that have a key
+        check_unique("-", get("unique_within"), get("on_duplicate"))
+    no_retry_on = get("no_retry_on")
+    if no_retry_on is not None:
+        no_retry_on = check_exit_codes(no_retry_on)
+    after = check_after(get("after"), job_id)
+    after_mode = get("after_mode")
+    after_mode = "success" if after_mode is None else check_after_mode(after_mode)
+    return unique_key, unique_within, on_duplicate, no_retry_on, after, after_mode
 
 
 # What `edit` may change in a job that has not started, in the order of its options.

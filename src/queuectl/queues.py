@@ -16,7 +16,7 @@ from queuectl.timefmt import format_duration, iso, parse_duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
 PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
@@ -208,3 +208,13 @@ def limiting(changes: Mapping[str, Any]) -> Callable[[QueueInfo, float], QueueIn
         return row
 
     return limit
+
+
+def serves(queues: Sequence[str] | None, name: str) -> bool:
+    """Whether a worker started with ``--queue`` ``queues`` (None: every queue) serves
+    queue ``name``."""
+    if not queues:
+        return True
+    if queues[0].startswith("!"):
+        return name not in {q[1:] for q in queues}
+    return name in queues

@@ -19,6 +19,11 @@ FRAGMENTS = (
     ("QUEUE_CLOSED", "queue_closed"),
     ("QUEUE_PAUSED", "queue_paused"),
 )
+# A statement named ``x_for_worker`` is written once for a worker's queues and becomes three:
+# ``x_any`` (every queue), ``x_in`` (only some) and ``x_out`` (all but some), each marker
+# below replaced by the fragment ``<marker in lower case>_<variant>`` (Jobs._by_queue).
+VARIANTS = ("any", "in", "out")
+VARIANT_MARKERS = ("BY_QUEUE", "READY_INDEX")
 
 
 def queries(engine: str, schema: str = WRITTEN_FOR) -> dict[str, str]:
@@ -30,12 +35,25 @@ def queries(engine: str, schema: str = WRITTEN_FOR) -> dict[str, str]:
     for block in text.split("-- name: ")[1:]:
         name, _, body = block.partition("\n")
         found[name.strip()] = body.strip().rstrip(";")
+    for name in [key for key in found if key.endswith("_for_worker")]:
+        template = found.pop(name)
+        for variant in VARIANTS:
+            sql = template
+            for marker in VARIANT_MARKERS:
+                fragment = found.get(f"{marker.lower()}_{variant}")
+                if fragment is not None:
+                    sql = sql.replace(marker, _code(fragment))
+            found[f"{name.removesuffix('_for_worker')}_{variant}"] = sql
     for marker, name in FRAGMENTS:  # one predicate, read by every claim and by `queue list`
         if name in found:
-            code = [line for line in found[name].splitlines() if not line.startswith("--")]
-            part = "(" + "\n".join(code) + ")"
+            part = "(" + _code(found[name]) + ")"
             found = {key: sql.replace(marker, part) for key, sql in found.items()}
     return found
+
+
+def _code(fragment: str) -> str:
+    """A fragment without its comment lines."""
+    return "\n".join(line for line in fragment.splitlines() if not line.startswith("--"))
 
 
 def migrations(engine: str, schema: str = WRITTEN_FOR) -> list[tuple[int, str]]:

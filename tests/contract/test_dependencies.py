@@ -266,6 +266,40 @@ def test_two_dependencies_ending_at_once_release_their_job(
     assert_counts_exact(backend)
 
 
+def test_a_dependent_enqueued_as_its_dependency_ends_is_released(
+    backend: Backend, connect: Callable[[], Backend]
+) -> None:
+    """Each round, one connection ends a job while another enqueues a job after it: the
+    dependent is pending afterwards whichever came first, never left blocked (the edge
+    marks its dependency, jobs.dependents, and the ending settles a marked job)."""
+    import threading
+
+    ender, enqueuer = connect(), connect()
+    for n in range(15):
+        first, then = f"d{n}", f"t{n}"
+        add(backend, first)
+        job = claim(backend, "w1")
+        start = threading.Barrier(2)
+        held: list[bool] = []
+        threads = [
+            threading.Thread(target=_end_at_once, args=(ender, job, start, held)),
+            threading.Thread(target=_enqueue_at_once, args=(enqueuer, then, first, start)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert held == [True]
+        assert states(backend, first, then) == ["completed", "pending"], f"round {n}"
+        assert run_once(backend, then, Succeeded()).state == "completed"
+    assert_counts_exact(backend)
+
+
+def _enqueue_at_once(backend: Backend, job_id: str, after: str, start: Barrier) -> None:
+    start.wait()
+    add(backend, job_id, after=[after])
+
+
 def _end_at_once(backend: Backend, job: Job, start: Barrier, held: list[bool]) -> None:
     """End ``job`` (claimed by its worker) successfully once ``start`` lets every thread go."""
     start.wait()

@@ -13,6 +13,7 @@ from tests.support.jobs import most_at_once
 from tests.support.polling import wait_for
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from multiprocessing.queues import Queue
     from multiprocessing.synchronize import Barrier
 
@@ -41,6 +42,33 @@ def test_pause_stops_claims_and_resume_restores_them(backend: Backend) -> None:
     backend.queue_change(["slow"], resumed)
     assert backend.queue_rows() == []  # neither paused nor limited: no row
     assert claim(backend, "w2").id == "slow-1"
+
+
+def test_a_change_made_elsewhere_binds_the_next_claim_of_a_worker_that_saw_no_rows(
+    connect: Callable[[], Backend],
+) -> None:
+    """While no queue has a row, a worker claims with a plainer statement (queries.sql,
+    claim_plain_for_worker). A pause or a limit set by another process binds its very
+    next claim, which still takes another queue's job in the same call; a resume (the
+    row gone) gives the paused queue's jobs back at once."""
+    worker, ops = connect(), connect()
+    add(ops, "slow-1", "slow-2", queue="slow", priority=5)
+    add(ops, "io-1", "io-2", "io-3", queue="io")
+    assert claim(worker, "w1").id == "slow-1"
+    assert claim(worker, "w2").id == "slow-2"  # no queue has a row: the plain claim
+    add(ops, "slow-3", queue="slow", priority=5)
+    ops.queue_change(["slow"], pausing())
+    assert claim(worker, "w3").id == "io-1"  # not slow-3, which comes first by priority
+    ops.queue_change(["io"], limiting({"concurrency": 1}))
+    assert take(worker, "w4", ["io"]) is None  # io-1 runs: io is full
+    ops.queue_change(["io"], limiting({"concurrency": None}))
+    ops.queue_change(["slow"], resumed)
+    assert ops.queue_rows() == []
+    assert claim(worker, "w5").id == "slow-3"
+    assert claim(worker, "w6").id == "io-2"
+    assert take(worker, "w7", ["slow"]) is None
+    add(ops, "slow-4", queue="slow")
+    assert claim(worker, "w8", ["slow"]).id == "slow-4"
 
 
 def test_running_jobs_finish_in_a_paused_queue(backend: Backend) -> None:

@@ -144,12 +144,16 @@ class Claims:
     """The rows a turn's claims took, read once its transaction has committed: an engine
     whose turn travels in one round trip (PostgreSQL's pipeline) has them only then.
     ``returned`` holds what each claim statement returned (rows, or a cursor to read
-    them from). One per turn, whatever the number of claimers."""
+    them from). One per turn, whatever the number of claimers. ``with_flow``: each claim
+    returned one row, its ``flow`` column saying whether a queue had a row and its job's
+    columns NULL when it took nothing; ``flow`` is read with the jobs."""
 
-    __slots__ = ("returned",)
+    __slots__ = ("flow", "returned", "with_flow")
 
-    def __init__(self, returned: Sequence[Iterable[Any]] = ()) -> None:
+    def __init__(self, returned: Sequence[Iterable[Any]] = (), with_flow: bool = False) -> None:
         self.returned = returned
+        self.with_flow = with_flow
+        self.flow: bool | None = None
 
     def jobs(self) -> list[Job]:
         """The claimed jobs; one without its own timeout carries its queue's (queue set
@@ -159,6 +163,10 @@ class Claims:
         jobs = []
         for rows in self.returned:
             for row in rows:
+                if self.with_flow:
+                    self.flow = bool(row["flow"])
+                    if row["id"] is None:
+                        continue
                 job = Job.from_row(row)
                 if job.timeout is None and row["queue_timeout"] is not None:
                     from dataclasses import replace
@@ -183,6 +191,9 @@ class SqlBackend(SqlInsights):
     q: dict[str, str]  # the engine's statements by name
     _settings: dict[str, str]
     _leases: LeaseWatch | None = None  # what this process has seen of leases (rescue_expired)
+    # Whether some queue had a row (paused or limited) when a claim last looked: the turn
+    # then claims with the full statement, else with the plain one (exchange).
+    _flow = True
 
     # --- hooks --------------------------------------------------------------------
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
@@ -568,29 +579,53 @@ class SqlBackend(SqlInsights):
         worker commits once a turn. Claimed jobs name their claimer in ``worker``."""
         from queuectl.backends.results import Exchange
 
-        def turn(conn: Any) -> tuple[list[Any], Claims]:
+        def turn(conn: Any) -> tuple[Callable[[], list[bool]], Claims]:
             # No result is read before the commit: PostgreSQL sends the whole transaction
             # in one round trip (see _write's ``batched``), and a failure anywhere in it
             # applies none of it.
             now = self.now()
-            ends = []
-            for end in finished:
-                params = end_params(
-                    end.job, end.worker, end.transition, end.outcome, now,
-                    end.log_path, end.log_tail,
-                )  # fmt: skip
-                ends.append(self._run(conn, "end_job", params))
-                self._run(conn, "end_attempt", params)
-            if finished:
-                self._settle(conn, [end.job.id for end in finished])
+            ends = [
+                end_params(
+                    end.job,
+                    end.worker,
+                    end.transition,
+                    end.outcome,
+                    now,
+                    end.log_path,
+                    end.log_tail,
+                )
+                for end in finished
+            ]
+            held = self._end_jobs(conn, ends)
             if not claimers:
-                return ends, NO_CLAIMS
-            claim, params = self._by_queue("claim", queues)
+                return held, NO_CLAIMS
+            # the full claim while some queue has a row (paused or limited) as last seen;
+            # else the plain one, which takes nothing once one has (queries.sql)
+            claim, params = self._by_queue("claim" if self._flow else "claim_plain", queues)
             params.update(now=now, lease=lease, lease_until=now + lease)
-            return ends, self._claim(conn, claim, claimers, params)
+            return held, self._claim(conn, claim, claimers, params)
 
-        ends, claims = self._write(turn, batched=True)
-        return Exchange([cursor.rowcount == 1 for cursor in ends], claims.jobs())
+        held, claims = self._write(turn, batched=True)
+        jobs = claims.jobs()
+        if claims.flow is not None:  # read after the commit (PostgreSQL)
+            passed_over = claims.flow and not self._flow and len(jobs) < len(claimers)
+            self._flow = claims.flow
+            if passed_over:  # a queue gained a row: the plain claim passed every job over
+                took = {job.worker for job in jobs}
+                rest = [worker for worker in claimers if worker not in took]
+                jobs += self.exchange([], rest, queues, lease).claimed
+        return Exchange(held(), jobs)
+
+    def _end_jobs(self, conn: Any, ends: Sequence[dict[str, Any]]) -> Callable[[], list[bool]]:
+        """End each job (guarded: query end_job) and its attempt, in the caller's
+        transaction, and apply the endings to the jobs' dependents; → what tells, once
+        committed, which of them the worker still held. PostgreSQL: a trigger applies them
+        (jobs_settle, migration 0009), as no result is read before the commit."""
+        cursors = []
+        for params in ends:
+            cursors.append(self._run(conn, "end_job", params))
+            self._run(conn, "end_attempt", params)
+        return lambda: [cursor.rowcount == 1 for cursor in cursors]
 
     def heartbeat(
         self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float

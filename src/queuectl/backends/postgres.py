@@ -198,7 +198,8 @@ class PostgresBackend(SqlBackend):
         """Every claimer's statement goes out in the turn's pipeline (each opens its own
         attempt, query ``claim_any``/``claim_in``/``claim_out``); their cursors are read
         after the commit. A claimer that finds nothing costs no extra round trip."""
-        return Claims([self._run(conn, name, {**params, "worker": worker}) for worker in claimers])
+        cursors = [self._run(conn, name, {**params, "worker": worker}) for worker in claimers]
+        return Claims(cursors, with_flow=True)
 
     def now(self) -> float:
         """The database's clock, estimated locally from the last measured offset."""

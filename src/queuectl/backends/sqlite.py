@@ -234,12 +234,21 @@ class SQLiteBackend(SqlBackend):
     ) -> Claims:
         """Rows are read at once (the attempt row needs the claimed run). The first claimer
         that finds nothing ends the claims: this transaction is the only writer and its
-        ``now`` is fixed, so nothing can become ready for the next ones."""
+        ``now`` is fixed, so nothing can become ready for the next ones. There the queues
+        are looked at (query queue_rows_exist): a plain claim that found nothing because
+        a queue has gained a row is made again with the full statement, and the next turn
+        uses the claim that fits."""
         taken: list[Any] = []
         for worker in claimers:
-            rows = self._run(conn, name, {**params, "worker": worker}).fetchall()
+            claim = {**params, "worker": worker}
+            rows = self._run(conn, name, claim).fetchall()
             if not rows:
-                break
+                self._flow = bool(self._run(conn, "queue_rows_exist").fetchone()["flow"])
+                if self._flow and name.startswith("claim_plain_"):
+                    name = name.replace("claim_plain_", "claim_", 1)
+                    rows = self._run(conn, name, claim).fetchall()
+                if not rows:
+                    break
             for row in rows:
                 self._run(
                     conn,
@@ -253,6 +262,20 @@ class SQLiteBackend(SqlBackend):
                 )
             taken += rows
         return Claims((taken,))
+
+    def _end_jobs(self, conn: Any, ends: Sequence[dict[str, Any]]) -> Callable[[], list[bool]]:
+        """As SqlBackend's; end_job returns the job's ``dependents`` flag (set when a job
+        was enqueued after it), so only a job with dependents has them settled."""
+        held = []
+        settle = []
+        for params in ends:
+            row = self._run(conn, "end_job", params).fetchone()
+            held.append(row is not None)
+            if row is not None and row["dependents"]:
+                settle.append(params["job_id"])
+            self._run(conn, "end_attempt", params)
+        self._settle(conn, settle)
+        return lambda: held
 
     def now(self) -> float:
         return time.time()

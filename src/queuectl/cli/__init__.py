@@ -169,9 +169,10 @@ class Option:
     """One of enqueue's options (each takes a value): what argparse is told, and all that
     the quick parse needs to read it the same way. ``convert`` is argparse's ``type``;
     ``append`` collects every use into a list; options sharing an ``exclusive`` name
-    exclude each other (an argparse mutually exclusive group)."""
+    exclude each other (an argparse mutually exclusive group); ``field`` is the job field
+    the value goes in (cmd_enqueue merges it into the job), None for --command/--file/--id."""
 
-    __slots__ = ("append", "convert", "dest", "exclusive", "flag", "help", "metavar")
+    __slots__ = ("append", "convert", "dest", "exclusive", "field", "flag", "help", "metavar")
 
     def __init__(
         self,
@@ -183,9 +184,11 @@ class Option:
         help: str | None = None,
         append: bool = False,
         exclusive: str | None = None,
+        field: str | None = "",
     ) -> None:
         self.flag = flag
         self.dest = flag.removeprefix("--").replace("-", "_") if dest is None else dest
+        self.field = self.dest if field == "" else field
         self.convert = convert
         self.metavar = metavar
         self.help = help
@@ -195,9 +198,9 @@ class Option:
 
 # In the order of `queuectl enqueue --help`. The positional JSON job is `job`.
 OPTIONS = (
-    Option("--command", dest="shell", metavar="CMD", help="run CMD with /bin/sh -c"),
-    Option("--file", metavar="FILE", help="JSON Lines file of jobs ('-' = stdin)"),
-    Option("--id", help="the job's id (default: a generated one)"),
+    Option("--command", dest="shell", field=None, metavar="CMD", help="run CMD with /bin/sh -c"),
+    Option("--file", field=None, metavar="FILE", help="JSON Lines file of jobs ('-' = stdin)"),
+    Option("--id", field=None, help="the job's id (default: a generated one)"),
     Option("--priority", convert=whole, help="higher runs first (default 0)"),
     Option(
         "--max-retries",
@@ -230,6 +233,7 @@ OPTIONS = (
         metavar="TAG",
         help="label the job, for list --tag (repeatable; default: no tags)",
         append=True,
+        field="tags",
     ),
     Option(
         "--unique-key",
@@ -267,9 +271,6 @@ OPTIONS = (
 )
 
 _BY_FLAG = {option.flag: option for option in OPTIONS}
-_FLAGS: tuple[str, ...] = ("priority", "max_retries", "timeout", "run_at", "delay", "queue", "cwd")
-_FLAGS += ("unique_key", "unique_within", "on_duplicate")
-_FLAGS += ("after_mode",)
 
 
 def negative_number(word: str) -> bool:
@@ -340,20 +341,18 @@ def quick_parse(words: Sequence[str]) -> SimpleNamespace | None:
 def cmd_enqueue(args: Namespace) -> int:
     """One job (JSON, ``--command``, ``-- CMD ARG...``) or a JSON Lines file; the flags
     beside a JSON job, or beside ``--file`` for every line, are fields of it."""
-    flags = {key: getattr(args, key) for key in _FLAGS}
-    given = {key: value for key, value in flags.items() if value is not None}
-    if args.env:
-        from queuectl.jobspec import parse_env_flags
+    given = {
+        option.field: value
+        for option in OPTIONS
+        if option.field and (value := getattr(args, option.dest)) not in (None, [])
+    }
+    if "env" in given or "no_retry_on" in given:
+        from queuectl.jobspec import parse_env_flags, parse_exit_codes
 
-        given["env"] = parse_env_flags(args.env)
-    if args.tag:
-        given["tags"] = args.tag
-    if args.no_retry_on is not None:
-        from queuectl.jobspec import parse_exit_codes
-
-        given["no_retry_on"] = parse_exit_codes(args.no_retry_on)
-    if args.after:
-        given["after"] = args.after
+        if "env" in given:
+            given["env"] = parse_env_flags(given["env"])
+        if "no_retry_on" in given:
+            given["no_retry_on"] = parse_exit_codes(given["no_retry_on"])
     sources = [
         name
         for name, value in (

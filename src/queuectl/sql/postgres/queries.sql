@@ -65,7 +65,16 @@ SELECT min(CASE WHEN QUEUE_PAUSED THEN paused_until
                 THEN tokens_at + (1 - tokens) * rate_period / rate_n END) AS t
   FROM queuectl.queues AS queues WHERE QUEUE_CLOSED
 
--- name: claim_any
+-- name: by_queue_any
+TRUE
+
+-- name: by_queue_in
+queue = ANY(%(queues)s)
+
+-- name: by_queue_out
+queue <> ALL(%(excluded)s)
+
+-- name: claim_for_worker
 -- The claim: lock the best ready row that no one else has locked, take it with a lease
 -- and open its attempt, in one statement. Jobs of a queue closed in the statement's
 -- snapshot (`seen`, fragment queue_closed) are passed over. A queue with
@@ -73,12 +82,14 @@ SELECT min(CASE WHEN QUEUE_PAUSED THEN paused_until
 -- same queue that committed since the snapshot moved `claims`, so this claim takes nothing
 -- (the lock wait re-reads the row); `started` takes the start's token. A queue without a
 -- row takes no lock. queue_timeout: the queue's own timeout, for a job without one.
--- See DECISIONS.md, "Flow control".
+-- One row always: `flow` says whether any queue has a row (Jobs._claim_name), and the
+-- job's columns are NULL when nothing was taken. See DECISIONS.md, "Flow control".
+-- Written once for a worker's queues: sqlfiles makes claim_any, claim_in and claim_out.
 WITH seen AS (
     SELECT name, claims, timeout, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
 ), next AS (
     SELECT seq, queue FROM queuectl.jobs
-     WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+     WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s() AND BY_QUEUE
        AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
      ORDER BY priority DESC, run_at, seq
      LIMIT 1
@@ -110,25 +121,23 @@ WITH seen AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
 )
-SELECT taken.*, seen.timeout AS queue_timeout
-  FROM taken LEFT JOIN seen ON seen.name = taken.queue;
+SELECT taken.*, seen.timeout AS queue_timeout, flow.flow
+  FROM (SELECT EXISTS (SELECT 1 FROM seen) AS flow) AS flow
+  LEFT JOIN taken ON true LEFT JOIN seen ON seen.name = taken.queue;
 
--- name: claim_in
-WITH seen AS (
-    SELECT name, claims, timeout, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
-), next AS (
-    SELECT seq, queue FROM queuectl.jobs
-     WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
-       AND queue = ANY(%(queues)s)
-       AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
+-- name: claim_plain_for_worker
+-- The claim while no queue has a row (nothing paused or limited anywhere): the statement
+-- of claim_by_queue without its gate, which its executor would set up on every claim.
+-- It takes nothing once a queue has a row in its snapshot (the same snapshot rule as
+-- the full claim's: a queue without a row takes no lock), and says so in `flow`: the
+-- backend then claims with the full statement (Jobs.exchange).
+WITH next AS (
+    SELECT seq FROM queuectl.jobs
+     WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s() AND BY_QUEUE
+       AND NOT EXISTS (SELECT 1 FROM queuectl.queues)
      ORDER BY priority DESC, run_at, seq
      LIMIT 1
        FOR UPDATE SKIP LOCKED
-), gate AS (
-    SELECT q.name FROM queuectl.queues AS q JOIN seen ON seen.name = q.name
-      JOIN next ON next.queue = q.name
-     WHERE q.claims = seen.claims
-       FOR UPDATE OF q
 ), taken AS (
     UPDATE queuectl.jobs AS j
        SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
@@ -136,66 +145,13 @@ WITH seen AS (
            lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
       FROM next
      WHERE j.seq = next.seq
-       AND (NOT EXISTS (SELECT 1 FROM seen WHERE seen.name = next.queue)
-            OR EXISTS (SELECT 1 FROM gate))
     RETURNING j.*
-), started AS (
-    UPDATE queuectl.queues AS q
-       SET claims = q.claims + 1,
-           tokens = least(1, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
-                                              / q.rate_period) - 1,
-           tokens_at = CASE WHEN q.rate_n IS NOT NULL THEN queuectl.now_s() END
-      FROM taken
-     WHERE q.name = taken.queue
 ), opened AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
 )
-SELECT taken.*, seen.timeout AS queue_timeout
-  FROM taken LEFT JOIN seen ON seen.name = taken.queue;
-
--- name: claim_out
--- Every queue but the excluded ones (worker start --queue '!NAME'): jobs_ready in claim order,
--- passing over the excluded queues' ready jobs.
-WITH seen AS (
-    SELECT name, claims, timeout, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
-), next AS (
-    SELECT seq, queue FROM queuectl.jobs
-     WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
-       AND queue <> ALL(%(excluded)s)
-       AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
-     ORDER BY priority DESC, run_at, seq
-     LIMIT 1
-       FOR UPDATE SKIP LOCKED
-), gate AS (
-    SELECT q.name FROM queuectl.queues AS q JOIN seen ON seen.name = q.name
-      JOIN next ON next.queue = q.name
-     WHERE q.claims = seen.claims
-       FOR UPDATE OF q
-), taken AS (
-    UPDATE queuectl.jobs AS j
-       SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
-           started_at = queuectl.now_s(), finished_at = NULL, updated_at = queuectl.now_s(),
-           lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
-      FROM next
-     WHERE j.seq = next.seq
-       AND (NOT EXISTS (SELECT 1 FROM seen WHERE seen.name = next.queue)
-            OR EXISTS (SELECT 1 FROM gate))
-    RETURNING j.*
-), started AS (
-    UPDATE queuectl.queues AS q
-       SET claims = q.claims + 1,
-           tokens = least(1, q.tokens + (queuectl.now_s() - q.tokens_at) * q.rate_n
-                                              / q.rate_period) - 1,
-           tokens_at = CASE WHEN q.rate_n IS NOT NULL THEN queuectl.now_s() END
-      FROM taken
-     WHERE q.name = taken.queue
-), opened AS (
-    INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
-    SELECT id, runs, worker, started_at FROM taken
-)
-SELECT taken.*, seen.timeout AS queue_timeout
-  FROM taken LEFT JOIN seen ON seen.name = taken.queue;
+SELECT taken.*, NULL::double precision AS queue_timeout, flow.flow
+  FROM (SELECT EXISTS (SELECT 1 FROM queuectl.queues) AS flow) AS flow LEFT JOIN taken ON true;
 
 -- name: end_job
 -- Guarded: only the worker holding this very run of the job may end it.
@@ -312,64 +268,26 @@ SELECT state, count(*) AS n FROM queuectl.jobs GROUP BY state;
 -- name: count_states_by_queue
 SELECT queue, state, count(*) AS n FROM queuectl.jobs GROUP BY queue, state;
 
--- name: next_due_any
+-- name: next_due_for_worker
 -- The next instant a job may become claimable: the earliest run_at in an open queue, or
 -- the instant a closed queue reopens (fragment queue_reopens: its pause ends, its bucket
 -- refills; a full queue reopens when a job ends, which wakes workers anyway).
 SELECT min(t) AS t FROM (
-    SELECT min(run_at) AS t FROM queuectl.jobs WHERE state IN ('pending', 'failed')
-           AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
-    UNION ALL
-    SELECT t FROM QUEUE_REOPENS AS reopens
-) AS due;
-
--- name: next_due_in
-SELECT min(t) AS t FROM (
     SELECT min(run_at) AS t FROM queuectl.jobs
-     WHERE state IN ('pending', 'failed') AND queue = ANY(%(queues)s)
+     WHERE state IN ('pending', 'failed') AND BY_QUEUE
            AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
     UNION ALL
     SELECT t FROM QUEUE_REOPENS AS reopens
 ) AS due;
 
--- name: next_due_out
-SELECT min(t) AS t FROM (
-    SELECT min(run_at) AS t FROM queuectl.jobs
-     WHERE state IN ('pending', 'failed') AND queue <> ALL(%(excluded)s)
-           AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
-    UNION ALL
-    SELECT t FROM QUEUE_REOPENS AS reopens
-) AS due;
-
--- name: work_left_any
+-- name: work_left_for_worker
 -- What holds a burst run (see the SQLite twin): a job ready now, or a failed one.
 SELECT EXISTS (SELECT 1 FROM queuectl.jobs
                 WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+                  AND BY_QUEUE
                   AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
     OR EXISTS (SELECT 1 FROM queuectl.jobs
-                WHERE state = 'failed'
-                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
-       AS found;
-
--- name: work_left_in
-SELECT EXISTS (SELECT 1 FROM queuectl.jobs
-                WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
-                  AND queue = ANY(%(queues)s)
-                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
-    OR EXISTS (SELECT 1 FROM queuectl.jobs
-                WHERE state = 'failed'
-                  AND queue = ANY(%(queues)s)
-                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
-       AS found;
-
--- name: work_left_out
-SELECT EXISTS (SELECT 1 FROM queuectl.jobs
-                WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
-                  AND queue <> ALL(%(excluded)s)
-                  AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
-    OR EXISTS (SELECT 1 FROM queuectl.jobs
-                WHERE state = 'failed'
-                  AND queue <> ALL(%(excluded)s)
+                WHERE state = 'failed' AND BY_QUEUE
                   AND queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_PAUSED))
        AS found;
 

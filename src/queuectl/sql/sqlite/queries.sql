@@ -43,47 +43,58 @@ SELECT min(CASE WHEN QUEUE_PAUSED THEN paused_until
                 THEN tokens_at + (1 - tokens) * rate_period / rate_n END) AS t
   FROM queues WHERE QUEUE_CLOSED
 
--- name: claim_any
+-- name: by_queue_any
+1
+
+-- name: by_queue_in
+queue IN (SELECT value FROM json_each(:queues))
+
+-- name: by_queue_out
+queue NOT IN (SELECT value FROM json_each(:excluded))
+
+-- name: ready_index_any
+jobs_ready
+
+-- name: ready_index_in
+jobs_ready_queue
+
+-- name: ready_index_out
+jobs_ready
+
+-- name: claim_for_worker
 -- The claim: one statement picks the best ready job and takes it with a lease. Jobs of a
 -- closed queue (fragment queue_closed) are passed over; the trigger
 -- queue_started takes the start's token in the same write transaction (migration 0006).
 -- queue_timeout: the queue's own timeout, for a job without one (queue set --timeout).
--- INDEXED BY: the planner would otherwise pick jobs_state and sort every ready row.
+-- INDEXED BY: the planner would otherwise pick jobs_state and sort every ready row
+-- (jobs_ready_queue for a worker of some queues). Written once for a worker's queues:
+-- sqlfiles makes claim_any, claim_in and claim_out.
 UPDATE jobs
    SET state = 'processing', worker = :worker, runs = runs + 1, started_at = :now,
        finished_at = NULL, updated_at = :now, lease_until = :lease_until, lease = :lease
- WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready
-               WHERE state IN ('pending', 'failed') AND run_at <= :now
+ WHERE seq = (SELECT seq FROM jobs INDEXED BY READY_INDEX
+               WHERE state IN ('pending', 'failed') AND run_at <= :now AND BY_QUEUE
                  AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
                ORDER BY priority DESC, run_at, seq
                LIMIT 1)
 RETURNING *, (SELECT timeout FROM queues WHERE name = jobs.queue) AS queue_timeout;
 
--- name: claim_in
+-- name: claim_plain_for_worker
+-- The claim while no queue has a row (nothing paused or limited): the same, without the
+-- look at each queue. It takes nothing once a queue has a row; the backend then reads
+-- queue_rows_exist and claims with the full statement (SQLiteBackend._claim).
 UPDATE jobs
    SET state = 'processing', worker = :worker, runs = runs + 1, started_at = :now,
        finished_at = NULL, updated_at = :now, lease_until = :lease_until, lease = :lease
- WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready_queue
-               WHERE state IN ('pending', 'failed') AND run_at <= :now
-                 AND queue IN (SELECT value FROM json_each(:queues))
-                 AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
+ WHERE seq = (SELECT seq FROM jobs INDEXED BY READY_INDEX
+               WHERE state IN ('pending', 'failed') AND run_at <= :now AND BY_QUEUE
+                 AND NOT EXISTS (SELECT 1 FROM queues)
                ORDER BY priority DESC, run_at, seq
                LIMIT 1)
-RETURNING *, (SELECT timeout FROM queues WHERE name = jobs.queue) AS queue_timeout;
+RETURNING *, NULL AS queue_timeout;
 
--- name: claim_out
--- Every queue but :excluded (worker start --queue '!NAME'): jobs_ready in claim order,
--- passing over the excluded queues' ready jobs.
-UPDATE jobs
-   SET state = 'processing', worker = :worker, runs = runs + 1, started_at = :now,
-       finished_at = NULL, updated_at = :now, lease_until = :lease_until, lease = :lease
- WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_ready
-               WHERE state IN ('pending', 'failed') AND run_at <= :now
-                 AND queue NOT IN (SELECT value FROM json_each(:excluded))
-                 AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
-               ORDER BY priority DESC, run_at, seq
-               LIMIT 1)
-RETURNING *, (SELECT timeout FROM queues WHERE name = jobs.queue) AS queue_timeout;
+-- name: queue_rows_exist
+SELECT EXISTS (SELECT 1 FROM queues) AS flow;
 
 -- name: insert_attempt
 INSERT INTO attempts (job_id, run, worker, started_at)
@@ -95,7 +106,8 @@ UPDATE jobs
    SET state = :state, attempts = :attempts, run_at = COALESCE(:run_at, run_at),
        exit_code = :exit_code, last_error = :error, finished_at = :now, updated_at = :now,
        lease_until = NULL, snoozes = :snoozes
- WHERE id = :job_id AND state = 'processing' AND worker = :worker AND runs = :run;
+ WHERE id = :job_id AND state = 'processing' AND worker = :worker AND runs = :run
+RETURNING dependents;
 
 -- name: end_attempt
 UPDATE attempts
@@ -181,66 +193,27 @@ SELECT 'pending', (SELECT count(*) FROM jobs) - (SELECT coalesce(sum(n), 0) FROM
 -- name: count_states_by_queue
 SELECT queue, state, count(*) AS n FROM jobs GROUP BY queue, state;
 
--- name: next_due_any
+-- name: next_due_for_worker
 -- The next instant a job may become claimable: the earliest run_at in an open queue, or
 -- the instant a closed queue reopens (fragment queue_reopens: its pause ends, its bucket
 -- refills; a full queue reopens when a job ends, which wakes workers anyway).
 SELECT min(t) AS t FROM (
-    SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due WHERE state IN ('pending', 'failed')
-           AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
-    UNION ALL
-    SELECT t FROM QUEUE_REOPENS AS reopens
-);
-
--- name: next_due_in
-SELECT min(t) AS t FROM (
     SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
-     WHERE state IN ('pending', 'failed') AND queue IN (SELECT value FROM json_each(:queues))
+     WHERE state IN ('pending', 'failed') AND BY_QUEUE
            AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
     UNION ALL
     SELECT t FROM QUEUE_REOPENS AS reopens
 );
 
--- name: next_due_out
-SELECT min(t) AS t FROM (
-    SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
-     WHERE state IN ('pending', 'failed') AND queue NOT IN (SELECT value FROM json_each(:excluded))
-           AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
-    UNION ALL
-    SELECT t FROM QUEUE_REOPENS AS reopens
-);
-
--- name: work_left_any
+-- name: work_left_for_worker
 -- What holds a burst run: a job ready now, or a failed one waiting for its retry; a job
 -- scheduled for later does not, nor does a job of a paused queue (fragment queue_paused). Each
 -- EXISTS stops at its first row of an index.
 SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due
-                WHERE state IN ('pending', 'failed') AND run_at <= :now
+                WHERE state IN ('pending', 'failed') AND run_at <= :now AND BY_QUEUE
                   AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_PAUSED))
     OR EXISTS (SELECT 1 FROM jobs
-                WHERE state = 'failed'
-                  AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_PAUSED))
-       AS found;
-
--- name: work_left_in
-SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due
-                WHERE state IN ('pending', 'failed') AND run_at <= :now
-                  AND queue IN (SELECT value FROM json_each(:queues))
-                  AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_PAUSED))
-    OR EXISTS (SELECT 1 FROM jobs
-                WHERE state = 'failed'
-                  AND queue IN (SELECT value FROM json_each(:queues))
-                  AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_PAUSED))
-       AS found;
-
--- name: work_left_out
-SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due
-                WHERE state IN ('pending', 'failed') AND run_at <= :now
-                  AND queue NOT IN (SELECT value FROM json_each(:excluded))
-                  AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_PAUSED))
-    OR EXISTS (SELECT 1 FROM jobs
-                WHERE state = 'failed'
-                  AND queue NOT IN (SELECT value FROM json_each(:excluded))
+                WHERE state = 'failed' AND BY_QUEUE
                   AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_PAUSED))
        AS found;
 
