@@ -9,9 +9,11 @@ three conditions from the same row.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
 from queuectl.errors import InvalidInput
+from queuectl.jobspec import check_exit_codes, parse_exit_codes
 from queuectl.timefmt import format_duration, iso, parse_duration
 
 TYPE_CHECKING = False
@@ -38,6 +40,11 @@ def parse_concurrency(text: str) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise InvalidInput(f"--concurrency: expected a whole number ≥ 1 or none, got {text!r}")
     return int(text)
+
+
+def parse_no_retry_on(text: str) -> list[int]:
+    """``2,126,127`` → the codes, checked as a job's (sorted, once each); ``none`` → []."""
+    return [] if text == "none" else check_exit_codes(parse_exit_codes(text)) or []
 
 
 def parse_timeout(text: str) -> float | None:
@@ -72,6 +79,7 @@ class QueueInfo:
     tokens: float | None = None
     tokens_at: float | None = None
     timeout: float | None = None
+    no_retry_on: tuple[int, ...] = ()  # exit codes its jobs are not retried after
     counts: dict[str, int] | None = None
     workers: int = 0
 
@@ -90,7 +98,26 @@ class QueueInfo:
             tokens=row["tokens"],
             tokens_at=row["tokens_at"],
             timeout=row["timeout"],
+            no_retry_on=tuple(json.loads(row["no_retry_on"])) if row["no_retry_on"] else (),
         )
+
+    def columns(self) -> dict[str, Any]:
+        """The row's columns as stored (query queue_write)."""
+        return {
+            "name": self.name,
+            "paused": self.paused,
+            "paused_until": self.paused_until,
+            "paused_at": self.paused_at,
+            "paused_by": self.paused_by,
+            "paused_reason": self.paused_reason,
+            "concurrency": self.concurrency,
+            "rate_n": self.rate_n,
+            "rate_period": self.rate_period,
+            "tokens": self.tokens,
+            "tokens_at": self.tokens_at,
+            "timeout": self.timeout,
+            "no_retry_on": json.dumps(list(self.no_retry_on)) if self.no_retry_on else None,
+        }
 
     def paused_at_time(self, now: float) -> bool:
         """Paused at ``now``: a pause with ``--for`` ends by itself."""
@@ -151,6 +178,8 @@ class QueueInfo:
             parts.append(f"rate {format_rate(self.rate_n, self.rate_period)}")
         if self.timeout is not None:
             parts.append(f"timeout {format_duration(self.timeout)}")
+        if self.no_retry_on:
+            parts.append("no-retry-on " + ",".join(map(str, self.no_retry_on)))
         return f"{self.name}  " + " · ".join(parts or ["running"])
 
     def to_dict(self, now: float) -> dict[str, Any]:
@@ -164,6 +193,7 @@ class QueueInfo:
             "concurrency": self.concurrency,
             "rate": format_rate(self.rate_n, self.rate_period),
             "timeout": self.timeout,
+            "no_retry_on": list(self.no_retry_on),
             "counts": dict(self.counts or {}),
             "workers": self.workers,
             "closed": self.closed_reasons(now),
@@ -191,7 +221,8 @@ def resumed(row: QueueInfo, now: float) -> QueueInfo:
 
 def limiting(changes: Mapping[str, Any]) -> Callable[[QueueInfo, float], QueueInfo]:
     """Limits ``concurrency`` (int|None), ``rate`` ((N, period)|None), ``timeout``
-    (seconds|None); a key left out stays as it is. A new rate may start a job at once.
+    (seconds|None) and ``no_retry_on`` (exit codes, empty for none); a key left out
+    stays as it is. A new rate may start a job at once.
     The bucket holds one token: starts are spaced period/N apart, so no window of one
     period holds more than N."""
 
@@ -200,6 +231,8 @@ def limiting(changes: Mapping[str, Any]) -> Callable[[QueueInfo, float], QueueIn
             row = replace(row, concurrency=changes["concurrency"])
         if "timeout" in changes:
             row = replace(row, timeout=changes["timeout"])
+        if "no_retry_on" in changes:
+            row = replace(row, no_retry_on=tuple(sorted(set(changes["no_retry_on"]))))
         if "rate" in changes:
             n, period = changes["rate"] or (None, None)
             row = replace(row, rate_n=n, rate_period=period,

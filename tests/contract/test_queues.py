@@ -181,3 +181,16 @@ def test_ready_ahead_counts_what_the_claim_takes_first(backend: Backend) -> None
     assert backend.ready_ahead("high") == {}
     order = [claim(backend).id for _ in range(3)]
     assert order == ["high", "low-1", "low-2"]
+
+
+def test_a_queue_s_no_retry_on_codes_join_a_claimed_job_s_own(backend: Backend) -> None:
+    backend.queue_change(["strict"], limiting({"no_retry_on": [4, 3]}))
+    (row,) = backend.queue_rows()
+    assert row.no_retry_on == (3, 4)
+    add(backend, "own", queue="strict", no_retry_on=[5])
+    add(backend, "other", queue="lax", no_retry_on=[5])
+    jobs = {job.id: job for job in (claim(backend, "w1"), claim(backend, "w2"))}
+    assert jobs["own"].no_retry_on == {3, 4, 5}
+    assert jobs["other"].no_retry_on == {5}
+    backend.queue_change(["strict"], limiting({"no_retry_on": []}))
+    assert backend.queue_rows() == []  # no codes, nothing else: no row

@@ -72,6 +72,8 @@ def test_bad_input_is_refused_and_writes_nothing(qc: Queuectl) -> None:
         ("queue", "set", "q", "--concurrency", "0"),
         ("queue", "set", "q", "--rate", "10/d"),
         ("queue", "set", "q", "--timeout", "soon"),
+        ("queue", "set", "q", "--no-retry-on", "2,x"),
+        ("queue", "set", "q", "--no-retry-on", "256"),
         ("queue", "set", "q"),
         ("queue", "set", "bad name", "--concurrency", "1"),
         ("queue", "pause"),
@@ -94,6 +96,35 @@ def test_set_and_clear_limits(qc: Queuectl) -> None:
     assert "concurrency 0/2" in text and "rate 30/m" in text
     qc.run("queue", "set", "q", "--concurrency", "none", "--rate", "none", "--timeout", "none")
     assert qc.json("queue", "list") == []
+
+
+def test_a_queue_s_no_retry_on_codes_join_the_job_s_and_the_global_ones(
+    fast_retries: Queuectl,
+) -> None:
+    qc = fast_retries
+    qc.config("no-retry-on", "126")
+    qc.config("backoff-base", "1")
+    qc.run("queue", "set", "strict", "--no-retry-on", "3,4")
+    (row,) = qc.json("queue", "list")
+    assert (row["name"], row["no_retry_on"]) == ("strict", [3, 4])
+    assert "no-retry-on 3,4" in qc.run("queue", "list").stdout
+    ids = {
+        "queue code": qc.enqueue("exit 3", "--queue", "strict"),
+        "job code": qc.enqueue("exit 5", "--queue", "strict", "--no-retry-on", "5"),
+        "global code": qc.enqueue("exit 126", "--queue", "strict"),
+        "another queue": qc.enqueue("exit 3", "--queue", "lax", "--max-retries", "1"),
+    }
+    qc.start_worker("--burst").wait(60)
+    attempts = {name: (qc.state(i), qc.show(i)["attempts"]) for name, i in ids.items()}
+    assert attempts == {
+        "queue code": ("dead", 1),
+        "job code": ("dead", 1),
+        "global code": ("dead", 1),
+        "another queue": ("dead", 2),
+    }
+    assert "not retried (no-retry-on 3)" in qc.show(ids["queue code"])["last_error"]
+    qc.run("queue", "set", "strict", "--no-retry-on", "none")
+    assert [x["no_retry_on"] for x in qc.json("queue", "list")] == [[], []]  # lax, strict
 
 
 def test_status_shows_paused_queues_and_limits_as_used_over_limit(qc: Queuectl) -> None:

@@ -157,7 +157,8 @@ class Claims:
 
     def jobs(self) -> list[Job]:
         """The claimed jobs; one without its own timeout carries its queue's (queue set
-        --timeout), which then comes before the global job-timeout."""
+        --timeout), which then comes before the global job-timeout, and the queue's
+        no-retry-on codes join the job's own (queue set --no-retry-on)."""
         from queuectl.models import Job
 
         jobs = []
@@ -168,10 +169,8 @@ class Claims:
                     if row["id"] is None:
                         continue
                 job = Job.from_row(row)
-                if job.timeout is None and row["queue_timeout"] is not None:
-                    from dataclasses import replace
-
-                    job = replace(job, timeout=row["queue_timeout"])
+                if row["queue_timeout"] is not None or row["queue_no_retry_on"] is not None:
+                    job = _with_queue_settings(job, row)
                 jobs.append(job)
         return jobs
 
@@ -179,10 +178,17 @@ class Claims:
 NO_CLAIMS = Claims()
 
 
-QUEUE_COLUMNS = (
-    "name", "paused", "paused_until", "paused_at", "paused_by", "paused_reason",
-    "concurrency", "rate_n", "rate_period", "tokens", "tokens_at", "timeout",
-)  # fmt: skip
+def _with_queue_settings(job: Job, row: Any) -> Job:
+    """``job`` as its queue's settings make it: the queue's timeout if it has none of its
+    own, and the queue's no-retry-on codes added to its own."""
+    from dataclasses import replace
+
+    if job.timeout is None and row["queue_timeout"] is not None:
+        job = replace(job, timeout=row["queue_timeout"])
+    if row["queue_no_retry_on"] is not None:
+        codes = job.no_retry_on | frozenset(json.loads(row["queue_no_retry_on"]))
+        job = replace(job, no_retry_on=codes)
+    return job
 
 
 class SqlBackend(SqlInsights):
@@ -305,9 +311,8 @@ class SqlBackend(SqlInsights):
                 chosen = list(names)
             for name in chosen:
                 new = change(rows.get(name) or QueueInfo(name), now)
-                params = {k: getattr(new, k) for k in QUEUE_COLUMNS}
                 self._run(conn, "queue_add", {"name": name})
-                self._run(conn, "queue_write", params)
+                self._run(conn, "queue_write", new.columns())
                 self._run(conn, "queue_drop_empty", {"name": name})
             self._run(conn, "notify_jobs")
             return chosen

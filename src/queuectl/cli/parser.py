@@ -537,6 +537,11 @@ def _add_queue(commands: Any) -> None:
         "--timeout", metavar="DURATION",
         help=f"stop a run of its jobs without their own timeout after this long, {unchanged}",
     )  # fmt: skip
+    put.add_argument(
+        "--no-retry-on", metavar="CODE[,CODE...]",
+        help="exit codes its jobs go straight to dead after, added to the job's own and "
+        f"config no-retry-on, {unchanged}",
+    )  # fmt: skip
     put.set_defaults(run=cmd_queue_set)
 
 

@@ -58,7 +58,7 @@ def cmd_queue_resume(args: Namespace) -> int:
 
 
 def cmd_queue_set(args: Namespace) -> int:
-    from queuectl.queues import parse_concurrency, parse_rate, parse_timeout
+    from queuectl.queues import parse_concurrency, parse_no_retry_on, parse_rate, parse_timeout
 
     changes: dict[str, object] = {}
     if args.concurrency is not None:
@@ -67,8 +67,10 @@ def cmd_queue_set(args: Namespace) -> int:
         changes["rate"] = parse_rate(args.rate)
     if args.timeout is not None:
         changes["timeout"] = parse_timeout(args.timeout)
+    if args.no_retry_on is not None:
+        changes["no_retry_on"] = parse_no_retry_on(args.no_retry_on)
     if not changes:
-        raise InvalidInput("queue set: give --concurrency, --rate or --timeout")
+        raise InvalidInput("queue set: give --concurrency, --rate, --timeout or --no-retry-on")
     with open_queue(args) as queue:
         queue.set_queue(args.name, changes)
     sys.stderr.write(f"queue {args.name} set\n")

@@ -86,7 +86,8 @@ queue <> ALL(%(excluded)s)
 -- job's columns are NULL when nothing was taken. See DECISIONS.md, "Flow control".
 -- Written once for a worker's queues: sqlfiles makes claim_any, claim_in and claim_out.
 WITH seen AS (
-    SELECT name, claims, timeout, QUEUE_CLOSED AS closed FROM queuectl.queues AS queues
+    SELECT name, claims, timeout, no_retry_on, QUEUE_CLOSED AS closed
+      FROM queuectl.queues AS queues
 ), next AS (
     SELECT seq, queue FROM queuectl.jobs
      WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s() AND BY_QUEUE
@@ -121,7 +122,8 @@ WITH seen AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
 )
-SELECT taken.*, seen.timeout AS queue_timeout, flow.flow
+SELECT taken.*, seen.timeout AS queue_timeout, seen.no_retry_on AS queue_no_retry_on,
+       flow.flow
   FROM (SELECT EXISTS (SELECT 1 FROM seen) AS flow) AS flow
   LEFT JOIN taken ON true LEFT JOIN seen ON seen.name = taken.queue;
 
@@ -150,7 +152,8 @@ WITH next AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
 )
-SELECT taken.*, NULL::double precision AS queue_timeout, flow.flow
+SELECT taken.*, NULL::double precision AS queue_timeout, NULL::text AS queue_no_retry_on,
+       flow.flow
   FROM (SELECT EXISTS (SELECT 1 FROM queuectl.queues) AS flow) AS flow LEFT JOIN taken ON true;
 
 -- name: end_job
@@ -548,14 +551,14 @@ UPDATE queuectl.queues
    SET paused = %(paused)s, paused_until = %(paused_until)s, paused_at = %(paused_at)s,
        paused_by = %(paused_by)s, paused_reason = %(paused_reason)s, concurrency = %(concurrency)s,
        rate_n = %(rate_n)s, rate_period = %(rate_period)s, tokens = %(tokens)s, tokens_at = %(tokens_at)s,
-       timeout = %(timeout)s
+       timeout = %(timeout)s, no_retry_on = %(no_retry_on)s
  WHERE name = %(name)s;
 
 -- name: queue_drop_empty
 -- A queue neither paused nor limited needs no row (and its claims then take no lock).
 DELETE FROM queuectl.queues
  WHERE name = %(name)s AND NOT paused AND concurrency IS NULL AND rate_n IS NULL
-   AND timeout IS NULL;
+   AND timeout IS NULL AND no_retry_on IS NULL;
 
 -- name: ready_ahead
 -- `explain`: the ready jobs a claim would take before job :id, per queue — the claim's

@@ -77,7 +77,8 @@ UPDATE jobs
                  AND queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
                ORDER BY priority DESC, run_at, seq
                LIMIT 1)
-RETURNING *, (SELECT timeout FROM queues WHERE name = jobs.queue) AS queue_timeout;
+RETURNING *, (SELECT timeout FROM queues WHERE name = jobs.queue) AS queue_timeout,
+          (SELECT no_retry_on FROM queues WHERE name = jobs.queue) AS queue_no_retry_on;
 
 -- name: claim_plain_for_worker
 -- The claim while no queue has a row (nothing paused or limited): the same, without the
@@ -91,7 +92,7 @@ UPDATE jobs
                  AND NOT EXISTS (SELECT 1 FROM queues)
                ORDER BY priority DESC, run_at, seq
                LIMIT 1)
-RETURNING *, NULL AS queue_timeout;
+RETURNING *, NULL AS queue_timeout, NULL AS queue_no_retry_on;
 
 -- name: queue_rows_exist
 SELECT EXISTS (SELECT 1 FROM queues) AS flow;
@@ -503,14 +504,14 @@ UPDATE queues
    SET paused = :paused, paused_until = :paused_until, paused_at = :paused_at,
        paused_by = :paused_by, paused_reason = :paused_reason, concurrency = :concurrency,
        rate_n = :rate_n, rate_period = :rate_period, tokens = :tokens, tokens_at = :tokens_at,
-       timeout = :timeout
+       timeout = :timeout, no_retry_on = :no_retry_on
  WHERE name = :name;
 
 -- name: queue_drop_empty
 -- A queue neither paused nor limited needs no row (and its claims then take no lock).
 DELETE FROM queues
  WHERE name = :name AND NOT paused AND concurrency IS NULL AND rate_n IS NULL
-   AND timeout IS NULL;
+   AND timeout IS NULL AND no_retry_on IS NULL;
 
 -- name: ready_ahead
 -- `explain`: the ready jobs a claim would take before job :id, per queue — the claim's
