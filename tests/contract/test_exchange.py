@@ -98,7 +98,7 @@ def test_a_failure_anywhere_in_a_turn_applies_none_of_it(
             continue
         break
     monkeypatch.undo()
-    assert {"end_job", "end_attempt"} <= set(failed_at)
+    assert "end_job" in failed_at  # PostgreSQL's also ends the attempt; SQLite's apart
     assert {"claim_any", "claim_plain_any"} & set(failed_at)  # full or plain (no queue rows)
     assert turn.held == [True, True]
     assert sorted(job.id for job in turn.claimed) == ["c", "d"]

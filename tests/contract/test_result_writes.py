@@ -31,20 +31,26 @@ def test_output_and_errors_with_nul_bytes_are_stored(backend: Backend) -> None:
     assert attempt.log_tail == "a\ufffdb\ufffd\n"
 
 
-def _failing_at(backend: Backend, statement: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the engine fail when it reaches ``statement`` inside a transaction: a stand-in
-    for anything that can go wrong half-way (a value the driver refuses, a lost link)."""
+def _failing_at(
+    backend: Backend, statement: str, monkeypatch: pytest.MonkeyPatch, nth: int = 1
+) -> None:
+    """Make the engine fail when it reaches ``statement`` the ``nth`` time inside a
+    transaction: a stand-in for anything that can go wrong half-way (a value the driver
+    refuses, a lost link)."""
     run = backend._run  # type: ignore[attr-defined]
+    reached = [0]
 
     def failing(conn: Any, name: str, params: dict[str, Any] | None = None) -> Any:
         if name == statement:
-            raise RuntimeError(f"injected failure at {name}")
+            reached[0] += 1
+            if reached[0] == nth:
+                raise RuntimeError(f"injected failure at {name}")
         return run(conn, name, params)
 
     monkeypatch.setattr(backend, "_run", failing)
 
 
-@pytest.mark.parametrize("where", ["end_attempt", "claim"])
+@pytest.mark.parametrize("where", ["end_job", "claim"])
 def test_a_turn_that_fails_half_way_changes_nothing(
     backend: Backend, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
@@ -62,7 +68,7 @@ def test_a_turn_that_fails_half_way_changes_nothing(
     if where == "claim":
         monkeypatch.setattr(backend, "_claim", _raise)
     else:
-        _failing_at(backend, where, monkeypatch)
+        _failing_at(backend, where, monkeypatch, nth=2)  # the first job's result was sent
 
     with pytest.raises(RuntimeError, match="injected"):
         backend.exchange(results, ["w2"], None, LEASE)

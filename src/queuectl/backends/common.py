@@ -622,15 +622,10 @@ class SqlBackend(SqlInsights):
         return Exchange(held(), jobs)
 
     def _end_jobs(self, conn: Any, ends: Sequence[dict[str, Any]]) -> Callable[[], list[bool]]:
-        """End each job (guarded: query end_job) and its attempt, in the caller's
-        transaction, and apply the endings to the jobs' dependents; → what tells, once
-        committed, which of them the worker still held. PostgreSQL: a trigger applies them
-        (jobs_settle, migration 0009), as no result is read before the commit."""
-        cursors = []
-        for params in ends:
-            cursors.append(self._run(conn, "end_job", params))
-            self._run(conn, "end_attempt", params)
-        return lambda: [cursor.rowcount == 1 for cursor in cursors]
+        """End each job (guarded: only the worker holding that run may end it) and its
+        attempt, in the caller's transaction, and apply the endings to the jobs'
+        dependents; → what tells, once committed, which of them the worker still held."""
+        raise NotImplementedError
 
     def heartbeat(
         self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float

@@ -192,6 +192,13 @@ class PostgresBackend(SqlBackend):
         if ids:
             self._run(conn, "settle", {"ids": list(ids)})
 
+    def _end_jobs(self, conn: Any, ends: Sequence[dict[str, Any]]) -> Callable[[], list[bool]]:
+        """One statement a job (query end_job: the attempt and the job); the trigger
+        jobs_settle (migration 0009) applies endings to dependents, as no result is read
+        before the commit."""
+        cursors = [self._run(conn, "end_job", params) for params in ends]
+        return lambda: [cursor.rowcount == 1 for cursor in cursors]
+
     def _claim(
         self, conn: Any, name: str, claimers: Sequence[str], params: dict[str, Any]
     ) -> Claims:

@@ -264,8 +264,8 @@ class SQLiteBackend(SqlBackend):
         return Claims((taken,))
 
     def _end_jobs(self, conn: Any, ends: Sequence[dict[str, Any]]) -> Callable[[], list[bool]]:
-        """As SqlBackend's; end_job returns the job's ``dependents`` flag (set when a job
-        was enqueued after it), so only a job with dependents has them settled."""
+        """Queries end_job and end_attempt; end_job returns the job's ``dependents`` flag
+        (set when a job was enqueued after it), so only a job with dependents is settled."""
         held = []
         settle = []
         for params in ends:
