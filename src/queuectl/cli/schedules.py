@@ -109,7 +109,7 @@ def cmd_schedule_show(args: Namespace) -> int:
     job = data.pop("job")
     data.update(
         when=schedule.when_text(),
-        next_at=_next(schedule),
+        next_at="paused" if schedule.paused else data["next_at"],
         last_state=on.paint(data["last_state"]) if data["last_state"] else data["last_state"],
         command=_command(schedule),
         queue=job.get("queue", "default"),
