@@ -356,12 +356,14 @@ class Schedule:
             elif self.missed == "latest" and not on_time:
                 missed = self.timing.before(late, 1, self.settled_to)
         slots = [] if self.busy and self.overlap == "skip" else missed + on_time
-        return Plan(slots, now, self.timing.next_after(now))
+        settled_to = max(self.settled_to, now)  # never back: a slot settled stays settled
+        return Plan(slots, settled_to, self.timing.next_after(settled_to))
 
     def resumed(self, now: float) -> tuple[float, float | None]:
         """(settled_to, next_at) of a schedule resumed at ``now``: the slots of the pause
         are not missed, they were not wanted; the next slot after ``now`` is the next run."""
-        return now, self.timing.next_after(now)
+        settled_to = max(self.settled_to, now)
+        return settled_to, self.timing.next_after(settled_to)
 
     def job_spec(self, job_id: str, slot: float, max_retries: int) -> JobSpec:
         """The job of ``slot`` (or of a run-now at that instant), due at ``slot``: the

@@ -240,3 +240,13 @@ def test_bad_input_is_refused(
     with pytest.raises(InvalidInput, match=None) as refused:
         make(name, job, **fields, now=at("2026-05-01T12:00"))
     assert says in str(refused.value)
+
+
+def test_the_cursor_never_goes_back() -> None:
+    """A clock stepped back (or a resume read by a clock behind) settles nothing anew: the
+    slots already dealt with stay so, and the next is still the next."""
+    ahead = minutely(down=-120)  # settled two minutes ahead of NOW
+    plan = ahead.plan(NOW, GRACE)
+    assert plan.slots == [] and plan.settled_to == ahead.settled_to
+    assert plan.next_at == ahead.next_at
+    assert replace(ahead, paused=True).resumed(NOW) == (ahead.settled_to, ahead.next_at)
