@@ -15,7 +15,7 @@ from queuectl.location import COMMAND, Location, Role, locate
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from datetime import datetime
     from types import TracebackType
     from typing import Any
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
     from queuectl.queues import QueueInfo
+    from queuectl.schedules import Schedule
 
 
 class Queue:
@@ -500,6 +501,77 @@ class Queue:
         from queuectl.queues import limiting
 
         self.backend.queue_change(_queue_names([name]), limiting(changes))
+
+    # --- schedules: schedule add/list/show/remove/pause/resume/run-now/preview ----------
+    def add_schedule(
+        self,
+        name: str,
+        job: Mapping[str, object],
+        *,
+        cron: str | None = None,
+        tz: str | None = None,
+        every: float | str | None = None,
+        missed: str | None = None,
+        overlap: str | None = None,
+    ) -> Schedule:
+        """A recurring job: ``job`` (the enqueue fields of schedules.TEMPLATE_KEYS) due at
+        every slot of ``cron`` (5 fields, in zone ``tz``, UTC by default) or ``every``
+        (whole seconds, multiples of it since the epoch), from now on. Live workers enqueue
+        each slot once, as job ``NAME@<slot>``. ``missed``: latest (default), skip or all;
+        ``overlap``: skip (default) or allow. Checked before anything is opened."""
+        import time
+
+        from queuectl.schedules import make
+
+        now = time.time()
+        schedule = make(name, job, cron=cron, tz=tz, every=every, missed=missed, overlap=overlap,
+                        now=now)  # fmt: skip
+        backend = self.backend
+        schedule = schedule.starting(backend.now())
+        backend.schedule_add(schedule)
+        return schedule
+
+    def schedules(self) -> list[Schedule]:
+        return self.backend.schedules()
+
+    def schedule(self, name: str) -> Schedule:
+        from queuectl.schedules import check_name
+
+        found = self.backend.schedules(check_name(name))
+        if not found:
+            raise _no_schedule(name)
+        return found[0]
+
+    def remove_schedule(self, name: str) -> None:
+        """Delete the schedule; the jobs it enqueued stay."""
+        self._on_schedule(self.backend.schedule_remove, name)
+
+    def pause_schedule(self, name: str) -> None:
+        self._on_schedule(self.backend.schedule_pause, name)
+
+    def resume_schedule(self, name: str) -> None:
+        """Fire again from now on; slots that fell in the pause are not run."""
+        self._on_schedule(self.backend.schedule_resume, name)
+
+    def _on_schedule(self, verb: Callable[[str], bool], name: str) -> None:
+        from queuectl.schedules import check_name
+
+        if not verb(check_name(name)):
+            raise _no_schedule(name)
+
+    def run_schedule_now(self, name: str) -> str:
+        """Enqueue the schedule's job now (``NAME@now-<instant>``); its slots stay as they
+        are. → the job's id."""
+        from queuectl.schedules import check_name
+
+        job_id = self.backend.schedule_run_now(check_name(name))
+        if job_id is None:
+            raise _no_schedule(name)
+        return job_id
+
+
+def _no_schedule(name: str) -> NotFound:
+    return NotFound(f"no schedule {name!r}")
 
 
 def check_state(state: str) -> str:

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
         after_mode: str
 
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}")
+# '@' is a job id's only in the jobs of schedules (NAME@<slot>, schedules.slot_id): a job
+# enqueued with an id cannot take a slot's place (check_job refuses the '@').
+ID_PATTERN = re.compile(r"[A-Za-z0-9_:-][A-Za-z0-9._:@-]{0,127}")
 QUEUE_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:-]{0,63}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
 # A tag is a word: no space or comma, so a list of them prints and is typed unambiguously.
@@ -360,6 +362,10 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     get = raw.get
     job_id = get("id")
     job_id = new_id() if job_id is None else check_id(job_id)
+    if "@" in job_id:
+        raise InvalidInput(
+            f"invalid job id {brief(job_id)}: '@' is kept for the jobs of schedules (NAME@SLOT)"
+        )
     priority = check_priority(get("priority", 0))
     max_retries = get("max_retries")
     if max_retries is not None:

@@ -79,7 +79,8 @@ def test_fish_script_completes_by_the_words_typed(home: Path) -> None:
     sort = next(line for line in lines if " -l sort " in line)
     assert "-x -a 'created updated priority run_at'" in sort
     assert "__fish_seen_subcommand_from list" in sort
-    assert "not __fish_seen_subcommand_from dlq config queue worker" in sort  # not `dlq list`
+    groups = "dlq config queue schedule worker"
+    assert f"not __fish_seen_subcommand_from {groups}" in sort  # not `dlq list`
     file_option = next(line for line in lines if " -l file " in line)
     assert " -r -F" in file_option
 

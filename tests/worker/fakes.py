@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from queuectl.backends.base import LocalHost, Watcher
-from queuectl.backends.results import Beat, Exchange
+from queuectl.backends.results import Beat, Exchange, Firing
 from queuectl.config import Settings
 from queuectl.errors import StorageError
 from queuectl.lifecycle import Finished, Policy, Succeeded, decide
@@ -75,7 +75,9 @@ class FakePort:
     order), ``refuse`` (job ids whose results make an exchange fail), ``down`` (every
     call fails), ``revoked`` (runs a heartbeat no longer holds), ``stop``, ``stop_now``,
     ``present``, ``rescuable`` (ids the next rescue pass returns), ``due``, ``retrying``
-    (failed jobs wait for their retry: work is left besides ``ready``) and ``lost``."""
+    (failed jobs wait for their retry: work is left besides ``ready``), ``lost``, and
+    ``slots`` (the schedules' next slots, by the queue's clock: a firing enqueues those
+    that are due, as jobs named ``s@<slot>``)."""
 
     def __init__(self, logs_dir: str, **settings: object) -> None:
         self.logs_dir = logs_dir
@@ -94,6 +96,7 @@ class FakePort:
         self.due: float | None = None
         self.retrying = False
         self.lost: str | None = None
+        self.slots: list[float] = []
         self.written: list[Finished] = []
         self.renewed: list[list[tuple[str, int, str]]] = []  # what each heartbeat renewed
 
@@ -163,6 +166,13 @@ class FakePort:
 
     def next_due(self, queues: Sequence[str] | None) -> float | None:
         return self.due
+
+    def fire_schedules(self) -> Firing:
+        self._call("fire_schedules")
+        due = [slot for slot in self.slots if slot <= self.wall]
+        self.slots = [slot for slot in self.slots if slot > self.wall]
+        self.ready += [make_job(f"s@{slot:g}") for slot in due]
+        return Firing([f"s@{slot:g}" for slot in due], min(self.slots, default=None))
 
     def work_left(self, queues: Sequence[str] | None) -> bool:
         return bool(self.ready) or self.retrying

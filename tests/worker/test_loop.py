@@ -267,6 +267,48 @@ def test_the_sleep_ends_at_the_next_due_job_or_timer(
     assert runner.loop._timeout() == 0.0, "a job is due already"
 
 
+# --- schedules -----------------------------------------------------------------------
+def test_a_heartbeat_fires_due_slots_and_the_sleep_ends_at_the_next_one(
+    runner: Runner, port: FakePort
+) -> None:
+    port.slots = [port.wall - 1, port.wall + 0.75]
+    runner.loop.heartbeat()
+    runner.loop.fire()
+    assert port.ready[-1].id == f"s@{port.wall - 1:g}" and not runner.loop.claim_blocked
+    assert runner.loop._timeout() == pytest.approx(0.75), "busy or idle: the next slot"
+    port.wall += 0.75
+    assert runner.loop._schedules_due()
+    runner.loop.fire()
+    assert port.ready[-1].id == f"s@{port.wall:g}" and runner.loop.next_fire is None
+
+
+def test_a_timer_makes_the_worker_look_at_the_schedules(runner: Runner, port: FakePort) -> None:
+    """A schedule added since the last look is found at the next timer (or heartbeat)."""
+    runner.loop.fire()
+    assert not runner.loop._schedules_due()
+    runner.loop._wait(0.0)  # no event before the timeout: a timer fired
+    assert runner.loop._schedules_due()
+
+
+def test_burst_and_stopping_workers_fire_nothing(runner: Runner, port: FakePort) -> None:
+    port.slots = [port.wall - 1]
+    runner.loop.burst = True
+    runner.loop._wait(0.0)
+    assert not runner.loop._schedules_due()
+    runner.loop.burst, runner.loop.stopping = False, True
+    assert not runner.loop._schedules_due()
+
+
+def test_a_failed_look_waits_for_the_next_heartbeat_or_timer(
+    runner: Runner, port: FakePort
+) -> None:
+    port.slots = [port.wall + 1]
+    runner.loop.fire()
+    port.down, port.wall = True, port.wall + 1
+    runner.loop.fire()  # logged, not raised
+    assert runner.loop.next_fire is None and not runner.loop._schedules_due()
+
+
 # --- one whole run -------------------------------------------------------------------
 @pytest.fixture
 def signal_handlers() -> Iterator[None]:

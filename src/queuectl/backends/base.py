@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Changes,
         DurationBucket,
         Exchange,
+        Firing,
         OutcomeCount,
         TimelineSlot,
     )
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from queuectl.lifecycle import Finished, Policy
     from queuectl.models import Attempt, Job, WorkerInfo
     from queuectl.queues import QueueInfo
+    from queuectl.schedules import Schedule
     from queuectl.stats import FinishedAttempt
 
 
@@ -203,6 +205,33 @@ class Jobs(Protocol):
     def run_now(self, ids: Sequence[str]) -> Changes:
         """Each waiting job (models.WAITING) becomes due now, by this clock (one already
         due keeps its ``run_at``, and so its place). Idle workers are woken."""
+
+    # --- schedules --------------------------------------------------------------
+    def schedule_add(self, schedule: Schedule) -> None:
+        """Store a new schedule (schedules.make); a name taken already is a Conflict."""
+
+    def schedules(self, name: str | None = None) -> list[Schedule]:
+        """Every schedule, or the one named (none: []), with its latest jobs' states."""
+
+    def schedule_remove(self, name: str) -> bool:
+        """Delete a schedule (its jobs stay); False where there is none."""
+
+    def schedule_pause(self, name: str) -> bool:
+        """No slot of it fires from now until it is resumed; False where there is none."""
+
+    def schedule_resume(self, name: str) -> bool:
+        """Slots fire again from now on; the slots of the pause are not fired (not missed:
+        unwanted). False where there is none."""
+
+    def schedule_run_now(self, name: str) -> str | None:
+        """Enqueue the schedule's job now (id ``NAME@now-<instant>``), its slots untouched;
+        the job's id, or None where there is no such schedule."""
+
+    def fire_schedules(self) -> Firing:
+        """A live worker's look at the schedules: enqueue every due slot as job
+        ``NAME@<slot>`` (a slot whose job exists already is left: that is what makes it
+        fire once across workers and hosts), by ``--missed`` and ``--overlap``; and when
+        the next slot falls due. Nothing is written while none is due."""
 
     # --- workers ----------------------------------------------------------------
     def queue_rows(self) -> list[QueueInfo]:

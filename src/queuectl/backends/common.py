@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     from queuectl.backends.base import LocalHost
-    from queuectl.backends.results import Beat, Cancels, Changes, Exchange
+    from queuectl.backends.results import Beat, Cancels, Changes, Exchange, Firing
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, LeaseWatch, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
     from queuectl.queues import QueueInfo
+    from queuectl.schedules import Schedule
 
     R = TypeVar("R")
 
@@ -116,6 +117,46 @@ def end_params(
         "log_tail": storable(log_tail),
         "now": now,
     }
+
+
+# The columns of a new job, in the order of job_row (and of each engine's insert_job).
+JOB_COLUMNS = (
+    "id",
+    "command",
+    "max_retries",
+    "priority",
+    "queue",
+    "run_at",
+    "timeout",
+    "cwd",
+    "env",
+    "tags",
+    "unique_key",
+    "no_retry_on",
+    "created_at",
+    "updated_at",
+)
+
+
+def job_row(spec: JobSpec, max_retries: int, now: float) -> tuple[Any, ...]:
+    """The values of a new job's columns (JOB_COLUMNS), inserted at ``now``: a job without
+    ``max_retries`` gets the queue's, one without ``run_at`` is due ``delay`` from now."""
+    return (
+        spec["id"],
+        json.dumps(spec["command"]),
+        max_retries if spec["max_retries"] is None else spec["max_retries"],
+        spec["priority"],
+        spec["queue"],
+        now + spec["delay"] if spec["run_at"] is None else spec["run_at"],
+        spec["timeout"],
+        spec["cwd"],
+        json.dumps(spec["env"]) if spec["env"] else None,
+        json.dumps(spec["tags"]) if spec["tags"] else None,
+        spec["unique_key"],
+        json.dumps(spec["no_retry_on"]) if spec["no_retry_on"] else None,
+        now,
+        now,
+    )
 
 
 def no_queue(shown: str) -> NotFound:
@@ -359,25 +400,7 @@ class SqlBackend(SqlInsights):
             seen: set[str] = set()
             twice = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
             raise InvalidInput(f"job id {twice!r} appears more than once; nothing was enqueued")
-        rows = [
-            (
-                spec["id"],
-                json.dumps(spec["command"]),
-                max_retries if spec["max_retries"] is None else spec["max_retries"],
-                spec["priority"],
-                spec["queue"],
-                now + spec["delay"] if spec["run_at"] is None else spec["run_at"],
-                spec["timeout"],
-                spec["cwd"],
-                json.dumps(spec["env"]) if spec["env"] else None,
-                json.dumps(spec["tags"]) if spec["tags"] else None,
-                spec["unique_key"],
-                json.dumps(spec["no_retry_on"]) if spec["no_retry_on"] else None,
-                now,
-                now,
-            )
-            for spec in specs
-        ]
+        rows = [job_row(spec, max_retries, now) for spec in specs]
         keyed = any(row[10] is not None for row in rows)
         waiting = [spec for spec in specs if spec["after"]]
         try:
@@ -909,6 +932,118 @@ class SqlBackend(SqlInsights):
             return Cancels(done, left)
 
         return self._write(cancel)
+
+    # --- schedules (schedule add/list/…; fired by live workers) ------------------------
+    def schedule_add(self, schedule: Schedule) -> None:
+        """Store a new schedule; one of the same name is a Conflict (nothing stored). Workers
+        are told (PostgreSQL: they look at once; SQLite's look at their next timer)."""
+
+        def add(conn: Any) -> None:
+            self._run(conn, "schedule_insert", schedule.columns())
+            self._run(conn, "notify_control", {"what": "schedule"})
+
+        try:
+            self._write(add)
+        except DuplicateKey:
+            raise Conflict(
+                f"schedule {schedule.name!r} exists already (remove it first); nothing was added"
+            ) from None
+
+    def schedules(self, name: str | None = None) -> list[Schedule]:
+        from queuectl.schedules import Schedule
+
+        return [Schedule.from_row(r) for r in self._rows("schedule_rows", {"name": name})]
+
+    def schedule_remove(self, name: str) -> bool:
+        return self._change("schedule_delete", {"name": name}) == 1
+
+    def schedule_pause(self, name: str) -> bool:
+        return self._change("schedule_pause", {"name": name}) == 1
+
+    def schedule_resume(self, name: str) -> bool:
+        """Not paused any more, from now on: the slots of the pause are settled unfired."""
+        from queuectl.schedules import Schedule
+
+        def resume(conn: Any) -> bool:
+            row = self._run(conn, "schedule_lock", {"name": name}).fetchone()
+            if row is None:
+                return False
+            schedule = Schedule.from_row(row)
+            if schedule.paused:
+                settled_to, next_at = schedule.resumed(self.now())
+                self._settled(conn, schedule, settled_to, next_at)
+                self._run(conn, "notify_control", {"what": "schedule"})
+            return True
+
+        return self._write(resume)
+
+    def _settled(
+        self,
+        conn: Any,
+        schedule: Schedule,
+        settled_to: float,
+        next_at: float | None,
+        last: tuple[float, str] | tuple[None, None] = (None, None),
+    ) -> None:
+        """Write how far ``schedule`` is settled (a firing, a resume: not paused)."""
+        params = {"name": schedule.name, "settled_to": settled_to, "next_at": next_at}
+        params.update(paused=False, last_slot=last[0], last_job=last[1])
+        self._run(conn, "schedule_fired", params)
+
+    def schedule_run_now(self, name: str) -> str | None:
+        """Enqueue the schedule's job now, as job ``NAME@now-<instant>``, its slots left as
+        they are; None where there is no such schedule."""
+        from queuectl.config import Settings
+        from queuectl.schedules import Schedule, run_now_id
+
+        def run(conn: Any) -> str | None:
+            row = self._run(conn, "schedule_lock", {"name": name}).fetchone()
+            if row is None:
+                return None
+            schedule, now = Schedule.from_row(row), self.now()
+            job_id = run_now_id(name, now)
+            spec = schedule.job_spec(job_id, now, Settings(self._settings).max_retries)
+            params = dict(zip(JOB_COLUMNS, job_row(spec, 0, now), strict=True))
+            if not self._run(conn, "insert_slot_job", params).rowcount:
+                raise Conflict(f"job {job_id!r} exists already; try again")
+            self._run(conn, "schedule_ran_now", {"name": name, "job": job_id})
+            return job_id
+
+        return self._write(run)
+
+    def fire_schedules(self) -> Firing:
+        """Enqueue the due slots of every schedule that is not paused (Schedule.plan), in
+        one transaction; while none is due, one read and no write. On PostgreSQL the
+        server's clock says what is due, and a schedule another worker is firing is passed
+        over (its row is locked)."""
+        from queuectl.backends.results import Firing
+
+        head = self._rows("schedules_next", {"now": self.now()})[0]
+        if head["t"] is None or head["t"] > head["now"]:
+            return Firing([], head["t"])
+        return self._write(self._fire)
+
+    def _fire(self, conn: Any) -> Firing:
+        from queuectl.backends.results import Firing
+        from queuectl.config import Settings
+        from queuectl.schedules import Schedule, slot_id
+
+        settings = Settings(self._settings)
+        fired: list[str] = []
+        for row in self._run(conn, "schedules_due", {"now": self.now()}).fetchall():
+            schedule, now = Schedule.from_row(row), float(row["now"])
+            plan = schedule.plan(now, settings.lease)  # on time: within a lease of its slot
+            last: tuple[float, str] | tuple[None, None] = (None, None)
+            for slot in plan.slots:
+                job_id = slot_id(schedule.name, slot)
+                spec = schedule.job_spec(job_id, slot, settings.max_retries)
+                params = dict(zip(JOB_COLUMNS, job_row(spec, 0, now), strict=True))
+                if self._run(conn, "insert_slot_job", params).rowcount:
+                    fired.append(job_id)
+                last = (slot, job_id)
+            self._settled(conn, schedule, plan.settled_to, plan.next_at, last)
+        head = self._run(conn, "schedules_next", {"now": self.now()}).fetchone()
+        return Firing(fired, head["t"])
 
     # --- workers --------------------------------------------------------------------
     def register_workers(

@@ -63,6 +63,15 @@ class Cancels(NamedTuple):
         return Conflict(f"cannot cancel job {job_id!r}: it is {state}")
 
 
+class Firing(NamedTuple):
+    """What a worker's look at the schedules (Jobs.fire_schedules) did: ``fired``, the jobs
+    it enqueued for due slots (a slot another worker enqueued first is not among them);
+    ``next_at``: when the next slot of a schedule not paused falls due (None: none)."""
+
+    fired: list[str]
+    next_at: float | None
+
+
 class TimelineSlot(NamedTuple):
     """Attempts that ended in one bucket of a timeline (Insights.attempt_timeline)."""
 

@@ -338,12 +338,11 @@ def quick_parse(words: Sequence[str]) -> SimpleNamespace | None:
 
 
 # --- enqueue --------------------------------------------------------------------------
-def cmd_enqueue(args: Namespace) -> int:
-    """One job (JSON, ``--command``, ``-- CMD ARG...``) or a JSON Lines file; the flags
-    beside a JSON job, or beside ``--file`` for every line, are fields of it."""
+def flag_fields(args: Namespace, options: Sequence[Option]) -> dict[str, object]:
+    """The job fields that ``options`` given on the command line set, as JSON has them."""
     given = {
         option.field: value
-        for option in OPTIONS
+        for option in options
         if option.field and (value := getattr(args, option.dest)) not in (None, [])
     }
     if "env" in given or "no_retry_on" in given:
@@ -353,6 +352,13 @@ def cmd_enqueue(args: Namespace) -> int:
             given["env"] = parse_env_flags(given["env"])
         if "no_retry_on" in given:
             given["no_retry_on"] = parse_exit_codes(given["no_retry_on"])
+    return given
+
+
+def cmd_enqueue(args: Namespace) -> int:
+    """One job (JSON, ``--command``, ``-- CMD ARG...``) or a JSON Lines file; the flags
+    beside a JSON job, or beside ``--file`` for every line, are fields of it."""
+    given = flag_fields(args, OPTIONS)
     sources = [
         name
         for name, value in (

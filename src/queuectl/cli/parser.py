@@ -12,7 +12,15 @@ import argparse
 import os
 import sys
 
-from queuectl.cli import OPTIONS, PROG, bad_value, cmd_enqueue, negative_number, non_negative
+from queuectl.cli import (
+    OPTIONS,
+    PROG,
+    Option,
+    bad_value,
+    cmd_enqueue,
+    negative_number,
+    non_negative,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,7 +48,8 @@ def parse(words: Sequence[str]) -> argparse.Namespace:
         raise SystemExit(0)
     command = command_of(words)
     argv = None
-    if command == "enqueue" and "--" in words:  # argparse would take CMD ARG... as JSON
+    if command in ("enqueue", "schedule") and "--" in words:
+        # argparse would take CMD ARG... as JSON, or as words it does not know
         cut = words.index("--")
         words, argv = words[:cut], words[cut + 1 :]
     parser = build_parser(command)
@@ -55,6 +64,8 @@ def parse(words: Sequence[str]) -> argparse.Namespace:
     if before:
         args.json = True
     if argv is not None:
+        if not hasattr(args, "argv"):  # a schedule command other than add
+            parser.error("-- CMD [ARG...] goes with enqueue and schedule add only")
         args.argv = argv
     return args
 
@@ -188,12 +199,23 @@ def _add_enqueue(commands: Any) -> None:
         "to the job, or to every line; a field given both ways is refused.",
     )
     enqueue.add_argument("job", nargs="*", metavar="JSON", help='e.g. \'{"command":"sleep 2"}\'')
+    _add_options(enqueue, OPTIONS)
+    enqueue.add_argument(
+        "--json",
+        action="store_true",
+        help="print the new job as 'show --json' does, not its id (with --file: an array)",
+    )
+    enqueue.set_defaults(run=cmd_enqueue, argv=None)
+
+
+def _add_options(parser: Any, options: Sequence[Option]) -> None:
+    """Enqueue's ``options`` (cli.OPTIONS) on ``parser``, as the quick parse reads them."""
     exclusive: dict[str, Any] = {}
-    for option in OPTIONS:
-        into = enqueue
+    for option in options:
+        into = parser
         if option.exclusive is not None:
             if option.exclusive not in exclusive:
-                exclusive[option.exclusive] = enqueue.add_mutually_exclusive_group()
+                exclusive[option.exclusive] = parser.add_mutually_exclusive_group()
             into = exclusive[option.exclusive]
         into.add_argument(
             option.flag,
@@ -203,12 +225,6 @@ def _add_enqueue(commands: Any) -> None:
             help=option.help,
             **({"action": "append", "default": []} if option.append else {}),
         )
-    enqueue.add_argument(
-        "--json",
-        action="store_true",
-        help="print the new job as 'show --json' does, not its id (with --file: an array)",
-    )
-    enqueue.set_defaults(run=cmd_enqueue, argv=None)
 
 
 def _add_list(commands: Any) -> None:
@@ -545,6 +561,80 @@ def _add_queue(commands: Any) -> None:
     put.set_defaults(run=cmd_queue_set)
 
 
+def _add_schedule(commands: Any) -> None:
+    from queuectl.cli.schedules import (
+        SCHEDULE_OPTIONS,
+        cmd_schedule_add,
+        cmd_schedule_change,
+        cmd_schedule_list,
+        cmd_schedule_preview,
+        cmd_schedule_run_now,
+        cmd_schedule_show,
+    )
+    from queuectl.schedules import MAX_CATCH_UP, MISSED, OVERLAP
+
+    schedule = commands.add_parser(
+        "schedule", help="recurring jobs: fired by live workers, each slot once"
+    ).add_subparsers(dest="schedule", metavar="ACTION")
+    schedule.required = True
+    add = schedule.add_parser(
+        "add",
+        help="a job due at every slot of --cron or --every",
+        usage=f"{PROG} schedule add NAME (--cron EXPR [--tz ZONE] | --every DURATION) "
+        "[OPTIONS] (--command CMD | -- CMD [ARG...])",
+        epilog="Each slot becomes the job NAME@<slot as ISO UTC>, enqueued once by any live "
+        "worker, with QUEUECTL_SCHEDULE and QUEUECTL_SCHEDULED_FOR in its environment.",
+    )
+    add.add_argument("name", metavar="NAME", help="the schedule's name (no '@')")
+    timing = add.add_mutually_exclusive_group()
+    timing.add_argument(
+        "--cron", metavar="EXPR", help="5 fields: minute hour day month weekday, e.g. '0 2 * * *'"
+    )
+    timing.add_argument(
+        "--every", metavar="DURATION",
+        help="whole seconds: 30s, 5m, 1h…; slots at its multiples since 1970-01-01 UTC",
+    )  # fmt: skip
+    add.add_argument(
+        "--tz", metavar="ZONE", help="--cron's time zone, e.g. Europe/Berlin (default: UTC)"
+    )
+    _add_options(add, SCHEDULE_OPTIONS)
+    add.add_argument(
+        "--missed", choices=MISSED, default=None,
+        help="slots no live worker fired within a lease of their time: latest: one catch-up "
+        f"run (default); skip: none; all: each (the latest {MAX_CATCH_UP})",
+    )  # fmt: skip
+    add.add_argument(
+        "--overlap", choices=OVERLAP, default=None,
+        help="skip: no slot fires while a job of the schedule is still active (default); "
+        "allow: it fires anyway",
+    )  # fmt: skip
+    add.set_defaults(run=cmd_schedule_add, argv=None)
+    every = schedule.add_parser("list", help="every schedule, its next run and last slot")
+    _add_json(every)
+    every.set_defaults(run=cmd_schedule_list)
+    show = schedule.add_parser("show", help="one schedule")
+    show.add_argument("name", metavar="NAME", help="the schedule")
+    _add_json(show)
+    show.set_defaults(run=cmd_schedule_show)
+    for name, run, about in (
+        ("remove", cmd_schedule_change, "delete a schedule (the jobs it enqueued stay)"),
+        ("pause", cmd_schedule_change, "fire no slot until resumed"),
+        ("resume", cmd_schedule_change, "fire again from now on (not the slots of the pause)"),
+        ("run-now", cmd_schedule_run_now, "enqueue its job now, as NAME@now-<instant>"),
+    ):
+        sub = schedule.add_parser(name, help=about)
+        sub.add_argument("name", metavar="NAME", help="the schedule")
+        sub.set_defaults(run=run)
+    preview = schedule.add_parser("preview", help="the next slots, in UTC and in the zone")
+    preview.add_argument("name", metavar="NAME", help="the schedule")
+    preview.add_argument(
+        "--next", dest="count", type=non_negative, default=5, metavar="N",
+        help="how many slots, 1-1000 (default: 5)",
+    )  # fmt: skip
+    _add_json(preview)
+    preview.set_defaults(run=cmd_schedule_preview)
+
+
 def _add_worker(commands: Any) -> None:
     from queuectl.cli.workers import cmd_worker_list, cmd_worker_start, cmd_worker_stop
 
@@ -600,7 +690,7 @@ def _add_log_format(start: Any) -> None:
         default="text",
         help="text: a line per event, with its ISO UTC time (default); "
         "json: one JSON object per line (serving, started, claimed, ended, rescued, fenced, "
-        "stopping, stopped)",
+        "fired, stopping, stopped)",
     )
 
 
@@ -667,6 +757,7 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "dlq": _add_dlq,
     "config": _add_config,
     "queue": _add_queue,
+    "schedule": _add_schedule,
     "worker": _add_worker,
     "dashboard": _add_dashboard,
     "completion": _add_completion,

@@ -5,10 +5,10 @@ SIGINT, SIGUSR1, SIGUSR2), the queue's wake-up source (inotify on the SQLite fil
 PostgreSQL) and timers for heartbeats, job timeouts and the next scheduled job. One
 process runs all N jobs, which keeps memory low and needs no locking between threads.
 
-Each pass: reap what ended, enforce deadlines, heartbeat when due (``Lease``), then a
-turn: the results of ended attempts and the claims for free slots in one exchange with
-the queue (``Results`` keeps what could not be written), then sleep until something
-happens.
+Each pass: reap what ended, enforce deadlines, heartbeat when due (``Lease``), fire the
+schedules' due slots (at each heartbeat, at a timer, and at the next slot), then a turn:
+the results of ended attempts and the claims for free slots in one exchange with the
+queue (``Results`` keeps what could not be written), then sleep until something happens.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ STOP_REQUEST = signal.SIGUSR1  # `worker stop`: graceful, and idempotent (never 
 STOP_NOW = signal.SIGUSR2  # `worker stop --now`: interrupt the running jobs at once
 LOG_CHECK = 0.5  # seconds between looks at running jobs' log sizes (max-log-bytes)
 FIRST_PAUSE, LAST_PAUSE = 0.25, 5.0  # seconds the queue is left alone after an error
+# A slot still due after this worker's firing is being fired by another (PostgreSQL: its
+# row is locked): looked at again this much later, not at once.
+REFIRE = 0.1
 
 
 class Loop:
@@ -71,6 +74,10 @@ class Loop:
         self.resume_at = 0.0  # after a queue error, the queue is left alone until then
         self.error_pause = 0.0
         self.next_log_check = 0.0
+        # The schedules (Jobs.fire_schedules): when their next slot falls due, by the
+        # queue's clock (None: none known), and whether to look at them at the next pass.
+        self.next_fire: float | None = None
+        self.look_at_schedules = False
         self._devnull = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
         self._selector = selectors.DefaultSelector()
         self._signal_r, self._signal_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -142,6 +149,8 @@ class Loop:
                 self._limit_logs(now)
             if now >= self.lease.next_heartbeat:
                 self.heartbeat()
+            if self._schedules_due():
+                self.fire()
             if self.clock() < self.resume_at:
                 # after a queue error: keep watching running jobs, try the queue again later
                 self._wait(min(self._timeout_local(), self.resume_at - self.clock()))
@@ -170,8 +179,10 @@ class Loop:
     def _wait(self, timeout: float) -> None:
         events = self._selector.select(timeout)
         if not events:
-            # a timer fired: a scheduled job may be due (and this is the polling safety net)
+            # a timer fired: a scheduled job or a schedule's slot may be due (and this is
+            # the polling safety net: a schedule added since is seen here)
             self.claim_blocked = False
+            self.look_at_schedules = True
         for key, _ in events:
             if key.fd == self._signal_r:
                 self._on_signals()
@@ -187,6 +198,8 @@ class Loop:
         wake += [at for at in (s.wake_at() for s in running) if at is not None]
         if running and settings.max_log_bytes:
             wake.append(self.next_log_check)
+        if self.next_fire is not None and self._fires():
+            wake.append(now + max(0.0, self.next_fire - self.port.now()))  # busy or idle
         return max(0.0, min(wake) - now)
 
     def _timeout(self) -> float:
@@ -225,6 +238,39 @@ class Loop:
             self.stopping = True
         if renewal.rescued:
             self.claim_blocked = False
+        self.look_at_schedules = True
+
+    # --- schedules --------------------------------------------------------------
+    def _fires(self) -> bool:
+        """Whether this worker fires schedules: not in a burst run (it drains what is
+        there; firing would keep it running), nor once stopping."""
+        return not self.burst and not self.stopping and not self.lease.lost
+
+    def _schedules_due(self) -> bool:
+        if not self._fires():
+            return False
+        if self.look_at_schedules:
+            return True
+        return self.next_fire is not None and self.port.now() >= self.next_fire
+
+    def fire(self) -> None:
+        """Enqueue the schedules' due slots (Jobs.fire_schedules: a read while none is
+        due) and note when the next one falls due. After an error, the next look is at the
+        next heartbeat or timer."""
+        self.look_at_schedules = False
+        try:
+            firing = self.port.fire_schedules()
+        except QueuectlError as exc:
+            say(f"could not fire schedules: {exc}")
+            self.next_fire = None
+            return
+        self.next_fire = firing.next_at
+        if self.next_fire is not None:
+            self.next_fire = max(self.next_fire, self.port.now() + REFIRE)
+        if firing.fired:
+            self.claim_blocked = False
+            message = f"fired {len(firing.fired)} scheduled job(s): {', '.join(firing.fired)}"
+            event("fired", message, worker=self.lease.name, jobs=firing.fired)
 
     # --- claiming and starting jobs ---------------------------------------------
     def _turn(self) -> None:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from queuectl.api import Queue
     from queuectl.backends.base import LocalHost, Watcher
-    from queuectl.backends.results import Beat, Exchange
+    from queuectl.backends.results import Beat, Exchange, Firing
     from queuectl.config import Settings
     from queuectl.lifecycle import Finished, Policy
     from queuectl.worker.orphans import ThisHost
@@ -70,6 +70,10 @@ class QueuePort(Protocol):
 
     def next_due(self, queues: Sequence[str] | None) -> float | None:
         """Earliest ``run_at`` of a job waiting in ``queues`` (None: nothing waits)."""
+
+    def fire_schedules(self) -> Firing:
+        """Enqueue the schedules' due slots; → the jobs enqueued and when the next slot is
+        due (the queue's clock)."""
 
     def work_left(self, queues: Sequence[str] | None) -> bool:
         """Whether a job of ``queues`` is ready to run, or failed and waiting for its retry
@@ -135,6 +139,9 @@ class QueueAdapter:
 
     def next_due(self, queues: Sequence[str] | None) -> float | None:
         return self._backend.next_due(queues)
+
+    def fire_schedules(self) -> Firing:
+        return self._backend.fire_schedules()
 
     def work_left(self, queues: Sequence[str] | None) -> bool:
         return self._backend.work_left(queues)

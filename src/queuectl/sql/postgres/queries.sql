@@ -579,3 +579,68 @@ SELECT j.queue, count(*) AS n
    AND j.queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
    AND (-j.priority, j.run_at, j.seq) < (-me.priority, me.run_at, me.seq)
  GROUP BY j.queue;
+
+-- Schedules (schedule add/list/show/remove/pause/resume/run-now, migration 0011), fired by
+-- live workers: see DECISIONS.md, "Schedules".
+
+-- name: schedule_insert
+INSERT INTO queuectl.schedules (name, cron, tz, every, job, missed, overlap, paused,
+                                created_at, settled_to, next_at)
+VALUES (%(name)s, %(cron)s, %(tz)s, %(every)s, %(job)s, %(missed)s, %(overlap)s, %(paused)s,
+        %(created_at)s, %(settled_to)s, %(next_at)s);
+
+-- name: schedule_rows
+-- Every schedule (name NULL) or one, with the states of its latest jobs (NULL: purged).
+SELECT s.*, l.state AS last_state, n.state AS now_state
+  FROM queuectl.schedules AS s
+  LEFT JOIN queuectl.jobs AS l ON l.id = s.last_job
+  LEFT JOIN queuectl.jobs AS n ON n.id = s.now_job
+ WHERE %(name)s::text IS NULL OR s.name = %(name)s
+ ORDER BY s.name;
+
+-- name: schedule_lock
+-- One schedule, locked until the change commits (a firing worker holds it meanwhile).
+SELECT *, NULL::text AS last_state, NULL::text AS now_state
+  FROM queuectl.schedules WHERE name = %(name)s
+   FOR UPDATE;
+
+-- name: schedules_due
+-- The schedules with a slot due now (the server's clock) and not paused, locked for the
+-- firing: a schedule another worker is firing is passed over, and once that one commits
+-- its next slot is no longer due.
+SELECT s.*, l.state AS last_state, n.state AS now_state, queuectl.now_s() AS now
+  FROM queuectl.schedules AS s
+  LEFT JOIN queuectl.jobs AS l ON l.id = s.last_job
+  LEFT JOIN queuectl.jobs AS n ON n.id = s.now_job
+ WHERE NOT s.paused AND s.next_at <= queuectl.now_s()
+   FOR UPDATE OF s SKIP LOCKED;
+
+-- name: schedules_next
+-- When a slot of a schedule that is not paused next falls due (NULL: none), and the clock.
+SELECT min(next_at) AS t, queuectl.now_s() AS now FROM queuectl.schedules WHERE NOT paused;
+
+-- name: insert_slot_job
+-- The job of a slot, or of a run-now: nothing where a job has its id already (the slot
+-- was enqueued by another worker): what makes a slot fire once.
+INSERT INTO queuectl.jobs (id, command, state, max_retries, priority, queue, run_at, timeout,
+                           cwd, env, tags, unique_key, no_retry_on, created_at, updated_at)
+VALUES (%(id)s, %(command)s, 'pending', %(max_retries)s, %(priority)s, %(queue)s, %(run_at)s,
+        %(timeout)s, %(cwd)s, %(env)s, %(tags)s, %(unique_key)s, %(no_retry_on)s,
+        %(created_at)s, %(updated_at)s)
+    ON CONFLICT (id) DO NOTHING;
+
+-- name: schedule_fired
+-- A firing (or a resume) settled the schedule up to settled_to.
+UPDATE queuectl.schedules
+   SET settled_to = %(settled_to)s, next_at = %(next_at)s, paused = %(paused)s,
+       last_slot = coalesce(%(last_slot)s, last_slot), last_job = coalesce(%(last_job)s, last_job)
+ WHERE name = %(name)s;
+
+-- name: schedule_pause
+UPDATE queuectl.schedules SET paused = true WHERE name = %(name)s;
+
+-- name: schedule_ran_now
+UPDATE queuectl.schedules SET now_job = %(job)s WHERE name = %(name)s;
+
+-- name: schedule_delete
+DELETE FROM queuectl.schedules WHERE name = %(name)s;

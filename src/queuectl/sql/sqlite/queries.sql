@@ -523,3 +523,62 @@ SELECT j.queue, count(*) AS n
    AND j.queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
    AND (-j.priority, j.run_at, j.seq) < (-me.priority, me.run_at, me.seq)
  GROUP BY j.queue;
+
+-- Schedules (schedule add/list/show/remove/pause/resume/run-now, migration 0012), fired by
+-- live workers: see DECISIONS.md, "Schedules".
+
+-- name: schedule_insert
+INSERT INTO schedules (name, cron, tz, every, job, missed, overlap, paused, created_at,
+                       settled_to, next_at)
+VALUES (:name, :cron, :tz, :every, :job, :missed, :overlap, :paused, :created_at,
+        :settled_to, :next_at);
+
+-- name: schedule_rows
+-- Every schedule (:name NULL) or one, with the states of its latest jobs (NULL: purged).
+SELECT s.*, l.state AS last_state, n.state AS now_state
+  FROM schedules AS s
+  LEFT JOIN jobs AS l ON l.id = s.last_job
+  LEFT JOIN jobs AS n ON n.id = s.now_job
+ WHERE :name IS NULL OR s.name = :name
+ ORDER BY s.name;
+
+-- name: schedule_lock
+-- One schedule, to change it in the write transaction (which already holds the lock).
+SELECT *, NULL AS last_state, NULL AS now_state FROM schedules WHERE name = :name;
+
+-- name: schedules_due
+-- The schedules with a slot due at :now and not paused, in the firing transaction.
+SELECT s.*, l.state AS last_state, n.state AS now_state, :now AS now
+  FROM schedules AS s
+  LEFT JOIN jobs AS l ON l.id = s.last_job
+  LEFT JOIN jobs AS n ON n.id = s.now_job
+ WHERE NOT s.paused AND s.next_at <= :now;
+
+-- name: schedules_next
+-- When a slot of a schedule that is not paused next falls due (NULL: none), and the clock.
+SELECT min(next_at) AS t, :now AS now FROM schedules WHERE NOT paused;
+
+-- name: insert_slot_job
+-- The job of a slot, or of a run-now: nothing where a job has its id already (the slot
+-- was enqueued by another worker): what makes a slot fire once.
+INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, timeout, cwd, env,
+                  tags, unique_key, no_retry_on, created_at, updated_at)
+VALUES (:id, :command, 'pending', :max_retries, :priority, :queue, :run_at, :timeout, :cwd,
+        :env, :tags, :unique_key, :no_retry_on, :created_at, :updated_at)
+    ON CONFLICT (id) DO NOTHING;
+
+-- name: schedule_fired
+-- A firing (or a resume) settled the schedule up to :settled_to.
+UPDATE schedules
+   SET settled_to = :settled_to, next_at = :next_at, paused = :paused,
+       last_slot = coalesce(:last_slot, last_slot), last_job = coalesce(:last_job, last_job)
+ WHERE name = :name;
+
+-- name: schedule_pause
+UPDATE schedules SET paused = 1 WHERE name = :name;
+
+-- name: schedule_ran_now
+UPDATE schedules SET now_job = :job WHERE name = :name;
+
+-- name: schedule_delete
+DELETE FROM schedules WHERE name = :name;
