@@ -7,8 +7,8 @@ process runs all N jobs, which keeps memory low and needs no locking between thr
 
 Each pass: reap what ended, enforce deadlines, heartbeat when due (``Lease``), then a
 turn: the results of ended attempts and the claims for free slots in one exchange with
-the queue (``Results`` keeps what could not be written), then sleep until something
-happens.
+the queue (``Results`` keeps what could not be written), a retention pass when one is
+due (``Housekeeping``), then sleep until something happens.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from queuectl.backends.base import Watcher
     from queuectl.lifecycle import Outcome
     from queuectl.models import Job
+    from queuectl.worker.housekeeping import Housekeeping
     from queuectl.worker.lease import Lease
     from queuectl.worker.port import QueuePort
     from queuectl.worker.results import Results
@@ -44,7 +45,8 @@ FIRST_PAUSE, LAST_PAUSE = 0.25, 5.0  # seconds the queue is left alone after an 
 class Loop:
     """The select() loop over one worker's slots. ``env`` is the jobs' base environment
     (the lease writes the fence's token into it); ``clock`` the worker's monotonic clock
-    (a test's fake one)."""
+    (a test's fake one); ``housekeeping``: its retention passes, run after a turn when
+    due (None: none)."""
 
     def __init__(
         self,
@@ -56,8 +58,10 @@ class Loop:
         burst: bool,
         env: dict[str, str],
         clock: Callable[[], float] = time.monotonic,
+        housekeeping: Housekeeping | None = None,
     ) -> None:
         self.port = port
+        self.housekeeping = housekeeping
         self.slots = slots
         self.lease = lease
         self.results = results
@@ -148,6 +152,7 @@ class Loop:
                 continue
             try:
                 self._turn()
+                self._housekeeping()
                 running = self._running()
                 if (
                     not running
@@ -167,6 +172,13 @@ class Loop:
                 continue
             self._wait(timeout)
 
+    def _housekeeping(self) -> None:
+        """A retention pass when one is due: after the turn, so a job that ended has its
+        result written and its slot a new job first; never while stopping."""
+        keeping = self.housekeeping
+        if keeping is not None and not self.stopping and self.clock() >= keeping.next_at:
+            keeping.run()
+
     def _wait(self, timeout: float) -> None:
         events = self._selector.select(timeout)
         if not events:
@@ -185,6 +197,8 @@ class Loop:
         settings = self.port.settings
         wake = [self.lease.next_heartbeat, now + settings.poll_interval]
         wake += [at for at in (s.wake_at() for s in running) if at is not None]
+        if self.housekeeping is not None and not self.stopping:
+            wake.append(self.housekeeping.next_at)
         if running and settings.max_log_bytes:
             wake.append(self.next_log_check)
         return max(0.0, min(wake) - now)
