@@ -631,7 +631,7 @@ def _add_log_format(start: Any) -> None:
         default="text",
         help="text: a line per event, with its ISO UTC time (default); "
         "json: one JSON object per line (serving, started, claimed, ended, rescued, fenced, "
-        "stopping, stopped)",
+        "stopping, stopped, purged)",
     )
 
 
