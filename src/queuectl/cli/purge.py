@@ -27,13 +27,11 @@ def cmd_purge(args: Namespace) -> int:
     with open_queue(args, read_only=args.dry_run) as queue:
         before = queue.now() - older
         counts = queue.purgeable(states, before, args.queue)
-        total = sum(counts.values())
-        what = _jobs(counts)
-        if args.dry_run or not total:
+        if args.dry_run or not sum(counts.values()):
             return _done(args, counts, before, dry_run=args.dry_run)
         if not args.yes and not _confirmed(
-            f"purge {what} that ended before {iso(before)}, with their attempts and log "
-            "files? Statistics are kept. [y/N] "
+            f"purge {_jobs(counts)} that ended before {iso(before)}, with their attempts "
+            "and log files? Statistics are kept. [y/N] "
         ):
             sys.stderr.write("nothing was purged\n")
             return 1

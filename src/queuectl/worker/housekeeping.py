@@ -5,6 +5,7 @@ older than stats.ROLL_UP_AFTER (so figures read rollups, not a growing table), p
 jobs that have outlived their ``retention-*`` setting, remove the log files of purged
 attempts that this host wrote, and, hourly, the live log files that dead workers of this
 host left and nobody adopted.
+
 Each batch is a transaction of its own, short enough that a claim waits at most a few
 milliseconds for it (SQLite's one writer); a pass that finds a backlog does a few
 batches and comes back a second later instead of a minute. No leader: every worker of
