@@ -10,7 +10,8 @@ Workloads, in the order they run:
               measured last with what is left of the time budget)
   W3 latency  pickup by an idle worker, a scheduled job's start, idle CPU
   W4 memory   RSS and PSS of an idle worker's process tree
-  W5 scale    claim-and-finish rate and status/list time with 1,000 and 1,000,000 jobs
+  W5 scale    claim-and-finish rate and status/list time with 1,000 and 1,000,000 jobs;
+              a /metrics scrape with 1,000 and 1,000,000 finished attempts in the history
   W6 flow     400 jobs in a queue limited to 2 at once, 4 slots; a chain of 400 jobs, each
               ``--after`` the one before, 2 slots
 Both backends where it applies: SQLite (the default file in a temporary QUEUECTL_HOME)
@@ -82,6 +83,9 @@ NOTES = [
     "claim-and-finish runs in-process through the backend (`exchange` claiming one job, "
     "`decide`, `exchange` writing its result: two commits per job), no process spawned; its "
     "limit is half the single-row commit rate.",
+    "W5 history: finished jobs and their attempts written by direct SQL, all but the last "
+    "1,000 rolled up with `Backend.roll_up` and then deleted (as retention leaves a queue); "
+    "a scrape is `web.metrics.render` in-process, median of 10 per repetition.",
 ]
 
 

@@ -1,6 +1,7 @@
 """W5: does the queue slow down as its table grows? With 1,000 and with 1,000,000 jobs
 in the table: the claim-and-finish rate (the queue's part of running a job, no process
-spawned) and the time of ``status`` and ``list --state pending --limit 50``.
+spawned) and the time of ``status`` and ``list --state pending --limit 50``. And as its
+history grows: ``/metrics`` with 1,000 and 1,000,000 finished attempts (bench.history).
 
 The big table is filled through the API batch (``enqueue_many`` in chunks of 50,000,
 one transaction each), and its rate reported. Only if that would not fit in the time
@@ -17,6 +18,7 @@ import sqlite3
 import time
 from typing import Any
 
+from bench import history
 from bench.context import Context, open_queue
 from bench.core import Figure, Limit, Target, log, median, queuectl_argv, temp_dir
 from bench.limits import alternate_ms, commit_rate, insert_program
@@ -271,6 +273,7 @@ def run_store(ctx: Context, store: Store) -> dict[str, Any]:
                 )
             )
     _size_targets(ctx, b, found)
+    found["history"] = history.run_store(ctx, store)
     return found
 
 

@@ -290,6 +290,11 @@ class Queue:
         minute over ``until - since``, or from the start of the earliest of them when
         ``since`` is None; None without a window), ``duration_p50``, ``duration_p95``,
         ``duration_max`` (seconds, None without attempts).
+
+        Purged attempts count (from the rollups). Percentiles are read from duration
+        classes (stats.duration_class: at most 1 % high, never above the exact maximum),
+        so they are the same before and after a purge; ``since`` reaching past the last
+        minutes counts the rolled-up minutes it overlaps whole.
         """
         from queuectl.stats import aggregate
 
@@ -324,7 +329,7 @@ class Queue:
         return None if oldest is None else max(self.backend.now() - oldest, 0.0)
 
     def outcome_counts(self) -> dict[str, dict[str, int]]:
-        """Every finished attempt stored, counted per queue and outcome."""
+        """Every finished attempt, purged ones included, counted per queue and outcome."""
         found: dict[str, dict[str, int]] = {}
         for queue, outcome, n, _seconds in self.backend.attempt_outcomes():
             found.setdefault(queue, {})[outcome] = n
@@ -332,7 +337,8 @@ class Queue:
 
     def duration_histogram(self, bounds: Sequence[float]) -> dict[str, dict[str, Any]]:
         """A cumulative histogram of attempt durations per queue over every finished
-        attempt stored, read in one statement: ``{queue: {"buckets": [(bound, attempts
+        attempt (purged ones included: exact for bounds of three significant digits),
+        read in one statement: ``{queue: {"buckets": [(bound, attempts
         that took at most bound), ...] ascending, "count": n, "sum": seconds}}``."""
         import itertools
 
@@ -358,13 +364,54 @@ class Queue:
         return self.backend.retry_dead(_ids(ids))
 
     def dlq_purge(self, ids: Sequence[str] | None) -> list[str]:
-        """Delete dead jobs, their attempts and their local log files."""
+        """Delete dead jobs, their attempts and their log files (the figures keep their
+        attempts: see ``purge``)."""
         gone = self.backend.purge(_ids(ids), "dead")
-        from queuectl.logfiles import remove_logs
-
-        for job_id in gone:
-            remove_logs(self.logs_dir, job_id)
+        self.remove_purged_logs()
         return gone
+
+    # --- retention: purge, and what the retention-* settings do -------------------------
+    def purgeable(
+        self, states: Sequence[str], before: float, queue: str | None = None
+    ) -> dict[str, int]:
+        """Per state of ``states`` (completed, cancelled, dead), how many jobs ``purge``
+        would delete: those that ended before ``before`` (epoch seconds, by this queue's
+        clock), in ``queue`` (None: any)."""
+        return self.backend.purgeable(check_final(states), before, _queue_name(queue))
+
+    def purge(
+        self, states: Sequence[str], before: float, queue: str | None = None
+    ) -> dict[str, int]:
+        """Delete final jobs that ended before ``before``, with their attempts and log
+        files, a bounded batch per transaction → how many per state. Statistics, the
+        dashboard's history and /metrics keep counting their attempts (rolled up first).
+        Never deleted: a job that a job still to run depends on, or one whose attempt a
+        live worker is still stopping."""
+        from queuectl.backends.retention import PURGE_BATCH
+
+        done = {}
+        for state in check_final(states):
+            done[state] = 0
+            while True:
+                gone = self.backend.purge_batch(state, before, _queue_name(queue), PURGE_BATCH)
+                done[state] += len(gone)
+                self.remove_purged_logs()
+                if len(gone) < PURGE_BATCH:
+                    break
+        return done
+
+    def remove_purged_logs(self) -> int:
+        """Remove the log files of purged attempts that this host wrote → how many. Those
+        of other hosts (PostgreSQL) are removed by their own workers."""
+        from queuectl.identity import hostname
+        from queuectl.logfiles import remove_attempt_logs
+
+        removed = 0
+        while True:
+            taken = self.backend.take_log_removals(hostname(), LOG_REMOVALS_BATCH)
+            removed += remove_attempt_logs(self.logs_dir, taken)
+            if len(taken) < LOG_REMOVALS_BATCH:
+                return removed
 
     def cancel(self, ids: Sequence[str]) -> Cancels:
         """Stop jobs from running: pending ones never start; a running one's worker kills it.
@@ -572,6 +619,29 @@ class Queue:
 
 def _no_schedule(name: str) -> NotFound:
     return NotFound(f"no schedule {name!r}")
+
+
+LOG_REMOVALS_BATCH = 1000  # log files of purged attempts taken per transaction
+
+
+def check_final(states: Sequence[str]) -> list[str]:
+    """The states a purge takes: final ones, named at least once (each kept once)."""
+    from queuectl.config import RETENTION
+
+    if not states:
+        raise InvalidInput("name at least one state to purge: completed, cancelled, dead")
+    for state in states:
+        if state not in RETENTION:
+            raise InvalidInput(
+                f"cannot purge {state!r} jobs: only ended ones (completed, cancelled, dead)"
+            )
+    return list(dict.fromkeys(states))
+
+
+def _queue_name(name: str | None) -> str | None:
+    from queuectl.jobspec import check_queue
+
+    return None if name is None else check_queue(name)
 
 
 def check_state(state: str) -> str:

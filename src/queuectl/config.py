@@ -113,6 +113,21 @@ def _exit_codes(text: str) -> str:
     return ",".join(map(str, sorted(exit_codes(text))))
 
 
+def _keep_for(text: str) -> str:
+    """How long a final job is kept before live workers purge it: a duration of at least
+    a second, or ``none`` (kept until purged by hand). 0 is refused: it could be read
+    either way."""
+    if text.strip().lower() in ("none", "off", "forever"):
+        return "none"
+    try:
+        value = parse_duration(text)
+    except InvalidInput:
+        raise ValueError("expected a duration such as 12h, 7d or 30d, or none") from None
+    if value < 1:
+        raise ValueError("must be at least 1s (none: keep)")
+    return repr(value) if value != int(value) else str(int(value))
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def check(text: str) -> str:
         value = text.strip().lower()
@@ -145,7 +160,13 @@ SETTINGS: dict[str, tuple[str, Callable[[str], str], str]] = {
         _log_bytes,
         "a job's log keeps its start and end within this size (none: no limit)",
     ),
+    "retention_completed": ("604800", _keep_for, "completed jobs are purged this long after"),
+    "retention_cancelled": ("604800", _keep_for, "cancelled jobs are purged this long after"),
+    "retention_dead": ("none", _keep_for, "dead jobs are purged this long after (none: kept)"),
 }
+# the final states retention purges, and the setting of each
+RETENTION = {"completed": "retention_completed", "cancelled": "retention_cancelled",
+             "dead": "retention_dead"}  # fmt: skip
 
 
 def canonical_key(key: str) -> str:
@@ -258,3 +279,9 @@ class Settings:
     @property
     def max_snoozes(self) -> int:
         return int(self._values["max_snoozes"])
+
+    def retention(self, state: str) -> float | None:
+        """Seconds a job that ended ``state`` (completed, cancelled, dead) is kept before
+        live workers purge it; None: kept until purged by hand."""
+        text = self._values[RETENTION[state]]
+        return None if text == "none" else float(text)

@@ -27,7 +27,7 @@ from queuectl.errors import StorageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from typing import BinaryIO
 
 BLOCK = 4096  # holes are punched in whole blocks
@@ -338,15 +338,16 @@ def remove_if_empty(path: str) -> None:
         pass
 
 
-def remove_logs(logs_dir: str, job_id: str) -> None:
-    pattern = re.compile(re.escape(job_id) + r"\.\d+\.log")
-    try:
-        names = os.listdir(logs_dir)
-    except OSError:
-        return
-    for name in names:
-        if pattern.fullmatch(name):
-            try:
-                os.unlink(os.path.join(logs_dir, name))
-            except OSError:
-                pass
+def remove_attempt_logs(logs_dir: str, attempts: Iterable[tuple[str, int]]) -> int:
+    """Remove the log files of these (job id, attempt) pairs, purged from the queue:
+    each by its own name in ``logs_dir`` (never a listing of the folder, which may hold
+    a million files) → how many were there. A name the queue made up wrong (log_path
+    refuses it) is skipped."""
+    removed = 0
+    for job_id, run in attempts:
+        try:
+            os.unlink(log_path(logs_dir, job_id, run))
+            removed += 1
+        except (OSError, StorageError):
+            pass  # gone already, or not a name of this folder
+    return removed

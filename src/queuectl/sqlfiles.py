@@ -18,6 +18,7 @@ FRAGMENTS = (
     ("QUEUE_REOPENS", "queue_reopens"),
     ("QUEUE_CLOSED", "queue_closed"),
     ("QUEUE_PAUSED", "queue_paused"),
+    ("PURGEABLE", "purgeable"),
 )
 # A statement named ``x_for_worker`` is written once for a worker's queues and becomes three:
 # ``x_any`` (every queue), ``x_in`` (only some) and ``x_out`` (all but some), each marker

@@ -25,6 +25,9 @@ KEYS = (
     "snooze_delay",
     "max_snoozes",
     "max_log_bytes",
+    "retention_completed",
+    "retention_cancelled",
+    "retention_dead",
 )
 
 

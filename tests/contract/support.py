@@ -116,6 +116,19 @@ def make_completed(backend: Backend, *ids: str) -> None:
         assert run_once(backend, job_id, Succeeded()).state == "completed"
 
 
+def finish_some(backend: Backend) -> None:
+    """default: a succeeds, b fails once (retry pending); io: c succeeds, d times out dead."""
+    from queuectl.lifecycle import TimedOut
+
+    add(backend, "a", "b")
+    add(backend, "c", queue="io")
+    add(backend, "d", queue="io", max_retries=0)
+    run_once(backend, "a", Succeeded())
+    run_once(backend, "b", Failed(3))
+    run_once(backend, "c", Succeeded())
+    run_once(backend, "d", TimedOut(1.0))
+
+
 def wait_past(backend: Backend, instant: float) -> None:
     """Poll the backend's clock until ``instant`` has passed (no fixed sleep)."""
     wait_for(lambda: backend.now() > instant, timeout=5, what="the backend clock to pass")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -183,3 +184,25 @@ def test_at_start_live_files_of_live_workers_and_running_attempts_stay(
         assert adopt_orphans(backend, here, []) == 0
         assert Path(running).read_text() == "x\n"  # its worker runs: it writes there
         assert Path(unrescued).read_text() == "y\n"  # still processing: the rescue adopts it
+
+
+def test_a_retention_pass_removes_stale_live_files_no_attempt_of_this_queue_wants(
+    backend: Backend, here: ThisHost
+) -> None:
+    """A dead worker's file of an attempt this queue does not know (its job purged, or
+    another queue's that shares the logs folder) stays at start; once untouched for
+    ``stale_after`` a retention pass removes it. A live worker's file always stays."""
+    pid, _ = _dead_pid()
+    stale = _live_file(here, f"{hostname()}:{pid}:1", "left behind\n")
+    fresh = _live_file(here, f"{hostname()}:{pid}:2", "recent\n")
+    with _process() as holder:
+        live = _live_file(here, f"{hostname()}:{holder.pid}:1", "running\n")
+        day_ago = time.time() - 86400
+        for path in (stale, live):
+            os.utime(path, (day_ago, day_ago))
+        assert adopt_orphans(backend, here, []) == 0
+        assert os.path.exists(stale), "at start: kept, another queue may adopt it"
+        assert adopt_orphans(backend, here, [], stale_after=3600) == 0
+        assert not os.path.exists(stale)
+        assert Path(fresh).read_text() == "recent\n"
+        assert Path(live).read_text() == "running\n"

@@ -11,24 +11,13 @@ import pytest
 
 from queuectl.api import Queue
 from queuectl.errors import InvalidInput
-from queuectl.lifecycle import Failed, Succeeded, TimedOut
-from tests.contract.support import add, claim, end, run_once, wait_past
+from queuectl.lifecycle import Failed, Succeeded
+from tests.contract.support import add, claim, end, finish_some, run_once, wait_past
 
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend
 
 Connect = Callable[[], "Backend"]
-
-
-def finish_some(backend: Backend) -> None:
-    """default: a succeeds, b fails once (retry pending); io: c succeeds, d times out dead."""
-    add(backend, "a", "b")
-    add(backend, "c", queue="io")
-    add(backend, "d", queue="io", max_retries=0)
-    run_once(backend, "a", Succeeded())
-    run_once(backend, "b", Failed(3))
-    run_once(backend, "c", Succeeded())
-    run_once(backend, "d", TimedOut(1.0))
 
 
 def test_finished_attempts_carry_queue_outcome_and_times(backend: Backend) -> None:
@@ -122,11 +111,16 @@ def test_attempt_outcomes_and_buckets(backend: Backend) -> None:
         assert 0 <= seconds < 60
 
 
-def test_purged_jobs_leave_the_figures(backend: Backend) -> None:
+def test_purged_jobs_stay_in_the_figures(backend: Backend) -> None:
+    """Their attempts are rolled up before they go (this once told a counter reset)."""
     finish_some(backend)
+    before = sorted(backend.attempt_outcomes())
     backend.purge(["d"], "dead")
-    assert len(backend.finished_attempts(None)) == 3
-    assert ("io", "timed_out") not in {(q, o) for q, o, _, _ in backend.attempt_outcomes()}
+    assert backend.get("d") is None and backend.attempts("d") == []
+    assert sum(r.attempts for r in backend.finished_attempts(None)) == 4
+    assert [(q, o, n) for q, o, n, _ in sorted(backend.attempt_outcomes())] == [
+        (q, o, n) for q, o, n, _ in before
+    ]
 
 
 # --- Queue: the same figures for users --------------------------------------------------

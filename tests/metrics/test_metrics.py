@@ -84,13 +84,18 @@ def test_an_empty_queue_has_every_state_at_zero(queue: Queue) -> None:
     assert "queuectl_attempt_duration_seconds_count" not in samples
 
 
-def test_attempt_counter_and_duration_histogram(queue: Queue) -> None:
+def three_attempts(queue: Queue) -> None:
+    """default: one succeeded, one failed (its job waits for a retry); io: one timed out."""
     backend = queue.backend
     add(backend, "a", "b")
     add(backend, "c", queue="io", max_retries=0)
     run_once(backend, "a", Succeeded())
     run_once(backend, "b", Failed(2))
     run_once(backend, "c", TimedOut(5))
+
+
+def test_attempt_counter_and_duration_histogram(queue: Queue) -> None:
+    three_attempts(queue)
     types, samples = scrape(queue)
 
     assert types["queuectl_attempts_finished"] == "counter"
@@ -151,3 +156,26 @@ def test_queue_pause_and_limits(queue: Queue) -> None:
     queue.resume(["io"])
     _, samples = scrape(queue)
     assert samples["queuectl_queue_paused"] == [({"queue": "api"}, 0.0)]
+
+
+def test_counters_and_histogram_stay_as_attempts_are_rolled_up_and_purged(queue: Queue) -> None:
+    """No reset: a purge rolls its attempts up first, and /metrics reads the rollups."""
+    backend = queue.backend
+    three_attempts(queue)
+    attempts = (
+        "queuectl_attempts_finished_total",
+        "queuectl_attempt_duration_seconds_bucket",
+        "queuectl_attempt_duration_seconds_count",
+    )
+
+    def series() -> dict[str, list[tuple[dict[str, str], float]]]:
+        _, samples = scrape(queue)
+        return {name: sorted(samples[name], key=repr) for name in attempts}
+
+    before = series()
+    assert backend.roll_up(backend.now() + 1, 100) == 3
+    assert series() == before
+    assert queue.purge(["completed", "dead"], backend.now() + 1) == {"completed": 1, "dead": 1}
+    assert series() == before
+    _, samples = scrape(queue)
+    assert {s[0]["state"]: s[1] for s in samples["queuectl_jobs"] if s[1]} == {"failed": 1}

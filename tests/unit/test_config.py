@@ -24,6 +24,9 @@ DEFAULTS = {
     "snooze_delay": "60",
     "max_snoozes": "10",
     "max_log_bytes": "67108864",
+    "retention_completed": "604800",
+    "retention_cancelled": "604800",
+    "retention_dead": "none",
 }
 
 
@@ -88,6 +91,12 @@ def test_defaults_are_consistent_and_valid() -> None:
         ("max-log-bytes", "1G", "1073741824"),
         ("max-log-bytes", "none", "none"),
         ("max-log-bytes", "0", "none"),
+        ("retention-completed", "7d", "604800"),
+        ("retention-cancelled", "12h", "43200"),
+        ("retention-dead", "30d", "2592000"),
+        ("retention-dead", "none", "none"),
+        ("retention-completed", "Forever", "none"),
+        ("retention-completed", "1.5s", "1.5"),
     ],
 )
 def test_good_values_are_stored_in_canonical_form(key: str, value: str, stored: str) -> None:
@@ -124,6 +133,11 @@ def test_good_values_are_stored_in_canonical_form(key: str, value: str, stored: 
         ("max-log-bytes", "-1"),
         ("max-log-bytes", "64x"),
         ("max-log-bytes", "²"),
+        ("retention-completed", "0"),
+        ("retention-completed", "500ms"),
+        ("retention-cancelled", "-1d"),
+        ("retention-dead", "keep"),
+        ("retention-dead", "2y"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(key: str, value: str) -> None:
@@ -172,3 +186,11 @@ def test_heartbeat_that_fits_twice_in_the_lease_is_consistent(values: dict[str, 
 def test_heartbeat_longer_than_half_the_lease_is_refused(values: dict[str, str]) -> None:
     with pytest.raises(InvalidInput, match="heartbeat"):
         check_consistent(values)
+
+
+def test_retention_per_final_state() -> None:
+    settings = Settings({"retention_completed": "3600", "retention_dead": "86400"})
+    assert settings.retention("completed") == 3600.0
+    assert settings.retention("cancelled") == 604800.0  # 7 days by default
+    assert settings.retention("dead") == 86400.0
+    assert Settings({}).retention("dead") is None  # dead jobs are kept unless set

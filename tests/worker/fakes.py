@@ -75,9 +75,11 @@ class FakePort:
     order), ``refuse`` (job ids whose results make an exchange fail), ``down`` (every
     call fails), ``revoked`` (runs a heartbeat no longer holds), ``stop``, ``stop_now``,
     ``present``, ``rescuable`` (ids the next rescue pass returns), ``due``, ``retrying``
-    (failed jobs wait for their retry: work is left besides ``ready``), ``lost``, and
+    (failed jobs wait for their retry: work is left besides ``ready``), ``lost``,
     ``slots`` (the schedules' next slots, by the queue's clock: a firing enqueues those
-    that are due, as jobs named ``s@<slot>``)."""
+    that are due, as jobs named ``s@<slot>``); for retention, ``unrolled`` (attempts a
+    roll-up finds), ``ended`` (job ids per final state that a purge takes) and
+    ``removals`` (log files of purged attempts, by host)."""
 
     def __init__(self, logs_dir: str, **settings: object) -> None:
         self.logs_dir = logs_dir
@@ -98,6 +100,9 @@ class FakePort:
         self.lost: str | None = None
         self.slots: list[float] = []
         self.written: list[Finished] = []
+        self.unrolled = 0
+        self.ended: dict[str, list[str]] = {}
+        self.removals: dict[str, list[tuple[str, int]]] = {}
         self.renewed: list[list[tuple[str, int, str]]] = []  # what each heartbeat renewed
 
     def named(self, name: str) -> list[tuple[object, ...]]:
@@ -183,9 +188,31 @@ class FakePort:
     def location_lost(self) -> str | None:
         return self.lost
 
-    def adopt_orphans(self, here: ThisHost, own: Sequence[str]) -> int:
+    def adopt_orphans(
+        self, here: ThisHost, own: Sequence[str], stale_after: float | None = None
+    ) -> int:
         self._call("adopt_orphans", list(own))
         return 0
+
+    def roll_up(self, before: float, limit: int) -> int:
+        self._call("roll_up", before, limit)
+        taken = min(limit, self.unrolled)
+        self.unrolled -= taken
+        return taken
+
+    def purge_batch(
+        self, state: str, before: float, queue: str | None = None, limit: int = 200
+    ) -> list[str]:
+        self._call("purge_batch", state, before, limit)
+        found = self.ended.get(state, [])
+        gone, self.ended[state] = found[:limit], found[limit:]
+        return gone
+
+    def take_log_removals(self, host: str, limit: int) -> list[tuple[str, int]]:
+        self._call("take_log_removals", host, limit)
+        found = self.removals.get(host, [])
+        taken, self.removals[host] = found[:limit], found[limit:]
+        return taken
 
 
 def poll(predicate: Callable[[], T | None], timeout: float = 5.0) -> T:

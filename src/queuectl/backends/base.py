@@ -5,7 +5,7 @@ operator commands, settings, worker rows) and the reads of jobs themselves (``ge
 lists, attempts). ``Insights``: figures over the whole queue (counts, statistics,
 timelines), read-only. A worker needs only ``Jobs``. Reads of jobs stay with ``Jobs``:
 they return the records the verbs change, and must see them as they are now (``show``
-right after ``cancel``), while a figure may later come from rollups (DESIGN.md §6).
+right after ``cancel``), while a figure comes partly from rollups (backends.retention).
 
 Not ``execute(sql)``: SQLite and PostgreSQL claim differently, so each engine owns
 its SQL. Every write that ends an attempt is guarded by (job, worker, run).
@@ -184,7 +184,33 @@ class Jobs(Protocol):
         """Dead → pending with attempts 0, all named or none; None = every dead job."""
 
     def purge(self, ids: Sequence[str] | None, state: str) -> list[str]:
-        """Delete jobs in ``state`` with their attempts, all named or none; None = all."""
+        """Delete jobs in ``state`` as ``purge_batch`` does, all named or none (Conflict
+        naming one that may not go yet); None = every one that may, a batch at a time."""
+
+    # --- retention: the statistics stay ------------------------------------------------
+    def roll_up(self, before: float, limit: int) -> int:
+        """Sum up into the rollups up to ``limit`` finished attempts that ended since the
+        last roll-up and before ``before`` (the oldest first) → how many; 0 when none is
+        left, or another process wrote to the rollups meanwhile. Figures read them from
+        the rollups from then on (Insights)."""
+
+    def purgeable(
+        self, states: Sequence[str], before: float, queue: str | None = None
+    ) -> dict[str, int]:
+        """Per state of ``states`` (final ones), the jobs ``purge_batch`` would delete."""
+
+    def purge_batch(
+        self, state: str, before: float, queue: str | None = None, limit: int = 200
+    ) -> list[str]:
+        """Delete, in one transaction, up to ``limit`` jobs in final ``state`` that ended
+        before ``before`` (in ``queue``; None: any), the oldest first → their ids. Their
+        attempts go too, summed up into the rollups first (the figures stay); their log
+        files are noted for their host (``take_log_removals``). Never a job that a job
+        still to run depends on, nor one whose attempt a live worker is still stopping."""
+
+    def take_log_removals(self, host: str, limit: int) -> list[tuple[str, int]]:
+        """Up to ``limit`` log files of purged attempts written on ``host``, as (job id,
+        attempt), no longer listed: the caller removes them."""
 
     def cancel(self, ids: Sequence[str]) -> Cancels:
         """Pending, failed or processing → cancelled, in one transaction; every other job
@@ -280,23 +306,28 @@ class Insights(Protocol):
 
     def finished_attempts(self, since: float | None) -> list[FinishedAttempt]:
         """Every attempt that finished at or after ``since`` (None: all time), with the
-        queue of its job, in no particular order."""
+        queue of its job, in no particular order: one by one, or for attempts already
+        rolled up, a row per queue, outcome and duration class (FinishedAttempt.attempts);
+        with ``since``, the rolled-up minutes that overlap the window count whole."""
 
     def attempt_timeline(self, start: float, bucket: float) -> list[TimelineSlot]:
         """Attempts that finished at or after ``start``, per slot = floor((finished_at -
-        start) / bucket); slots with no attempt are absent."""
+        start) / bucket) (a rolled-up minute: by its start); slots with no attempt are
+        absent."""
 
     def oldest_ready(self) -> float | None:
         """The earliest ``run_at`` of a pending or failed job that is due now (None: none)."""
 
     def attempt_outcomes(self) -> list[OutcomeCount]:
         """Attempts and the seconds they took per (queue, outcome), over every finished
-        attempt stored."""
+        attempt, purged ones included (from the rollups)."""
 
     def attempt_durations(self, bounds: Sequence[float]) -> list[DurationBucket]:
-        """A histogram over every finished attempt stored: per queue and slot, where
-        ``bounds[slot]`` (ascending) is the first bound at least their duration (None
-        above every bound). Pairs with no attempt are absent."""
+        """A histogram over every finished attempt, purged ones included: per queue and
+        slot, where ``bounds[slot]`` (ascending) is the first bound at least their
+        duration (a rolled-up attempt's: its duration class, so a bound of three
+        significant digits counts exactly); None above every bound. Pairs with no
+        attempt are absent."""
 
 
 class Backend(Jobs, Insights, Protocol):

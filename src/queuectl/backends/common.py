@@ -1,5 +1,6 @@
 """The Jobs verbs (backends.base.Jobs), written once over an engine's named queries;
-the Insights verbs are insights.SqlInsights, inherited.
+the Insights verbs are insights.SqlInsights, and the retention verbs (roll-ups, purges)
+retention.SqlRetention, both inherited.
 
 An engine (sqlite.py, postgres.py) supplies its SQL files and a few hooks: how to
 read, how to run a transaction, how a list is passed as a parameter, its clock, and
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 
 from queuectl.backends.insights import SqlInsights
+from queuectl.backends.retention import SqlRetention
 from queuectl.errors import Conflict, InvalidInput, NotFound, QueuectlError, StorageError
 
 TYPE_CHECKING = False
@@ -232,7 +234,7 @@ def _with_queue_settings(job: Job, row: Any) -> Job:
     return job
 
 
-class SqlBackend(SqlInsights):
+class SqlBackend(SqlInsights, SqlRetention):
     """Every verb of backends.base.Backend; subclasses provide the hooks below."""
 
     q: dict[str, str]  # the engine's statements by name
@@ -896,20 +898,6 @@ class SqlBackend(SqlInsights):
             return row
 
         return Job.from_row(self._write(edit))
-
-    def purge(self, ids: Sequence[str] | None, state: str) -> list[str]:
-        def purge(conn: Any) -> list[str]:
-            if ids is None:
-                gone = [r["id"] for r in self._run(conn, "delete_all_in_state", {"state": state})]
-            else:
-                self._check_states(conn, ids, (state,), "purge")
-                for job_id in ids:
-                    self._run(conn, "delete_job", {"id": job_id, "state": state})
-                gone = list(ids)
-            self._run_many(conn, "delete_attempts", [{"job_id": i} for i in gone])
-            return gone
-
-        return self._write(purge)
 
     def cancel(self, ids: Sequence[str]) -> Cancels:
         from queuectl.backends.results import Cancels

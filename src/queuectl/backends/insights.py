@@ -1,6 +1,8 @@
 """The Insights verbs (backends.base.Insights), written once over an engine's named queries.
 
-Figures only: each verb is one read and returns numbers or typed rows, never a job.
+Figures only: each verb is one read and returns numbers or typed rows, never a job. A
+read covers the rollups (attempts summed up before they were deleted: backends.retention)
+and the attempts not rolled up yet, in one statement.
 They read through the engine's hooks ``_rows``, ``_list`` and ``now`` (documented
 with the others on common.SqlBackend, which the engines subclass).
 """
@@ -28,6 +30,12 @@ class SqlInsights:
 
         def now(self) -> float: ...
 
+    def _floor(self) -> float:
+        """The rollups' mark as of now: what a read of recent attempts starts from (the
+        read itself compares with the mark it sees; this lets the planner know how few
+        attempts are that recent)."""
+        return float(self._rows("rollup_seen")[0]["rolled_until"])
+
     def counts(self) -> dict[str, int]:
         from queuectl.models import STATES
 
@@ -47,16 +55,27 @@ class SqlInsights:
     def finished_attempts(self, since: float | None) -> list[FinishedAttempt]:
         from queuectl.stats import FinishedAttempt
 
-        rows = self._rows("attempts_finished_since", {"since": since})
+        rows = self._rows("attempts_finished_since", {"since": since, "floor": self._floor()})
         return [
             FinishedAttempt(r["queue"], r["outcome"], r["started_at"], r["finished_at"])
+            if r["duration"] is None
+            else FinishedAttempt(
+                r["queue"],
+                r["outcome"],
+                r["started_at"],
+                r["finished_at"],
+                int(r["attempts"]),
+                float(r["duration"]),
+                float(r["longest"]),
+            )
             for r in rows
         ]
 
     def attempt_timeline(self, start: float, bucket: float) -> list[TimelineSlot]:
         from queuectl.backends.results import TimelineSlot
 
-        rows = self._rows("attempt_timeline", {"start": start, "bucket": bucket})
+        params = {"start": start, "bucket": bucket, "floor": self._floor()}
+        rows = self._rows("attempt_timeline", params)
         return [TimelineSlot(int(r["slot"]), int(r["succeeded"]), int(r["failed"])) for r in rows]
 
     def oldest_ready(self) -> float | None:
@@ -66,7 +85,7 @@ class SqlInsights:
     def attempt_outcomes(self) -> list[OutcomeCount]:
         from queuectl.backends.results import OutcomeCount
 
-        rows = self._rows("attempt_outcomes")
+        rows = self._rows("attempt_outcomes", {"floor": self._floor()})
         return [
             OutcomeCount(r["queue"], r["outcome"], int(r["n"]), float(r["seconds"])) for r in rows
         ]
@@ -74,7 +93,8 @@ class SqlInsights:
     def attempt_durations(self, bounds: Sequence[float]) -> list[DurationBucket]:
         from queuectl.backends.results import DurationBucket
 
-        rows = self._rows("attempt_durations", {"bounds": self._list([float(b) for b in bounds])})
+        bounds_list = self._list([float(b) for b in bounds])
+        rows = self._rows("attempt_durations", {"bounds": bounds_list, "floor": self._floor()})
         return [
             DurationBucket(
                 r["queue"],

@@ -61,6 +61,13 @@ logging.getLogger("psycopg").addHandler(logging.NullHandler())
 # re-runs a job, which at-least-once allows. Enqueues and operator commands (the CLI's
 # and the dashboard's: only the worker role's commits are not durable) still wait.
 WORKER_OPTIONS = "-c synchronous_commit=off"
+# Reads planned anew at every call, never from the generic plan PostgreSQL may settle on
+# for a statement psycopg has prepared (after a few calls): their best plan depends on a
+# parameter's value (``floor``, the rollups' mark: a few recent attempts by an index, where
+# a generic plan guesses a third of all attempts and scans the table).
+CUSTOM_PLANS = frozenset(
+    {"attempts_finished_since", "attempt_timeline", "attempt_outcomes", "attempt_durations"}
+)
 
 
 def queries_in(schema: str) -> dict[str, str]:
@@ -140,9 +147,10 @@ class PostgresBackend(SqlBackend):
 
     # --- hooks of SqlBackend ------------------------------------------------------
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+        prepare = False if name in CUSTOM_PLANS else None
         try:
             with self.link.connection() as conn:
-                return conn.execute(self.q[name], params or {}).fetchall()
+                return conn.execute(self.q[name], params or {}, prepare=prepare).fetchall()
         except psycopg.Error as exc:
             raise self.error(exc) from exc
 

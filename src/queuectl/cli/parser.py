@@ -488,6 +488,37 @@ def _add_dlq(commands: Any) -> None:
         sub.set_defaults(run=run)
 
 
+def _add_purge(commands: Any) -> None:
+    from queuectl.cli.purge import cmd_purge
+
+    purge = commands.add_parser(
+        "purge",
+        help="delete ended jobs with their attempts and log files; statistics stay",
+        description="Delete ended jobs, their attempts and their log files, a bounded "
+        "batch at a time. stats, the dashboard and /metrics keep counting their attempts. "
+        "Never a job that a job still to run depends on. Asks first on a terminal.",
+    )
+    purge.add_argument(
+        "--state",
+        dest="states",
+        type=states,
+        metavar="STATE[,STATE…]",
+        help="jobs that ended so: completed, cancelled, dead (default: completed,cancelled)",
+    )
+    purge.add_argument(
+        "--older-than",
+        metavar="DURATION",
+        help="only jobs that ended longer ago than 12h, 7d, 30d… (default: every one)",
+    )
+    purge.add_argument("--queue", metavar="NAME", help="only jobs of queue NAME (default: all)")
+    purge.add_argument(
+        "--dry-run", action="store_true", help="count what would be purged; delete nothing"
+    )
+    purge.add_argument("--yes", action="store_true", help="do not ask (needed off a terminal)")
+    _add_json(purge)
+    purge.set_defaults(run=cmd_purge)
+
+
 def _add_config(commands: Any) -> None:
     from queuectl.cli.config import (
         cmd_config_get,
@@ -690,7 +721,7 @@ def _add_log_format(start: Any) -> None:
         default="text",
         help="text: a line per event, with its ISO UTC time (default); "
         "json: one JSON object per line (serving, started, claimed, ended, rescued, fenced, "
-        "fired, stopping, stopped)",
+        "fired, stopping, stopped, purged)",
     )
 
 
@@ -755,6 +786,7 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "edit": _add_edit,
     "run-now": _add_run_now,
     "dlq": _add_dlq,
+    "purge": _add_purge,
     "config": _add_config,
     "queue": _add_queue,
     "schedule": _add_schedule,

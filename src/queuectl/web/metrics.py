@@ -6,10 +6,11 @@ registry and no background thread. Every metric is named ``queuectl_*``:
 
 - ``queuectl_jobs{state,queue}`` (gauge): jobs per state and queue; every state of
   every queue, 0 included. Summed over queues they equal ``status --json``'s ``jobs``.
-- ``queuectl_attempts_finished_total{queue,outcome}`` (counter): finished attempts
-  stored. Purging dead jobs deletes their attempts, which Prometheus sees as a reset.
+- ``queuectl_attempts_finished_total{queue,outcome}`` (counter): finished attempts,
+  those of purged jobs included (rolled up before they were deleted): no reset.
 - ``queuectl_attempt_duration_seconds{queue}`` (histogram): how long finished
-  attempts took, over the same attempts.
+  attempts took, over the same attempts. Its bounds are duration class edges
+  (stats.duration_class), so rolled-up attempts fall in their bucket exactly.
 - ``queuectl_oldest_pending_age_seconds`` (gauge): how long the job that has been
   ready to run the longest has waited since its ``run_at``; 0 when none waits.
 - ``queuectl_workers`` (gauge): live workers, as ``status`` counts them.
@@ -75,7 +76,7 @@ class QueueCollector:
 
         finished = CounterMetricFamily(
             "queuectl_attempts_finished",
-            "Finished attempts stored, per queue and outcome.",
+            "Finished attempts, purged ones included, per queue and outcome.",
             labels=["queue", "outcome"],
         )
         for name, outcomes in sorted(queue.outcome_counts().items()):

@@ -8,7 +8,8 @@ process runs all N jobs, which keeps memory low and needs no locking between thr
 Each pass: reap what ended, enforce deadlines, heartbeat when due (``Lease``), fire the
 schedules' due slots (at each heartbeat, at a timer, and at the next slot), then a turn:
 the results of ended attempts and the claims for free slots in one exchange with the
-queue (``Results`` keeps what could not be written), then sleep until something happens.
+queue (``Results`` keeps what could not be written), a retention pass when one is due
+(``Housekeeping``), then sleep until something happens.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from queuectl.backends.base import Watcher
     from queuectl.lifecycle import Outcome
     from queuectl.models import Job
+    from queuectl.worker.housekeeping import Housekeeping
     from queuectl.worker.lease import Lease
     from queuectl.worker.port import QueuePort
     from queuectl.worker.results import Results
@@ -47,7 +49,8 @@ REFIRE = 0.1
 class Loop:
     """The select() loop over one worker's slots. ``env`` is the jobs' base environment
     (the lease writes the fence's token into it); ``clock`` the worker's monotonic clock
-    (a test's fake one)."""
+    (a test's fake one); ``housekeeping``: its retention passes, run after a turn when
+    due (None: none)."""
 
     def __init__(
         self,
@@ -59,8 +62,10 @@ class Loop:
         burst: bool,
         env: dict[str, str],
         clock: Callable[[], float] = time.monotonic,
+        housekeeping: Housekeeping | None = None,
     ) -> None:
         self.port = port
+        self.housekeeping = housekeeping
         self.slots = slots
         self.lease = lease
         self.results = results
@@ -157,6 +162,7 @@ class Loop:
                 continue
             try:
                 self._turn()
+                self._housekeeping()
                 running = self._running()
                 if (
                     not running
@@ -175,6 +181,13 @@ class Loop:
                 self.claim_blocked = False
                 continue
             self._wait(timeout)
+
+    def _housekeeping(self) -> None:
+        """A retention pass when one is due: after the turn, so a job that ended has its
+        result written and its slot a new job first; never while stopping."""
+        keeping = self.housekeeping
+        if keeping is not None and not self.stopping and self.clock() >= keeping.next_at:
+            keeping.run()
 
     def _wait(self, timeout: float) -> None:
         events = self._selector.select(timeout)
@@ -196,6 +209,8 @@ class Loop:
         settings = self.port.settings
         wake = [self.lease.next_heartbeat, now + settings.poll_interval]
         wake += [at for at in (s.wake_at() for s in running) if at is not None]
+        if self.housekeeping is not None and not self.stopping:
+            wake.append(self.housekeeping.next_at)
         if running and settings.max_log_bytes:
             wake.append(self.next_log_check)
         if self.next_fire is not None and self._fires():

@@ -83,7 +83,9 @@ def running_attempts() -> set[tuple[str, str]]:
     return found
 
 
-def adopt_orphans(backend: Backend, here: ThisHost, own: Sequence[str]) -> int:
+def adopt_orphans(
+    backend: Backend, here: ThisHost, own: Sequence[str], stale_after: float | None = None
+) -> int:
     """At a worker's start, before it runs a job: the live log files of dead workers of
     this host (and of this worker's own slot ids: a previous process with the same pid,
     as in a restarted container) are attached to their attempts or removed. → how many
@@ -92,7 +94,9 @@ def adopt_orphans(backend: Backend, here: ThisHost, own: Sequence[str]) -> int:
     An attempt still running is left to the rescue, which adopts its file when it ends
     it (rescue_expired with a ThisHost); one that a worker of another host ended, or
     that ended before this host knew, gets its output here. A file of an attempt this
-    queue does not know (a queue sharing the logs folder) is kept unless it is empty."""
+    queue does not know (a queue sharing the logs folder, or its job purged) is kept
+    unless it is empty, or (``stale_after``: a retention pass) unchanged for that many
+    seconds: a queue that shares the folder has had its chance to adopt it by then."""
     try:
         names = os.listdir(here.logs_dir)
     except OSError:
@@ -111,7 +115,11 @@ def adopt_orphans(backend: Backend, here: ThisHost, own: Sequence[str]) -> int:
                 continue
         attempt = backend.latest_attempt(worker)
         if attempt is None or attempt.log_path is not None:
-            remove_if_empty(live_path(here.logs_dir, worker))
+            left = live_path(here.logs_dir, worker)
+            if stale_after is not None and not mine and _unchanged_for(left, stale_after):
+                _unlink(left)
+            else:
+                remove_if_empty(left)
             continue
         if attempt.finished_at is None and not mine:
             continue  # the rescue ends it, and adopts its output then
@@ -121,3 +129,19 @@ def adopt_orphans(backend: Backend, here: ThisHost, own: Sequence[str]) -> int:
         if path is not None and attempt.finished_at is not None:
             adopted += backend.attach_log(attempt.job_id, attempt.run, worker, path, tail)
     return adopted
+
+
+def _unchanged_for(path: str, seconds: float) -> bool:
+    import time
+
+    try:
+        return time.time() - os.stat(path, follow_symlinks=False).st_mtime > seconds
+    except OSError:
+        return False
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -85,8 +85,22 @@ class QueuePort(Protocol):
     def location_lost(self) -> str | None:
         """Why the location no longer names the queue opened, or None while it does."""
 
-    def adopt_orphans(self, here: ThisHost, own: Sequence[str]) -> int:
-        """Attach the output dead workers of this host left to their attempts (at start)."""
+    def adopt_orphans(
+        self, here: ThisHost, own: Sequence[str], stale_after: float | None = None
+    ) -> int:
+        """Attach the output dead workers of this host left to their attempts (at start);
+        ``stale_after``: also remove such files unchanged that long (orphans.adopt_orphans)."""
+
+    def roll_up(self, before: float, limit: int) -> int:
+        """Sum up finished attempts that ended before ``before`` into the rollups."""
+
+    def purge_batch(
+        self, state: str, before: float, queue: str | None = None, limit: int = 200
+    ) -> list[str]:
+        """Delete one batch of jobs in final ``state`` that ended before ``before``."""
+
+    def take_log_removals(self, host: str, limit: int) -> list[tuple[str, int]]:
+        """Log files of purged attempts written on ``host``, to remove."""
 
 
 class QueueAdapter:
@@ -152,5 +166,18 @@ class QueueAdapter:
     def location_lost(self) -> str | None:
         return self._backend.location_lost()
 
-    def adopt_orphans(self, here: ThisHost, own: Sequence[str]) -> int:
-        return adopt_orphans(self._backend, here, own)
+    def adopt_orphans(
+        self, here: ThisHost, own: Sequence[str], stale_after: float | None = None
+    ) -> int:
+        return adopt_orphans(self._backend, here, own, stale_after)
+
+    def roll_up(self, before: float, limit: int) -> int:
+        return self._backend.roll_up(before, limit)
+
+    def purge_batch(
+        self, state: str, before: float, queue: str | None = None, limit: int = 200
+    ) -> list[str]:
+        return self._backend.purge_batch(state, before, queue, limit)
+
+    def take_log_removals(self, host: str, limit: int) -> list[tuple[str, int]]:
+        return self._backend.take_log_removals(host, limit)

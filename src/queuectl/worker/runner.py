@@ -3,6 +3,7 @@
 - ``slot.Slot``: one attempt at a time, from spawn to outcome;
 - ``lease.Lease``: heartbeats, the fence, the rescue;
 - ``results.Results``: ended attempts on their way into the queue;
+- ``housekeeping.Housekeeping``: retention passes (roll-ups, purges, leftover files);
 - ``loop.Loop``: the select() loop that drives them (wake, turn, sleep).
 
 They reach the queue only through a ``port.QueuePort``.
@@ -16,6 +17,7 @@ import time
 from queuectl.errors import QueuectlError
 from queuectl.identity import hostname, process_start
 from queuectl.jobspec import check_queues
+from queuectl.worker.housekeeping import Housekeeping
 from queuectl.worker.lease import Identity, Lease
 from queuectl.worker.loop import Loop
 from queuectl.worker.messages import TEXT, configure, event, say
@@ -55,7 +57,18 @@ class Runner:
         me = Identity(host, pid, process_start(pid), self.queues)
         self.lease = Lease(port, self.slots, me, env, clock)
         self.results = Results(port, clock)
-        self.loop = Loop(port, self.slots, self.lease, self.results, self.queues, burst, env, clock)
+        self.housekeeping = Housekeeping(port, self.lease.here, clock)
+        self.loop = Loop(
+            port,
+            self.slots,
+            self.lease,
+            self.results,
+            self.queues,
+            burst,
+            env,
+            clock,
+            self.housekeeping,
+        )
 
     def run(self) -> int:
         """Serve until stopped (or drained, in burst mode). → the exit status
@@ -81,6 +94,7 @@ class Runner:
             except QueuectlError as exc:
                 say(f"could not attach the output of dead workers: {exc}")
             self.loop.heartbeat()
+            self.housekeeping.run()  # retention's first pass, then about once a minute
             self.loop.run()
         finally:
             for slot in self.slots:

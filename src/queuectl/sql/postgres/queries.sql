@@ -306,25 +306,47 @@ SELECT EXISTS (SELECT 1 FROM queuectl.jobs
 -- name: attempts_of
 SELECT * FROM queuectl.attempts WHERE job_id = %(job_id)s ORDER BY run;
 
--- Statistics (stats, the dashboard, /metrics). Attempts have no index on finished_at:
--- these read every stored attempt once, which stays well under a second at 100,000.
+-- Statistics (stats, the dashboard, /metrics): rolled-up attempts from the rollups,
+-- later ones from attempts, in one statement each (see the SQLite twin; migration 0012).
+-- Planned at each call with the value of :floor (PostgresBackend._rows, CUSTOM_PLANS): a
+-- generic plan would guess a third of all attempts are that recent, and scan them all.
 
 -- name: attempts_finished_since
--- Every attempt that finished at or after :since (NULL: all time), with its job's queue.
+-- Every attempt that finished at or after :since (NULL: all time), with its job's queue:
+-- one by one where not rolled up yet, else per queue, outcome and duration class.
 SELECT j.queue AS queue, a.outcome AS outcome, a.started_at AS started_at,
-       a.finished_at AS finished_at
+       a.finished_at AS finished_at, 1::bigint AS attempts,
+       NULL::float8 AS duration, NULL::float8 AS longest
   FROM queuectl.attempts AS a JOIN queuectl.jobs AS j ON j.id = a.job_id
- WHERE a.finished_at IS NOT NULL
-   AND (%(since)s::float8 IS NULL OR a.finished_at >= %(since)s::float8);
+ WHERE a.finished_at >= %(floor)s::float8
+   AND a.finished_at >= (SELECT rolled_until FROM queuectl.rollup_mark)
+   AND (%(since)s::float8 IS NULL OR a.finished_at >= %(since)s::float8)
+UNION ALL
+SELECT queue, outcome, first_started, first_started, attempts, duration, longest
+  FROM queuectl.rollup_totals
+ WHERE %(since)s::float8 IS NULL
+UNION ALL
+SELECT queue, outcome, min(minute), min(minute), sum(attempts)::bigint, duration, max(longest)
+  FROM queuectl.rollup_minutes
+ WHERE minute > %(since)s::float8 - 60
+ GROUP BY queue, outcome, duration;
 
 -- name: attempt_timeline
--- Attempts that finished at or after :start, counted per bucket of :bucket seconds.
-SELECT floor((finished_at - %(start)s::float8) / %(bucket)s::float8)::bigint AS slot,
-       count(*) FILTER (WHERE outcome = 'succeeded') AS succeeded,
-       count(*) FILTER (WHERE outcome <> 'succeeded') AS failed
-  FROM queuectl.attempts
- WHERE finished_at >= %(start)s::float8
- GROUP BY 1;
+-- Attempts that finished at or after :start, counted per bucket of :bucket seconds; a
+-- rolled-up minute counts in the bucket its start is in.
+SELECT slot, sum(succeeded) AS succeeded, sum(failed) AS failed
+  FROM (SELECT floor((finished_at - %(start)s::float8) / %(bucket)s::float8)::bigint AS slot,
+               (outcome = 'succeeded')::int AS succeeded, (outcome <> 'succeeded')::int AS failed
+          FROM queuectl.attempts
+         WHERE finished_at >= %(start)s::float8 AND finished_at >= %(floor)s::float8
+           AND finished_at >= (SELECT rolled_until FROM queuectl.rollup_mark)
+        UNION ALL
+        SELECT floor((minute - %(start)s::float8) / %(bucket)s::float8)::bigint,
+               CASE WHEN outcome = 'succeeded' THEN attempts ELSE 0 END,
+               CASE WHEN outcome <> 'succeeded' THEN attempts ELSE 0 END
+          FROM queuectl.rollup_minutes
+         WHERE minute > %(start)s::float8 - 60) AS finished
+ GROUP BY slot;
 
 -- name: oldest_ready
 -- run_at of the job that has been ready to run the longest (jobs_due serves it).
@@ -332,25 +354,43 @@ SELECT min(run_at) AS t FROM queuectl.jobs
  WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s();
 
 -- name: attempt_outcomes
--- Every finished attempt ever stored, per queue and outcome, with the seconds they took.
-SELECT j.queue AS queue, a.outcome AS outcome, count(*) AS n,
-       sum(greatest(a.finished_at - a.started_at, 0)) AS seconds
-  FROM queuectl.attempts AS a JOIN queuectl.jobs AS j ON j.id = a.job_id
- WHERE a.finished_at IS NOT NULL
- GROUP BY j.queue, a.outcome;
+-- Every finished attempt, per queue and outcome, with the seconds they took.
+SELECT queue, outcome, sum(n) AS n, sum(seconds) AS seconds
+  FROM (SELECT j.queue AS queue, a.outcome AS outcome, count(*) AS n,
+               sum(greatest(a.finished_at - a.started_at, 0)) AS seconds
+          FROM queuectl.attempts AS a JOIN queuectl.jobs AS j ON j.id = a.job_id
+         WHERE a.finished_at >= %(floor)s::float8
+           AND a.finished_at >= (SELECT rolled_until FROM queuectl.rollup_mark)
+         GROUP BY 1, 2
+        UNION ALL
+        SELECT queue, outcome, sum(attempts), sum(seconds)
+          FROM queuectl.rollup_totals GROUP BY 1, 2) AS finished
+ GROUP BY queue, outcome;
 
 -- name: attempt_durations
--- A histogram of every finished attempt stored: per queue and slot (the position, from 0,
--- in :bounds, ascending, of the first bound at least the attempt's duration; NULL above
--- them all), the attempts and the seconds they took.
-SELECT j.queue AS queue,
-       (SELECT min(b.slot) - 1
-          FROM unnest(%(bounds)s::float8[]) WITH ORDINALITY AS b(le, slot)
-         WHERE b.le >= a.finished_at - a.started_at) AS slot,
-       count(*) AS n, sum(greatest(a.finished_at - a.started_at, 0)) AS seconds
-  FROM queuectl.attempts AS a JOIN queuectl.jobs AS j ON j.id = a.job_id
- WHERE a.finished_at IS NOT NULL
- GROUP BY 1, 2;
+-- A histogram of every finished attempt: per queue and slot (the position, from 0, in
+-- :bounds, ascending, of the first bound at least the attempt's duration, or of a
+-- rolled-up one its duration class; NULL above them all), the attempts and the seconds
+-- they took (see the SQLite twin).
+SELECT queue, slot, sum(n) AS n, sum(seconds) AS seconds
+  FROM (SELECT j.queue AS queue,
+               (SELECT min(b.slot) - 1
+                  FROM unnest(%(bounds)s::float8[]) WITH ORDINALITY AS b(le, slot)
+                 WHERE b.le >= greatest(a.finished_at - a.started_at, 0)) AS slot,
+               count(*) AS n, sum(greatest(a.finished_at - a.started_at, 0)) AS seconds
+          FROM queuectl.attempts AS a JOIN queuectl.jobs AS j ON j.id = a.job_id
+         WHERE a.finished_at >= %(floor)s::float8
+           AND a.finished_at >= (SELECT rolled_until FROM queuectl.rollup_mark)
+         GROUP BY 1, 2
+        UNION ALL
+        SELECT t.queue,
+               (SELECT min(b.slot) - 1
+                  FROM unnest(%(bounds)s::float8[]) WITH ORDINALITY AS b(le, slot)
+                 WHERE b.le >= t.duration),
+               sum(t.attempts), sum(t.seconds)
+          FROM queuectl.rollup_totals AS t
+         GROUP BY 1, 2) AS finished
+ GROUP BY queue, slot;
 
 -- name: job_state
 SELECT state FROM queuectl.jobs WHERE id = %(id)s FOR UPDATE;
@@ -404,15 +444,6 @@ UPDATE queuectl.jobs
        worker = NULL, lease_until = NULL
  WHERE state = 'dead'
 RETURNING id;
-
--- name: delete_job
-DELETE FROM queuectl.jobs WHERE id = %(id)s AND state = %(state)s;
-
--- name: delete_all_in_state
-DELETE FROM queuectl.jobs WHERE state = %(state)s RETURNING id;
-
--- name: delete_attempts
-DELETE FROM queuectl.attempts WHERE job_id = %(job_id)s;
 
 -- name: cancel_job
 UPDATE queuectl.jobs
@@ -644,3 +675,118 @@ UPDATE queuectl.schedules SET now_job = %(job)s WHERE name = %(name)s;
 
 -- name: schedule_delete
 DELETE FROM queuectl.schedules WHERE name = %(name)s;
+
+-- Retention (purge, dlq purge, the retention-* settings; migration 0012): see the SQLite
+-- twins. Every transaction that adds to the rollups takes the row lock of rollup_mark
+-- first, so they run one at a time, and a purge locks its jobs before it.
+
+-- name: rollup_seen
+SELECT rolled_until, generation FROM queuectl.rollup_mark;
+
+-- name: rollup_claim
+UPDATE queuectl.rollup_mark SET generation = generation + 1 RETURNING rolled_until;
+
+-- name: rollup_ends
+SELECT finished_at FROM queuectl.attempts
+ WHERE finished_at >= %(mark)s::float8 AND finished_at < %(before)s::float8
+ ORDER BY finished_at
+ LIMIT %(limit)s + 1;
+
+-- name: rollup_next_end
+SELECT min(finished_at) AS t FROM queuectl.attempts
+ WHERE finished_at > %(mark)s::float8 AND finished_at < %(before)s::float8;
+
+-- name: attempts_ended_between
+SELECT j.queue AS queue, a.outcome AS outcome, a.started_at AS started_at,
+       a.finished_at AS finished_at
+  FROM queuectl.attempts AS a JOIN queuectl.jobs AS j ON j.id = a.job_id
+ WHERE a.finished_at >= %(mark)s::float8 AND a.finished_at < %(cut)s::float8;
+
+-- name: rollup_advance
+-- Guarded: a roll-up that commits first moves the generation, and this one, waiting for
+-- the row's lock, then finds it moved and changes nothing.
+UPDATE queuectl.rollup_mark SET rolled_until = %(cut)s, generation = generation + 1
+ WHERE generation = %(generation)s;
+
+-- name: add_rollup_minute
+INSERT INTO queuectl.rollup_minutes AS r
+       (minute, queue, outcome, duration, attempts, seconds, longest)
+VALUES (%(minute)s, %(queue)s, %(outcome)s, %(duration)s, %(attempts)s, %(seconds)s,
+        %(longest)s)
+    ON CONFLICT (minute, queue, outcome, duration) DO UPDATE
+   SET attempts = r.attempts + excluded.attempts, seconds = r.seconds + excluded.seconds,
+       longest = greatest(r.longest, excluded.longest);
+
+-- name: add_rollup_total
+INSERT INTO queuectl.rollup_totals AS r
+       (queue, outcome, duration, attempts, seconds, longest, first_started)
+VALUES (%(queue)s, %(outcome)s, %(duration)s, %(attempts)s, %(seconds)s, %(longest)s,
+        %(first_started)s)
+    ON CONFLICT (queue, outcome, duration) DO UPDATE
+   SET attempts = r.attempts + excluded.attempts, seconds = r.seconds + excluded.seconds,
+       longest = greatest(r.longest, excluded.longest),
+       first_started = least(r.first_started, excluded.first_started);
+
+-- name: purgeable
+-- Whether a final job j may be purged (see the SQLite twin).
+(NOT j.dependents
+ OR NOT EXISTS (SELECT 1 FROM queuectl.dependencies AS d JOIN queuectl.jobs AS c
+                    ON c.id = d.job_id
+                 WHERE d.depends_on = j.id
+                   AND c.state NOT IN ('completed', 'dead', 'cancelled')))
+AND NOT EXISTS (SELECT 1 FROM queuectl.attempts AS a JOIN queuectl.workers AS w
+                    ON w.id = a.worker
+                 WHERE a.job_id = j.id AND a.finished_at IS NULL)
+
+-- name: purge_candidates
+-- Locked, skipping rows another transaction holds (a second purger, a rerun): two hosts
+-- purging at once take different jobs.
+SELECT j.id FROM queuectl.jobs AS j
+ WHERE j.state IN ('completed', 'dead', 'cancelled') AND j.state = %(state)s
+   AND j.finished_at < %(before)s::float8
+   AND (%(queue)s::text IS NULL OR j.queue = %(queue)s) AND PURGEABLE
+ ORDER BY j.finished_at
+ LIMIT %(limit)s
+   FOR UPDATE OF j SKIP LOCKED;
+
+-- name: purge_counts
+SELECT j.state AS state, count(*) AS n FROM queuectl.jobs AS j
+ WHERE j.state IN ('completed', 'dead', 'cancelled') AND j.state = ANY(%(states)s)
+   AND j.finished_at < %(before)s::float8
+   AND (%(queue)s::text IS NULL OR j.queue = %(queue)s) AND PURGEABLE
+ GROUP BY j.state;
+
+-- name: purge_held
+SELECT j.id FROM queuectl.jobs AS j WHERE j.id = ANY(%(ids)s) AND NOT PURGEABLE ORDER BY j.id;
+
+-- name: attempts_to_roll_up
+SELECT j.queue AS queue, a.outcome AS outcome, a.started_at AS started_at,
+       a.finished_at AS finished_at
+  FROM queuectl.attempts AS a JOIN queuectl.jobs AS j ON j.id = a.job_id
+ WHERE a.job_id = ANY(%(ids)s) AND a.finished_at >= %(mark)s::float8;
+
+-- name: note_log_removals
+INSERT INTO queuectl.log_removals (host, job_id, run, at)
+SELECT split_part(worker, ':', 1), job_id, run, queuectl.now_s()
+  FROM queuectl.attempts
+ WHERE job_id = ANY(%(ids)s) AND log_path IS NOT NULL
+    ON CONFLICT DO NOTHING;
+
+-- name: delete_attempts_of
+DELETE FROM queuectl.attempts WHERE job_id = ANY(%(ids)s);
+
+-- name: delete_edges_of
+DELETE FROM queuectl.dependencies WHERE job_id = ANY(%(ids)s) OR depends_on = ANY(%(ids)s);
+
+-- name: delete_jobs
+DELETE FROM queuectl.jobs WHERE id = ANY(%(ids)s) AND state = %(state)s;
+
+-- name: take_log_removals
+DELETE FROM queuectl.log_removals
+ WHERE (host, job_id, run) IN (SELECT host, job_id, run FROM queuectl.log_removals
+                                WHERE host = %(host)s LIMIT %(limit)s
+                                  FOR UPDATE SKIP LOCKED)
+RETURNING job_id, run;
+
+-- name: drop_log_removals
+DELETE FROM queuectl.log_removals WHERE at < %(before)s::float8;

@@ -221,22 +221,48 @@ SELECT EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_due
 -- name: attempts_of
 SELECT * FROM attempts WHERE job_id = :job_id ORDER BY run;
 
--- Statistics (stats, the dashboard, /metrics). Attempts have no index on finished_at:
--- these read every stored attempt once, which stays well under a second at 100,000.
+-- Statistics (stats, the dashboard, /metrics). An attempt that ended before the mark
+-- (rollup_mark.rolled_until) is read from the rollups only, a later one from attempts
+-- (index attempts_finished): what a read costs does not grow with the history kept. Each
+-- read is one statement, so a roll-up committing beside it cannot count an attempt twice
+-- or leave it out; :floor is the mark as read just before (it only grows), which tells
+-- the planner how few attempts are that recent. Migration 0013; DECISIONS.md, "Retention".
 
 -- name: attempts_finished_since
--- Every attempt that finished at or after :since (NULL: all time), with its job's queue.
+-- Every attempt that finished at or after :since (NULL: all time), with its job's queue:
+-- one by one where not rolled up yet; else per queue, outcome and duration class, over
+-- all time (rollup_totals) or over the minutes that overlap the window (rollup_minutes).
 SELECT j.queue AS queue, a.outcome AS outcome, a.started_at AS started_at,
-       a.finished_at AS finished_at
+       a.finished_at AS finished_at, 1 AS attempts, NULL AS duration, NULL AS longest
   FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
- WHERE a.finished_at IS NOT NULL AND (:since IS NULL OR a.finished_at >= :since);
+ WHERE a.finished_at >= :floor AND a.finished_at >= (SELECT rolled_until FROM rollup_mark)
+   AND (:since IS NULL OR a.finished_at >= :since)
+UNION ALL
+SELECT queue, outcome, first_started, first_started, attempts, duration, longest
+  FROM rollup_totals
+ WHERE :since IS NULL
+UNION ALL
+SELECT queue, outcome, min(minute), min(minute), sum(attempts), duration, max(longest)
+  FROM rollup_minutes
+ WHERE minute > :since - 60
+ GROUP BY queue, outcome, duration;
 
 -- name: attempt_timeline
--- Attempts that finished at or after :start, counted per bucket of :bucket seconds.
-SELECT CAST((finished_at - :start) / :bucket AS INTEGER) AS slot,
-       sum(outcome = 'succeeded') AS succeeded, sum(outcome <> 'succeeded') AS failed
-  FROM attempts
- WHERE finished_at >= :start
+-- Attempts that finished at or after :start, counted per bucket of :bucket seconds; a
+-- rolled-up minute counts in the bucket its start is in (the first bucket holds its
+-- whole first minute: Queue.timeline aligns it).
+SELECT slot, sum(succeeded) AS succeeded, sum(failed) AS failed
+  FROM (SELECT CAST((finished_at - :start) / :bucket AS INTEGER) AS slot,
+               outcome = 'succeeded' AS succeeded, outcome <> 'succeeded' AS failed
+          FROM attempts
+         WHERE finished_at >= :start AND finished_at >= :floor
+           AND finished_at >= (SELECT rolled_until FROM rollup_mark)
+        UNION ALL
+        SELECT CAST((minute - :start) / :bucket AS INTEGER),
+               CASE WHEN outcome = 'succeeded' THEN attempts ELSE 0 END,
+               CASE WHEN outcome <> 'succeeded' THEN attempts ELSE 0 END
+          FROM rollup_minutes
+         WHERE minute > :start - 60)
  GROUP BY slot;
 
 -- name: oldest_ready
@@ -245,24 +271,40 @@ SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
  WHERE state IN ('pending', 'failed') AND run_at <= :now;
 
 -- name: attempt_outcomes
--- Every finished attempt ever stored, per queue and outcome, with the seconds they took.
-SELECT j.queue AS queue, a.outcome AS outcome, count(*) AS n,
-       sum(max(a.finished_at - a.started_at, 0)) AS seconds
-  FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
- WHERE a.finished_at IS NOT NULL
- GROUP BY j.queue, a.outcome;
+-- Every finished attempt, per queue and outcome, with the seconds they took.
+SELECT queue, outcome, sum(n) AS n, sum(seconds) AS seconds
+  FROM (SELECT j.queue AS queue, a.outcome AS outcome, count(*) AS n,
+               sum(max(a.finished_at - a.started_at, 0)) AS seconds
+          FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+         WHERE a.finished_at >= :floor
+           AND a.finished_at >= (SELECT rolled_until FROM rollup_mark)
+         GROUP BY 1, 2
+        UNION ALL
+        SELECT queue, outcome, sum(attempts), sum(seconds) FROM rollup_totals GROUP BY 1, 2)
+ GROUP BY queue, outcome;
 
 -- name: attempt_durations
--- A histogram of every finished attempt stored: per queue and slot (the position in
--- :bounds, a JSON array in ascending order, of the first bound at least the attempt's
--- duration; NULL above them all), the attempts and the seconds they took.
-SELECT j.queue AS queue,
-       (SELECT min(b.key) FROM json_each(:bounds) AS b
-         WHERE b.value >= a.finished_at - a.started_at) AS slot,
-       count(*) AS n, sum(max(a.finished_at - a.started_at, 0)) AS seconds
-  FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
- WHERE a.finished_at IS NOT NULL
- GROUP BY 1, 2;
+-- A histogram of every finished attempt: per queue and slot (the position in :bounds, a
+-- JSON array in ascending order, of the first bound at least the attempt's duration, or
+-- of a rolled-up one its duration class; NULL above them all), the attempts and the
+-- seconds they took. A bound of three significant digits is a class edge: then both
+-- agree exactly (stats.duration_class).
+SELECT queue, slot, sum(n) AS n, sum(seconds) AS seconds
+  FROM (SELECT j.queue AS queue,
+               (SELECT min(b.key) FROM json_each(:bounds) AS b
+                 WHERE b.value >= max(a.finished_at - a.started_at, 0)) AS slot,
+               count(*) AS n, sum(max(a.finished_at - a.started_at, 0)) AS seconds
+          FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+         WHERE a.finished_at >= :floor
+           AND a.finished_at >= (SELECT rolled_until FROM rollup_mark)
+         GROUP BY 1, 2
+        UNION ALL
+        SELECT t.queue,
+               (SELECT min(b.key) FROM json_each(:bounds) AS b WHERE b.value >= t.duration),
+               sum(t.attempts), sum(t.seconds)
+          FROM rollup_totals AS t
+         GROUP BY 1, 2)
+ GROUP BY queue, slot;
 
 -- name: rerun_job
 -- A final job (:states) back to pending, due now, with a fresh retry budget (attempts 0).
@@ -301,12 +343,6 @@ RETURNING *;
 -- name: notify_jobs
 -- SQLite has no notifications: every commit wakes idle workers (inotify on the WAL).
 SELECT 1;
-
--- name: delete_job
-DELETE FROM jobs WHERE id = :id AND state = :state;
-
--- name: delete_attempts
-DELETE FROM attempts WHERE job_id = :job_id;
 
 -- name: cancel_job
 UPDATE jobs
@@ -356,9 +392,6 @@ UPDATE jobs
        lease_until = NULL
  WHERE state = 'dead'
 RETURNING id;
-
--- name: delete_all_in_state
-DELETE FROM jobs WHERE state = :state RETURNING id;
 
 -- name: job_state
 SELECT state FROM jobs WHERE id = :id;
@@ -582,3 +615,129 @@ UPDATE schedules SET now_job = :job WHERE name = :name;
 
 -- name: schedule_delete
 DELETE FROM schedules WHERE name = :name;
+
+-- Retention (purge, dlq purge, the retention-* settings; migration 0013). Attempts are
+-- rolled up before they are deleted; see DECISIONS.md, "Retention".
+
+-- name: rollup_seen
+SELECT rolled_until, generation FROM rollup_mark;
+
+-- name: rollup_claim
+-- What a transaction that adds to the rollups does first (SQLite's one writer orders
+-- them already): a roll-up that read its attempts before this commits then gives up.
+UPDATE rollup_mark SET generation = generation + 1 RETURNING rolled_until;
+
+-- name: rollup_ends
+-- The ends of the next :limit + 1 attempts after the mark: a roll-up of at most :limit
+-- stops at the last one (SqlRetention.roll_up).
+SELECT finished_at FROM attempts INDEXED BY attempts_finished
+ WHERE finished_at >= :mark AND finished_at < :before
+ ORDER BY finished_at
+ LIMIT :limit + 1;
+
+-- name: rollup_next_end
+-- The first end after :mark (more than :limit attempts ended at that instant).
+SELECT min(finished_at) AS t FROM attempts INDEXED BY attempts_finished
+ WHERE finished_at > :mark AND finished_at < :before;
+
+-- name: attempts_ended_between
+SELECT j.queue AS queue, a.outcome AS outcome, a.started_at AS started_at,
+       a.finished_at AS finished_at
+  FROM attempts AS a INDEXED BY attempts_finished JOIN jobs AS j ON j.id = a.job_id
+ WHERE a.finished_at >= :mark AND a.finished_at < :cut;
+
+-- name: rollup_advance
+-- Guarded: nothing else was added to the rollups since :generation was read.
+UPDATE rollup_mark SET rolled_until = :cut, generation = generation + 1
+ WHERE generation = :generation;
+
+-- name: add_rollup_minute
+INSERT INTO rollup_minutes (minute, queue, outcome, duration, attempts, seconds, longest)
+VALUES (:minute, :queue, :outcome, :duration, :attempts, :seconds, :longest)
+    ON CONFLICT (minute, queue, outcome, duration) DO UPDATE
+   SET attempts = attempts + excluded.attempts, seconds = seconds + excluded.seconds,
+       longest = max(longest, excluded.longest);
+
+-- name: add_rollup_total
+INSERT INTO rollup_totals (queue, outcome, duration, attempts, seconds, longest, first_started)
+VALUES (:queue, :outcome, :duration, :attempts, :seconds, :longest, :first_started)
+    ON CONFLICT (queue, outcome, duration) DO UPDATE
+   SET attempts = attempts + excluded.attempts, seconds = seconds + excluded.seconds,
+       longest = max(longest, excluded.longest),
+       first_started = min(first_started, excluded.first_started);
+
+-- name: purgeable
+-- Whether a final job j may be purged: no job that depends on it is still to run (its
+-- `show` and `explain` name it), and no live worker is still stopping an attempt of it
+-- (a job cancelled as it ran: rerun waits for the same).
+(NOT j.dependents
+ OR NOT EXISTS (SELECT 1 FROM dependencies AS d JOIN jobs AS c ON c.id = d.job_id
+                 WHERE d.depends_on = j.id
+                   AND c.state NOT IN ('completed', 'dead', 'cancelled')))
+AND NOT EXISTS (SELECT 1 FROM attempts AS a JOIN workers AS w ON w.id = a.worker
+                 WHERE a.job_id = j.id AND a.finished_at IS NULL)
+
+-- name: purge_candidates
+-- Up to :limit jobs of :state that ended before :before (of :queue, NULL: any), the
+-- oldest first (index jobs_ended: the literal state list lets SQLite use it).
+SELECT j.id FROM jobs AS j INDEXED BY jobs_ended
+ WHERE j.state IN ('completed', 'dead', 'cancelled') AND j.state = :state
+   AND j.finished_at < :before AND (:queue IS NULL OR j.queue = :queue) AND PURGEABLE
+ ORDER BY j.finished_at
+ LIMIT :limit;
+
+-- name: purge_counts
+-- What purge_candidates would take, batch after batch, per state of :states.
+SELECT j.state AS state, count(*) AS n FROM jobs AS j INDEXED BY jobs_ended
+ WHERE j.state IN ('completed', 'dead', 'cancelled')
+   AND j.state IN (SELECT value FROM json_each(:states))
+   AND j.finished_at < :before AND (:queue IS NULL OR j.queue = :queue) AND PURGEABLE
+ GROUP BY j.state;
+
+-- name: purge_held
+-- Of the jobs :ids (`dlq purge` names them), those that may not be purged now.
+SELECT j.id FROM jobs AS j WHERE j.id IN (SELECT value FROM json_each(:ids)) AND NOT PURGEABLE
+ ORDER BY j.id;
+
+-- name: attempts_to_roll_up
+-- The finished attempts of jobs :ids that are not in the rollups yet.
+SELECT j.queue AS queue, a.outcome AS outcome, a.started_at AS started_at,
+       a.finished_at AS finished_at
+  FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+ WHERE a.job_id IN (SELECT value FROM json_each(:ids)) AND a.finished_at >= :mark;
+
+-- name: note_log_removals
+-- The log files of the attempts of jobs :ids, by the host that wrote them (a worker id is
+-- host:pid:slot).
+INSERT OR IGNORE INTO log_removals (host, job_id, run, at)
+SELECT CASE WHEN instr(worker, ':') > 0 THEN substr(worker, 1, instr(worker, ':') - 1)
+            ELSE worker END,
+       job_id, run, :now
+  FROM attempts
+ WHERE job_id IN (SELECT value FROM json_each(:ids)) AND log_path IS NOT NULL;
+
+-- name: delete_attempts_of
+DELETE FROM attempts WHERE job_id IN (SELECT value FROM json_each(:ids));
+
+-- name: delete_edges_of
+-- Both ends: a purged job's own dependencies, and its edges to dependents that have all
+-- ended (purgeable), so a rerun --with-dependents that blocks one again waits only for
+-- dependencies still there.
+DELETE FROM dependencies
+ WHERE job_id IN (SELECT value FROM json_each(:ids))
+    OR depends_on IN (SELECT value FROM json_each(:ids));
+
+-- name: delete_jobs
+-- By id (+state: the planner would walk every job in the state by jobs_state instead).
+DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(:ids)) AND +state = :state;
+
+-- name: take_log_removals
+-- Up to :limit log files of host :host to remove, no longer listed once taken.
+DELETE FROM log_removals
+ WHERE (host, job_id, run) IN (SELECT host, job_id, run FROM log_removals
+                                WHERE host = :host LIMIT :limit)
+RETURNING job_id, run;
+
+-- name: drop_log_removals
+-- Files of a host that has not come back since :before: given up.
+DELETE FROM log_removals WHERE at < :before;
