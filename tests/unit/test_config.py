@@ -13,6 +13,7 @@ DEFAULTS = {
     "max_backoff": "3600",
     "job_timeout": "none",
     "kill_grace": "5",
+    "stop_timeout": "none",
     "lease": "30",
     "heartbeat": "5",
     "poll_interval": "2",
@@ -23,6 +24,10 @@ DEFAULTS = {
     "snooze_exit_code": "none",
     "snooze_delay": "60",
     "max_snoozes": "10",
+    "on_complete": "none",
+    "on_failure": "none",
+    "on_dead": "none",
+    "hook_timeout": "30",
     "max_log_bytes": "67108864",
 }
 

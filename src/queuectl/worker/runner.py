@@ -3,6 +3,7 @@
 - ``slot.Slot``: one attempt at a time, from spawn to outcome;
 - ``lease.Lease``: heartbeats, the fence, the rescue;
 - ``results.Results``: ended attempts on their way into the queue;
+- ``hooks.Hooks``: the commands set to run when a result is recorded (config on-dead …);
 - ``loop.Loop``: the select() loop that drives them (wake, turn, sleep).
 
 They reach the queue only through a ``port.QueuePort``.
@@ -16,6 +17,7 @@ import time
 from queuectl.errors import QueuectlError
 from queuectl.identity import hostname, process_start
 from queuectl.jobspec import check_queues
+from queuectl.worker.hooks import Hooks
 from queuectl.worker.lease import Identity, Lease
 from queuectl.worker.loop import Loop
 from queuectl.worker.messages import TEXT, configure, event, say
@@ -54,8 +56,11 @@ class Runner:
         env = job_environment(os.environ)  # the jobs' base, copied once: no queue secrets
         me = Identity(host, pid, process_start(pid), self.queues)
         self.lease = Lease(port, self.slots, me, env, clock)
-        self.results = Results(port, clock)
-        self.loop = Loop(port, self.slots, self.lease, self.results, self.queues, burst, env, clock)
+        self.hooks = Hooks(port, env, clock)
+        self.results = Results(port, clock, recorded=self.hooks.fire)
+        self.loop = Loop(
+            port, self.slots, self.lease, self.results, self.queues, burst, env, clock, self.hooks
+        )
 
     def run(self) -> int:
         """Serve until stopped (or drained, in burst mode). → the exit status
