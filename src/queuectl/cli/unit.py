@@ -147,8 +147,11 @@ def _word(word: str) -> str:
 
 
 def _assignment(name: str, value: str) -> str:
-    """``Environment="NAME=value"``: no variable is expanded there, specifiers are."""
-    return f'Environment="{_escaped(_text(f"{name}={value}"))}"'
+    """``Environment=NAME=value``, quoted whole when the value has spaces, quotes or
+    backslashes (no variable is expanded there; specifiers are)."""
+    entry = _text(f"{name}={value}")
+    plain = not any(c.isspace() or c in "\"'\\" for c in entry)
+    return f"Environment={entry}" if plain else f'Environment="{_escaped(entry)}"'
 
 
 def _escaped(text: str) -> str:
