@@ -10,22 +10,25 @@ import json
 
 from queuectl import config as settings_mod
 from queuectl.errors import InvalidInput, NotFound
-from queuectl.jobspec import check_id, check_job, check_tags, with_flags
+from queuectl.jobspec import check_id, check_job, check_tags, decode_json, with_flags
 from queuectl.location import COMMAND, Location, Role, locate
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
     from datetime import datetime
     from types import TracebackType
     from typing import Any
 
     from queuectl.backends.base import Backend, Watcher
-    from queuectl.backends.results import Cancels, Changes
+    from queuectl.backends.results import Cancels, Changes, Imports
     from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
     from queuectl.queues import QueueInfo
     from queuectl.schedules import Schedule
+
+
+EXPORT_PAGE = 500  # jobs read (export) or written (import) at a time
 
 
 class Queue:
@@ -156,6 +159,90 @@ class Queue:
     def enqueue_lines(self, lines: Iterable[str], source: str = "-") -> list[str]:
         """JSON Lines (blank lines skipped) → all jobs enqueued, or none with the line named."""
         return self.enqueue_checked(read_jobs(lines, source))
+
+    # --- export / import ----------------------------------------------------------
+    def export(
+        self,
+        state: str | Sequence[str] | None = None,
+        queue: str | None = None,
+        *,
+        history: bool = False,
+        env_values: bool = False,
+    ) -> Generator[dict[str, Any], None, None]:
+        """Every job (in ``state``, in ``queue``), in enqueue order, as a line of JSON Lines
+        (jobfile.line_of): its spec, which enqueue takes; with ``history`` also its state,
+        counters, times and attempts, which ``import_lines`` restores. ``env_values``: the
+        environment's values, else only its names (they may be secrets). The queue is read
+        a page at a time, all pages from one snapshot: a consistent copy, in bounded
+        memory, while workers go on."""
+        from queuectl.jobspec import check_queue
+
+        states = _states(state)
+        if queue is not None:
+            check_queue(queue)
+        return self._export(states, queue, history, env_values)
+
+    def _export(
+        self, states: list[str] | None, queue: str | None, history: bool, env_values: bool
+    ) -> Generator[dict[str, Any], None, None]:
+        from queuectl.jobfile import line_of
+
+        backend = self.backend
+        with backend.snapshot():
+            after = 0
+            while True:
+                jobs, after = backend.job_page(after, EXPORT_PAGE, states, queue)
+                if not jobs:
+                    return
+                if not history:
+                    for job in jobs:
+                        yield line_of(job, None, env_values)
+                    continue
+                tried = backend.attempts_of_jobs([job.id for job in jobs])
+                for job in self.with_blockers(jobs):
+                    yield line_of(job, tried.get(job.id, []), env_values)
+
+    def import_lines(
+        self, lines: Iterable[str], source: str = "-", on_duplicate: str = "error"
+    ) -> Imports:
+        """JSON Lines as ``export`` writes them, into this queue: all in one transaction,
+        or nothing. A line with its history is restored as it was (state, counters, times,
+        attempts, dependencies); a line without is a new job, as enqueue makes it. Every
+        line is checked before the queue is opened (bad input creates nothing), so
+        ``lines`` is read twice: a list, or an object whose iteration starts over (an
+        iterator is read into a list first). ``on_duplicate``: a job whose id is in the
+        queue fails the import (``error``) or is left as it is (``skip``)."""
+        import time
+
+        from queuectl.jobfile import check_lines
+
+        if on_duplicate not in ("error", "skip"):
+            raise InvalidInput(f"--on-duplicate must be error or skip, not {on_duplicate!r}")
+        if iter(lines) is lines:
+            lines = list(lines)
+        outside = check_lines(lines, source, time.time())
+        backend = self.backend
+        return backend.import_jobs(
+            self._imported(lines, source), outside, skip_existing=on_duplicate == "skip"
+        )
+
+    def _imported(
+        self, lines: Iterable[str], source: str
+    ) -> Iterator[list[tuple[Job, list[Attempt]]]]:
+        """The checked lines as jobs, EXPORT_PAGE at a time: a line without history made a
+        new job by the queue's clock and settings (jobfile.new_job)."""
+        from queuectl.jobfile import new_job, read_lines
+
+        now, max_retries = self.backend.now(), self.settings.max_retries
+        batch: list[tuple[Job, list[Attempt]]] = []
+        for line in read_lines(lines, source, now):
+            job = line.job or new_job(line.spec, now, max_retries)
+            batch.append((job, line.attempts))
+            if len(batch) == EXPORT_PAGE:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     # --- read -------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
@@ -695,15 +782,6 @@ def _named(ids: Sequence[str]) -> list[str]:
     if not checked:
         raise InvalidInput("name at least one job id")
     return checked
-
-
-def decode_json(text: str) -> object:
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise InvalidInput("malformed JSON: nested too deeply") from None
-    except ValueError as exc:
-        raise InvalidInput(f"malformed JSON: {exc}") from None
 
 
 def _queue_names(names: Sequence[str] | None) -> list[str] | None:

@@ -40,9 +40,15 @@ def _base(text: str) -> str:
     return repr(value) if value != int(value) else str(int(value))
 
 
-def _seconds(minimum: float, allow_none: bool = False) -> Callable[[str], str]:
+def _seconds(
+    minimum: float, allow_none: bool = False, zero_is_none: bool = True
+) -> Callable[[str], str]:
+    """A duration in seconds, at least ``minimum``; with ``allow_none``, also ``none``
+    (or ``off``, or nothing, or 0 unless ``zero_is_none`` is False: then 0 is a duration)."""
+    nothing = ("none", "off", "0", "") if zero_is_none else ("none", "off", "")
+
     def check(text: str) -> str:
-        if allow_none and text.strip().lower() in ("none", "off", "0", ""):
+        if allow_none and text.strip().lower() in nothing:
             return "none"
         try:
             value = parse_duration(text)
@@ -128,6 +134,23 @@ def _keep_for(text: str) -> str:
     return repr(value) if value != int(value) else str(int(value))
 
 
+MAX_HOOK = 4096  # bytes of a hook's command (other values are short: at most 100)
+HOOKS = ("on_complete", "on_failure", "on_dead")
+
+
+def _hook(text: str) -> str:
+    """A hook: a command for /bin/sh -c, kept as written; ``none`` (or nothing) for none."""
+    if text.strip().lower() in ("none", ""):
+        return "none"
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("not valid UTF-8 text") from None
+    if size > MAX_HOOK:
+        raise ValueError(f"longer than {MAX_HOOK} bytes")
+    return text
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def check(text: str) -> str:
         value = text.strip().lower()
@@ -145,6 +168,11 @@ SETTINGS: dict[str, tuple[str, Callable[[str], str], str]] = {
     "max_backoff": ("3600", _seconds(0), "upper bound of a retry delay, seconds"),
     "job_timeout": ("none", _seconds(0.001, allow_none=True), "timeout of jobs that set none"),
     "kill_grace": ("5", _seconds(0), "SIGTERM → SIGKILL grace for timeouts and interrupts"),
+    "stop_timeout": (
+        "none",
+        _seconds(0, allow_none=True, zero_is_none=False),
+        "a graceful stop waits this long for running jobs, then interrupts them (none: for ever)",
+    ),
     "lease": ("30", _seconds(3), "how long a claim stays valid without a heartbeat"),
     "heartbeat": ("5", _seconds(0.5), "how often workers renew leases and rescue lost jobs"),
     "poll_interval": ("2", _seconds(0.05), "safety-net wake-up of idle workers"),
@@ -155,6 +183,10 @@ SETTINGS: dict[str, tuple[str, Callable[[str], str], str]] = {
     "snooze_exit_code": ("none", _exit_code, "exit code that reschedules a job, no attempt spent"),
     "snooze_delay": ("60", _seconds(0), "how long a snoozed job waits before it runs again"),
     "max_snoozes": ("10", _non_negative_int(1000), "snoozes a job may take; then they fail"),
+    "on_complete": ("none", _hook, "run (/bin/sh -c) by the worker when an attempt succeeds"),
+    "on_failure": ("none", _hook, "run by the worker after every failed attempt, the last too"),
+    "on_dead": ("none", _hook, "run by the worker when a job goes dead"),
+    "hook_timeout": ("30", _seconds(0.1), "a hook still running after this long is killed"),
     "max_log_bytes": (
         str(64 << 20),
         _log_bytes,
@@ -181,7 +213,7 @@ def canonical_key(key: str) -> str:
 def validate(key: str, value: str) -> tuple[str, str]:
     """(canonical key, canonical value) or InvalidInput naming the rule."""
     name = canonical_key(key)
-    if "\x00" in value or len(value) > 100:
+    if "\x00" in value or len(value) > (MAX_HOOK if name in HOOKS else 100):
         raise InvalidInput(f"invalid value for {name.replace('_', '-')}: too long or not text")
     try:
         return name, SETTINGS[name][1](value)
@@ -231,6 +263,21 @@ class Settings:
     @property
     def kill_grace(self) -> float:
         return float(self._values["kill_grace"])
+
+    @property
+    def stop_timeout(self) -> float | None:
+        """None: a graceful stop waits for running jobs however long they take."""
+        text = self._values["stop_timeout"]
+        return None if text == "none" else float(text)
+
+    def hook(self, name: str) -> str | None:
+        """The command of hook ``name`` (one of HOOKS), None when none is set."""
+        text = self._values[name]
+        return None if text == "none" else text
+
+    @property
+    def hook_timeout(self) -> float:
+        return float(self._values["hook_timeout"])
 
     @property
     def lease(self) -> float:

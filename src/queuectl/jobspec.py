@@ -69,7 +69,28 @@ KEYS = (
     "after",
     "after_mode",
 )
-KNOWN_KEYS = frozenset(KEYS)
+# Also accepted, and not part of the spec: "env_keys", the names of variables whose values
+# were left out (export without --with-env-values): each must be given in "env".
+ENV_KEYS = "env_keys"
+KNOWN_KEYS = frozenset((*KEYS, ENV_KEYS))
+# What a job's history adds to its spec in a line of `export --with-history`: `import`
+# restores those lines (jobfile.check_line); enqueue refuses them, saying so.
+HISTORY_KEYS = (
+    "state",
+    "attempts",
+    "runs",
+    "snoozes",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "exit_code",
+    "last_error",
+    "worker",
+    "lease_until",
+    "blocked_by",
+    "history",
+)
 # Keys of flow control (unique jobs, retry policy, dependencies), checked only when given,
 # and their values when none is (unique_key … after_mode, as _check_flow returns them).
 FLOW_KEYS = frozenset(
@@ -115,7 +136,7 @@ def _check_int(key: str, value: object, low: int, high: int) -> int:
     return value
 
 
-def _check_text(key: str, value: str, limit: int = MAX_ARG, extra: int = 0) -> str:
+def check_text(key: str, value: str, limit: int = MAX_ARG, extra: int = 0) -> str:
     """``value`` without NUL, valid UTF-8, and at most ``limit`` bytes with ``extra``."""
     if "\x00" in value:
         raise InvalidInput(f"{key} must not contain NUL bytes")
@@ -168,13 +189,13 @@ def check_command(value: object) -> str | list[str]:
     if isinstance(value, str):
         if not value.strip():
             raise InvalidInput("command must not be empty")
-        return _check_text("command", value)
+        return check_text("command", value)
     if isinstance(value, list) and value and all(isinstance(arg, str) for arg in value):
         if not value[0]:
             raise InvalidInput("command array must start with a program name")
         total = 0
         for arg in value:
-            total += len(_check_text("command argument", arg))
+            total += len(check_text("command argument", arg))
         if total > MAX_ARGV_TOTAL:
             raise InvalidInput(f"command is too long (the limit is {MAX_ARGV_TOTAL} bytes)")
         return list(value)
@@ -193,10 +214,26 @@ def check_env(value: object) -> dict[str, str] | None:
         if not isinstance(text, str):
             raise InvalidInput(f"env value of {name} must be a string")
         # exec takes each variable as one "NAME=value" string of at most MAX_ARG bytes
-        env[name] = _check_text(f"env value of {name}", text, extra=len(name) + 1)
+        env[name] = check_text(f"env value of {name}", text, extra=len(name) + 1)
     if len(env) > 1000:
         raise InvalidInput("env has too many variables (the limit is 1000)")
     return env or None
+
+
+def _check_env_keys(value: object, env: dict[str, str] | None) -> None:
+    """``env_keys``, names of variables a job had (an export leaves their values out: they
+    are secrets): each must be given a value in ``env``, or the job would run without it."""
+    if value is None:
+        return
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise InvalidInput("env_keys must be an array of variable names")
+    missing = [name for name in value if name not in (env or {})]
+    if missing:
+        shown = ", ".join(brief(name, 40) for name in missing[:5])
+        raise InvalidInput(
+            f"the job needs the environment variable(s) {shown}, whose values were not "
+            "exported (they may be secrets): export with --with-env-values, or give them in env"
+        )
 
 
 def check_tags(value: object) -> list[str] | None:
@@ -231,7 +268,7 @@ def check_unique(
     key (``"skip"``)."""
     if not isinstance(key, str) or not key:
         raise InvalidInput("unique_key must be a non-empty string")
-    _check_text("unique_key", key, MAX_UNIQUE_KEY)
+    check_text("unique_key", key, MAX_UNIQUE_KEY)
     window: float | None = None
     if within is not None and within != "active":
         window = parse_duration(within, "unique_within")
@@ -334,6 +371,18 @@ def check_when(run_at: object, delay: object, now: float) -> tuple[float | None,
     return run_at, delay
 
 
+def decode_json(text: str) -> object:
+    """A JSON document (a job, a line of a file), or InvalidInput saying what is wrong."""
+    import json
+
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidInput("malformed JSON: nested too deeply") from None
+    except ValueError as exc:
+        raise InvalidInput(f"malformed JSON: {exc}") from None
+
+
 def with_flags(raw: object, flags: dict[str, object] | None) -> object:
     """A decoded JSON job with the fields that CLI flags give added. A field given both
     ways is refused: neither can be assumed to be the one meant."""
@@ -356,6 +405,11 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         raise InvalidInput('a job must be a JSON object with at least a "command"')
     if not raw.keys() <= KNOWN_KEYS:
         unknown = next(key for key in raw if key not in KNOWN_KEYS)
+        if unknown in HISTORY_KEYS:
+            raise InvalidInput(
+                f"{unknown!r} belongs to a job's history (export --with-history): restore such "
+                "a line with queuectl import, or export without --with-history to enqueue anew"
+            )
         raise InvalidInput(f"unknown job key {brief(unknown)}; known keys: {', '.join(KEYS)}")
     if "command" not in raw:
         raise InvalidInput('a job needs a "command"')
@@ -378,7 +432,7 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     if cwd is not None:
         if not isinstance(cwd, str) or not cwd:
             raise InvalidInput("cwd must be a non-empty string")
-        cwd = _check_text("cwd", cwd, 4096)
+        cwd = check_text("cwd", cwd, 4096)
         if not os.path.isabs(cwd):
             try:
                 cwd = os.path.join(cwd_base or os.getcwd(), cwd)
@@ -388,6 +442,8 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     queue = get("queue", "default")
     command = check_command(raw["command"])
     env = check_env(get("env"))
+    if ENV_KEYS in raw:
+        _check_env_keys(raw[ENV_KEYS], env)
     tags = check_tags(get("tags"))
     if not FLOW_KEYS.isdisjoint(raw):
         unique_key, unique_within, on_duplicate, no_retry_on, after, after_mode = _check_flow(

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
-from queuectl.timefmt import iso
+from queuectl.timefmt import iso, span
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ def total_counts(per_queue: dict[str, dict[str, int]]) -> dict[str, int]:
     return {state: sum(counts.get(state, 0) for counts in per_queue.values()) for state in STATES}
 
 
+# the states in which a job holds its unique key (the index jobs_unique_active)
+ACTIVE = ("pending", "blocked", "failed", "processing")
 # the states `cancel` accepts: every job that has not ended (the SQL guards say the same)
 CANCELLABLE = ("pending", "failed", "processing", "blocked")
 # The states the operator's changes leave, passed to their guarded statements (the one
@@ -189,7 +191,7 @@ class Attempt:
     def to_dict(self) -> dict[str, Any]:
         duration = None
         if self.finished_at is not None:
-            duration = round(self.finished_at - self.started_at, 6)
+            duration = span(self.started_at, self.finished_at)
         return {
             "attempt": self.run,
             "worker": self.worker,

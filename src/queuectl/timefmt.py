@@ -34,6 +34,16 @@ def iso(ts: float | None) -> str | None:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
 
 
+def span(start: float, end: float) -> float:
+    """Seconds from ``start`` to ``end`` as ``iso`` prints them (each to the microsecond):
+    a duration that agrees with the instants shown beside it, and that an instant read
+    back from its text (an import) leaves as it was."""
+    from datetime import UTC, datetime
+
+    gap = datetime.fromtimestamp(end, UTC) - datetime.fromtimestamp(start, UTC)
+    return round(gap.total_seconds(), 6)
+
+
 def parse_instant(text: str) -> float:
     """ISO 8601 → epoch seconds. A time without an offset is taken as local time."""
     if not isinstance(text, str) or not text.strip() or "\x00" in text or len(text) > 64:

@@ -14,6 +14,7 @@ KEYS = (
     "max_backoff",
     "job_timeout",
     "kill_grace",
+    "stop_timeout",
     "lease",
     "heartbeat",
     "poll_interval",
@@ -24,6 +25,10 @@ KEYS = (
     "snooze_exit_code",
     "snooze_delay",
     "max_snoozes",
+    "on_complete",
+    "on_failure",
+    "on_dead",
+    "hook_timeout",
     "max_log_bytes",
     "retention_completed",
     "retention_cancelled",
@@ -94,8 +99,11 @@ def test_list_text_shows_every_key(home: Path) -> None:
         ["get", "nope"],
         ["unset", "nope"],
         ["set", "max-retries"],
+        ["set", "hook-timeout", "0"],
+        ["set", "stop-timeout", "-1s"],
+        ["set", "on-dead", "x" * 4097],
     ],
-    ids=" ".join,
+    ids=lambda args: " ".join(args)[:40],
 )
 def test_bad_config_exits_2_and_changes_nothing(home: Path, args: list[str]) -> None:
     before = cli_json(home, "config", "list", "--json")
@@ -112,3 +120,22 @@ def test_unset_that_would_break_the_heartbeat_rule_is_refused(home: Path) -> Non
     done = cli(home, "config", "unset", "lease")  # back to 30 s: 2 x 20 s no longer fits
     assert done.returncode == 2
     assert cli_ok(home, "config", "get", "lease").stdout == "60\n"
+
+
+@pytest.mark.usefixtures("made")
+def test_a_hook_is_kept_as_written_and_none_removes_it(home: Path) -> None:
+    hook = """notify-send "job $QUEUECTL_JOB_ID: it's dead" | logger -t 'queuectl'"""
+    cli_ok(home, "config", "set", "on-dead", hook)
+    assert cli_ok(home, "config", "get", "on_dead").stdout == hook + "\n"
+    cli_ok(home, "config", "set", "on-dead", "none")
+    assert cli_ok(home, "config", "get", "on-dead").stdout == "none\n"
+
+
+@pytest.mark.usefixtures("made")
+def test_a_stop_timeout_of_0_interrupts_at_once_and_none_waits_for_ever(home: Path) -> None:
+    cli_ok(home, "config", "set", "stop-timeout", "0")
+    assert cli_ok(home, "config", "get", "stop-timeout").stdout == "0\n"
+    cli_ok(home, "config", "set", "stop-timeout", "5m")
+    assert cli_ok(home, "config", "get", "stop-timeout").stdout == "300\n"
+    cli_ok(home, "config", "set", "stop-timeout", "none")
+    assert cli_ok(home, "config", "get", "stop-timeout").stdout == "none\n"

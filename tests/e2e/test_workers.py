@@ -261,3 +261,22 @@ def test_worker_list_and_status_json_name_each_workers_pid(qc: Queuectl) -> None
 
     assert [w.get("pid") for w in listed] == [worker.pid, worker.pid]
     assert [w.get("pid") for w in qc.json("status")["workers"]] == [worker.pid, worker.pid]
+
+
+def test_a_graceful_stop_interrupts_what_still_runs_when_stop_timeout_is_over(
+    qc: Queuectl, tmp_path: Path
+) -> None:
+    """What systemd's TimeoutStopSec counts on (worker unit): a stop has an end."""
+    qc.config("stop-timeout", "1s")
+    qc.config("kill-grace", "1s")
+    job = qc.enqueue("sleep 300")
+    worker = qc.start_worker()
+    qc.wait_state(job, "processing")
+    began = time.monotonic()
+    worker.send(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    assert time.monotonic() - began < 15
+    assert "stop-timeout (1s) is over: interrupting the jobs still running" in worker.log()
+    shown = qc.show(job)
+    assert (shown["state"], shown["attempts"]) == ("pending", 0)
+    assert shown["history"][-1]["outcome"] == "interrupted"

@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from queuectl.backends.base import LocalHost, Watcher
-from queuectl.backends.results import Beat, Exchange, Firing
+from queuectl.backends.results import Beat, Exchange, Firing, Rescued
 from queuectl.config import Settings
 from queuectl.errors import StorageError
-from queuectl.lifecycle import Finished, Policy, Succeeded, decide
+from queuectl.lifecycle import Finished, Policy, Succeeded, WorkerLost, decide
 from queuectl.models import Job, JobState
 from queuectl.worker.orphans import ThisHost
 from queuectl.worker.slot import Slot
@@ -68,18 +68,24 @@ def ended(job_id: str, worker: str = "w:1:1", runs: int = 1) -> Finished:
     return Finished(job, worker, step, "succeeded")
 
 
+def lost(job_id: str, worker: str = "other:9:1", runs: int = 1, **fields: Any) -> Finished:
+    """A rescue of another worker's attempt, as a rescue pass returns it."""
+    job = make_job(job_id, runs=runs, worker=worker, **fields)
+    return Finished(job, worker, decide(job, WorkerLost(), Policy(), WALL), WorkerLost.name)
+
+
 class FakePort:
     """A QueuePort in memory that records each call the worker makes, by name.
 
     What the queue answers is set by the test: ``ready`` (jobs the next claims take, in
     order), ``refuse`` (job ids whose results make an exchange fail), ``down`` (every
     call fails), ``revoked`` (runs a heartbeat no longer holds), ``stop``, ``stop_now``,
-    ``present``, ``rescuable`` (ids the next rescue pass returns), ``due``, ``retrying``
-    (failed jobs wait for their retry: work is left besides ``ready``), ``lost``,
-    ``slots`` (the schedules' next slots, by the queue's clock: a firing enqueues those
-    that are due, as jobs named ``s@<slot>``); for retention, ``unrolled`` (attempts a
-    roll-up finds), ``ended`` (job ids per final state that a purge takes) and
-    ``removals`` (log files of purged attempts, by host)."""
+    ``present``, ``rescuable`` (the rescues the next pass returns, ``lost``), ``due``,
+    ``retrying`` (failed jobs wait for their retry: work is left besides ``ready``),
+    ``lost``, ``slots`` (the schedules' next slots, by the queue's clock: a firing
+    enqueues those that are due, as jobs named ``s@<slot>``); for retention, ``unrolled``
+    (attempts a roll-up finds), ``ended`` (job ids per final state that a purge takes)
+    and ``removals`` (log files of purged attempts, by host)."""
 
     def __init__(self, logs_dir: str, **settings: object) -> None:
         self.logs_dir = logs_dir
@@ -94,7 +100,7 @@ class FakePort:
         self.stop = False
         self.stop_now = False
         self.present = True
-        self.rescuable: list[str] = []
+        self.rescuable: list[Finished] = []
         self.due: float | None = None
         self.retrying = False
         self.lost: str | None = None
@@ -151,10 +157,10 @@ class FakePort:
 
     def rescue_expired(
         self, policy: Policy, stale_after: float, host: LocalHost | None = None
-    ) -> list[str]:
+    ) -> Rescued:
         self._call("rescue_expired", stale_after, host)
         rescued, self.rescuable = self.rescuable, []
-        return rescued
+        return Rescued(rescued)
 
     def register_workers(
         self,

@@ -17,7 +17,7 @@ from queuectl.worker.lease import FENCE_SHARE, Identity, Lease
 from queuectl.worker.orphans import ThisHost
 from queuectl.worker.runner import Runner
 from queuectl.worker.slot import Slot, StopReason
-from tests.worker.fakes import Clock, FakePort, ended, make_job, wait_reaped
+from tests.worker.fakes import Clock, FakePort, ended, lost, make_job, wait_reaped
 
 LEASE = 30.0
 SHARE = LEASE * FENCE_SHARE  # 22.5 s: the fence's time without a renewal
@@ -107,7 +107,7 @@ def test_rescued_jobs_are_said_and_make_a_claim_worth_trying(
     runner: Runner, port: FakePort, clock: Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert not runner.lease.renew(clock(), [], stopping=False).rescued
-    port.rescuable = ["a", "b"]
+    port.rescuable = [lost("a"), lost("b")]
     assert runner.lease.renew(clock(), [], stopping=False).rescued
     stale_after, host = port.named("rescue_expired")[-1]
     assert stale_after == 3 * LEASE, "worker rows silent for 3 leases are deleted"

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from contextlib import AbstractContextManager
     from typing import Any
 
     from queuectl.backends.results import (
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
         DurationBucket,
         Exchange,
         Firing,
+        Imports,
         OutcomeCount,
+        Page,
+        Rescued,
         TimelineSlot,
     )
     from queuectl.jobspec import JobSpec
@@ -125,6 +129,41 @@ class Jobs(Protocol):
     def blocking(self, ids: Sequence[str]) -> dict[str, list[str]]:
         """For jobs of ``ids``: the dependencies whose ending is not yet applied to them."""
 
+    # --- export / import --------------------------------------------------------
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Reads made inside see one state of the queue, as of the first of them (an
+        export is one consistent copy, however long it takes and whatever runs meanwhile).
+        Nothing may be written inside."""
+
+    def job_page(
+        self,
+        after: int,
+        limit: int,
+        states: Sequence[str] | None = None,
+        queue: str | None = None,
+    ) -> Page:
+        """Up to ``limit`` jobs in enqueue order that come after position ``after`` (0: from
+        the first), in one of ``states`` and in ``queue`` (None: any)."""
+
+    def attempts_of_jobs(self, ids: Sequence[str]) -> dict[str, list[Attempt]]:
+        """Every attempt of the jobs ``ids``, per job, oldest first (jobs without any are
+        absent)."""
+
+    def import_jobs(
+        self,
+        batches: Iterable[Sequence[tuple[Job, Sequence[Attempt]]]],
+        outside: Sequence[str],
+        skip_existing: bool,
+    ) -> Imports:
+        """Insert jobs as they are given (state, counters, times, attempts), all in one
+        transaction or none. A job's ``after`` become its edges, those of ``blocked_by``
+        still holding it; the endings of those that are final are applied (a dependency may
+        have ended in this queue). ``outside``: dependencies that hold jobs of the batches
+        and come from the queue, not from the batches (InvalidInput if one is missing). A
+        job whose id is in the queue already is InvalidInput, or with ``skip_existing``
+        left out (its attempts too). A job active with a unique key that an active job of
+        the queue holds is Conflict."""
+
     # --- the worker's verbs -----------------------------------------------------
     def exchange(
         self,
@@ -148,13 +187,14 @@ class Jobs(Protocol):
 
     def rescue_expired(
         self, policy: Policy, stale_after: float, host: LocalHost | None = None
-    ) -> list[str]:
+    ) -> Rescued:
         """Fail attempts whose lease was lost ("worker lost"); drop worker rows silent
-        too long. A lease is lost when this rescuer has seen it unrenewed for the lease's
-        length of its own monotonic time (lifecycle.LeaseWatch: one pass only watches),
-        or, with ``host``, at once when ``host`` proves its holder dead and its processes
-        ended. ``host`` also supplies the output a dead holder left, stored with the
-        attempt."""
+        too long; → the jobs rescued (results.Rescued: their ids, and each ending for the
+        rescuer's hooks). A lease is lost when this rescuer has seen it unrenewed for the
+        lease's length of its own monotonic time (lifecycle.LeaseWatch: one pass only
+        watches), or, with ``host``, at once when ``host`` proves its holder dead and its
+        processes ended. ``host`` also supplies the output a dead holder left, stored with
+        the attempt."""
 
     def latest_attempt(self, worker: str) -> Attempt | None:
         """The attempt the worker slot ``worker`` started last (None: none stored)."""

@@ -20,10 +20,20 @@ from queuectl.errors import Conflict, InvalidInput, NotFound, QueuectlError, Sto
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
+    from contextlib import AbstractContextManager
     from typing import Any, TypeVar
 
     from queuectl.backends.base import LocalHost
-    from queuectl.backends.results import Beat, Cancels, Changes, Exchange, Firing
+    from queuectl.backends.results import (
+        Beat,
+        Cancels,
+        Changes,
+        Exchange,
+        Firing,
+        Imports,
+        Page,
+        Rescued,
+    )
     from queuectl.jobspec import JobSpec
     from queuectl.lifecycle import Finished, LeaseWatch, Policy, Transition
     from queuectl.models import Attempt, Job, WorkerInfo
@@ -221,6 +231,55 @@ class Claims:
 NO_CLAIMS = Claims()
 
 
+def _import_row(job: Job) -> dict[str, Any]:
+    """The columns of statement ``import_job``: the job as it is, its lists as JSON text
+    (as enqueue stores them), and as many blockers as dependencies still hold it."""
+    return {
+        "id": job.id,
+        "command": json.dumps(job.command),
+        "state": job.state.value,
+        "attempts": job.attempts,
+        "max_retries": job.max_retries,
+        "priority": job.priority,
+        "queue": job.queue,
+        "run_at": job.run_at,
+        "timeout": job.timeout,
+        "cwd": job.cwd,
+        "env": json.dumps(job.env) if job.env else None,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "exit_code": job.exit_code,
+        "last_error": storable(job.last_error),
+        "worker": job.worker,
+        "runs": job.runs,
+        "lease_until": job.lease_until,
+        "tags": json.dumps(list(job.tags)) if job.tags else None,
+        "unique_key": job.unique_key,
+        "no_retry_on": json.dumps(sorted(job.no_retry_on)) if job.no_retry_on else None,
+        "snoozes": job.snoozes,
+        "after_ids": json.dumps(list(job.after)) if job.after else None,
+        "after_mode": job.after_mode,
+        "blockers": len(job.blocked_by) if job.state.value == "blocked" else 0,
+    }
+
+
+def _attempt_row(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "job_id": attempt.job_id,
+        "run": attempt.run,
+        "worker": attempt.worker,
+        "started_at": attempt.started_at,
+        "finished_at": attempt.finished_at,
+        "outcome": attempt.outcome,
+        "exit_code": attempt.exit_code,
+        "error": storable(attempt.error),
+        "log_path": attempt.log_path,
+        "log_tail": storable(attempt.log_tail),
+    }
+
+
 def _with_queue_settings(job: Job, row: Any) -> Job:
     """``job`` as its queue's settings make it: the queue's timeout if it has none of its
     own, and the queue's no-retry-on codes added to its own."""
@@ -279,6 +338,14 @@ class SqlBackend(SqlInsights, SqlRetention):
 
     def now(self) -> float:
         raise NotImplementedError
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _counted(self, conn: Any, added: Mapping[str, int]) -> None:
+        """Jobs inserted in a state of ``added`` other than pending, so many of each (an
+        import): an engine that keeps counts per state (SQLite's job_counts, updated by
+        triggers that never see an insert) adds them."""
 
     # --- helpers ------------------------------------------------------------------
     def _run(self, conn: Any, name: str, params: dict[str, Any] | None = None) -> Any:
@@ -597,6 +664,120 @@ class SqlBackend(SqlInsights, SqlRetention):
             found.setdefault(row["job_id"], []).append(row["depends_on"])
         return found
 
+    # --- export / import ------------------------------------------------------------
+    def job_page(
+        self,
+        after: int,
+        limit: int,
+        states: Sequence[str] | None = None,
+        queue: str | None = None,
+    ) -> Page:
+        """By ``seq``, the primary key: each page is one walk of its index from where the
+        last one stopped, however far into a million jobs."""
+        from queuectl.backends.results import Page
+        from queuectl.models import Job
+
+        params = {
+            "after": after,
+            "limit": limit,
+            "states": None if states is None else self._list(states),
+            "queue": queue,
+        }
+        rows = self._rows("job_page", params)
+        return Page([Job.from_row(r) for r in rows], int(rows[-1]["seq"]) if rows else after)
+
+    def attempts_of_jobs(self, ids: Sequence[str]) -> dict[str, list[Attempt]]:
+        from queuectl.models import Attempt
+
+        found: dict[str, list[Attempt]] = {}
+        for row in self._rows_of_ids("attempts_of_jobs", ids):
+            found.setdefault(row["job_id"], []).append(Attempt.from_row(row))
+        return found
+
+    def import_jobs(
+        self,
+        batches: Iterable[Sequence[tuple[Job, Sequence[Attempt]]]],
+        outside: Sequence[str],
+        skip_existing: bool,
+    ) -> Imports:
+        """One transaction: the dependencies from the queue are found (and on PostgreSQL
+        locked, as an enqueue's are: one that ends meanwhile waits, then settles the new
+        edges), each batch's jobs and attempts inserted as they are, then every edge (so a
+        dependency's ``dependents`` flag is set whatever the order), and the endings of
+        final dependencies applied to the jobs they still hold (``_settle``)."""
+        from queuectl.backends.results import Imports
+
+        def work(conn: Any) -> Imports:
+            found = self._run(conn, "dependencies_present", {"ids": self._list(list(outside))})
+            missing = sorted(set(outside) - {r["id"] for r in found.fetchall()})
+            if missing:
+                raise InvalidInput(
+                    f"a job waits for {missing[0]!r}, which is neither in the queue nor earlier "
+                    "in the file; nothing was imported"
+                )
+            counts: dict[str, int] = {}
+            edges: list[dict[str, Any]] = []
+            keys: dict[str, str] = {}  # unique key → the active job of the file holding it
+            attempts = skipped = 0
+            for batch in batches:
+                ids = [job.id for job, _ in batch]
+                there = {r["id"] for r in self._run(conn, "existing_ids", {"ids": self._list(ids)})}
+                if there and not skip_existing:
+                    first = next(i for i in ids if i in there)
+                    raise InvalidInput(
+                        f"job id {first!r} is in the queue already; nothing was imported "
+                        "(--on-duplicate skip imports the others)"
+                    )
+                kept = [(job, tried) for job, tried in batch if job.id not in there]
+                skipped += len(batch) - len(kept)
+                for job, _ in kept:
+                    self._hold_key(conn, job, keys)
+                self._run_many(conn, "import_job", [_import_row(job) for job, _ in kept])
+                rows = [_attempt_row(a) for _, tried in kept for a in tried]
+                self._run_many(conn, "import_attempt", rows)
+                attempts += len(rows)
+                for job, _ in kept:
+                    counts[job.state.value] = counts.get(job.state.value, 0) + 1
+                    holding = set(job.blocked_by)
+                    edges += [
+                        {"job_id": job.id, "depends_on": dep, "settled": dep not in holding}
+                        for dep in job.after
+                    ]
+            self._run_many(conn, "import_dependency", edges)
+            self._counted(conn, counts)
+            self._settle(conn, sorted({e["depends_on"] for e in edges if not e["settled"]}))
+            self._run(conn, "notify_jobs")
+            return Imports(sum(counts.values()), attempts, skipped)
+
+        try:
+            return self._write(work)
+        except DuplicateKey:
+            raise Conflict(
+                "a job id or unique key of the file was taken meanwhile; nothing was imported"
+            ) from None
+
+    def _hold_key(self, conn: Any, job: Job, keys: dict[str, str]) -> None:
+        """An active job with a unique key: refused (Conflict) where an active job of the
+        queue, or one earlier in the import, holds the key already (the unique index would
+        refuse it, naming neither)."""
+        from queuectl.models import ACTIVE
+
+        key = job.unique_key
+        if key is None or job.state.value not in ACTIVE:
+            return
+        holder = keys.get(key)
+        if holder is None:
+            self._run(conn, "unique_lock", {"key": key})
+            params = {"key": key, "within": None, "now": self.now()}
+            row = self._run(conn, "unique_holder", params).fetchone()
+            holder = None if row is None else row["id"]
+        if holder is not None:
+            raise Conflict(
+                f"job {job.id!r} is {job.state.value} with unique key {key!r}, which active "
+                f"job {holder!r} holds; nothing was imported"
+            )
+        keys[key] = job.id
+
     # --- the worker's verbs ---------------------------------------------------------
     def exchange(
         self,
@@ -683,7 +864,7 @@ class SqlBackend(SqlInsights, SqlRetention):
 
     def rescue_expired(
         self, policy: Policy, stale_after: float, host: LocalHost | None = None
-    ) -> list[str]:
+    ) -> Rescued:
         """Fail every attempt whose lease was lost ("worker lost"); drop silent worker rows.
 
         Lost means: this rescuer has seen the lease unrenewed for its length, by its own
@@ -692,6 +873,7 @@ class SqlBackend(SqlInsights, SqlRetention):
         committed in between wins."""
         import time
 
+        from queuectl.backends.results import Rescued
         from queuectl.config import Settings
         from queuectl.lifecycle import LeaseWatch
 
@@ -718,8 +900,9 @@ class SqlBackend(SqlInsights, SqlRetention):
         if not lost:
             # the common case reads only, then drops silent worker rows
             self._change("delete_stale_workers", {"now": self.now(), "stale_after": stale_after})
-            return []
-        return self._write(lambda conn: self._rescue(conn, policy, stale_after, host, lost, seen))
+            return Rescued()
+        ended = self._write(lambda conn: self._rescue(conn, policy, stale_after, host, lost, seen))
+        return Rescued(ended)
 
     def _rescue(
         self,
@@ -729,12 +912,12 @@ class SqlBackend(SqlInsights, SqlRetention):
         host: LocalHost | None,
         lost: set[str],
         seen: dict[str, Any],
-    ) -> list[str]:
-        from queuectl.lifecycle import WorkerLost, decide
+    ) -> list[Finished]:
+        from queuectl.lifecycle import Finished, WorkerLost, decide
         from queuectl.models import Job
 
         now = self.now()
-        rescued = []
+        rescued: list[Finished] = []
         rows = self._run(conn, "rescue_candidates", {"ids": self._list(sorted(lost))}).fetchall()
         for row in rows:
             job = Job.from_row(row)
@@ -752,8 +935,13 @@ class SqlBackend(SqlInsights, SqlRetention):
                         job.id, job.runs, job.worker, before["pid_start"]
                     )
                 self._run(conn, "end_attempt", params)
-                rescued.append(job.id)
-        self._settle(conn, rescued)
+                rescued.append(
+                    Finished(
+                        job, job.worker, step, WorkerLost.name, params["log_path"],
+                        params["log_tail"],
+                    )
+                )  # fmt: skip
+        self._settle(conn, [end.job.id for end in rescued])
         self._run(conn, "delete_stale_workers", {"now": now, "stale_after": stale_after})
         return rescued
 

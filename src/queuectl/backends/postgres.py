@@ -118,6 +118,7 @@ class PostgresBackend(SqlBackend):
         whatever the role, so whether it runs for hours changes nothing else here. A role
         that does not create (location.READER) finds the queue's schema or fails."""
         self.where = where
+        self._reading: Conn | None = None  # the connection of a snapshot (snapshot())
         url = where.target
         self.schema = where.schema or WRITTEN_FOR
         self.q = queries_in(self.schema)
@@ -150,9 +151,34 @@ class PostgresBackend(SqlBackend):
         prepare = False if name in CUSTOM_PLANS else None
         try:
             with self.link.connection() as conn:
+                if self._reading is not None and conn is not self._reading:
+                    raise StorageError(
+                        f"PostgreSQL at {self.where.shown}: the connection was lost during "
+                        "a read that needed one snapshot"
+                    )
                 return conn.execute(self.q[name], params or {}, prepare=prepare).fetchall()
         except psycopg.Error as exc:
             raise self.error(exc) from exc
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One REPEATABLE READ transaction, read only, on the process's one connection;
+        a read that finds the connection replaced fails rather than read another state."""
+        try:
+            with self.link.connection() as conn:
+                conn.execute(self.q["snapshot_begin"])
+                conn.execute(self.q["snapshot_patience"])
+        except psycopg.Error as exc:
+            raise self.error(exc) from exc
+        self._reading = conn
+        try:
+            yield
+        finally:
+            self._reading = None
+            try:
+                conn.execute(self.q["snapshot_end"])
+            except psycopg.Error:
+                self.link.abandon()
 
     def _write(self, work: Callable[[Any], R], batched: bool = False) -> R:
         """Run ``work`` in one transaction. ``batched``: its statements go in pipeline mode,

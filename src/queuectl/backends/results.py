@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, NamedTuple
 from queuectl.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from queuectl.errors import QueuectlError
+    from queuectl.lifecycle import Finished
     from queuectl.models import Job
 
 
@@ -97,3 +100,32 @@ class DurationBucket(NamedTuple):
     slot: int | None
     attempts: int
     seconds: float
+
+
+class Rescued(list[str]):
+    """What a rescue pass (Jobs.rescue_expired) ended: the ids of the jobs, a list as
+    before, and ``ended``: each rescue as a worker's result reads (``lifecycle.Finished``,
+    outcome ``worker_lost``), for the hooks of the worker that rescued them."""
+
+    __slots__ = ("ended",)
+
+    def __init__(self, ended: Sequence[Finished] = ()) -> None:
+        super().__init__(end.job.id for end in ended)
+        self.ended = list(ended)
+
+
+class Page(NamedTuple):
+    """A page of jobs in enqueue order (Jobs.job_page): ``jobs``, and ``last``, the
+    position to ask the next page after (the last job's; ``after`` when there is none)."""
+
+    jobs: list[Job]
+    last: int
+
+
+class Imports(NamedTuple):
+    """What an import (Jobs.import_jobs) wrote: ``jobs`` and their ``attempts``, and the
+    jobs ``skipped`` because their id was in the queue already."""
+
+    jobs: int
+    attempts: int
+    skipped: int

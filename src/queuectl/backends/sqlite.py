@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import time
+from contextlib import contextmanager
 from itertools import chain
 
 from queuectl.backends.common import (
@@ -28,7 +29,7 @@ from queuectl.sqlfiles import migrations, queries
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from typing import Any, TypeVar
 
     from queuectl.backends.wakeup import DbWatcher
@@ -279,6 +280,20 @@ class SQLiteBackend(SqlBackend):
 
     def now(self) -> float:
         return time.time()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction (deferred: its snapshot is taken at its first read)."""
+        self._rows_of(_Q["snapshot_begin"])
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute(_Q["snapshot_end"])
+
+    def _counted(self, conn: Any, added: Mapping[str, int]) -> None:
+        for state, n in added.items():
+            self._run(conn, "count_added", {"state": state, "n": n})
 
     # --- engine specifics ---------------------------------------------------------
     def _migrate(self, creates: bool = True) -> None:

@@ -420,7 +420,7 @@ def _json_job(words: list[str]) -> object:
     if words[0].lstrip()[:1] in ("{", "["):
         if len(words) > 1:
             raise InvalidInput(f"give one JSON job, not {len(words)} (quote it as one word)")
-        from queuectl.api import decode_json
+        from queuectl.jobspec import decode_json
 
         return decode_json(words[0])
     import shlex  # only to answer a mistake

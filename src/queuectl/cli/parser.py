@@ -229,7 +229,7 @@ def _add_options(parser: Any, options: Sequence[Option]) -> None:
 
 def _add_list(commands: Any) -> None:
     from queuectl.cli.jobs import cmd_list
-    from queuectl.models import SORTS, STATES
+    from queuectl.models import SORTS
 
     listing = commands.add_parser(
         "list",
@@ -240,14 +240,7 @@ def _add_list(commands: Any) -> None:
         "N; with --sort, --limit keeps the first N of that order (--sort updated --reverse "
         "--limit 20: the 20 jobs that changed last).",
     )
-    listing.add_argument(
-        "--state",
-        dest="states",
-        type=states,
-        metavar="STATE[,STATE…]",
-        help=f"only jobs in these states: {', '.join(STATES)} (default: every state)",
-    )
-    listing.add_argument("--queue", metavar="NAME", help="only jobs of queue NAME (default: all)")
+    _add_state_and_queue(listing)
     listing.add_argument(
         "--tag",
         dest="tags",
@@ -283,6 +276,20 @@ def _add_list(commands: Any) -> None:
     )
     _add_json(listing)
     listing.set_defaults(run=cmd_list)
+
+
+def _add_state_and_queue(command: Any) -> None:
+    """``--state S[,S…]`` and ``--queue NAME``: the filters of list and export."""
+    from queuectl.models import STATES
+
+    command.add_argument(
+        "--state",
+        dest="states",
+        type=states,
+        metavar="STATE[,STATE…]",
+        help=f"only jobs in these states: {', '.join(STATES)} (default: every state)",
+    )
+    command.add_argument("--queue", metavar="NAME", help="only jobs of queue NAME (default: all)")
 
 
 def states(text: str) -> list[str]:
@@ -519,6 +526,53 @@ def _add_purge(commands: Any) -> None:
     purge.set_defaults(run=cmd_purge)
 
 
+def _add_export(commands: Any) -> None:
+    from queuectl.cli.transfer import cmd_export
+
+    export = commands.add_parser(
+        "export",
+        help="jobs as JSON Lines on stdout, for import (or enqueue --file)",
+        description="Every job, in enqueue order, one JSON object a line. Without "
+        "--with-history, a line is the job's spec: enqueue --file and import make a new job "
+        "of it. With it, import restores the job as it was. Read from one snapshot of the "
+        "queue, a page at a time.",
+    )
+    _add_state_and_queue(export)
+    export.add_argument(
+        "--with-history",
+        action="store_true",
+        help="also each job's state, counters, times and attempts (default: its spec only)",
+    )
+    export.add_argument(
+        "--with-env-values",
+        action="store_true",
+        help="write the values of the jobs' environment variables, which may be secrets "
+        "(default: their names only, which import and enqueue refuse without values)",
+    )
+    export.set_defaults(run=cmd_export)
+
+
+def _add_import(commands: Any) -> None:
+    from queuectl.cli.transfer import cmd_import
+
+    imports = commands.add_parser(
+        "import",
+        help="jobs from JSON Lines (what export writes): all or nothing",
+        description="Every line into the queue in one transaction, or nothing. A line with "
+        "its history (export --with-history) is restored as it was, state and attempts "
+        "included; a line without is a new job, as enqueue makes it.",
+    )
+    imports.add_argument("--file", metavar="FILE", help="JSON Lines file ('-' = stdin)")
+    imports.add_argument(
+        "--on-duplicate",
+        choices=("error", "skip"),
+        default="error",
+        help="a job whose id is in the queue already: fail, importing nothing (default), "
+        "or leave the queue's job as it is and import the others",
+    )
+    imports.set_defaults(run=cmd_import)
+
+
 def _add_config(commands: Any) -> None:
     from queuectl.cli.config import (
         cmd_config_get,
@@ -667,7 +721,12 @@ def _add_schedule(commands: Any) -> None:
 
 
 def _add_worker(commands: Any) -> None:
-    from queuectl.cli.workers import cmd_worker_list, cmd_worker_start, cmd_worker_stop
+    from queuectl.cli.workers import (
+        cmd_worker_list,
+        cmd_worker_start,
+        cmd_worker_stop,
+        cmd_worker_unit,
+    )
 
     worker = commands.add_parser("worker", help="run, stop and list workers").add_subparsers(
         dest="worker", metavar="ACTION"
@@ -712,6 +771,26 @@ def _add_worker(commands: Any) -> None:
     wlist = worker.add_parser("list", help="live workers")
     _add_json(wlist)
     wlist.set_defaults(run=cmd_worker_list)
+    unit = worker.add_parser(
+        "unit",
+        help="print a systemd unit that runs a worker of this queue",
+        description="A systemd service on stdout, for /etc/systemd/system: the worker "
+        "started as printed, with the queue's location, stopped gracefully (SIGTERM to the "
+        "worker alone, the time the queue's stop-timeout allows), restarted on failure.",
+    )
+    unit.add_argument(
+        "--user", metavar="USER", help="run the worker as USER (default: you; none for root)"
+    )
+    unit.add_argument(
+        "--count", "-c", "--concurrency", type=positive, default=1, metavar="N",
+        help="run up to N jobs at once, 1-256 (default: 1)",
+    )  # fmt: skip
+    unit.add_argument(
+        "--queue", action="append", dest="queues", metavar="NAME",
+        help="serve only queue NAME, or with '!NAME' every queue but NAME; repeatable "
+        "(default: every queue)",
+    )  # fmt: skip
+    unit.set_defaults(run=cmd_worker_unit)
 
 
 def _add_log_format(start: Any) -> None:
@@ -787,6 +866,8 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "run-now": _add_run_now,
     "dlq": _add_dlq,
     "purge": _add_purge,
+    "export": _add_export,
+    "import": _add_import,
     "config": _add_config,
     "queue": _add_queue,
     "schedule": _add_schedule,

@@ -42,7 +42,7 @@ class Renewal(NamedTuple):
     """What a heartbeat tells the loop."""
 
     stop: bool = False  # `worker stop` asked this worker to stop
-    rescued: bool = False  # jobs were rescued: something may be claimable now
+    rescued: Sequence[Finished] = ()  # jobs it rescued: something may be claimable now
     stop_now: bool = False  # `worker stop --now`: interrupt the running jobs too
 
 
@@ -131,7 +131,7 @@ class Lease:
             rescued = self.port.rescue_expired(policy, settings.lease * STALE_LEASES, self.here())
             for job_id in rescued:
                 event("rescued", f"rescued job {job_id}: its worker was lost", job=job_id)
-            return Renewal(stop, bool(rescued), beat.stop_now)
+            return Renewal(stop, rescued.ended, beat.stop_now)
         except QueuectlError as exc:
             say(f"heartbeat failed: {exc}")
             self.stop_unfenced(now)

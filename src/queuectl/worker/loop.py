@@ -9,7 +9,8 @@ Each pass: reap what ended, enforce deadlines, heartbeat when due (``Lease``), f
 schedules' due slots (at each heartbeat, at a timer, and at the next slot), then a turn:
 the results of ended attempts and the claims for free slots in one exchange with the
 queue (``Results`` keeps what could not be written), a retention pass when one is due
-(``Housekeeping``), then sleep until something happens.
+(``Housekeeping``), then sleep until something happens. The hooks of recorded results
+(``Hooks``) are spawned, reaped and timed out in the same passes, never awaited.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from queuectl.backends.base import Watcher
     from queuectl.lifecycle import Outcome
     from queuectl.models import Job
+    from queuectl.worker.hooks import Hooks
     from queuectl.worker.housekeeping import Housekeeping
     from queuectl.worker.lease import Lease
     from queuectl.worker.port import QueuePort
@@ -50,7 +52,7 @@ class Loop:
     """The select() loop over one worker's slots. ``env`` is the jobs' base environment
     (the lease writes the fence's token into it); ``clock`` the worker's monotonic clock
     (a test's fake one); ``housekeeping``: its retention passes, run after a turn when
-    due (None: none)."""
+    due (None: none); ``hooks``: what runs the hooks of recorded results (None: none)."""
 
     def __init__(
         self,
@@ -63,6 +65,7 @@ class Loop:
         env: dict[str, str],
         clock: Callable[[], float] = time.monotonic,
         housekeeping: Housekeeping | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.port = port
         self.housekeeping = housekeeping
@@ -73,7 +76,9 @@ class Loop:
         self.burst = burst
         self.env = env
         self.clock = clock
+        self.hooks = hooks
         self.stopping = False
+        self.stop_deadline: float | None = None  # a graceful stop's end (config stop-timeout)
         self.interrupted = False  # told to stop now: running jobs were interrupted
         self.claim_blocked = False  # the last claim found nothing: wait for a change
         self.resume_at = 0.0  # after a queue error, the queue is left alone until then
@@ -145,7 +150,8 @@ class Loop:
 
     # --- the loop -------------------------------------------------------------
     def run(self) -> None:
-        """Until stopped with nothing left to write (or, in burst mode, drained)."""
+        """Until stopped with nothing left to write and no hook running (or, in burst mode,
+        drained)."""
         while True:
             self._reap()
             now = self.clock()
@@ -167,6 +173,7 @@ class Loop:
                 if (
                     not running
                     and not self.results.unrecorded
+                    and not (self.hooks and self.hooks.running)
                     and (self.stopping or (self.burst and self._drained()))
                 ):
                     return
@@ -211,6 +218,10 @@ class Loop:
         wake += [at for at in (s.wake_at() for s in running) if at is not None]
         if self.housekeeping is not None and not self.stopping:
             wake.append(self.housekeeping.next_at)
+        if self.hooks is not None and (hook_at := self.hooks.wake_at()) is not None:
+            wake.append(hook_at)
+        if self.stop_deadline is not None and running:
+            wake.append(self.stop_deadline)
         if running and settings.max_log_bytes:
             wake.append(self.next_log_check)
         if self.next_fire is not None and self._fires():
@@ -250,9 +261,12 @@ class Loop:
         if renewal.stop_now:
             self.interrupt()
         elif renewal.stop:
-            self.stopping = True
+            self._begin_stop()
         if renewal.rescued:
             self.claim_blocked = False
+            if self.hooks is not None:
+                for ended in renewal.rescued:
+                    self.hooks.fire(ended)
         self.look_at_schedules = True
 
     # --- schedules --------------------------------------------------------------
@@ -333,6 +347,8 @@ class Loop:
 
     # --- watching running jobs --------------------------------------------------
     def _reap(self) -> None:
+        if self.hooks is not None:
+            self.hooks.reap()
         for slot in self._running():
             status = slot.reap()
             if status is not None:
@@ -342,9 +358,14 @@ class Loop:
                 self._finish(slot, slot.outcome(status, slot.timeout(self.port.settings)))
 
     def _enforce_deadlines(self, now: float) -> None:
+        """Jobs' timeouts and kills, hooks' timeouts, and the end of a graceful stop."""
         settings = self.port.settings
         for slot in self._running():
             slot.enforce(now, settings)
+        if self.hooks is not None:
+            self.hooks.enforce(now)
+        if self.stop_deadline is not None and now >= self.stop_deadline:
+            self._stop_timed_out()
 
     def _limit_logs(self, now: float) -> None:
         """Keep running jobs' output within max-log-bytes on disk (see LiveLog.limit)."""
@@ -368,9 +389,26 @@ class Loop:
             elif sig in GRACEFUL or sig == STOP_REQUEST:
                 self._on_stop(escalate=sig in GRACEFUL)
 
+    def _begin_stop(self) -> None:
+        """Stop claiming; running jobs may finish, for at most config stop-timeout."""
+        if self.stopping:
+            return
+        self.stopping = True
+        limit = self.port.settings.stop_timeout
+        if limit is not None:
+            self.stop_deadline = self.clock() + limit
+
+    def _stop_timed_out(self) -> None:
+        """A graceful stop outlasted stop-timeout: what still runs is interrupted."""
+        self.stop_deadline = None
+        if self._running() and not self.interrupted:
+            limit = self.port.settings.stop_timeout or 0.0
+            say(f"stop-timeout ({limit:g}s) is over: interrupting the jobs still running")
+            self.interrupt()
+
     def _on_stop(self, escalate: bool) -> None:
         if not self.stopping:
-            self.stopping = True
+            self._begin_stop()
             running = len(self._running())
             event(
                 "stopping",
@@ -392,7 +430,10 @@ class Loop:
         if self.interrupted:
             return
         first, self.stopping, self.interrupted = not self.stopping, True, True
+        self.stop_deadline = None
         self.results.stop_waiting()
+        if self.hooks is not None:
+            self.hooks.kill_all()
         now = self.clock()
         grace = self.port.settings.kill_grace
         running = self._running()

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from queuectl.api import Queue
     from queuectl.backends.base import LocalHost, Watcher
-    from queuectl.backends.results import Beat, Exchange, Firing
+    from queuectl.backends.results import Beat, Exchange, Firing, Rescued
     from queuectl.config import Settings
     from queuectl.lifecycle import Finished, Policy
     from queuectl.worker.orphans import ThisHost
@@ -54,8 +54,8 @@ class QueuePort(Protocol):
 
     def rescue_expired(
         self, policy: Policy, stale_after: float, host: LocalHost | None = None
-    ) -> list[str]:
-        """End attempts whose lease was lost → their job ids."""
+    ) -> Rescued:
+        """End attempts whose lease was lost → their job ids (and each ending)."""
 
     def register_workers(
         self,
@@ -135,7 +135,7 @@ class QueueAdapter:
 
     def rescue_expired(
         self, policy: Policy, stale_after: float, host: LocalHost | None = None
-    ) -> list[str]:
+    ) -> Rescued:
         return self._backend.rescue_expired(policy, stale_after, host)
 
     def register_workers(

@@ -27,9 +27,15 @@ class Results:
     """Results not written yet, and those the queue refused. ``clock`` is the worker's
     monotonic clock (a test's fake one)."""
 
-    def __init__(self, port: QueuePort, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        port: QueuePort,
+        clock: Callable[[], float] = time.monotonic,
+        recorded: Callable[[Finished], None] | None = None,
+    ) -> None:
         self.port = port
         self.clock = clock
+        self.recorded = recorded  # told of each result written as the job's (its hooks)
         # results that could not be written yet (queue unreachable): retried every turn
         self.unrecorded: list[Finished] = []
         # those whose write failed, (job, run) → when it first did: retried one by one,
@@ -117,7 +123,8 @@ class Results:
 
     def report(self, ended: Finished, ours: bool) -> None:
         """One ``ended`` event per written result: the job's new state, or that it was not
-        ours. A job that ended ``dead`` is counted (``dead``: a burst run exits 1)."""
+        ours. A job that ended ``dead`` is counted (``dead``: a burst run exits 1). A result
+        written as the job's goes to ``recorded`` (the worker's hooks)."""
         job, step = ended.job, ended.transition
         head = f"{ended.worker} job {job.id} attempt {job.runs}: "
         fields: dict[str, object] = {
@@ -141,6 +148,8 @@ class Results:
         message = head + note + (f" — {step.error}" if step.error else "")
         fields.update(state=step.state.value, error=step.error, retry_in=retry_in)
         event("ended", message, **fields, recorded=True)
+        if self.recorded is not None:
+            self.recorded(ended)
 
 
 def _key(ended: Finished) -> tuple[str, int]:

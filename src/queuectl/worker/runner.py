@@ -4,6 +4,7 @@
 - ``lease.Lease``: heartbeats, the fence, the rescue;
 - ``results.Results``: ended attempts on their way into the queue;
 - ``housekeeping.Housekeeping``: retention passes (roll-ups, purges, leftover files);
+- ``hooks.Hooks``: the commands set to run when a result is recorded (config on-dead …);
 - ``loop.Loop``: the select() loop that drives them (wake, turn, sleep).
 
 They reach the queue only through a ``port.QueuePort``.
@@ -17,6 +18,7 @@ import time
 from queuectl.errors import QueuectlError
 from queuectl.identity import hostname, process_start
 from queuectl.jobspec import check_queues
+from queuectl.worker.hooks import Hooks
 from queuectl.worker.housekeeping import Housekeeping
 from queuectl.worker.lease import Identity, Lease
 from queuectl.worker.loop import Loop
@@ -56,7 +58,8 @@ class Runner:
         env = job_environment(os.environ)  # the jobs' base, copied once: no queue secrets
         me = Identity(host, pid, process_start(pid), self.queues)
         self.lease = Lease(port, self.slots, me, env, clock)
-        self.results = Results(port, clock)
+        self.hooks = Hooks(port, env, clock)
+        self.results = Results(port, clock, recorded=self.hooks.fire)
         self.housekeeping = Housekeeping(port, self.lease.here, clock)
         self.loop = Loop(
             port,
@@ -67,7 +70,8 @@ class Runner:
             burst,
             env,
             clock,
-            self.housekeeping,
+            housekeeping=self.housekeeping,
+            hooks=self.hooks,
         )
 
     def run(self) -> int:

@@ -536,13 +536,16 @@ SELECT queuectl.settle(%(ids)s::text[])
  WHERE EXISTS (SELECT 1 FROM queuectl.dependencies WHERE depends_on = ANY(%(ids)s::text[]));
 
 -- name: dependencies_of
+-- What `show` lists, each side by id (the same order on every engine, whatever the
+-- order the edges were stored in).
 SELECT 'after' AS side, d.depends_on AS id, p.state AS state
   FROM queuectl.dependencies AS d LEFT JOIN queuectl.jobs AS p ON p.id = d.depends_on
  WHERE d.job_id = %(id)s
 UNION ALL
 SELECT 'dependent', d.job_id, j.state
   FROM queuectl.dependencies AS d JOIN queuectl.jobs AS j ON j.id = d.job_id
- WHERE d.depends_on = %(id)s;
+ WHERE d.depends_on = %(id)s
+ ORDER BY side, id;
 
 -- name: blocking_edges
 SELECT d.job_id, d.depends_on FROM queuectl.dependencies AS d
@@ -790,3 +793,53 @@ RETURNING job_id, run;
 
 -- name: drop_log_removals
 DELETE FROM queuectl.log_removals WHERE at < %(before)s::float8;
+
+-- Export and import (queuectl export / import).
+
+-- name: snapshot_begin
+-- An export's reads: one snapshot for all its pages.
+BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+
+-- name: snapshot_patience
+-- A read takes no row lock, so the export's transaction may wait on a slow reader of its
+-- output longer than the 2 s other transactions may idle (LINK_OPTIONS in
+-- backends/postgres.py); one whose client is gone still ends after a while.
+SET LOCAL idle_in_transaction_session_timeout = '10min';
+
+-- name: snapshot_end
+COMMIT;
+
+-- name: job_page
+-- A page of jobs in enqueue order after position %(after)s (the primary key's order).
+SELECT * FROM queuectl.jobs
+ WHERE seq > %(after)s
+   AND (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
+   AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+ ORDER BY seq
+ LIMIT %(limit)s;
+
+-- name: attempts_of_jobs
+SELECT * FROM queuectl.attempts WHERE job_id = ANY(%(ids)s) ORDER BY job_id, run;
+
+-- name: import_job
+-- A job as it was (import of an export --with-history), every column given.
+INSERT INTO queuectl.jobs (id, command, state, attempts, max_retries, priority, queue, run_at,
+                           timeout, cwd, env, created_at, updated_at, started_at, finished_at,
+                           exit_code, last_error, worker, runs, lease_until, tags, unique_key,
+                           no_retry_on, snoozes, after_ids, after_mode, blockers)
+VALUES (%(id)s, %(command)s, %(state)s, %(attempts)s, %(max_retries)s, %(priority)s, %(queue)s,
+        %(run_at)s, %(timeout)s, %(cwd)s, %(env)s, %(created_at)s, %(updated_at)s,
+        %(started_at)s, %(finished_at)s, %(exit_code)s, %(last_error)s, %(worker)s, %(runs)s,
+        %(lease_until)s, %(tags)s, %(unique_key)s, %(no_retry_on)s, %(snoozes)s,
+        %(after_ids)s, %(after_mode)s, %(blockers)s);
+
+-- name: import_attempt
+INSERT INTO queuectl.attempts (job_id, run, worker, started_at, finished_at, outcome,
+                               exit_code, error, log_path, log_tail)
+VALUES (%(job_id)s, %(run)s, %(worker)s, %(started_at)s, %(finished_at)s, %(outcome)s,
+        %(exit_code)s, %(error)s, %(log_path)s, %(log_tail)s);
+
+-- name: import_dependency
+-- The trigger jobs_depended_on sets the dependency's dependents flag (migration 0009).
+INSERT INTO queuectl.dependencies (job_id, depends_on, settled)
+VALUES (%(job_id)s, %(depends_on)s, %(settled)s);

@@ -479,14 +479,16 @@ UPDATE jobs
  WHERE id = :job_id AND state = 'blocked';
 
 -- name: dependencies_of
--- What `show` lists: the jobs :id runs after, and the jobs that run after it.
+-- What `show` lists: the jobs :id runs after, and the jobs that run after it, each side
+-- by id (the same order on every engine, whatever the order the edges were stored in).
 SELECT 'after' AS side, d.depends_on AS id, p.state AS state
   FROM dependencies AS d LEFT JOIN jobs AS p ON p.id = d.depends_on
  WHERE d.job_id = :id
 UNION ALL
 SELECT 'dependent', d.job_id, j.state
   FROM dependencies AS d JOIN jobs AS j ON j.id = d.job_id
- WHERE d.depends_on = :id;
+ WHERE d.depends_on = :id
+ ORDER BY side, id;
 
 -- name: blocking_edges
 -- For the blocked jobs :ids: the dependencies that still hold them (blocked_by).
@@ -741,3 +743,52 @@ RETURNING job_id, run;
 -- name: drop_log_removals
 -- Files of a host that has not come back since :before: given up.
 DELETE FROM log_removals WHERE at < :before;
+
+-- Export and import (queuectl export / import).
+
+-- name: snapshot_begin
+-- An export's reads: one read transaction, so every page sees the queue as of its first
+-- read (WAL: writers go on meanwhile; the WAL is not checkpointed past it until the end).
+BEGIN DEFERRED;
+
+-- name: snapshot_end
+COMMIT;
+
+-- name: job_page
+-- A page of jobs in enqueue order after position :after (the primary key's order), in
+-- :states (a JSON array; NULL: any) and :queue (NULL: any).
+SELECT * FROM jobs
+ WHERE seq > :after
+   AND (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
+   AND (:queue IS NULL OR queue = :queue)
+ ORDER BY seq
+ LIMIT :limit;
+
+-- name: attempts_of_jobs
+SELECT * FROM attempts WHERE job_id IN (SELECT value FROM json_each(:ids)) ORDER BY job_id, run;
+
+-- name: import_job
+-- A job as it was (import of an export --with-history), every column given. No trigger
+-- counts an insert: the backend adds the jobs' states to job_counts (count_added).
+INSERT INTO jobs (id, command, state, attempts, max_retries, priority, queue, run_at, timeout,
+                  cwd, env, created_at, updated_at, started_at, finished_at, exit_code,
+                  last_error, worker, runs, lease_until, tags, unique_key, no_retry_on,
+                  snoozes, after_ids, after_mode, blockers)
+VALUES (:id, :command, :state, :attempts, :max_retries, :priority, :queue, :run_at, :timeout,
+        :cwd, :env, :created_at, :updated_at, :started_at, :finished_at, :exit_code,
+        :last_error, :worker, :runs, :lease_until, :tags, :unique_key, :no_retry_on,
+        :snoozes, :after_ids, :after_mode, :blockers);
+
+-- name: import_attempt
+INSERT INTO attempts (job_id, run, worker, started_at, finished_at, outcome, exit_code, error,
+                      log_path, log_tail)
+VALUES (:job_id, :run, :worker, :started_at, :finished_at, :outcome, :exit_code, :error,
+        :log_path, :log_tail);
+
+-- name: import_dependency
+-- The trigger jobs_depended_on sets the dependency's dependents flag (migration 0010).
+INSERT INTO dependencies (job_id, depends_on, settled) VALUES (:job_id, :depends_on, :settled);
+
+-- name: count_added
+-- Jobs inserted in :state, :n of them (job_counts has no row for pending: it is the rest).
+UPDATE job_counts SET n = n + :n WHERE state = :state;
