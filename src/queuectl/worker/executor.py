@@ -31,6 +31,9 @@ _PID_RATE = 100_000
 _recent: float | None = None  # seconds, from pid_max (read once)
 _PROBE = 64  # up to this many new pids are tried one by one; more: /proc is listed
 _PASSES = 10  # SIGKILL passes at most: each finds what forked during the one before
+# The pids this process spawned and has not reaped yet (jobs, hooks): each is the first
+# process of an attempt of its own, so never a leftover of another; the search skips them.
+_roots: set[int] = set()
 # Python ignores SIGPIPE and SIGXFSZ for itself; a job must get the defaults back.
 _RESTORE_DEFAULT = (signal.SIGPIPE, signal.SIGXFSZ)
 
@@ -58,12 +61,14 @@ def spawn(argv: list[str], env: dict[str, str], log_fd: int) -> int:
     ]
     launch = os.posix_spawn if "/" in argv[0] else os.posix_spawnp
     try:
-        return launch(
+        pid = launch(
             argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORE_DEFAULT
         )
     except OSError as exc:
         code = 127 if exc.errno in (errno.ENOENT, errno.ENOTDIR) else 126
         raise SpawnFailed(SpawnError(f"cannot run {argv[0]!r}: {exc.strerror}", code)) from None
+    _roots.add(pid)
+    return pid
 
 
 def tag_of(env: dict[str, str]) -> tuple[bytes, ...]:
@@ -94,12 +99,15 @@ def signal_attempt(pid: int, tag: tuple[bytes, ...], spawned: float, sig: int) -
 
 def tagged(tag: tuple[bytes, ...], first: int, spawned: float) -> list[int]:
     """The processes whose environment holds every entry of ``tag``, among those that
-    can be the attempt's: started after its job (pid ``first``)."""
+    can be the attempt's: started after its job (pid ``first``), and not the first process
+    of another attempt (``_roots``: in a busy worker, most pids handed out since)."""
     if not tag:
         return []
     needles = [b"\0" + entry + b"\0" for entry in tag]
     found = []
     for pid in _candidates(first, time.monotonic() - spawned < _recent_for()):
+        if pid in _roots:
+            continue
         environ = environ_of(pid)
         if environ is not None and all(needle in environ for needle in needles):
             found.append(pid)
@@ -172,4 +180,6 @@ def reap(pid: int, tag: tuple[bytes, ...], spawned: float) -> int | None:
     if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
         return None
     signal_attempt(pid, tag, spawned, signal.SIGKILL)
-    return os.waitpid(pid, 0)[1]
+    status = os.waitpid(pid, 0)[1]
+    _roots.discard(pid)
+    return status
