@@ -80,8 +80,9 @@ NOTES = [
     "before, so one runs at a time; its ratio to the 2-process limit is at most about 0.5.",
     "W7: task-spooler 1.0 (Debian's package, `tsp -S 2`), measured in this run as W2 and W3 "
     "measure queuectl: 2,000 `sh -c true` jobs queued behind a gate job, timed from the "
-    "gate's release to the end of the last job, paired with a spawn rate; pickup from just "
-    "before the `tsp` call to the job's line on the FIFO probe.",
+    "call that opens the second slot (the gate is released right after) to the end of the "
+    "last job, paired with a spawn rate; pickup from just before the `tsp` call to the "
+    "job's line on the FIFO probe.",
     "W4: one idle worker at a time, RSS and PSS from /proc/<pid>/smaps_rollup of each "
     "process of its tree, summed.",
     "W5: the 1,000,000-job table is filled through the API (`enqueue_many`, chunks of 50,000); "
