@@ -115,11 +115,13 @@ class Queue:
         no_retry_on: Sequence[int] | None = None,
         after: Sequence[str] | None = None,
         after_mode: str | None = None,
+        clean_env: bool = False,
     ) -> str:
         """Enqueue one job; returns its id. A string runs under /bin/sh -c, a list as argv.
         A job whose ``unique_key`` is held: Conflict, or with ``on_duplicate="skip"`` the id
         of the job that holds it. ``after``: jobs that must end first (``after_mode``
-        success, the default, or done)."""
+        success, the default, or done). ``clean_env``: the job gets only PATH, HOME, LANG
+        and TZ of the worker's environment, and ``env``."""
         raw: dict[str, object] = {
             # a list or tuple is argv; anything else (a mapping, a set) is left for
             # check_command to refuse rather than turned into a list of its keys
@@ -140,6 +142,7 @@ class Queue:
             "no_retry_on": list(no_retry_on) if isinstance(no_retry_on, tuple) else no_retry_on,
             "after": list(after) if isinstance(after, list | tuple) else after,
             "after_mode": after_mode,
+            "clean_env": clean_env,
         }
         return self.enqueue_many([raw])[0]
 
@@ -529,6 +532,7 @@ class Queue:
         delay: float | str | None = None,
         max_retries: int | None = None,
         timeout: float | str | None = None,
+        clean_env: bool | None = None,
     ) -> Job:
         """Change a job that has not started (pending or failed); None leaves a field as it
         is. Checked by enqueue's rules (InvalidInput, nothing written); a job that runs or
@@ -545,6 +549,7 @@ class Queue:
             "delay": delay,
             "max_retries": max_retries,
             "timeout": timeout,
+            "clean_env": clean_env,
         }
         changes = check_changes(raw, time.time())
         checked = changes["command"]

@@ -85,6 +85,8 @@ class Job:
     after_mode: str | None = None  # "success" or "done"; None without dependencies
     # the dependencies that still hold a blocked job: read apart (Queue.with_blockers)
     blocked_by: tuple[str, ...] = ()
+    # runs with only PATH, HOME, LANG, TZ of the worker's environment (enqueue --clean-env)
+    clean_env: bool = False
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -116,6 +118,7 @@ class Job:
             snoozes=row["snoozes"],
             after=tuple(json.loads(row["after_ids"])) if row["after_ids"] else (),
             after_mode=row["after_mode"],
+            clean_env=bool(row["clean_env"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,6 +135,7 @@ class Job:
             "timeout": self.timeout,
             "cwd": self.cwd,
             "env_keys": sorted(self.env) if self.env else [],
+            "clean_env": self.clean_env,
             "tags": list(self.tags),
             "unique_key": self.unique_key,
             "no_retry_on": sorted(self.no_retry_on),

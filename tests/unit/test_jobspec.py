@@ -170,6 +170,7 @@ def test_every_documented_key_is_known() -> None:
         "no_retry_on",
         "after",
         "after_mode",
+        "clean_env",
     }
 
 
@@ -271,6 +272,7 @@ def test_defaults() -> None:
         "no_retry_on": None,
         "after": None,  # no dependencies
         "after_mode": "success",
+        "clean_env": False,  # the worker's whole environment
     }
 
 
@@ -305,6 +307,7 @@ def test_every_field_is_normalised() -> None:
             "no_retry_on": [64, 2],
             "after": ["x", "y"],
             "after_mode": "done",
+            "clean_env": True,
         },
         NOW,
         cwd_base="/srv",
@@ -327,6 +330,7 @@ def test_every_field_is_normalised() -> None:
         "no_retry_on": [2, 64],
         "after": ["x", "y"],
         "after_mode": "done",
+        "clean_env": True,
     }
 
 

@@ -145,6 +145,7 @@ JOB_COLUMNS = (
     "tags",
     "unique_key",
     "no_retry_on",
+    "clean_env",
     "created_at",
     "updated_at",
 )
@@ -166,6 +167,7 @@ def job_row(spec: JobSpec, max_retries: int, now: float) -> tuple[Any, ...]:
         json.dumps(spec["tags"]) if spec["tags"] else None,
         spec["unique_key"],
         json.dumps(spec["no_retry_on"]) if spec["no_retry_on"] else None,
+        1 if spec["clean_env"] else 0,  # an int: sqlite3 binds a bool by a slow adaptation
         now,
         now,
     )
@@ -258,6 +260,7 @@ def _import_row(job: Job) -> dict[str, Any]:
         "tags": json.dumps(list(job.tags)) if job.tags else None,
         "unique_key": job.unique_key,
         "no_retry_on": json.dumps(sorted(job.no_retry_on)) if job.no_retry_on else None,
+        "clean_env": job.clean_env,
         "snoozes": job.snoozes,
         "after_ids": json.dumps(list(job.after)) if job.after else None,
         "after_mode": job.after_mode,
@@ -320,8 +323,8 @@ class SqlBackend(SqlInsights, SqlRetention):
 
     def _insert_jobs(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert new jobs in the caller's transaction. A row holds the values of the
-        columns id, command, max_retries, priority, queue, run_at, timeout, cwd, env,
-        tags, created_at and updated_at (the last two: the batch's ``now``)."""
+        columns of JOB_COLUMNS (the last two, created_at and updated_at: the batch's
+        ``now``)."""
         raise NotImplementedError
 
     def _list(self, values: Sequence[object]) -> object:

@@ -14,17 +14,19 @@ COMMIT;
 -- name: insert_job
 -- A whole batch in one statement: the batch's instant of creation twice (created_at,
 -- updated_at), then a column per parameter as an array, in enqueue order (id, command,
--- max_retries, priority, queue, run_at, timeout, cwd, env, tags, unique_key, no_retry_on).
+-- max_retries, priority, queue, run_at, timeout, cwd, env, tags, unique_key, no_retry_on,
+-- clean_env as 0 or 1).
 INSERT INTO queuectl.jobs (id, command, state, max_retries, priority, queue, run_at, timeout,
-                           cwd, env, tags, unique_key, no_retry_on, created_at, updated_at)
+                           cwd, env, tags, unique_key, no_retry_on, clean_env, created_at,
+                           updated_at)
 SELECT id, command, 'pending', max_retries, priority, queue, run_at, timeout, cwd, env, tags,
-       unique_key, no_retry_on, %b::double precision, %b::double precision
+       unique_key, no_retry_on, clean_env::boolean, %b::double precision, %b::double precision
   FROM unnest(%b::text[], %b::text[], %b::integer[], %b::integer[], %b::text[],
               %b::double precision[], %b::double precision[], %b::text[], %b::text[],
-              %b::text[], %b::text[], %b::text[])
+              %b::text[], %b::text[], %b::text[], %b::integer[])
        WITH ORDINALITY
          AS j(id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags,
-              unique_key, no_retry_on, n)
+              unique_key, no_retry_on, clean_env, n)
  ORDER BY n;
 
 -- name: unique_lock
@@ -430,6 +432,7 @@ UPDATE queuectl.jobs
        run_at = coalesce(%(run_at)s::float8, queuectl.now_s() + %(delay)s::float8, run_at),
        max_retries = coalesce(%(max_retries)s::integer, max_retries),
        timeout = coalesce(%(timeout)s::float8, timeout),
+       clean_env = coalesce(%(clean_env)s::boolean, clean_env),
        updated_at = queuectl.now_s()
  WHERE id = %(id)s AND state = ANY(%(states)s)
 RETURNING *;
@@ -657,10 +660,11 @@ SELECT min(next_at) AS t, queuectl.now_s() AS now FROM queuectl.schedules WHERE 
 -- The job of a slot, or of a run-now: nothing where a job has its id already (the slot
 -- was enqueued by another worker): what makes a slot fire once.
 INSERT INTO queuectl.jobs (id, command, state, max_retries, priority, queue, run_at, timeout,
-                           cwd, env, tags, unique_key, no_retry_on, created_at, updated_at)
+                           cwd, env, tags, unique_key, no_retry_on, clean_env, created_at,
+                           updated_at)
 VALUES (%(id)s, %(command)s, 'pending', %(max_retries)s, %(priority)s, %(queue)s, %(run_at)s,
         %(timeout)s, %(cwd)s, %(env)s, %(tags)s, %(unique_key)s, %(no_retry_on)s,
-        %(created_at)s, %(updated_at)s)
+        %(clean_env)s::integer::boolean, %(created_at)s, %(updated_at)s)
     ON CONFLICT (id) DO NOTHING;
 
 -- name: schedule_fired
@@ -826,12 +830,12 @@ SELECT * FROM queuectl.attempts WHERE job_id = ANY(%(ids)s) ORDER BY job_id, run
 INSERT INTO queuectl.jobs (id, command, state, attempts, max_retries, priority, queue, run_at,
                            timeout, cwd, env, created_at, updated_at, started_at, finished_at,
                            exit_code, last_error, worker, runs, lease_until, tags, unique_key,
-                           no_retry_on, snoozes, after_ids, after_mode, blockers)
+                           no_retry_on, snoozes, after_ids, after_mode, blockers, clean_env)
 VALUES (%(id)s, %(command)s, %(state)s, %(attempts)s, %(max_retries)s, %(priority)s, %(queue)s,
         %(run_at)s, %(timeout)s, %(cwd)s, %(env)s, %(created_at)s, %(updated_at)s,
         %(started_at)s, %(finished_at)s, %(exit_code)s, %(last_error)s, %(worker)s, %(runs)s,
         %(lease_until)s, %(tags)s, %(unique_key)s, %(no_retry_on)s, %(snoozes)s,
-        %(after_ids)s, %(after_mode)s, %(blockers)s);
+        %(after_ids)s, %(after_mode)s, %(blockers)s, %(clean_env)s);
 
 -- name: import_attempt
 INSERT INTO queuectl.attempts (job_id, run, worker, started_at, finished_at, outcome,

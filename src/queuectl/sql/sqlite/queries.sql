@@ -2,11 +2,11 @@
 
 -- name: insert_job
 -- Positional (id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags,
--- unique_key, no_retry_on, now, now): a tuple per job binds faster than a mapping, and the
+-- unique_key, no_retry_on, clean_env, now, now): a tuple per job binds faster than a mapping, and the
 -- backend repeats the row after VALUES to insert a batch's jobs many per statement.
 INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, timeout, cwd, env,
-                  tags, unique_key, no_retry_on, created_at, updated_at)
-VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+                  tags, unique_key, no_retry_on, clean_env, created_at, updated_at)
+VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: unique_lock
 -- SQLite's write transaction is the only writer: nothing more to lock (see unique_holder).
@@ -336,7 +336,7 @@ UPDATE jobs
    SET command = coalesce(:command, command), priority = coalesce(:priority, priority),
        queue = coalesce(:queue, queue), run_at = coalesce(:run_at, :now + :delay, run_at),
        max_retries = coalesce(:max_retries, max_retries), timeout = coalesce(:timeout, timeout),
-       updated_at = :now
+       clean_env = coalesce(:clean_env, clean_env), updated_at = :now
  WHERE id = :id AND state IN (SELECT value FROM json_each(:states))
 RETURNING *;
 
@@ -597,9 +597,9 @@ SELECT min(next_at) AS t, :now AS now FROM schedules WHERE NOT paused;
 -- The job of a slot, or of a run-now: nothing where a job has its id already (the slot
 -- was enqueued by another worker): what makes a slot fire once.
 INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, timeout, cwd, env,
-                  tags, unique_key, no_retry_on, created_at, updated_at)
+                  tags, unique_key, no_retry_on, clean_env, created_at, updated_at)
 VALUES (:id, :command, 'pending', :max_retries, :priority, :queue, :run_at, :timeout, :cwd,
-        :env, :tags, :unique_key, :no_retry_on, :created_at, :updated_at)
+        :env, :tags, :unique_key, :no_retry_on, :clean_env, :created_at, :updated_at)
     ON CONFLICT (id) DO NOTHING;
 
 -- name: schedule_fired
@@ -773,11 +773,11 @@ SELECT * FROM attempts WHERE job_id IN (SELECT value FROM json_each(:ids)) ORDER
 INSERT INTO jobs (id, command, state, attempts, max_retries, priority, queue, run_at, timeout,
                   cwd, env, created_at, updated_at, started_at, finished_at, exit_code,
                   last_error, worker, runs, lease_until, tags, unique_key, no_retry_on,
-                  snoozes, after_ids, after_mode, blockers)
+                  snoozes, after_ids, after_mode, blockers, clean_env)
 VALUES (:id, :command, :state, :attempts, :max_retries, :priority, :queue, :run_at, :timeout,
         :cwd, :env, :created_at, :updated_at, :started_at, :finished_at, :exit_code,
         :last_error, :worker, :runs, :lease_until, :tags, :unique_key, :no_retry_on,
-        :snoozes, :after_ids, :after_mode, :blockers);
+        :snoozes, :after_ids, :after_mode, :blockers, :clean_env);
 
 -- name: import_attempt
 INSERT INTO attempts (job_id, run, worker, started_at, finished_at, outcome, exit_code, error,
