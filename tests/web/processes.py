@@ -49,10 +49,11 @@ def dashboard(home: Path, db: str, token: str | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def worker(home: Path, db: str, *extra: str) -> Iterator[subprocess.Popen[str]]:
-    """``queuectl worker start --burst``: runs what is there, then exits."""
+def worker(home: Path, db: str, *extra: str, burst: bool = True) -> Iterator[subprocess.Popen[str]]:
+    """``queuectl worker start --burst``: runs what is there, then exits; without
+    ``burst`` it stays until it is stopped."""
     process = subprocess.Popen(
-        [*QUEUECTL, "--db", db, "worker", "start", "--burst", *extra],
+        [*QUEUECTL, "--db", db, "worker", "start", *(("--burst",) if burst else ()), *extra],
         env=cli_env(home),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

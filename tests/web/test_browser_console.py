@@ -5,40 +5,18 @@ screenshot of /queues is kept under tests/web/artifacts/."""
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Page, expect
 
 from queuectl.api import Queue
-from tests.support.cli import QUEUECTL, cli_env
 from tests.support.polling import wait_for
-from tests.support.processes import end_group
-from tests.web.processes import dashboard
+from tests.web.processes import dashboard, worker
+from tests.web.support import accept_dialogs
 from tests.web.test_browser import ARTIFACTS, browser, page
 
 __all__ = ["browser", "page"]  # the browser and its page, as the other browser test has them
-
-
-@contextmanager
-def running_worker(home: Path, db: str) -> Iterator[subprocess.Popen[str]]:
-    """``queuectl worker start`` (not --burst): it stays until it is stopped; its process
-    group is ended on the way out if it is still there."""
-    process = subprocess.Popen(
-        [*QUEUECTL, "--db", db, "worker", "start", "--count", "2"],
-        env=cli_env(home),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        end_group(process)
 
 
 def states(queue: Queue, ids: list[str]) -> list[str]:
@@ -51,7 +29,7 @@ def test_a_paused_queue_starts_no_job_until_resumed(page: Page, tmp_path: Path) 
     db = str(home / "queue.db")
     queue = Queue(db)
     queue.enqueue("true", id="warm-up", queue="io")  # the queue exists, with a row on /queues
-    with dashboard(home, db) as base, running_worker(home, db) as worker:
+    with dashboard(home, db) as base, worker(home, db, "--count", "2", burst=False) as running:
         wait_for(lambda: states(queue, ["warm-up"]) == ["completed"], timeout=60,
                  what="the worker to run the first job of io")  # fmt: skip
 
@@ -82,15 +60,9 @@ def test_a_paused_queue_starts_no_job_until_resumed(page: Page, tmp_path: Path) 
                  what="the resumed queue's jobs to run")  # fmt: skip
 
         page.goto(f"{base}/workers")
-        asked: list[str] = []
-
-        def answer(dialog: Dialog) -> None:
-            asked.append(dialog.message)
-            dialog.accept()
-
-        page.once("dialog", answer)
+        asked = accept_dialogs(page)
         page.get_by_role("button", name="Stop").click()
         expect(page.locator(".notice")).to_contain_text("Asked to stop: 2 worker slot(s)")
         assert asked and asked[0].startswith("Stop worker ")
-        assert worker.wait(timeout=60) == 0  # the worker exits by itself, gracefully
+        assert running.wait(timeout=60) == 0  # the worker exits by itself, gracefully
     queue.close()

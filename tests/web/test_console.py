@@ -323,17 +323,18 @@ def _state(queue: Queue) -> tuple[object, ...]:
     )
 
 
-def _setup(queue: Queue) -> None:
+def _prepared(queue: Queue) -> tuple[object, ...]:
+    """A schedule and a worker for the actions to act on; → what they may change."""
     queue.add_schedule("hourly", {"command": "true"}, every="1h")
     remote_worker(queue, 7)
+    return _state(queue)
 
 
 @pytest.mark.parametrize(("path", "fields"), ACTIONS)
 def test_an_action_without_the_right_csrf_field_changes_nothing(
     client: TestClient, queue: Queue, path: str, fields: dict[str, str]
 ) -> None:
-    _setup(queue)
-    before = _state(queue)
+    before = _prepared(queue)
     csrf_of(client, "/schedules")  # the browser has its CSRF cookie
     other = TestClient(client.app, base_url=LOCAL)
     for wrong in ({}, {"csrf": "0" * 64}, {"csrf": csrf_of(other, "/schedules")}):
@@ -345,8 +346,7 @@ def test_an_action_without_the_right_csrf_field_changes_nothing(
 def test_with_a_token_an_action_needs_it_and_the_csrf_field(
     token_client: TestClient, queue: Queue, path: str, fields: dict[str, str]
 ) -> None:
-    _setup(queue)
-    before = _state(queue)
+    before = _prepared(queue)
     assert token_client.post(path, data=fields).status_code == 401
     bearer = {"Authorization": f"Bearer {TOKEN}"}
     page = token_client.get("/schedules", headers=bearer)
