@@ -418,6 +418,11 @@ class Queue:
         oldest = self.backend.oldest_ready()
         return None if oldest is None else max(self.backend.now() - oldest, 0.0)
 
+    def oldest_ready_age_by_queue(self) -> dict[str, float]:
+        """``oldest_pending_age`` of each queue with a job waiting to run, in one read."""
+        oldest, now = self.backend.oldest_ready_by_queue(), self.backend.now()
+        return {name: max(now - t, 0.0) for name, t in oldest.items()}
+
     def outcome_counts(self) -> dict[str, dict[str, int]]:
         """Every finished attempt, purged ones included, counted per queue and outcome."""
         found: dict[str, dict[str, int]] = {}

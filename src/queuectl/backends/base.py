@@ -329,9 +329,10 @@ class Jobs(Protocol):
 
     def workers(self) -> list[WorkerInfo]: ...
 
-    def request_stop(self, now: bool = False) -> int:
+    def request_stop(self, now: bool = False, ids: Sequence[str] | None = None) -> int:
         """Ask every registered worker to stop (``now``: interrupting its running jobs,
-        which go back to pending); returns how many rows were flagged."""
+        which go back to pending), or only the rows ``ids``; returns how many rows were
+        flagged."""
 
 
 class Insights(Protocol):
@@ -357,6 +358,9 @@ class Insights(Protocol):
 
     def oldest_ready(self) -> float | None:
         """The earliest ``run_at`` of a pending or failed job that is due now (None: none)."""
+
+    def oldest_ready_by_queue(self) -> dict[str, float]:
+        """``oldest_ready`` of each queue that has a job due now."""
 
     def attempt_outcomes(self) -> list[OutcomeCount]:
         """Attempts and the seconds they took per (queue, outcome), over every finished

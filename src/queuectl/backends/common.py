@@ -1255,9 +1255,13 @@ class SqlBackend(SqlInsights, SqlRetention):
 
         return [WorkerInfo.from_row(r) for r in self._rows("list_workers")]
 
-    def request_stop(self, now: bool = False) -> int:
+    def request_stop(self, now: bool = False, ids: Sequence[str] | None = None) -> int:
         def stop(conn: Any) -> int:
-            flagged = int(self._run(conn, "request_stop", {"now_too": now}).rowcount)
+            if ids is None:
+                flagged = int(self._run(conn, "request_stop", {"now_too": now}).rowcount)
+            else:
+                params = {"now_too": now, "ids": self._list(ids)}
+                flagged = int(self._run(conn, "request_stop_of", params).rowcount)
             self._run(conn, "notify_control", {"what": "stop"})
             return flagged
 

@@ -16,7 +16,7 @@ from starlette.templating import Jinja2Templates
 from queuectl.api import Queue
 from queuectl.errors import InvalidInput, NotFound, QueuectlError, StorageError
 from queuectl.location import DASHBOARD
-from queuectl.web import actions, live, pages
+from queuectl.web import actions, history, live, pages, queues, schedules, workers
 from queuectl.web.security import Guard
 
 if TYPE_CHECKING:
@@ -100,6 +100,15 @@ def create_app(
             Route("/dlq/purge", actions.dlq_purge, methods=["POST"]),
             Route("/queues/{name}/pause", actions.pause_queue, methods=["POST"]),
             Route("/queues/{name}/resume", actions.resume_queue, methods=["POST"]),
+            Route("/queues", queues.page),
+            Route("/queues/{name}/set", queues.set_limits, methods=["POST"]),
+            Route("/schedules", schedules.page),
+            Route("/schedules/{name}/pause", schedules.pause, methods=["POST"]),
+            Route("/schedules/{name}/resume", schedules.resume, methods=["POST"]),
+            Route("/schedules/{name}/run-now", schedules.run_now, methods=["POST"]),
+            Route("/history", history.page),
+            Route("/workers", workers.page),
+            Route("/workers/{worker_id}/stop", workers.stop, methods=["POST"]),
             Route("/live/overview", live.overview),
             Route("/live/jobs/{job_id}", live.job),
             Route("/live/jobs/{job_id}/output", live.output),

@@ -28,6 +28,11 @@ DONE = {  # ?done= codes of the redirect after an action → what the page says
     "cancelled": "Cancelled: {n} job(s).",
     "paused": "Paused: {n} queue(s).",
     "resumed": "Resumed: {n} queue(s).",
+    "set": "Limits set: {n} queue(s).",
+    "schedule-paused": "Paused: {n} schedule(s).",
+    "schedule-resumed": "Resumed: {n} schedule(s).",
+    "enqueued": "Enqueued now: {n} job(s).",
+    "stopping": "Asked to stop: {n} worker slot(s); the process exits when its jobs end.",
 }
 
 

@@ -355,6 +355,12 @@ SELECT slot, sum(succeeded) AS succeeded, sum(failed) AS failed
 SELECT min(run_at) AS t FROM queuectl.jobs
  WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s();
 
+-- name: oldest_ready_by_queue
+-- oldest_ready per queue, from the claim's own index of ready jobs (jobs_ready_queue).
+SELECT queue, min(run_at) AS t FROM queuectl.jobs
+ WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+ GROUP BY queue;
+
 -- name: attempt_outcomes
 -- Every finished attempt, per queue and outcome, with the seconds they took.
 SELECT queue, outcome, sum(n) AS n, sum(seconds) AS seconds
@@ -490,6 +496,11 @@ SELECT w.*, j.id AS current_job, j.started_at AS job_started_at
 -- name: request_stop
 -- A stop now stays one: a later graceful request does not take it back.
 UPDATE queuectl.workers SET stop_requested = true, stop_now = stop_now OR %(now_too)s;
+
+-- name: request_stop_of
+-- request_stop for the named worker rows only (the slots of one worker process).
+UPDATE queuectl.workers SET stop_requested = true, stop_now = stop_now OR %(now_too)s
+ WHERE id = ANY(%(ids)s);
 
 -- name: delete_workers
 DELETE FROM queuectl.workers WHERE id = ANY(%(ids)s);

@@ -270,6 +270,12 @@ SELECT slot, sum(succeeded) AS succeeded, sum(failed) AS failed
 SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
  WHERE state IN ('pending', 'failed') AND run_at <= :now;
 
+-- name: oldest_ready_by_queue
+-- oldest_ready per queue, from the claim's own index of ready jobs (read without the table).
+SELECT queue, min(run_at) AS t FROM jobs INDEXED BY jobs_ready_queue
+ WHERE state IN ('pending', 'failed') AND run_at <= :now
+ GROUP BY queue;
+
 -- name: attempt_outcomes
 -- Every finished attempt, per queue and outcome, with the seconds they took.
 SELECT queue, outcome, sum(n) AS n, sum(seconds) AS seconds
@@ -385,6 +391,11 @@ SELECT w.*, j.id AS current_job, j.started_at AS job_started_at
 -- name: request_stop
 -- A stop now stays one: a later graceful request does not take it back.
 UPDATE workers SET stop_requested = 1, stop_now = stop_now OR :now_too;
+
+-- name: request_stop_of
+-- request_stop for the named worker rows only (the slots of one worker process).
+UPDATE workers SET stop_requested = 1, stop_now = stop_now OR :now_too
+ WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: retry_all_dead
 UPDATE jobs
