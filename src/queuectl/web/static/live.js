@@ -40,7 +40,8 @@
       const update = JSON.parse(message.data);
       const target = document.getElementById(update.id);
       // not while the user types in it (a pause's reason): the next update brings news
-      const typing = target && target.contains(document.activeElement) && document.activeElement.tagName === "INPUT";
+      const focused = document.activeElement;
+      const typing = target && target.contains(focused) && focused.tagName === "INPUT" && focused.type !== "checkbox";
       if (!target || typing) return;
       const ticked = new Set(Array.from(target.querySelectorAll("input[type=checkbox]:checked"), (box) => box.value));
       target.innerHTML = update.html;
