@@ -10,31 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Dialog, Page, expect
 
 from queuectl.api import Queue
 from tests.contract.support import make_completed, make_dead
 from tests.support.cli import QUEUECTL, cli_env
 from tests.web.processes import dashboard, worker
-from tests.web.test_browser import ARGS
 
 pytestmark = pytest.mark.timeout(1500)  # the first use may install Chromium with apt-get
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    opened = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    opened.set_default_timeout(30_000)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
