@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import pytest
 from starlette.testclient import TestClient
@@ -15,11 +14,7 @@ from starlette.testclient import TestClient
 from queuectl.api import Queue
 from queuectl.web.app import create_app
 
-if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
-
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TOKEN = "s3cret-token"
 LOCAL = "http://127.0.0.1:8700"  # without a token the dashboard answers only to localhost
 
@@ -71,21 +66,3 @@ def chromium() -> str:
             pytest.fail(message)
         pytest.skip(message + " (with CI=true this fails)")
     return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    opened = browser.new_page(viewport={"width": 1280, "height": 900})
-    opened.set_default_timeout(30_000)
-    yield opened
-    opened.close()

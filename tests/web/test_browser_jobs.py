@@ -16,6 +16,9 @@ from queuectl.api import Queue
 from tests.contract.support import make_completed, make_dead
 from tests.support.cli import QUEUECTL, cli_env
 from tests.web.processes import dashboard, worker
+from tests.web.test_browser import browser, page
+
+__all__ = ["browser", "page"]  # the browser and its page, as the other browser test has them
 
 pytestmark = pytest.mark.timeout(1500)  # the first use may install Chromium with apt-get
 
