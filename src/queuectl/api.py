@@ -286,14 +286,18 @@ class Queue:
         text: str | None = None,
         sort: str | None = None,
         reverse: bool = False,
+        offset: int = 0,
+        later: float | None = None,
     ) -> list[Job]:
         """Jobs that pass every filter given: in ``state`` (one or several), in ``queue``,
         carrying every one of ``tags``, created at or after ``since`` (epoch seconds),
-        with ``text`` in the id or the command (of one argv word, for a list command).
+        due after ``later`` (epoch seconds, by the queue's clock), with ``text`` in the id
+        or the command (of one argv word, for a list command).
 
         Without ``sort``, in enqueue order (newest first with ``reverse``), and ``limit``
         keeps the newest jobs. With ``sort`` (created, updated, priority: the order
-        workers claim in, run_at), ``limit`` keeps the first jobs of that order."""
+        workers claim in, run_at), ``offset`` jobs of that order are skipped and ``limit``
+        keeps the first of the rest (the dashboard's pages)."""
         from queuectl.models import SORTS
 
         states = _states(state)
@@ -310,6 +314,8 @@ class Queue:
             text=_stored_text(text),
             sort=sort or "created",
             reverse=reverse if sort else True,  # the newest first, then in enqueue order
+            offset=offset if sort else 0,
+            later=later,
         )
         found = self.with_blockers(found)
         return found if sort or reverse else found[::-1]
@@ -349,6 +355,10 @@ class Queue:
     def attempts(self, job_id: str) -> list[Attempt]:
         self.get(job_id)
         return self.backend.attempts(job_id)
+
+    def attempts_of_jobs(self, ids: Sequence[str]) -> dict[str, list[Attempt]]:
+        """The attempts of each job of ``ids`` that has any, oldest first: one read."""
+        return self.backend.attempts_of_jobs(_ids(ids) or [])
 
     def workers(self) -> list[WorkerInfo]:
         """Live workers: a row whose heartbeat is older than the lease, or whose local
@@ -462,6 +472,31 @@ class Queue:
         """Delete dead jobs, their attempts and their log files (the figures keep their
         attempts: see ``purge``)."""
         gone = self.backend.purge(_ids(ids), "dead")
+        self.remove_purged_logs()
+        return gone
+
+    def purge_jobs(self, ids: Sequence[str]) -> list[str]:
+        """Delete the ended jobs named (completed, cancelled or dead), with their attempts
+        and log files, as ``dlq_purge`` does the dead ones: each state's jobs all or none,
+        and nothing at all when one named is missing or has not ended."""
+        from queuectl.config import RETENTION
+        from queuectl.errors import Conflict
+
+        named = _named(ids)
+        found = self.get_many(named)
+        by_state: dict[str, list[str]] = {}
+        for job_id in named:
+            if job_id not in found:
+                raise NotFound(f"no job {job_id!r}; nothing was purged")
+            state = found[job_id].state.value
+            if state not in RETENTION:
+                raise Conflict(f"cannot purge job {job_id!r}: it is {state}; nothing was purged")
+            by_state.setdefault(state, []).append(job_id)
+        gone = [
+            job_id
+            for state, group in by_state.items()
+            for job_id in self.backend.purge(group, state)
+        ]
         self.remove_purged_logs()
         return gone
 

@@ -112,10 +112,12 @@ class Jobs(Protocol):
         sort: str = "created",
         reverse: bool = False,
         offset: int = 0,
+        later: float | None = None,
     ) -> list[Job]:
         """The jobs that pass every filter given, chosen and ordered by the engine's SQL:
         in one of ``states``, in ``queue``, carrying every one of ``tags``, created at or
-        after ``since``, with ``text`` in the id or the command (as stored: JSON text).
+        after ``since``, due after ``later``, with ``text`` in the id or the command (as
+        stored: JSON text).
         Ordered by ``sort`` (``models.SORTS``: created = enqueue order, updated, priority = the
         claim's order, run_at; ties in enqueue order), or the reverse; then ``offset``
         jobs skipped and at most ``limit`` kept (None: all)."""

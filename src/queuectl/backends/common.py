@@ -627,6 +627,7 @@ class SqlBackend(SqlInsights, SqlRetention):
         sort: str = "created",
         reverse: bool = False,
         offset: int = 0,
+        later: float | None = None,
     ) -> list[Job]:
         """Statement ``list_jobs`` with its ORDER_BY taken from the fragment of the order
         (``order_<sort>`` or ``order_<sort>_reverse``), so that enqueue order reads the
@@ -645,6 +646,7 @@ class SqlBackend(SqlInsights, SqlRetention):
             "queue": queue,
             "tags": json.dumps(list(tags)) if tags else None,
             "since": since,
+            "later": later,
             "text": text,
             "limit": -1 if limit is None else limit,
             "offset": offset,

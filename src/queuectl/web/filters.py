@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from queuectl.render import ago, names, tries, when
-from queuectl.timefmt import format_duration
+from queuectl.timefmt import format_duration, iso
 
 
 def duration(seconds: float | None) -> str:
@@ -20,6 +20,7 @@ def rate(per_minute: float | None) -> str:
 FILTERS = {
     "ago": ago,
     "when": when,
+    "iso": iso,
     "duration": duration,
     "rate": rate,
     "tries": tries,

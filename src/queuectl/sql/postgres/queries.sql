@@ -241,12 +241,14 @@ SELECT * FROM queuectl.jobs WHERE id = ANY(%(ids)s);
 -- name: list_jobs
 -- `list`, `dlq list` and the dashboard's pages: every filter that is not NULL applies.
 -- A job passes tags (a JSON array) when it carries every one of them; text is part of the
--- id or of the command as stored (JSON text). The marker below becomes one of the order_*
--- fragments (SqlBackend.list_jobs). A limit of -1 is no limit.
+-- id or of the command as stored (JSON text); later keeps the jobs due after it (the
+-- dashboard's scheduled jobs). The marker below becomes one of the order_* fragments
+-- (SqlBackend.list_jobs). A limit of -1 is no limit.
 SELECT * FROM queuectl.jobs
  WHERE (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
    AND (%(queue)s::text IS NULL OR queue = %(queue)s)
    AND (%(since)s::float8 IS NULL OR created_at >= %(since)s::float8)
+   AND (%(later)s::float8 IS NULL OR run_at > %(later)s::float8)
    AND (%(text)s::text IS NULL OR strpos(id, %(text)s) > 0 OR strpos(command, %(text)s) > 0)
    AND (%(tags)s::jsonb IS NULL OR tags::jsonb @> %(tags)s::jsonb)
  ORDER_BY

@@ -147,12 +147,14 @@ SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 -- name: list_jobs
 -- `list`, `dlq list` and the dashboard's pages: every filter that is not NULL applies.
 -- :states and :tags are JSON arrays; a job passes :tags when it carries every one of them;
--- :text is part of the id or of the command as stored (JSON text). The marker below
+-- :text is part of the id or of the command as stored (JSON text); :later keeps the jobs
+-- due after it (the dashboard's scheduled jobs). The marker below
 -- becomes one of the order_* fragments (SqlBackend.list_jobs). :limit -1 = no limit.
 SELECT * FROM jobs
  WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
    AND (:queue IS NULL OR queue = :queue)
    AND (:since IS NULL OR created_at >= :since)
+   AND (:later IS NULL OR run_at > :later)
    AND (:text IS NULL OR instr(id, :text) > 0 OR instr(command, :text) > 0)
    AND (:tags IS NULL OR NOT EXISTS (
             SELECT 1 FROM json_each(:tags) AS wanted
