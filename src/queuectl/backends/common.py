@@ -345,10 +345,9 @@ class SqlBackend(SqlInsights, SqlRetention):
     def snapshot(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
-    def _counted(self, conn: Any, added: Mapping[str, int]) -> None:
-        """Jobs inserted in a state of ``added`` other than pending, so many of each (an
-        import): an engine that keeps counts per state (SQLite's job_counts, updated by
-        triggers that never see an insert) adds them."""
+    def _counted(self, conn: Any, added: Mapping[tuple[str, str], int]) -> None:
+        """Jobs inserted, so many per (queue, state): an engine whose counts no trigger
+        on INSERT keeps (SQLite's queue_counts) adds them in the inserting transaction."""
 
     # --- helpers ------------------------------------------------------------------
     def _run(self, conn: Any, name: str, params: dict[str, Any] | None = None) -> Any:
@@ -720,7 +719,7 @@ class SqlBackend(SqlInsights, SqlRetention):
                     f"a job waits for {missing[0]!r}, which is neither in the queue nor earlier "
                     "in the file; nothing was imported"
                 )
-            counts: dict[str, int] = {}
+            counts: dict[tuple[str, str], int] = {}
             edges: list[dict[str, Any]] = []
             keys: dict[str, str] = {}  # unique key → the active job of the file holding it
             attempts = skipped = 0
@@ -742,7 +741,8 @@ class SqlBackend(SqlInsights, SqlRetention):
                 self._run_many(conn, "import_attempt", rows)
                 attempts += len(rows)
                 for job, _ in kept:
-                    counts[job.state.value] = counts.get(job.state.value, 0) + 1
+                    key = (job.queue, job.state.value)
+                    counts[key] = counts.get(key, 0) + 1
                     holding = set(job.blocked_by)
                     edges += [
                         {"job_id": job.id, "depends_on": dep, "settled": dep not in holding}
@@ -860,6 +860,7 @@ class SqlBackend(SqlInsights, SqlRetention):
             rows = self._run(
                 conn, "worker_heartbeat", {"now": now, "workers": self._list(workers)}
             ).fetchall()
+            self._run(conn, "fold_counts")
             held = {(r["id"], r["runs"]) for r in renewed}
             stop = any(r["stop_requested"] for r in rows)
             stop_now = any(r["stop_now"] for r in rows)
@@ -1187,6 +1188,7 @@ class SqlBackend(SqlInsights, SqlRetention):
             params = dict(zip(JOB_COLUMNS, job_row(spec, 0, now), strict=True))
             if not self._run(conn, "insert_slot_job", params).rowcount:
                 raise Conflict(f"job {job_id!r} exists already; try again")
+            self._counted(conn, {(spec["queue"], "pending"): 1})
             self._run(conn, "schedule_ran_now", {"name": name, "job": job_id})
             return job_id
 
@@ -1220,6 +1222,7 @@ class SqlBackend(SqlInsights, SqlRetention):
                 spec = schedule.job_spec(job_id, slot, settings.max_retries)
                 params = dict(zip(JOB_COLUMNS, job_row(spec, 0, now), strict=True))
                 if self._run(conn, "insert_slot_job", params).rowcount:
+                    self._counted(conn, {(spec["queue"], "pending"): 1})
                     fired.append(job_id)
                 last = (slot, job_id)
             self._settled(conn, schedule, plan.settled_to, plan.next_at, last)

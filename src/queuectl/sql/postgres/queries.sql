@@ -279,10 +279,33 @@ ORDER BY run_at, seq
 ORDER BY run_at DESC, seq DESC
 
 -- name: count_states
-SELECT state, count(*) AS n FROM queuectl.jobs GROUP BY state;
+-- The counts kept per queue and state (migration 0016) and the changes not folded in yet,
+-- in one statement: a fold that commits beside it is seen whole or not at all.
+SELECT state, sum(n)::bigint AS n
+  FROM (SELECT state, n FROM queuectl.queue_counts
+        UNION ALL
+        SELECT state, n FROM queuectl.queue_count_changes) AS c
+ GROUP BY state HAVING sum(n) > 0;
 
 -- name: count_states_by_queue
-SELECT queue, state, count(*) AS n FROM queuectl.jobs GROUP BY queue, state;
+SELECT queue, state, sum(n)::bigint AS n
+  FROM (SELECT queue, state, n FROM queuectl.queue_counts
+        UNION ALL
+        SELECT queue, state, n FROM queuectl.queue_count_changes) AS c
+ GROUP BY queue, state HAVING sum(n) > 0;
+
+-- name: fold_counts
+-- The changes of the counts (migration 0016) added to them and deleted, at a worker's
+-- heartbeat. Rows another fold holds are passed over (SKIP LOCKED), and the counts are
+-- written in one order, so two folds at once neither wait long nor deadlock.
+WITH moved AS (
+    DELETE FROM queuectl.queue_count_changes
+     WHERE ctid = ANY (ARRAY(SELECT ctid FROM queuectl.queue_count_changes
+                              FOR UPDATE SKIP LOCKED))
+    RETURNING queue, state, n)
+INSERT INTO queuectl.queue_counts AS c (queue, state, n)
+SELECT queue, state, sum(n) FROM moved GROUP BY queue, state ORDER BY queue, state
+    ON CONFLICT (queue, state) DO UPDATE SET n = c.n + excluded.n;
 
 -- name: next_due_for_worker
 -- The next instant a job may become claimable: the earliest run_at in an open queue, or

@@ -187,14 +187,16 @@ ORDER BY run_at, seq
 ORDER BY run_at DESC, seq DESC
 
 -- name: count_states
--- Triggers count every state but pending (migration 0002); pending is the rest, and
--- count(*) only walks the smallest index instead of grouping every row.
-SELECT state, n FROM job_counts
-UNION ALL
-SELECT 'pending', (SELECT count(*) FROM jobs) - (SELECT coalesce(sum(n), 0) FROM job_counts);
+-- Kept per queue and state by triggers and the inserting transactions (migration 0017):
+-- a read of a few rows however many jobs there are.
+SELECT state, sum(n) AS n FROM queue_counts GROUP BY state HAVING sum(n) > 0;
 
 -- name: count_states_by_queue
-SELECT queue, state, count(*) AS n FROM jobs GROUP BY queue, state;
+SELECT queue, state, n FROM queue_counts WHERE n > 0;
+
+-- name: fold_counts
+-- Nothing to fold: the triggers write queue_counts itself (SQLite's one writer).
+SELECT 1;
 
 -- name: next_due_for_worker
 -- The next instant a job may become claimable: the earliest run_at in an open queue, or
@@ -782,7 +784,7 @@ SELECT * FROM attempts WHERE job_id IN (SELECT value FROM json_each(:ids)) ORDER
 
 -- name: import_job
 -- A job as it was (import of an export --with-history), every column given. No trigger
--- counts an insert: the backend adds the jobs' states to job_counts (count_added).
+-- counts an insert: the backend adds the jobs to queue_counts (count_added).
 INSERT INTO jobs (id, command, state, attempts, max_retries, priority, queue, run_at, timeout,
                   cwd, env, created_at, updated_at, started_at, finished_at, exit_code,
                   last_error, worker, runs, lease_until, tags, unique_key, no_retry_on,
@@ -803,5 +805,6 @@ VALUES (:job_id, :run, :worker, :started_at, :finished_at, :outcome, :exit_code,
 INSERT INTO dependencies (job_id, depends_on, settled) VALUES (:job_id, :depends_on, :settled);
 
 -- name: count_added
--- Jobs inserted in :state, :n of them (job_counts has no row for pending: it is the rest).
-UPDATE job_counts SET n = n + :n WHERE state = :state;
+-- Jobs inserted in :queue and :state, :n of them: no trigger counts an insert (0017).
+INSERT INTO queue_counts (queue, state, n) VALUES (:queue, :state, :n)
+    ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
