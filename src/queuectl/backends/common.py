@@ -345,6 +345,14 @@ class SqlBackend(SqlInsights, SqlRetention):
     def snapshot(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
+    def _list_access(
+        self, states: Sequence[str], queue: str | None, sort: str, limit: int | None, offset: int
+    ) -> str:
+        """How ``list_jobs`` reaches the jobs of ``states`` (its fragments states_WAY and,
+        where the engine has them, access_WAY): "seek" by state, unless the engine must
+        be told better (SQLiteBackend)."""
+        return "seek"
+
     def _counted(self, conn: Any, added: Mapping[tuple[str, str], int]) -> None:
         """Jobs inserted, so many per (queue, state): an engine whose counts no trigger
         on INSERT keeps (SQLite's queue_counts) adds them in the inserting transaction."""
@@ -637,9 +645,15 @@ class SqlBackend(SqlInsights, SqlRetention):
         order = f"order_{sort}{'_reverse' if reverse else ''}"
         if order not in self.q:
             raise InvalidInput(f"unknown order {sort!r}")
-        name = f"list_jobs_{order}"
+        way = "any" if states is None else self._list_access(states, queue, sort, limit, offset)
+        name = f"list_jobs_{order}_{way}"
         if name not in self.q:  # composed at first use, kept with the engine's statements
-            self.q[name] = self.q["list_jobs"].replace("ORDER_BY", self.q[order])
+            self.q[name] = (
+                self.q["list_jobs"]
+                .replace("ORDER_BY", self.q[order])
+                .replace("STATES", self.q[f"states_{way}"])
+                .replace("ACCESS", self.q.get(f"access_{way}", ""))
+            )
         params = {
             "states": None if states is None else self._list(states),
             "queue": queue,

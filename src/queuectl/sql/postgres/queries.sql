@@ -242,10 +242,11 @@ SELECT * FROM queuectl.jobs WHERE id = ANY(%(ids)s);
 -- `list`, `dlq list` and the dashboard's pages: every filter that is not NULL applies.
 -- A job passes tags (a JSON array) when it carries every one of them; text is part of the
 -- id or of the command as stored (JSON text); later keeps the jobs due after it (the
--- dashboard's scheduled jobs). The marker below becomes one of the order_* fragments
--- (SqlBackend.list_jobs). A limit of -1 is no limit.
+-- dashboard's scheduled jobs). The two markers below become an order (order_*) and a
+-- state filter (states_*, SqlBackend.list_jobs); the planner's statistics choose the
+-- index. A limit of -1 is no limit.
 SELECT * FROM queuectl.jobs
- WHERE (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
+ WHERE STATES
    AND (%(queue)s::text IS NULL OR queue = %(queue)s)
    AND (%(since)s::float8 IS NULL OR created_at >= %(since)s::float8)
    AND (%(later)s::float8 IS NULL OR run_at > %(later)s::float8)
@@ -253,6 +254,12 @@ SELECT * FROM queuectl.jobs
    AND (%(tags)s::jsonb IS NULL OR tags::jsonb @> %(tags)s::jsonb)
  ORDER_BY
  LIMIT NULLIF(%(limit)s, -1) OFFSET %(offset)s;
+
+-- name: states_any
+TRUE
+
+-- name: states_seek
+state = ANY(%(states)s::text[])
 
 -- name: order_created
 ORDER BY seq
@@ -381,9 +388,35 @@ SELECT min(run_at) AS t FROM queuectl.jobs
  WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s();
 
 -- name: oldest_ready_by_queue
--- oldest_ready per queue, from the claim's own index of ready jobs (jobs_ready_queue).
-SELECT queue, min(run_at) AS t FROM queuectl.jobs
- WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+-- oldest_ready per queue, a few seeks a queue whatever its length: the queues with jobs
+-- waiting (the counts, migration 0016), the priorities of each (a skip from one to the
+-- next lower through the claim's partial index jobs_ready_queue, which orders each
+-- queue's ready jobs by priority, then run_at), and the first run_at of each priority;
+-- the smallest of those that have passed is the answer. Its cost grows with the
+-- priorities in use, not with the jobs.
+WITH RECURSIVE
+  waiting (queue) AS (
+    SELECT queue
+      FROM (SELECT queue, state, n FROM queuectl.queue_counts
+            UNION ALL
+            SELECT queue, state, n FROM queuectl.queue_count_changes) AS c
+     WHERE state IN ('pending', 'failed')
+     GROUP BY queue HAVING sum(n) > 0),
+  levels (queue, priority) AS (
+    SELECT queue, (SELECT max(priority) FROM queuectl.jobs AS j
+                    WHERE j.state IN ('pending', 'failed') AND j.queue = waiting.queue)
+      FROM waiting
+    UNION ALL
+    SELECT queue, (SELECT max(priority) FROM queuectl.jobs AS j
+                    WHERE j.state IN ('pending', 'failed') AND j.queue = levels.queue
+                      AND j.priority < levels.priority)
+      FROM levels WHERE priority IS NOT NULL)
+SELECT queue, min(t) AS t
+  FROM (SELECT queue, (SELECT min(run_at) FROM queuectl.jobs AS j
+                        WHERE j.state IN ('pending', 'failed') AND j.queue = levels.queue
+                          AND j.priority = levels.priority) AS t
+          FROM levels WHERE priority IS NOT NULL) AS oldest
+ WHERE t <= queuectl.now_s()
  GROUP BY queue;
 
 -- name: attempt_outcomes

@@ -148,10 +148,15 @@ SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 -- `list`, `dlq list` and the dashboard's pages: every filter that is not NULL applies.
 -- :states and :tags are JSON arrays; a job passes :tags when it carries every one of them;
 -- :text is part of the id or of the command as stored (JSON text); :later keeps the jobs
--- due after it (the dashboard's scheduled jobs). The marker below
--- becomes one of the order_* fragments (SqlBackend.list_jobs). :limit -1 = no limit.
-SELECT * FROM jobs
- WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
+-- due after it (the dashboard's scheduled jobs). The three markers below become an order
+-- (order_*), a state filter (states_*) and an index to read by (access_*), the last two
+-- chosen from the counts by SQLiteBackend._list_access (SQLite keeps no statistics): any
+-- (no state filter); seek (the jobs of the states through jobs_state, then sorted); walk
+-- (the order's own index, read until the page is full); ready_priority, ready_run_at
+-- (the same through the partial index of ready jobs in that order; by run_at from :later
+-- on, so the scheduled view skips the jobs due already). :limit -1 = no limit.
+SELECT * FROM jobs ACCESS
+ WHERE STATES
    AND (:queue IS NULL OR queue = :queue)
    AND (:since IS NULL OR created_at >= :since)
    AND (:later IS NULL OR run_at > :later)
@@ -161,6 +166,28 @@ SELECT * FROM jobs
              WHERE wanted.value NOT IN (SELECT value FROM json_each(jobs.tags))))
  ORDER_BY
  LIMIT :limit OFFSET :offset;
+
+-- name: states_any
+1
+
+-- name: states_seek
+state IN (SELECT value FROM json_each(:states))
+
+-- name: states_walk
++state IN (SELECT value FROM json_each(:states))
+
+-- name: states_ready_priority
++state IN (SELECT value FROM json_each(:states)) AND state IN ('pending', 'failed')
+
+-- name: states_ready_run_at
++state IN (SELECT value FROM json_each(:states)) AND state IN ('pending', 'failed')
+ AND run_at > coalesce(:later, -1e308)
+
+-- name: access_ready_priority
+INDEXED BY jobs_ready
+
+-- name: access_ready_run_at
+INDEXED BY jobs_due
 
 -- name: order_created
 ORDER BY seq
@@ -275,9 +302,30 @@ SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
  WHERE state IN ('pending', 'failed') AND run_at <= :now;
 
 -- name: oldest_ready_by_queue
--- oldest_ready per queue, from the claim's own index of ready jobs (read without the table).
-SELECT queue, min(run_at) AS t FROM jobs INDEXED BY jobs_ready_queue
- WHERE state IN ('pending', 'failed') AND run_at <= :now
+-- oldest_ready per queue, a few seeks a queue whatever its length: the queues with jobs
+-- waiting (the counts, migration 0017), the priorities of each (a skip from one to the
+-- next lower through the claim's partial index jobs_ready_queue, which orders each
+-- queue's ready jobs by priority, then run_at), and the first run_at of each priority;
+-- the smallest of those that have passed is the answer. Its cost grows with the
+-- priorities in use, not with the jobs.
+WITH RECURSIVE
+  waiting (queue) AS (
+    SELECT DISTINCT queue FROM queue_counts WHERE state IN ('pending', 'failed') AND n > 0),
+  levels (queue, priority) AS (
+    SELECT queue, (SELECT max(priority) FROM jobs INDEXED BY jobs_ready_queue
+                    WHERE state IN ('pending', 'failed') AND queue = waiting.queue)
+      FROM waiting
+    UNION ALL
+    SELECT queue, (SELECT max(priority) FROM jobs INDEXED BY jobs_ready_queue
+                    WHERE state IN ('pending', 'failed') AND queue = levels.queue
+                      AND priority < levels.priority)
+      FROM levels WHERE priority IS NOT NULL)
+SELECT queue, min(t) AS t
+  FROM (SELECT queue, (SELECT min(run_at) FROM jobs INDEXED BY jobs_ready_queue
+                        WHERE state IN ('pending', 'failed') AND queue = levels.queue
+                          AND priority = levels.priority) AS t
+          FROM levels WHERE priority IS NOT NULL)
+ WHERE t <= :now
  GROUP BY queue;
 
 -- name: attempt_outcomes
