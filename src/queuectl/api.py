@@ -270,10 +270,10 @@ class Queue:
         """The job's edges for ``show``: (side, id, state), side "after" or "dependent"."""
         return self.backend.dependencies(check_id(job_id))
 
-    def ready_ahead(self, job_id: str) -> dict[str, int]:
-        """Per queue, the ready jobs of open queues a claim takes before this one
-        (``explain``: the claim's own filter and order)."""
-        return self.backend.ready_ahead(check_id(job_id))
+    def ready_ahead(self, job_id: str, queues: Sequence[str], most: int) -> int:
+        """The ready jobs of the open queues of ``queues`` that a claim takes before this
+        one (``explain``: the claim's own filter and order), counted up to ``most + 1``."""
+        return self.backend.ready_ahead(check_id(job_id), list(queues), most)
 
     def jobs(
         self,

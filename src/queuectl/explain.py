@@ -15,6 +15,8 @@ from queuectl.models import FINAL
 from queuectl.queues import serves
 from queuectl.timefmt import iso
 
+AHEAD_MOST = 1_000  # jobs ahead counted at most; past it "behind more than 1,000"
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -106,12 +108,19 @@ def _no_worker(job: Job, workers: list[WorkerInfo]) -> Reason:
 
 
 def _queued(queue: Queue, job: Job, serving: list[WorkerInfo]) -> Reason:
-    """Next in line: the ready jobs ahead of it that a worker of its queue could take."""
-    ahead = queue.ready_ahead(job.id)
-    count = sum(n for name, n in ahead.items() if any(serves(w.queues, name) for w in serving))
+    """Next in line: the ready jobs ahead of it that a worker of its queue could take, in
+    the queues those workers serve; past AHEAD_MOST only "more than" that is said (the
+    count stops there, so a job behind a million costs what one behind a thousand does)."""
+    served = [
+        name for name in queue.counts_by_queue() if any(serves(w.queues, name) for w in serving)
+    ]
+    count = queue.ready_ahead(job.id, served, AHEAD_MOST)
+    if count > AHEAD_MOST:
+        message = f"next in line behind more than {AHEAD_MOST:,} ready jobs"
+        return Reason("queued", message, {"ahead": AHEAD_MOST, "more": True})
     message = (
         f"next in line behind {count} ready job{'s' if count != 1 else ''}"
         if count
         else "next in line: a worker of its queue takes it at its next claim"
     )
-    return Reason("queued", message, {"ahead": count})
+    return Reason("queued", message, {"ahead": count, "more": False})

@@ -149,13 +149,17 @@ def rescue_lost(
 
 
 def assert_counts_exact(backend: Backend) -> None:
-    """The counts by state (``counts``, kept by triggers on SQLite) match the jobs."""
+    """The counts by state and by queue and state (kept as jobs change: migrations sqlite
+    0017, postgres 0016) match the jobs."""
     from queuectl.models import STATES
 
     expected = dict.fromkeys(STATES, 0)
+    by_queue: dict[str, dict[str, int]] = {}
     for job in backend.list_jobs(None, None, None):
         expected[job.state.value] += 1
+        by_queue.setdefault(job.queue, dict.fromkeys(STATES, 0))[job.state.value] += 1
     assert backend.counts() == expected
+    assert backend.counts_by_queue() == by_queue
 
 
 def state_of(backend: Backend, job_id: str) -> str | None:

@@ -177,8 +177,10 @@ def test_ready_ahead_counts_what_the_claim_takes_first(backend: Backend) -> None
     add(backend, "later", queue="a", delay="1h", priority=9)  # not ready: counts not
     add(backend, "held", queue="c", priority=9)
     backend.queue_change(["c"], pausing())
-    assert backend.ready_ahead("low-2") == {"b": 1, "a": 1}
-    assert backend.ready_ahead("high") == {}
+    every = ["a", "b", "c"]
+    assert backend.ready_ahead("low-2", every, 1000) == 2
+    assert backend.ready_ahead("low-2", ["a"], 1000) == 1  # only the queues named count
+    assert backend.ready_ahead("high", every, 1000) == 0
     order = [claim(backend).id for _ in range(3)]
     assert order == ["high", "low-1", "low-2"]
 
@@ -194,3 +196,16 @@ def test_a_queue_s_no_retry_on_codes_join_a_claimed_job_s_own(backend: Backend) 
     assert jobs["other"].no_retry_on == {5}
     backend.queue_change(["strict"], limiting({"no_retry_on": []}))
     assert backend.queue_rows() == []  # no codes, nothing else: no row
+
+
+def test_ready_ahead_stops_counting_past_its_bound(backend: Backend) -> None:
+    """explain says "more than N" past the bound: the count reads at most N + 1 jobs,
+    from each of the claim order's three ranges (higher priority; due earlier; enqueued
+    earlier at the same instant)."""
+    add(backend, *[f"hi{i}" for i in range(4)], priority=5)
+    add(backend, *[f"same{i}" for i in range(4)])  # one batch: one run_at
+    add(backend, "me")
+    assert backend.ready_ahead("me", ["default"], 100) == 8
+    assert backend.ready_ahead("me", ["default"], 5) == 6
+    assert backend.ready_ahead("same2", ["default"], 100) == 6
+    assert backend.ready_ahead("same2", ["default"], 3) == 4

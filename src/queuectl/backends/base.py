@@ -306,9 +306,10 @@ class Jobs(Protocol):
         """Every queue with a row: paused or limited (a queue without one is neither)."""
         ...
 
-    def ready_ahead(self, job_id: str) -> dict[str, int]:
-        """``explain``: per queue, the ready jobs of open queues a claim takes before job
-        ``job_id`` (the claim's own filter and order)."""
+    def ready_ahead(self, job_id: str, queues: Sequence[str], most: int) -> int:
+        """``explain``: the ready jobs of the open queues of ``queues`` that a claim takes
+        before job ``job_id`` (the claim's own filter and order), counted up to ``most + 1``
+        (the work is bounded by it, however many there are)."""
         ...
 
     def queue_change(

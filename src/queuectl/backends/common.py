@@ -406,9 +406,9 @@ class SqlBackend(SqlInsights, SqlRetention):
 
         return [QueueInfo.from_row(r) for r in self._rows("queue_rows", {"now": self.now()})]
 
-    def ready_ahead(self, job_id: str) -> dict[str, int]:
-        rows = self._rows("ready_ahead", {"id": job_id, "now": self.now()})
-        return {r["queue"]: r["n"] for r in rows}
+    def ready_ahead(self, job_id: str, queues: Sequence[str], most: int) -> int:
+        params = {"id": job_id, "now": self.now(), "queues": self._list(queues), "most": most}
+        return int(self._rows("ready_ahead", params)[0]["n"])
 
     def queue_change(
         self, names: Sequence[str] | None, change: Callable[[QueueInfo, float], QueueInfo]

@@ -676,15 +676,39 @@ DELETE FROM queuectl.queues
    AND timeout IS NULL AND no_retry_on IS NULL;
 
 -- name: ready_ahead
--- `explain`: the ready jobs a claim would take before job :id, per queue — the claim's
--- own filter (ready, its queue not closed: fragment queue_closed) and its order
--- (priority DESC, run_at, seq).
-SELECT j.queue, count(*) AS n
-  FROM queuectl.jobs AS j JOIN queuectl.jobs AS me ON me.id = %(id)s
- WHERE j.state IN ('pending', 'failed') AND j.run_at <= queuectl.now_s()
-   AND j.queue NOT IN (SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
-   AND (-j.priority, j.run_at, j.seq) < (-me.priority, me.run_at, me.seq)
- GROUP BY j.queue;
+-- `explain`: the ready jobs of queues :queues a claim would take before job :id, counted
+-- up to :most + 1 (explain says "more than :most" past it) — the claim's own filter
+-- (ready, its queue not closed: fragment queue_closed) and its order (priority DESC,
+-- run_at, seq), read as three ranges of the claim's index jobs_ready (a higher priority;
+-- the same, due earlier; the same, due at once, enqueued earlier), each stopped at the
+-- bound: at most :most + 1 entries of each are read, however long the queue.
+SELECT count(*) AS n
+  FROM (SELECT 1 FROM (SELECT j.seq FROM queuectl.jobs AS me CROSS JOIN queuectl.jobs AS j
+                        WHERE me.id = %(id)s AND j.state IN ('pending', 'failed')
+                          AND j.priority > me.priority AND j.run_at <= queuectl.now_s()
+                          AND j.queue = ANY(%(queues)s::text[])
+                          AND j.queue NOT IN (SELECT name FROM queuectl.queues AS queues
+                                               WHERE QUEUE_CLOSED)
+                        LIMIT %(most)s + 1) AS ahead_1
+        UNION ALL
+        SELECT 1 FROM (SELECT j.seq FROM queuectl.jobs AS me CROSS JOIN queuectl.jobs AS j
+                        WHERE me.id = %(id)s AND j.state IN ('pending', 'failed')
+                          AND j.priority = me.priority AND j.run_at < me.run_at
+                          AND j.run_at <= queuectl.now_s()
+                          AND j.queue = ANY(%(queues)s::text[])
+                          AND j.queue NOT IN (SELECT name FROM queuectl.queues AS queues
+                                               WHERE QUEUE_CLOSED)
+                        LIMIT %(most)s + 1) AS ahead_2
+        UNION ALL
+        SELECT 1 FROM (SELECT j.seq FROM queuectl.jobs AS me CROSS JOIN queuectl.jobs AS j
+                        WHERE me.id = %(id)s AND j.state IN ('pending', 'failed')
+                          AND j.priority = me.priority AND j.run_at = me.run_at AND j.seq < me.seq
+                          AND j.run_at <= queuectl.now_s()
+                          AND j.queue = ANY(%(queues)s::text[])
+                          AND j.queue NOT IN (SELECT name FROM queuectl.queues AS queues
+                                               WHERE QUEUE_CLOSED)
+                        LIMIT %(most)s + 1) AS ahead_3
+        LIMIT %(most)s + 1) AS ahead;
 
 -- Schedules (schedule add/list/show/remove/pause/resume/run-now, migration 0011), fired by
 -- live workers: see DECISIONS.md, "Schedules".

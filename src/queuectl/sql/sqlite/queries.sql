@@ -612,15 +612,36 @@ DELETE FROM queues
    AND timeout IS NULL AND no_retry_on IS NULL;
 
 -- name: ready_ahead
--- `explain`: the ready jobs a claim would take before job :id, per queue — the claim's
--- own filter (ready, its queue not closed: fragment queue_closed) and its order
--- (priority DESC, run_at, seq).
-SELECT j.queue, count(*) AS n
-  FROM jobs AS j JOIN jobs AS me ON me.id = :id
- WHERE j.state IN ('pending', 'failed') AND j.run_at <= :now
-   AND j.queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
-   AND (-j.priority, j.run_at, j.seq) < (-me.priority, me.run_at, me.seq)
- GROUP BY j.queue;
+-- `explain`: the ready jobs of queues :queues a claim would take before job :id, counted
+-- up to :most + 1 (explain says "more than :most" past it) — the claim's own filter
+-- (ready, its queue not closed: fragment queue_closed) and its order (priority DESC,
+-- run_at, seq), read as three ranges of the claim's index jobs_ready (a higher priority;
+-- the same, due earlier; the same, due at once, enqueued earlier), each stopped at the
+-- bound: at most :most + 1 entries of each are read, however long the queue.
+SELECT count(*) AS n
+  FROM (SELECT 1 FROM (SELECT j.seq FROM jobs AS me CROSS JOIN jobs AS j INDEXED BY jobs_ready
+                        WHERE me.id = :id AND j.state IN ('pending', 'failed')
+                          AND j.priority > me.priority AND j.run_at <= :now
+                          AND j.queue IN (SELECT value FROM json_each(:queues))
+                          AND j.queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
+                        LIMIT :most + 1)
+        UNION ALL
+        SELECT 1 FROM (SELECT j.seq FROM jobs AS me CROSS JOIN jobs AS j INDEXED BY jobs_ready
+                        WHERE me.id = :id AND j.state IN ('pending', 'failed')
+                          AND j.priority = me.priority AND j.run_at < me.run_at
+                          AND j.run_at <= :now
+                          AND j.queue IN (SELECT value FROM json_each(:queues))
+                          AND j.queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
+                        LIMIT :most + 1)
+        UNION ALL
+        SELECT 1 FROM (SELECT j.seq FROM jobs AS me CROSS JOIN jobs AS j INDEXED BY jobs_ready
+                        WHERE me.id = :id AND j.state IN ('pending', 'failed')
+                          AND j.priority = me.priority AND j.run_at = me.run_at AND j.seq < me.seq
+                          AND j.run_at <= :now
+                          AND j.queue IN (SELECT value FROM json_each(:queues))
+                          AND j.queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
+                        LIMIT :most + 1)
+        LIMIT :most + 1) AS ahead;
 
 -- Schedules (schedule add/list/show/remove/pause/resume/run-now, migration 0012), fired by
 -- live workers: see DECISIONS.md, "Schedules".
