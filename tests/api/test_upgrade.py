@@ -50,3 +50,35 @@ def test_workers_of_a_queue_made_before_stop_now_can_be_stopped_now(location: st
         assert queue.backend.request_stop(now=True) == 1
         beat = queue.backend.heartbeat(["w1"], [], 60)
         assert (beat.stop_requested, beat.stop_now) == (True, True)
+
+
+# the migration that keeps counts per queue and state, per engine
+QUEUE_COUNTS = {"sqlite": 17, "postgres": 16}
+JOB = (
+    "INSERT INTO {}jobs (id, command, state, max_retries, queue, run_at, created_at, "
+    "updated_at) VALUES ('{}', '\"true\"', '{}', 3, '{}', 0, 0, 0)"
+)
+
+
+def test_a_queue_made_before_the_counts_per_queue_counts_its_jobs(location: str) -> None:
+    make_old_queue(location, QUEUE_COUNTS)
+    rows = [("a", "pending", "default"), ("b", "dead", "default"), ("c", "pending", "io")]
+    if location.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(location, autocommit=True) as conn:
+            for row in rows:
+                conn.execute(JOB.format("queuectl.", *row).encode())
+    else:
+        with sqlite3.connect(location) as lite:
+            for row in rows:
+                lite.execute(JOB.format("", *row))
+        lite.close()
+    with Queue(location) as queue:
+        counts = queue.counts_by_queue()
+        assert {name: {s: n for s, n in c.items() if n} for name, c in counts.items()} == {
+            "default": {"pending": 1, "dead": 1},
+            "io": {"pending": 1},
+        }
+        queue.enqueue("true", queue="io")
+        assert queue.counts()["pending"] == 3
