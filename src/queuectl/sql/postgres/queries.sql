@@ -682,32 +682,25 @@ DELETE FROM queuectl.queues
 -- run_at, seq), read as three ranges of the claim's index jobs_ready (a higher priority;
 -- the same, due earlier; the same, due at once, enqueued earlier), each stopped at the
 -- bound: at most :most + 1 entries of each are read, however long the queue.
+WITH me AS (SELECT priority, run_at, seq FROM queuectl.jobs WHERE id = %(id)s),
+     open (name) AS (SELECT unnest(%(queues)s::text[])
+                     EXCEPT SELECT name FROM queuectl.queues AS queues WHERE QUEUE_CLOSED)
 SELECT count(*) AS n
-  FROM (SELECT 1 FROM (SELECT j.seq FROM queuectl.jobs AS me CROSS JOIN queuectl.jobs AS j
-                        WHERE me.id = %(id)s AND j.state IN ('pending', 'failed')
-                          AND j.priority > me.priority AND j.run_at <= queuectl.now_s()
-                          AND j.queue = ANY(%(queues)s::text[])
-                          AND j.queue NOT IN (SELECT name FROM queuectl.queues AS queues
-                                               WHERE QUEUE_CLOSED)
-                        LIMIT %(most)s + 1) AS ahead_1
+  FROM (SELECT * FROM (SELECT j.seq FROM me CROSS JOIN queuectl.jobs AS j
+                        WHERE j.priority > me.priority
+                          AND j.state IN ('pending', 'failed') AND j.run_at <= queuectl.now_s()
+                          AND j.queue IN (SELECT name FROM open) LIMIT %(most)s + 1) AS higher
         UNION ALL
-        SELECT 1 FROM (SELECT j.seq FROM queuectl.jobs AS me CROSS JOIN queuectl.jobs AS j
-                        WHERE me.id = %(id)s AND j.state IN ('pending', 'failed')
-                          AND j.priority = me.priority AND j.run_at < me.run_at
-                          AND j.run_at <= queuectl.now_s()
-                          AND j.queue = ANY(%(queues)s::text[])
-                          AND j.queue NOT IN (SELECT name FROM queuectl.queues AS queues
-                                               WHERE QUEUE_CLOSED)
-                        LIMIT %(most)s + 1) AS ahead_2
+        SELECT * FROM (SELECT j.seq FROM me CROSS JOIN queuectl.jobs AS j
+                        WHERE j.priority = me.priority AND j.run_at < me.run_at
+                          AND j.state IN ('pending', 'failed') AND j.run_at <= queuectl.now_s()
+                          AND j.queue IN (SELECT name FROM open) LIMIT %(most)s + 1) AS earlier
         UNION ALL
-        SELECT 1 FROM (SELECT j.seq FROM queuectl.jobs AS me CROSS JOIN queuectl.jobs AS j
-                        WHERE me.id = %(id)s AND j.state IN ('pending', 'failed')
-                          AND j.priority = me.priority AND j.run_at = me.run_at AND j.seq < me.seq
-                          AND j.run_at <= queuectl.now_s()
-                          AND j.queue = ANY(%(queues)s::text[])
-                          AND j.queue NOT IN (SELECT name FROM queuectl.queues AS queues
-                                               WHERE QUEUE_CLOSED)
-                        LIMIT %(most)s + 1) AS ahead_3
+        SELECT * FROM (SELECT j.seq FROM me CROSS JOIN queuectl.jobs AS j
+                        WHERE j.priority = me.priority AND j.run_at = me.run_at
+                          AND j.seq < me.seq
+                          AND j.state IN ('pending', 'failed') AND j.run_at <= queuectl.now_s()
+                          AND j.queue IN (SELECT name FROM open) LIMIT %(most)s + 1) AS before
         LIMIT %(most)s + 1) AS ahead;
 
 -- Schedules (schedule add/list/show/remove/pause/resume/run-now, migration 0011), fired by

@@ -618,29 +618,25 @@ DELETE FROM queues
 -- run_at, seq), read as three ranges of the claim's index jobs_ready (a higher priority;
 -- the same, due earlier; the same, due at once, enqueued earlier), each stopped at the
 -- bound: at most :most + 1 entries of each are read, however long the queue.
+WITH me AS (SELECT priority, run_at, seq FROM jobs WHERE id = :id),
+     open (name) AS (SELECT value FROM json_each(:queues)
+                      WHERE value NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED))
 SELECT count(*) AS n
-  FROM (SELECT 1 FROM (SELECT j.seq FROM jobs AS me CROSS JOIN jobs AS j INDEXED BY jobs_ready
-                        WHERE me.id = :id AND j.state IN ('pending', 'failed')
-                          AND j.priority > me.priority AND j.run_at <= :now
-                          AND j.queue IN (SELECT value FROM json_each(:queues))
-                          AND j.queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
-                        LIMIT :most + 1)
+  FROM (SELECT * FROM (SELECT j.seq FROM me CROSS JOIN jobs AS j INDEXED BY jobs_ready
+                        WHERE j.priority > me.priority
+                          AND j.state IN ('pending', 'failed') AND j.run_at <= :now
+                          AND j.queue IN open LIMIT :most + 1)
         UNION ALL
-        SELECT 1 FROM (SELECT j.seq FROM jobs AS me CROSS JOIN jobs AS j INDEXED BY jobs_ready
-                        WHERE me.id = :id AND j.state IN ('pending', 'failed')
-                          AND j.priority = me.priority AND j.run_at < me.run_at
-                          AND j.run_at <= :now
-                          AND j.queue IN (SELECT value FROM json_each(:queues))
-                          AND j.queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
-                        LIMIT :most + 1)
+        SELECT * FROM (SELECT j.seq FROM me CROSS JOIN jobs AS j INDEXED BY jobs_ready
+                        WHERE j.priority = me.priority AND j.run_at < me.run_at
+                          AND j.state IN ('pending', 'failed') AND j.run_at <= :now
+                          AND j.queue IN open LIMIT :most + 1)
         UNION ALL
-        SELECT 1 FROM (SELECT j.seq FROM jobs AS me CROSS JOIN jobs AS j INDEXED BY jobs_ready
-                        WHERE me.id = :id AND j.state IN ('pending', 'failed')
-                          AND j.priority = me.priority AND j.run_at = me.run_at AND j.seq < me.seq
-                          AND j.run_at <= :now
-                          AND j.queue IN (SELECT value FROM json_each(:queues))
-                          AND j.queue NOT IN (SELECT name FROM queues WHERE QUEUE_CLOSED)
-                        LIMIT :most + 1)
+        SELECT * FROM (SELECT j.seq FROM me CROSS JOIN jobs AS j INDEXED BY jobs_ready
+                        WHERE j.priority = me.priority AND j.run_at = me.run_at
+                          AND j.seq < me.seq
+                          AND j.state IN ('pending', 'failed') AND j.run_at <= :now
+                          AND j.queue IN open LIMIT :most + 1)
         LIMIT :most + 1) AS ahead;
 
 -- Schedules (schedule add/list/show/remove/pause/resume/run-now, migration 0012), fired by

@@ -21,30 +21,23 @@ INSERT INTO queuectl.queue_counts (queue, state, n)
 SELECT queue, state, count(*) FROM queuectl.jobs GROUP BY queue, state;
 
 -- Inserts and deletes: once per statement, its rows counted per queue and state (a batch
--- of 50,000 jobs adds one row per queue).
-CREATE FUNCTION queuectl.count_inserted() RETURNS trigger
+-- of 50,000 jobs adds one row per queue), negative for a delete.
+CREATE FUNCTION queuectl.count_statement() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO queuectl.queue_count_changes (queue, state, n)
-    SELECT queue, state, count(*) FROM added GROUP BY queue, state;
+    SELECT queue, state, CASE TG_OP WHEN 'DELETE' THEN -count(*) ELSE count(*) END
+      FROM changed GROUP BY queue, state;
     RETURN NULL;
 END $$;
 
 CREATE TRIGGER jobs_count_insert AFTER INSERT ON queuectl.jobs
-REFERENCING NEW TABLE AS added
-FOR EACH STATEMENT EXECUTE FUNCTION queuectl.count_inserted();
-
-CREATE FUNCTION queuectl.count_deleted() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO queuectl.queue_count_changes (queue, state, n)
-    SELECT queue, state, -count(*) FROM gone GROUP BY queue, state;
-    RETURN NULL;
-END $$;
+REFERENCING NEW TABLE AS changed
+FOR EACH STATEMENT EXECUTE FUNCTION queuectl.count_statement();
 
 CREATE TRIGGER jobs_count_delete AFTER DELETE ON queuectl.jobs
-REFERENCING OLD TABLE AS gone
-FOR EACH STATEMENT EXECUTE FUNCTION queuectl.count_deleted();
+REFERENCING OLD TABLE AS changed
+FOR EACH STATEMENT EXECUTE FUNCTION queuectl.count_statement();
 
 -- A change of state or queue: per row, and only when one of them changed (a lease's
 -- renewal fires nothing).
