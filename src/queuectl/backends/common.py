@@ -348,10 +348,19 @@ class SqlBackend(SqlInsights, SqlRetention):
     def _list_access(
         self, states: Sequence[str], queue: str | None, sort: str, limit: int | None, offset: int
     ) -> str:
-        """How ``list_jobs`` reaches the jobs of ``states`` (its fragments states_WAY and,
-        where the engine has them, access_WAY): "seek" by state, unless the engine must
-        be told better (SQLiteBackend)."""
-        return "seek"
+        """How ``list_jobs`` reaches the jobs of ``states`` (its fragments states_WAY and
+        access_WAY): "seek" (the jobs of the states, then sorted) when few match: their
+        number squared at most the rows a walk would read for the page, about (offset +
+        limit) * all jobs / matching; else "walk" (the order's index until the page is
+        full). The counts say how many match (SQLite keeps no statistics, and
+        PostgreSQL's are missing until a new table is analyzed)."""
+        if limit is None:
+            return "seek"
+        counts = self.counts_by_queue()
+        every = sum(sum(c.values()) for c in counts.values())
+        shown = [counts.get(queue, {})] if queue is not None else list(counts.values())
+        matching = sum(c.get(state, 0) for c in shown for state in states)
+        return "seek" if matching * matching <= (offset + limit) * every else "walk"
 
     def _counted(self, conn: Any, added: Mapping[tuple[str, str], int]) -> None:
         """Jobs inserted, so many per (queue, state): an engine whose counts no trigger
@@ -652,7 +661,7 @@ class SqlBackend(SqlInsights, SqlRetention):
                 self.q["list_jobs"]
                 .replace("ORDER_BY", self.q[order])
                 .replace("STATES", self.q[f"states_{way}"])
-                .replace("ACCESS", self.q.get(f"access_{way}", ""))
+                .replace("ACCESS", self.q.get(f"access_{way}", ""))  # SQLite: an index
             )
         params = {
             "states": None if states is None else self._list(states),

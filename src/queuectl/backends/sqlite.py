@@ -300,23 +300,17 @@ class SQLiteBackend(SqlBackend):
     def _list_access(
         self, states: Sequence[str], queue: str | None, sort: str, limit: int | None, offset: int
     ) -> str:
-        """SQLite keeps no statistics, so its planner seeks jobs_state and sorts every job
-        of the states, even for a page of 50 out of a million. The counts say how many
-        match: few (their square at most the rows a walk would read for the page, about
-        (offset + limit) * all jobs / matching): seek and sort them; many: walk the order's
-        index (for ready states in priority or run_at order, the claim's partial ones)
-        and stop when the page is full."""
-        if limit is None:
-            return "seek"
-        counts = self.counts_by_queue()
-        every = sum(sum(c.values()) for c in counts.values())
-        shown = [counts.get(queue, {})] if queue is not None else list(counts.values())
-        matching = sum(c.get(state, 0) for c in shown for state in states)
-        if matching * matching <= (offset + limit) * every:
-            return "seek"
-        if set(states) <= {"pending", "failed"} and sort in ("priority", "run_at"):
+        """SqlBackend's choice, and a walk of ready states in priority or run_at order is
+        told the claim's partial index (jobs_ready, jobs_due): SQLite's planner, without
+        statistics, would seek jobs_state and sort every one of them."""
+        way = super()._list_access(states, queue, sort, limit, offset)
+        if (
+            way == "walk"
+            and set(states) <= {"pending", "failed"}
+            and sort in ("priority", "run_at")
+        ):
             return f"ready_{sort}"
-        return "walk"
+        return way
 
     def _counted(self, conn: Any, added: Mapping[tuple[str, str], int]) -> None:
         for (queue, state), n in sorted(added.items()):

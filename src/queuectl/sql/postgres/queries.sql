@@ -242,10 +242,14 @@ SELECT * FROM queuectl.jobs WHERE id = ANY(%(ids)s);
 -- `list`, `dlq list` and the dashboard's pages: every filter that is not NULL applies.
 -- A job passes tags (a JSON array) when it carries every one of them; text is part of the
 -- id or of the command as stored (JSON text); later keeps the jobs due after it (the
--- dashboard's scheduled jobs). The two markers below become an order (order_*) and a
--- state filter (states_*, SqlBackend.list_jobs); the planner's statistics choose the
--- index. A limit of -1 is no limit.
-SELECT * FROM queuectl.jobs
+-- dashboard's scheduled jobs). The markers below become an order (order_*), where the jobs
+-- are read from (access_*) and a state filter (states_*), chosen from the counts by
+-- SqlBackend._list_access: any (no state filter), walk (the planner's choice, which
+-- walks the order's index when it thinks many match), seek (the states' jobs first,
+-- behind OFFSET 0 so that no plan walks the order's index past a million jobs that do
+-- not match: the planner has no statistics of a table just filled). A limit of -1 is no
+-- limit.
+SELECT * FROM ACCESS
  WHERE STATES
    AND (%(queue)s::text IS NULL OR queue = %(queue)s)
    AND (%(since)s::float8 IS NULL OR created_at >= %(since)s::float8)
@@ -255,11 +259,23 @@ SELECT * FROM queuectl.jobs
  ORDER_BY
  LIMIT NULLIF(%(limit)s, -1) OFFSET %(offset)s;
 
+-- name: access_any
+queuectl.jobs
+
+-- name: access_walk
+queuectl.jobs
+
+-- name: access_seek
+(SELECT * FROM queuectl.jobs WHERE state = ANY(%(states)s::text[]) OFFSET 0) AS jobs
+
 -- name: states_any
 TRUE
 
--- name: states_seek
+-- name: states_walk
 state = ANY(%(states)s::text[])
+
+-- name: states_seek
+TRUE
 
 -- name: order_created
 ORDER BY seq

@@ -150,7 +150,7 @@ SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 -- :text is part of the id or of the command as stored (JSON text); :later keeps the jobs
 -- due after it (the dashboard's scheduled jobs). The three markers below become an order
 -- (order_*), a state filter (states_*) and an index to read by (access_*), the last two
--- chosen from the counts by SQLiteBackend._list_access (SQLite keeps no statistics): any
+-- chosen from the counts by SqlBackend._list_access (SQLite keeps no statistics): any
 -- (no state filter); seek (the jobs of the states through jobs_state, then sorted); walk
 -- (the order's own index, read until the page is full); ready_priority, ready_run_at
 -- (the same through the partial index of ready jobs in that order; by run_at from :later
