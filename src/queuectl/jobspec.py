@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         no_retry_on: list[int] | None
         after: list[str] | None
         after_mode: str
+        limits: dict[str, int | float] | None
 
 
 # '@' is a job id's only in the jobs of schedules (NAME@<slot>, schedules.slot_id): a job
@@ -68,6 +69,7 @@ KEYS = (
     "no_retry_on",
     "after",
     "after_mode",
+    "limits",
 )
 # Also accepted, and not part of the spec: "env_keys", the names of variables whose values
 # were left out (export without --with-env-values): each must be given in "env".
@@ -451,6 +453,11 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         )
     else:  # a job without flow control: no further lookup
         unique_key, unique_within, on_duplicate, no_retry_on, after, after_mode = NO_FLOW
+    limits = get("limits")
+    if limits is not None:
+        from queuectl.limits import check as check_limits
+
+        limits = check_limits(limits) or None
     check_exec_size(command, cwd, env)
     return {
         "id": job_id,
@@ -470,6 +477,7 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         "no_retry_on": no_retry_on,
         "after": after,
         "after_mode": after_mode,
+        "limits": limits,
     }
 
 

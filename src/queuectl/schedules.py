@@ -56,6 +56,7 @@ TEMPLATE_KEYS = (
     "env",
     "tags",
     "no_retry_on",
+    "limits",
 )
 SCHEDULE_ENV = "QUEUECTL_SCHEDULE"  # the job's environment: the schedule's name
 SLOT_ENV = "QUEUECTL_SCHEDULED_FOR"  # and its slot, ISO 8601 UTC
@@ -387,6 +388,7 @@ class Schedule:
             "unique_within": None,
             "on_duplicate": "error",
             "no_retry_on": job.get("no_retry_on"),
+            "limits": job.get("limits"),
             "after": None,
             "after_mode": "success",
         }

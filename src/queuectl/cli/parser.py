@@ -643,6 +643,11 @@ def _add_queue(commands: Any) -> None:
         help="exit codes its jobs go straight to dead after, added to the job's own and "
         f"config no-retry-on, {unchanged}",
     )  # fmt: skip
+    put.add_argument(
+        "--limit", metavar="mem=SIZE,cpu=CORES,pids=N,nofile=N",
+        help="what each attempt of its jobs may use (a job's own limit can only lower it; "
+        f"the whole set is replaced), {unchanged}",
+    )  # fmt: skip
     put.set_defaults(run=cmd_queue_set)
 
 

@@ -21,6 +21,7 @@ import signal
 import time
 
 from queuectl.errors import QueuectlError
+from queuectl.worker import executor
 from queuectl.worker.messages import event, say
 from queuectl.worker.slot import StopReason
 
@@ -356,6 +357,22 @@ class Loop:
                     # the fence killed it: not the job's fault
                     slot.stop_reason = StopReason.FENCED
                 self._finish(slot, slot.outcome(status, slot.timeout(self.port.settings)))
+        self._reap_strangers()
+
+    def _reap_strangers(self) -> None:
+        """Reap the orphans jobs left to the worker (their subreaper: no zombies), each
+        counted for the running attempt whose session it was in (executor.reap_strangers);
+        never a child of the worker's own: its jobs, hooks and fence."""
+        known = {slot.pid for slot in self.slots if slot.pid}
+        if self.hooks is not None:
+            known.update(hook.pid for hook in self.hooks.running)
+        fence = self.lease.fence
+        if fence is not None:
+            known.add(fence.pid)
+        for _pid, session, used in executor.reap_strangers(known):
+            for slot in self.slots:
+                if slot.pid and slot.pid == session:
+                    slot.adopt(used)
 
     def _enforce_deadlines(self, now: float) -> None:
         """Jobs' timeouts and kills, hooks' timeouts, and the end of a graceful stop."""
