@@ -23,7 +23,7 @@ from tests.support.cli import one_line_error
 from tests.support.harness import Queuectl
 from tests.support.jobs import q
 from tests.support.polling import wait_for
-from tests.support.processes import pids_with_env
+from tests.support.processes import pids_with_env, running
 
 MIB = 1 << 20
 PY = q(sys.executable)
@@ -269,3 +269,55 @@ def test_bad_limits_are_refused_with_one_line_and_nothing_written(
     one_line_error(qc.run(*args, check=False), 2)
     assert [job["id"] for job in qc.jobs()] == ["first"]
     assert [row["name"] for row in qc.json("queue", "list")] == ["default"]
+
+
+@needs_cgroups
+def test_a_limited_job_cannot_leave_its_cgroup_to_outlive_its_attempt(qc: Queuectl) -> None:
+    """What scrubs its environment and leaves the job's session escapes the tag search
+    (DECISIONS.md §6), but not its cgroup: it ends with the attempt."""
+    pidfile = qc.tmp / "escaped.pid"
+    job = qc.enqueue(
+        f"env -i setsid sh -c 'echo $$ > {q(pidfile)}; exec sleep 60' & "
+        f"while [ ! -s {q(pidfile)} ]; do sleep 0.02; done",
+        "--limit",
+        "pids=50",
+    )
+    _burst(qc)
+    assert qc.state(job) == "completed"
+    escaped = int(pidfile.read_text())
+    try:
+        wait_for(lambda: not running(escaped), 10, what=f"the escaped process {escaped} to end")
+    finally:
+        if running(escaped):
+            os.kill(escaped, 9)  # a test ends what it started, pass or fail
+
+
+def _zombies_of(pid: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] == b"Z" and int(fields[1]) == pid:
+            found.append(int(name))
+    return found
+
+
+def test_orphans_handed_to_the_worker_are_reaped_and_its_own_children_are_not_stolen(
+    qc: Queuectl,
+) -> None:
+    """The worker is its jobs' subreaper: what a job leaves behind becomes its child when
+    its parent ends. Those are all reaped (no zombie stays) while the jobs' own exit codes
+    still reach their attempts."""
+    worker = qc.start_worker("--count", "2")
+    jobs = [
+        qc.enqueue("( sleep 0.2 & ); ( sleep 0.1 & ); sleep 0.6; exit 3", "--max-retries", "0"),
+        qc.enqueue("( true & ); ( exec sleep 0.3 & ); exit 0"),
+    ]
+    for job_id in jobs:
+        qc.wait_state(job_id, "dead", "completed")
+    assert [qc.state(j) for j in jobs] == ["dead", "completed"]
+    assert qc.show(jobs[0])["exit_code"] == 3
+    wait_for(lambda: not _zombies_of(worker.proc.pid), 10, what="no zombie under the worker")

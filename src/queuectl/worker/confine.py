@@ -31,7 +31,7 @@ from queuectl.lifecycle import Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
 MODE_ENV = "QUEUECTL_LIMIT_MODE"  # "rlimit": never use cgroups (tests, or by choice)
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
@@ -126,13 +126,18 @@ class Group:
         text = _read(self.procs[0]) or ""
         return [int(word) for word in text.split()]
 
-    def signal(self, sig: int) -> list[int]:
+    def signal(self, sig: int, besides: Collection[int] = (), leader: int = 0) -> list[int]:
         """``sig`` to every process in the group (what left the job's session and scrubbed
-        its environment cannot leave its cgroup). → the processes signalled."""
+        its environment cannot leave its cgroup), but those in ``besides`` (signalled
+        already) and, unless it is a SIGKILL, the members of process group ``leader``
+        (a SIGTERM reaches those once: executor.signal_attempt). → the processes found."""
         found = self.pids()
         for pid in found:
+            if pid in besides or pid == leader:
+                continue
             try:
-                os.kill(pid, sig)
+                if sig == signal.SIGKILL or not leader or os.getpgid(pid) != leader:
+                    os.kill(pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
         return found

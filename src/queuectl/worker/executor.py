@@ -30,6 +30,7 @@ from queuectl.lifecycle import SpawnError, Usage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from resource import struct_rusage
 
 _CD_THEN_EXEC = 'cd -- "$1" || exit 127; shift; exec "$@"'
@@ -187,14 +188,16 @@ def signal_group(pid: int, sig: int) -> None:
         pass
 
 
-def reap(pid: int, tag: tuple[bytes, ...], spawned: float) -> tuple[int, Usage] | None:
+def reap(
+    pid: int, tag: tuple[bytes, ...], spawned: float, known: Collection[int] = ()
+) -> tuple[int, Usage] | None:
     """(the exit status, what the attempt used) if the job's process has ended, else None.
 
     Peeks first (WNOWAIT) so the group still exists, and the pid is not reused, while we
     kill what the job left behind (``signal_attempt``); only then is the process reaped.
     The leftovers killed are reaped too, as they become the worker's (a subreaper's)
     children, and their use is added; one that outlasts LEFTOVER_WAIT is left to
-    ``reap_strangers``.
+    ``reap_strangers``. ``known``: the worker's other children (``reap_strangers``).
     """
     if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
         return None
@@ -206,7 +209,7 @@ def reap(pid: int, tag: tuple[bytes, ...], spawned: float) -> tuple[int, Usage] 
     usage = Usage(used.ru_utime, used.ru_stime, peak)
     if left:
         usage = _gather(left, usage, time.monotonic() + LEFTOVER_WAIT)
-    for _, _, orphan in reap_strangers(set(), session=pid):  # ended as the job did
+    for _, _, orphan in reap_strangers(known, session=pid):  # ended as the job did
         usage = add_usage(usage, orphan)
     return status, usage
 
@@ -264,7 +267,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 
 
 def reap_strangers(
-    known: set[int], session: int | None = None
+    known: Collection[int], session: int | None = None
 ) -> list[tuple[int, int, struct_rusage]]:
     """Reap the worker's children that are none of ``known`` (its jobs, hooks and fence):
     descendants of jobs handed to the worker as their subreaper. → (pid, session id,

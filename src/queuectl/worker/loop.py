@@ -350,25 +350,30 @@ class Loop:
     def _reap(self) -> None:
         if self.hooks is not None:
             self.hooks.reap()
+        known = self._children()
         for slot in self._running():
-            status = slot.reap()
+            status = slot.reap(known)
             if status is not None:
                 if slot.stop_reason is None and self.lease.fenced(self.clock()):
                     # the fence killed it: not the job's fault
                     slot.stop_reason = StopReason.FENCED
                 self._finish(slot, slot.outcome(status, slot.timeout(self.port.settings)))
-        self._reap_strangers()
+        self._reap_strangers(known)
 
-    def _reap_strangers(self) -> None:
-        """Reap the orphans jobs left to the worker (their subreaper: no zombies), each
-        counted for the running attempt whose session it was in (executor.reap_strangers);
-        never a child of the worker's own: its jobs, hooks and fence."""
+    def _children(self) -> set[int]:
+        """The worker's own children: its jobs' leaders, its hooks and its fence."""
         known = {slot.pid for slot in self.slots if slot.pid}
         if self.hooks is not None:
             known.update(hook.pid for hook in self.hooks.running)
         fence = self.lease.fence
         if fence is not None:
             known.add(fence.pid)
+        return known
+
+    def _reap_strangers(self, known: set[int]) -> None:
+        """Reap the orphans jobs left to the worker (their subreaper: no zombies), each
+        counted for the running attempt whose session it was in (executor.reap_strangers);
+        never one of its own children (``known``)."""
         for _pid, session, used in executor.reap_strangers(known):
             for slot in self.slots:
                 if slot.pid and slot.pid == session:

@@ -38,7 +38,7 @@ from queuectl.worker.messages import say
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
     from resource import struct_rusage
 
     from queuectl.config import Settings
@@ -205,13 +205,13 @@ class Slot:
             raise executor.SpawnFailed(SpawnError(why, 126)) from None
         return prelude
 
-    def reap(self) -> int | None:
+    def reap(self, known: Collection[int] = ()) -> int | None:
         """The attempt's wait status once its process has ended (what it left behind is
         killed first: executor.reap, and what is left in its cgroup), else None. What it
         used is then in ``usage``: its cgroup's totals where it had one, else the
         kernel's accounting of the job, its waited-for descendants, its leftovers and the
-        orphans reaped meanwhile."""
-        ended = executor.reap(self.pid, self.tag, self.spawned)
+        orphans reaped meanwhile. ``known``: the worker's other children."""
+        ended = executor.reap(self.pid, self.tag, self.spawned, known)
         if ended is None:
             return None
         status, usage = ended
@@ -284,9 +284,9 @@ class Slot:
     def signal(self, sig: int) -> None:
         """``sig`` to every process of the attempt: its process group, and what left it
         (setsid, a daemon) found by the attempt's tag."""
-        executor.signal_attempt(self.pid, self.tag, self.spawned, sig)
+        done = executor.signal_attempt(self.pid, self.tag, self.spawned, sig)
         if self.group is not None:
-            self.group.signal(sig)
+            self.group.signal(sig, besides=done, leader=self.pid)
 
     def wake_at(self) -> float | None:
         """The next instant (clock) ``enforce`` has something to do, if any."""
