@@ -203,10 +203,7 @@ def reap(
         return None
     left = signal_attempt(pid, tag, spawned, signal.SIGKILL)
     _, status, used = os.wait4(pid, 0)
-    # The job's own peak includes the worker's memory it shared until its exec (vfork):
-    # one no larger than the worker's peak says nothing of the job (DECISIONS.md).
-    peak = used.ru_maxrss if used.ru_maxrss > getrusage(RUSAGE_SELF).ru_maxrss else None
-    usage = Usage(used.ru_utime, used.ru_stime, peak)
+    usage = Usage(used.ru_utime, used.ru_stime, _own_peak(used.ru_maxrss))
     if left:
         usage = _gather(left, usage, time.monotonic() + LEFTOVER_WAIT)
     for _, _, orphan in reap_strangers(known, session=pid):  # ended as the job did
@@ -215,6 +212,27 @@ def reap(
 
 
 LEFTOVER_WAIT = 0.5  # seconds the killed leftovers of an attempt are awaited at its end
+_worker_peak = [0]  # the worker's own peak RSS (KiB) as last read: it only grows
+
+
+def _own_peak(reported: int) -> int | None:
+    """The job's peak RSS from its reported one, None where it cannot be told: exec
+    records the peak of the memory the job shared with the worker until then (vfork),
+    so a figure no larger than the worker's own peak says nothing of the job
+    (DECISIONS.md §22). The worker's peak is read again only when it could matter."""
+    if reported <= _worker_peak[0]:
+        return None
+    _worker_peak[0] = getrusage(RUSAGE_SELF).ru_maxrss
+    return reported if reported > _worker_peak[0] else None
+
+
+def child_ended() -> bool:
+    """Whether some child of the worker has ended and waits to be reaped (one
+    ``waitid(WNOWAIT)``: nothing is reaped)."""
+    try:
+        return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False
 
 
 def add_usage(usage: Usage, used: struct_rusage | Usage) -> Usage:

@@ -350,6 +350,8 @@ class Loop:
     def _reap(self) -> None:
         if self.hooks is not None:
             self.hooks.reap()
+        if not executor.child_ended():
+            return  # one look for every slot (and stranger) instead of one per slot
         known = self._children()
         for slot in self._running():
             status = slot.reap(known)
