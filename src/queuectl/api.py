@@ -545,10 +545,12 @@ class Queue:
         delay: float | str | None = None,
         max_retries: int | None = None,
         timeout: float | str | None = None,
+        limits: Mapping[str, int | float | str] | str | None = None,
     ) -> Job:
         """Change a job that has not started (pending or failed); None leaves a field as it
-        is. Checked by enqueue's rules (InvalidInput, nothing written); a job that runs or
-        has ended is refused (Conflict), also when a worker claims it first."""
+        is (``limits="none"``: the job's own limits are removed). Checked by enqueue's
+        rules (InvalidInput, nothing written); a job that runs or has ended is refused
+        (Conflict), also when a worker claims it first."""
         import time
 
         from queuectl.jobspec import check_changes, check_exec_size
@@ -561,6 +563,9 @@ class Queue:
             "delay": delay,
             "max_retries": max_retries,
             "timeout": timeout,
+            "limits": dict(limits)
+            if limits is not None and not isinstance(limits, str)
+            else limits,
         }
         changes = check_changes(raw, time.time())
         checked = changes["command"]

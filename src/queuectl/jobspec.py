@@ -504,7 +504,9 @@ def _check_flow(get: Callable[[str], Any], job_id: str) -> tuple[Any, ...]:
 
 
 # What `edit` may change in a job that has not started, in the order of its options.
-CHANGEABLE = ("command", "priority", "queue", "run_at", "delay", "max_retries", "timeout")
+CHANGEABLE = (
+    "command", "priority", "queue", "run_at", "delay", "max_retries", "timeout", "limits"
+)  # fmt: skip
 
 
 def check_changes(raw: Mapping[str, object], now: float) -> dict[str, object]:
@@ -530,6 +532,12 @@ def check_changes(raw: Mapping[str, object], now: float) -> dict[str, object]:
         changes["max_retries"] = check_max_retries(given["max_retries"])
     if "timeout" in given:
         changes["timeout"] = check_timeout(given["timeout"])
+    if "limits" in given:
+        from queuectl.limits import check as check_limits
+
+        # {} is "none": the job's own limits removed (its queue's still apply)
+        wanted = given["limits"]
+        changes["limits"] = {} if wanted == "none" else check_limits(wanted)
     return changes
 
 

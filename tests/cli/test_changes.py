@@ -79,5 +79,5 @@ def test_help_shows_the_commands_and_their_options(home: Path) -> None:
     edit = cli_ok(home, "edit", "--help", env={"COLUMNS": "200"}).stdout
     for flag in ("--command", "--priority", "--queue", "--run-at", "--delay", "--max-retries"):
         assert flag in edit
-    assert edit.count("(default: unchanged)") == 7
+    assert edit.count("(default: unchanged)") == 8
     assert "'!NAME'" in cli_ok(home, "worker", "start", "--help").stdout

@@ -321,3 +321,28 @@ def test_orphans_handed_to_the_worker_are_reaped_and_its_own_children_are_not_st
     assert [qc.state(j) for j in jobs] == ["dead", "completed"]
     assert qc.show(jobs[0])["exit_code"] == 3
     wait_for(lambda: not _zombies_of(worker.proc.pid), 10, what="no zombie under the worker")
+
+
+def test_a_limited_job_in_a_folder_gets_both_preludes(qc: Queuectl) -> None:
+    """The limits' prelude and the cwd's are one shell: the job runs in its folder, under
+    its limits, and a command that does not exist still says so."""
+    folder = qc.tmp / "work"
+    folder.mkdir()
+    job = qc.enqueue("echo $(pwd) $(ulimit -n)", "--cwd", os.fspath(folder), "--limit", "nofile=20")
+    missing = qc.enqueue("true", "--limit", "nofile=20", "--max-retries", "0")
+    qc.run("edit", missing, "--command", "no-such-command-here")
+    _burst(qc)
+    assert qc.run("logs", job).stdout == f"{folder} 20\n"
+    shown = qc.show(missing)
+    assert (shown["state"], shown["exit_code"]) == ("dead", 127)
+
+
+def test_edit_changes_a_waiting_jobs_limits_or_removes_them(qc: Queuectl) -> None:
+    job = qc.enqueue("true", "--delay", "1h", "--limit", "mem=1G")
+    qc.run("edit", job, "--limit", "pids=10,nofile=64")
+    assert qc.show(job)["limits"] == {"pids": 10, "nofile": 64}  # replaced whole
+    qc.run("edit", job, "--priority", "3")
+    assert qc.show(job)["limits"] == {"pids": 10, "nofile": 64}  # left as it was
+    qc.run("edit", job, "--limit", "none")
+    assert qc.show(job)["limits"] is None
+    one_line_error(qc.run("edit", job, "--limit", "pids=lots", check=False), 2)

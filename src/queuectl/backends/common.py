@@ -1102,6 +1102,8 @@ class SqlBackend(SqlInsights, SqlRetention):
         params = {**changes, "id": job_id, "states": self._list(EDITABLE)}
         if params["command"] is not None:
             params["command"] = json.dumps(params["command"])
+        limits = params.get("limits")  # None: unchanged; {}: removed ('' to the statement)
+        params["limits"] = None if limits is None else (to_json(limits) or "")
 
         def edit(conn: Any) -> Any:
             params["now"] = self.now()

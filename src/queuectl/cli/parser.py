@@ -472,6 +472,11 @@ def _add_edit(commands: Any) -> None:
     edit.add_argument(
         "--timeout", metavar="DURATION", help=f"stop a run after 90s, 5m… {unchanged}"
     )
+    edit.add_argument(
+        "--limit",
+        metavar="mem=SIZE,cpu=CORES,pids=N,nofile=N|none",
+        help=f"what each attempt may use, replaced whole; none: no limits of its own {unchanged}",
+    )
     edit.set_defaults(run=cmd_edit)
 
 

@@ -434,6 +434,8 @@ UPDATE queuectl.jobs
        run_at = coalesce(%(run_at)s::float8, queuectl.now_s() + %(delay)s::float8, run_at),
        max_retries = coalesce(%(max_retries)s::integer, max_retries),
        timeout = coalesce(%(timeout)s::float8, timeout),
+       limits = CASE WHEN %(limits)s::text IS NULL THEN limits
+                     ELSE nullif(%(limits)s::text, '') END,
        updated_at = queuectl.now_s()
  WHERE id = %(id)s AND state = ANY(%(states)s)
 RETURNING *;

@@ -338,6 +338,7 @@ UPDATE jobs
    SET command = coalesce(:command, command), priority = coalesce(:priority, priority),
        queue = coalesce(:queue, queue), run_at = coalesce(:run_at, :now + :delay, run_at),
        max_retries = coalesce(:max_retries, max_retries), timeout = coalesce(:timeout, timeout),
+       limits = CASE WHEN :limits IS NULL THEN limits ELSE nullif(:limits, '') END,
        updated_at = :now
  WHERE id = :id AND state IN (SELECT value FROM json_each(:states))
 RETURNING *;
