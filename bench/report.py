@@ -169,6 +169,19 @@ def peers_table(data: dict[str, Any]) -> list[str]:
             f"| {_cell(_figure(data, f'w2.{backend}.count2'))} | {pickup} "
             f"| {_cell(_figure(data, f'w4.{backend}.rss'))} |"
         )
+    if _figure(data, "w7.tsp.drain"):
+        p50, p95 = _figure(data, "w7.tsp.pickup_p50"), _figure(data, "w7.tsp.pickup_p95")
+        pickup = "–"
+        if p50 and p95 and p50.get("ratio") and p95.get("ratio"):
+            pickup = (
+                f"{fmt_number(p50['value']['median'])} / {fmt_number(p95['value']['median'])} "
+                f"({fmt_number(p50['ratio']['median'])}× / {fmt_number(p95['ratio']['median'])}×)"
+            )
+        lines.append(
+            "| task-spooler (`tsp -S 2`, C), **this run** | – "
+            f"| {_cell(_figure(data, 'w7.tsp.cli'))} "
+            f"| {_cell(_figure(data, 'w7.tsp.drain'))} | {pickup} | – |"
+        )
     lines.append(
         "| *peers' machine limit (PEERS.md)* | 59,705 (NORMAL) · 5,723 (FULL) · "
         "3,692 (PostgreSQL) | 0.84 · 11.4 · 20.9 | 2,285 | 2.45 / 2.99 | 8.5 |"

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import drain, enqueue, flow, latency, limits, memory, report, scale
+from bench import drain, enqueue, flow, latency, limits, memory, report, scale, tsp
 from bench.context import Context
 from bench.core import Budget, Figure, load_average, log
 from bench.procs import Registry
@@ -50,6 +50,7 @@ WORKLOADS = (
     "w4_memory",
     "w5_scale",
     "w6_flow",
+    "w7_tsp",
 )
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -77,6 +78,11 @@ NOTES = [
     "W6: drained and paired as W2. Limited: a queue set to `--concurrency 2` and 4 worker "
     "slots, read beside W2's unlimited 2-slot drain. Chain: each job `--after` the one "
     "before, so one runs at a time; its ratio to the 2-process limit is at most about 0.5.",
+    "W7: task-spooler 1.0 (Debian's package, `tsp -S 2`), measured in this run as W2 and W3 "
+    "measure queuectl: 2,000 `sh -c true` jobs queued behind a gate job, timed from the "
+    "call that opens the second slot (the gate is released right after) to the end of the "
+    "last job, paired with a spawn rate; pickup from just before the `tsp` call to the "
+    "job's line on the FIFO probe.",
     "W4: one idle worker at a time, RSS and PSS from /proc/<pid>/smaps_rollup of each "
     "process of its tree, summed.",
     "W5: the 1,000,000-job table is filled through the API (`enqueue_many`, chunks of 50,000); "
@@ -220,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         per_store("w1_enqueue", enqueue.run_store)
         if wanted("w2_drain"):
             drains.headline()
+        if wanted("w7_tsp"):
+            step("w7_tsp", None, lambda: tsp.run(ctx))
         per_store("w3_latency", latency.run_store)
         if wanted("w3_latency"):
             step("w3_latency", None, lambda: {"idle_cpu": latency.idle_cpu(ctx)})

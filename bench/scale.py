@@ -18,7 +18,7 @@ import sqlite3
 import time
 from typing import Any
 
-from bench import history
+from bench import history, pages
 from bench.context import Context, open_queue
 from bench.core import Figure, Limit, Target, log, median, queuectl_argv, temp_dir
 from bench.limits import alternate_ms, commit_rate, insert_program
@@ -192,6 +192,8 @@ def run_store(ctx: Context, store: Store) -> dict[str, Any]:
                     "insert_ms_list",
                 )
             }
+            one_job = queue.jobs(limit=1)[0].id
+            page_reps: list[dict[str, float]] = []
             for rep in range(ctx.reps):
                 log(f"W5 {store.label} {label}, rep {rep + 1}/{ctx.reps}")
                 runs["commit_limit"].append(commit_rate(store, raw, 0.5))
@@ -209,7 +211,24 @@ def run_store(ctx: Context, store: Store) -> dict[str, Any]:
                 limit_ms, cli_ms = alternate_ms(ctx, insert, listing, calls, env)
                 runs["insert_ms_list"].append(limit_ms)
                 runs["list_ms"].append(cli_ms)
+                page_reps.append(pages.page_times(loc.db, one_job, calls))
         found[key] = {"size": size, "fill_method": method, "fill_jobs_per_s": fill_rate, **runs}
+        found[key]["pages_ms"] = pages.summary(page_reps)
+        worst = [pages.slowest(rep) for rep in page_reps]
+        ctx.add(
+            Figure(
+                f"w5.{b}.{key}.pages",
+                "W5 scale",
+                b,
+                f"the slowest dashboard page, {label} (in-process; each page's median: "
+                f"{', '.join(f'{p} {ms:.0f}' for p, ms in found[key]['pages_ms'].items())} ms)",
+                "ms",
+                [ms for _, ms in worst],
+                None,
+                Target("<=", 100.0, on="value") if size != 1_000 else None,
+                note=f"median of {calls} GETs a page per rep, after a warm-up",
+            )
+        )
         halves = [v / 2 for v in runs["commit_limit"]]
         ctx.add(
             Figure(

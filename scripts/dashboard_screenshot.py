@@ -1,11 +1,15 @@
-"""Take docs/dashboard.png: the overview of a busy queue (completed, failed, dead and
-pending jobs in three queues, two workers busy), in Debian's Chromium via Playwright.
+"""Take the dashboard's screenshots in docs/: every page of a busy queue (completed,
+failed, dead, pending and scheduled jobs in three queues, two workers busy, a queue
+paused, a limit, a schedule), in Debian's Chromium via Playwright.
 
-    .venv/bin/python scripts/dashboard_screenshot.py [OUT.png]
+    .venv/bin/python scripts/dashboard_screenshot.py [FOLDER]
+
+docs/dashboard.png is the overview; docs/dashboard-PAGE.png each other page (PAGES).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -15,11 +19,24 @@ import tempfile
 import time
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 from queuectl.api import Queue
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# file name → the page's path; "job" is a running job's page, with its output
+PAGES = {
+    "dashboard": "/",
+    "dashboard-jobs": "/jobs",
+    "dashboard-scheduled": "/jobs?view=scheduled",
+    "dashboard-job": "/jobs/deploy-web",
+    "dashboard-dlq": "/dlq",
+    "dashboard-queues": "/queues",
+    "dashboard-schedules": "/schedules",
+    "dashboard-workers": "/workers",
+    "dashboard-history": "/history",
+}
 
 
 def fill(queue: Queue) -> None:
@@ -34,10 +51,16 @@ def fill(queue: Queue) -> None:
     queue.enqueue("sleep 300", id="reindex-search", priority=-5, queue="media")
     for n in range(4):
         queue.enqueue(f"echo later {n}", id=f"digest-{n}", delay="2h", queue="media")
+    deploy = 'for step in fetch build test package upload; do echo "== $step"; sleep 0.3; done'
+    queue.enqueue(f"{deploy}; sleep 300", id="deploy-web", priority=5, queue="ci")
+    queue.set_queue("ci", {"concurrency": 2})
+    queue.pause(["media"], reason="disk full on the image host", by="ops")
+    queue.add_schedule("nightly-backup", {"command": "./backup.sh"}, cron="30 2 * * *")
+    queue.add_schedule("heartbeat", {"command": "curl -fsS localhost/ping"}, every="5m")
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/dashboard.png")
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "docs")
     home = Path(tempfile.mkdtemp(prefix="queuectl-shot-"))
     env = {**os.environ, "QUEUECTL_HOME": str(home)}
     env.pop("QUEUECTL_DB", None)
@@ -64,17 +87,20 @@ def main() -> None:
         port = re.search(r":(\d+)/", board.stderr.readline()).group(1)  # type: ignore[union-attr]
         with Queue(str(home / "queuectl.db")) as queue:
             deadline = time.monotonic() + 60
-            while queue.counts()["processing"] < 2 or queue.counts()["completed"] < 20:
+            while queue.counts()["processing"] < 2 or queue.counts()["completed"] < 14:
                 assert time.monotonic() < deadline, queue.counts()
                 time.sleep(0.2)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#connection:not([hidden])")
-            page.screenshot(path=str(out), full_page=True)
+            for name, path in PAGES.items():
+                page.goto(f"http://127.0.0.1:{port}{path}")
+                with contextlib.suppress(PlaywrightTimeout):  # pages without a live view
+                    page.wait_for_selector("#connection:not([hidden])", timeout=3000)
+                out = folder / f"{name}.png"
+                page.screenshot(path=str(out), full_page=True)
+                print(out)
             browser.close()
-        print(out)
     finally:
         for process in started:  # each by its own pid (its process group)
             os.killpg(process.pid, signal.SIGTERM)

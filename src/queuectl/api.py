@@ -116,11 +116,13 @@ class Queue:
         after: Sequence[str] | None = None,
         after_mode: str | None = None,
         limits: Mapping[str, int | float | str] | str | None = None,
+        clean_env: bool = False,
     ) -> str:
         """Enqueue one job; returns its id. A string runs under /bin/sh -c, a list as argv.
         A job whose ``unique_key`` is held: Conflict, or with ``on_duplicate="skip"`` the id
         of the job that holds it. ``after``: jobs that must end first (``after_mode``
-        success, the default, or done)."""
+        success, the default, or done). ``clean_env``: the job gets only PATH, HOME, LANG
+        and TZ of the worker's environment, and ``env``."""
         raw: dict[str, object] = {
             # a list or tuple is argv; anything else (a mapping, a set) is left for
             # check_command to refuse rather than turned into a list of its keys
@@ -144,6 +146,7 @@ class Queue:
             "limits": dict(limits)
             if limits is not None and not isinstance(limits, str)
             else limits,
+            "clean_env": clean_env,
         }
         return self.enqueue_many([raw])[0]
 
@@ -287,14 +290,18 @@ class Queue:
         text: str | None = None,
         sort: str | None = None,
         reverse: bool = False,
+        offset: int = 0,
+        later: float | None = None,
     ) -> list[Job]:
         """Jobs that pass every filter given: in ``state`` (one or several), in ``queue``,
         carrying every one of ``tags``, created at or after ``since`` (epoch seconds),
-        with ``text`` in the id or the command (of one argv word, for a list command).
+        due after ``later`` (epoch seconds, by the queue's clock), with ``text`` in the id
+        or the command (of one argv word, for a list command).
 
         Without ``sort``, in enqueue order (newest first with ``reverse``), and ``limit``
         keeps the newest jobs. With ``sort`` (created, updated, priority: the order
-        workers claim in, run_at), ``limit`` keeps the first jobs of that order."""
+        workers claim in, run_at), ``offset`` jobs of that order are skipped and ``limit``
+        keeps the first of the rest (the dashboard's pages)."""
         from queuectl.models import SORTS
 
         states = _states(state)
@@ -311,6 +318,8 @@ class Queue:
             text=_stored_text(text),
             sort=sort or "created",
             reverse=reverse if sort else True,  # the newest first, then in enqueue order
+            offset=offset if sort else 0,
+            later=later,
         )
         found = self.with_blockers(found)
         return found if sort or reverse else found[::-1]
@@ -350,6 +359,10 @@ class Queue:
     def attempts(self, job_id: str) -> list[Attempt]:
         self.get(job_id)
         return self.backend.attempts(job_id)
+
+    def attempts_of_jobs(self, ids: Sequence[str]) -> dict[str, list[Attempt]]:
+        """The attempts of each job of ``ids`` that has any, oldest first: one read."""
+        return self.backend.attempts_of_jobs(_ids(ids) or [])
 
     def workers(self) -> list[WorkerInfo]:
         """Live workers: a row whose heartbeat is older than the lease, or whose local
@@ -431,6 +444,11 @@ class Queue:
         oldest = self.backend.oldest_ready()
         return None if oldest is None else max(self.backend.now() - oldest, 0.0)
 
+    def oldest_ready_age_by_queue(self) -> dict[str, float]:
+        """``oldest_pending_age`` of each queue with a job waiting to run, in one read."""
+        oldest, now = self.backend.oldest_ready_by_queue(), self.backend.now()
+        return {name: max(now - t, 0.0) for name, t in oldest.items()}
+
     def outcome_counts(self) -> dict[str, dict[str, int]]:
         """Every finished attempt, purged ones included, counted per queue and outcome."""
         found: dict[str, dict[str, int]] = {}
@@ -470,6 +488,31 @@ class Queue:
         """Delete dead jobs, their attempts and their log files (the figures keep their
         attempts: see ``purge``)."""
         gone = self.backend.purge(_ids(ids), "dead")
+        self.remove_purged_logs()
+        return gone
+
+    def purge_jobs(self, ids: Sequence[str]) -> list[str]:
+        """Delete the ended jobs named (completed, cancelled or dead), with their attempts
+        and log files, as ``dlq_purge`` does the dead ones: each state's jobs all or none,
+        and nothing at all when one named is missing or has not ended."""
+        from queuectl.config import RETENTION
+        from queuectl.errors import Conflict
+
+        named = _named(ids)
+        found = self.get_many(named)
+        by_state: dict[str, list[str]] = {}
+        for job_id in named:
+            if job_id not in found:
+                raise NotFound(f"no job {job_id!r}; nothing was purged")
+            state = found[job_id].state.value
+            if state not in RETENTION:
+                raise Conflict(f"cannot purge job {job_id!r}: it is {state}; nothing was purged")
+            by_state.setdefault(state, []).append(job_id)
+        gone = [
+            job_id
+            for state, group in by_state.items()
+            for job_id in self.backend.purge(group, state)
+        ]
         self.remove_purged_logs()
         return gone
 
@@ -546,6 +589,7 @@ class Queue:
         max_retries: int | None = None,
         timeout: float | str | None = None,
         limits: Mapping[str, int | float | str] | str | None = None,
+        clean_env: bool | None = None,
     ) -> Job:
         """Change a job that has not started (pending or failed); None leaves a field as it
         is (``limits="none"``: the job's own limits are removed). Checked by enqueue's
@@ -566,6 +610,7 @@ class Queue:
             "limits": dict(limits)
             if limits is not None and not isinstance(limits, str)
             else limits,
+            "clean_env": clean_env,
         }
         changes = check_changes(raw, time.time())
         checked = changes["command"]

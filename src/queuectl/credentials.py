@@ -16,6 +16,8 @@ LOCATION_ENV = ("QUEUECTL_DB", "QUEUECTL_DB_PATH")
 # never handed to jobs: the worker's own credentials (a job that needs one is given it
 # in its own env, which is applied after these are removed)
 SECRET_ENV = ("PGPASSWORD", TOKEN_ENV)
+# what a job enqueued with --clean-env keeps of the worker's environment
+CLEAN_ENV = ("PATH", "HOME", "LANG", "TZ")
 PASSWORD_HINT = (
     "give the password with $PGPASSWORD or a ~/.pgpass file, "
     "or the whole URL with $QUEUECTL_DB (the environment is private to your user)"
@@ -67,3 +69,10 @@ def job_environment(environ: Mapping[str, str]) -> dict[str, str]:
         if name in env:
             env[name] = without_password(env[name])
     return env
+
+
+def clean_environment(environ: Mapping[str, str], keep: tuple[str, ...] = ()) -> dict[str, str]:
+    """What a job enqueued with ``--clean-env`` gets of the worker's environment (a job's
+    base, ``job_environment``): CLEAN_ENV and the names of ``keep`` (the worker's own
+    variables that the job needs, such as its fence's token), where it has them."""
+    return {name: environ[name] for name in (*CLEAN_ENV, *keep) if name in environ}

@@ -101,6 +101,8 @@ def line_of(
     if job.after:
         line["after"] = list(job.after)
         line["after_mode"] = job.after_mode
+    if job.clean_env:
+        line["clean_env"] = True
     if attempts is None:
         return line
     line.update(
@@ -231,6 +233,7 @@ def _restored(spec: JobSpec, raw: dict[str, Any]) -> Job:
         timeout=spec["timeout"],
         cwd=spec["cwd"],
         env=spec["env"],
+        clean_env=spec["clean_env"],
         created_at=parse_instant(raw["created_at"]),
         updated_at=parse_instant(raw["updated_at"]),
         started_at=_instant(raw, "started_at"),
@@ -309,6 +312,7 @@ def new_job(spec: JobSpec, now: float, max_retries: int) -> Job:
         timeout=spec["timeout"],
         cwd=spec["cwd"],
         env=spec["env"],
+        clean_env=spec["clean_env"],
         created_at=now,
         updated_at=now,
         started_at=None,

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         after: list[str] | None
         after_mode: str
         limits: dict[str, int | float] | None
+        clean_env: bool  # only PATH, HOME, LANG, TZ of the worker's environment
 
 
 # '@' is a job id's only in the jobs of schedules (NAME@<slot>, schedules.slot_id): a job
@@ -70,11 +71,15 @@ KEYS = (
     "after",
     "after_mode",
     "limits",
+    "clean_env",
 )
 # Also accepted, and not part of the spec: "env_keys", the names of variables whose values
 # were left out (export without --with-env-values): each must be given in "env".
 ENV_KEYS = "env_keys"
 KNOWN_KEYS = frozenset((*KEYS, ENV_KEYS))
+# Not a job key: the flags' field of the variables read from `--env-file` (with_flags
+# puts them below the job's env).
+ENV_FILE = "env_file"
 # What a job's history adds to its spec in a line of `export --with-history`: `import`
 # restores those lines (jobfile.check_line); enqueue refuses them, saying so.
 HISTORY_KEYS = (
@@ -387,14 +392,22 @@ def decode_json(text: str) -> object:
 
 def with_flags(raw: object, flags: dict[str, object] | None) -> object:
     """A decoded JSON job with the fields that CLI flags give added. A field given both
-    ways is refused: neither can be assumed to be the one meant."""
+    ways is refused: neither can be assumed to be the one meant. The variables of
+    ``--env-file`` (flags[ENV_FILE]) are the one exception: they go below the job's
+    ``env``, whose variables win."""
     if not flags or not isinstance(raw, dict):
         return raw  # check_job refuses what is not an object
     for key in flags:
         if key in raw:
             flag = {"tags": "--tag"}.get(key, "--" + key.replace("_", "-"))
             raise InvalidInput(f"{key} is given twice: in the JSON job and as {flag}")
-    return {**raw, **flags}
+    job = {**raw, **flags}
+    if ENV_FILE in job:
+        below = job.pop(ENV_FILE)
+        env = job.get("env")
+        # an env that is no object is left for check_env to refuse
+        job["env"] = {**below, **env} if isinstance(env, dict) else below if env is None else env
+    return job
 
 
 def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
@@ -458,6 +471,9 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         from queuectl.limits import check as check_limits
 
         limits = check_limits(limits) or None
+    clean_env = get("clean_env")
+    if clean_env is not None and not isinstance(clean_env, bool):
+        raise InvalidInput(f"clean_env must be true or false, not {brief(clean_env)}")
     check_exec_size(command, cwd, env)
     return {
         "id": job_id,
@@ -478,6 +494,7 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         "after": after,
         "after_mode": after_mode,
         "limits": limits,
+        "clean_env": clean_env is True,
     }
 
 
@@ -505,8 +522,16 @@ def _check_flow(get: Callable[[str], Any], job_id: str) -> tuple[Any, ...]:
 
 # What `edit` may change in a job that has not started, in the order of its options.
 CHANGEABLE = (
-    "command", "priority", "queue", "run_at", "delay", "max_retries", "timeout", "limits"
-)  # fmt: skip
+    "command",
+    "priority",
+    "queue",
+    "run_at",
+    "delay",
+    "max_retries",
+    "timeout",
+    "clean_env",
+    "limits",
+)
 
 
 def check_changes(raw: Mapping[str, object], now: float) -> dict[str, object]:
@@ -538,6 +563,10 @@ def check_changes(raw: Mapping[str, object], now: float) -> dict[str, object]:
         # {} is "none": the job's own limits removed (its queue's still apply)
         wanted = given["limits"]
         changes["limits"] = {} if wanted == "none" else check_limits(wanted)
+    if "clean_env" in given:
+        if not isinstance(given["clean_env"], bool):
+            raise InvalidInput(f"clean_env must be true or false, not {brief(given['clean_env'])}")
+        changes["clean_env"] = given["clean_env"]
     return changes
 
 

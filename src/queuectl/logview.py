@@ -164,7 +164,8 @@ def stream_output(
 ) -> Generator[str, None, Attempt | None]:
     """A running attempt's output as it is written on this host: chunks of text, and ""
     whenever nothing new came (the caller waits a little, or gives up), until it ends.
-    ``last``: start with at most this many bytes of what was already written.
+    ``last``: start with at most this many bytes of what was already written, from the
+    start of a line (unless a line is longer than that).
 
     The worker slot's live file is read as it grows; once the attempt has ended, what is
     left is in the attempt's own file (the live file is renamed to it). Returns the ended
@@ -176,13 +177,14 @@ def stream_output(
     checked = 0.0
     path = live
     text = codecs.getincrementaldecoder("utf-8")("replace")  # a character may span two reads
-    refused, skipped, before = False, 0, b"\n"
+    refused, skipped, before, align = False, 0, b"\n", False
     while True:
         try:
             with open_log(path) as handle:
                 size = os.fstat(handle.fileno()).st_size
                 if last is not None and position == 0:
                     position = max(0, size - last)
+                    align = position > 0
                 elif size < position:  # cut to max-log-bytes as the job ended
                     position = _kept_end(handle, size)
                 skipped, data = read_at(handle, position, READ_CHUNK)
@@ -194,6 +196,11 @@ def stream_output(
             yield text.decode(b"", True) + _dropped_note(skipped, before)
             position += skipped
             skipped = 0
+        if data and align:  # started in the middle of a line: from the next one on
+            align = False
+            cut = data.find(b"\n") + 1
+            if cut > 0:
+                position, data = position + cut, data[cut:]
         if data:
             position += len(data)
             before = data[-1:]

@@ -87,6 +87,8 @@ class Job:
     blocked_by: tuple[str, ...] = ()
     # what it may use (enqueue --limit; queuectl.limits): mem in bytes, cpu in cores, …
     limits: dict[str, int | float] | None = None
+    # runs with only PATH, HOME, LANG, TZ of the worker's environment (enqueue --clean-env)
+    clean_env: bool = False
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -119,6 +121,7 @@ class Job:
             after=tuple(json.loads(row["after_ids"])) if row["after_ids"] else (),
             after_mode=row["after_mode"],
             limits=json.loads(row["limits"]) if row["limits"] else None,
+            clean_env=bool(row["clean_env"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,6 +138,7 @@ class Job:
             "timeout": self.timeout,
             "cwd": self.cwd,
             "env_keys": sorted(self.env) if self.env else [],
+            "clean_env": self.clean_env,
             "tags": list(self.tags),
             "unique_key": self.unique_key,
             "no_retry_on": sorted(self.no_retry_on),

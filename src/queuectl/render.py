@@ -301,6 +301,7 @@ def job_detail(
         state=on.paint(job.state.value),
         attempts=tries(job),
         env_keys=names(sorted(job.env or ())),
+        clean_env="yes: PATH, HOME, LANG, TZ of the worker" if job.clean_env else "no",
         tags=_cell(names(job.tags)),
         after=names([edge_text(e, on) for e in edges if e[0] == "after"]),
         blocked_by=_cell(names(job.blocked_by)),

@@ -57,6 +57,7 @@ TEMPLATE_KEYS = (
     "tags",
     "no_retry_on",
     "limits",
+    "clean_env",
 )
 SCHEDULE_ENV = "QUEUECTL_SCHEDULE"  # the job's environment: the schedule's name
 SLOT_ENV = "QUEUECTL_SCHEDULED_FOR"  # and its slot, ISO 8601 UTC
@@ -391,6 +392,7 @@ class Schedule:
             "limits": job.get("limits"),
             "after": None,
             "after_mode": "success",
+            "clean_env": job.get("clean_env", False),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -455,7 +457,10 @@ def make(
     )
     template = {key: spec[key] for key in TEMPLATE_KEYS}  # type: ignore[literal-required]
     template["env"] = {k: v for k, v in (spec["env"] or {}).items() if k not in probe} or None
-    template = {key: value for key, value in template.items() if value is not None}
+    # kept only where set: a template without clean_env inherits the worker's environment
+    template = {
+        key: value for key, value in template.items() if value is not None and value is not False
+    }
     return Schedule(
         name=name,
         timing=timing,

@@ -87,9 +87,11 @@ class Pace:
 
 
 def ends(queue: Queue, ids: Sequence[str], pace: Pace) -> Generator[Job, None, None]:
-    """Each job of ``ids`` once it is final, in the order they end (those final already
-    first, in the order named). A job that does not exist: NotFound, before any wait.
-    ``pace`` decides when the queue is read again, and raises TimedOut at its deadline."""
+    """Each job of ``ids`` once it is final, in the order they ended: those a read finds
+    final together by the time each became final (``updated_at``; ties in the order
+    named), so a reader that starts late, or reads seldom, prints the same order. A job
+    that does not exist: NotFound, before any wait. ``pace`` decides when the queue is
+    read again, and raises TimedOut at its deadline."""
     waiting = list(dict.fromkeys(ids))
     first = True
     while waiting:
@@ -99,6 +101,7 @@ def ends(queue: Queue, ids: Sequence[str], pace: Pace) -> Generator[Job, None, N
                 raise NotFound(f"no job {job_id!r}" + ("" if first else " (it was deleted)"))
         first = False
         done = [found[job_id] for job_id in waiting if found[job_id].state in FINAL]
+        done.sort(key=lambda job: job.updated_at)  # stable: ties keep the order named
         if done:
             pace.changed()
             yield from done

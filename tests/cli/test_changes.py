@@ -77,7 +77,15 @@ def test_help_shows_the_commands_and_their_options(home: Path) -> None:
     for command in ("rerun", "edit", "run-now"):
         assert command in shown
     edit = cli_ok(home, "edit", "--help", env={"COLUMNS": "200"}).stdout
-    for flag in ("--command", "--priority", "--queue", "--run-at", "--delay", "--max-retries"):
+    for flag in (
+        "--command",
+        "--priority",
+        "--queue",
+        "--run-at",
+        "--delay",
+        "--max-retries",
+        "--clean-env",
+    ):
         assert flag in edit
     assert edit.count("(default: unchanged)") == 8
     assert "'!NAME'" in cli_ok(home, "worker", "start", "--help").stdout

@@ -34,6 +34,9 @@ TAKEN = [
     ["enqueue", "--command", "-1", "--timeout", "-1x"],  # values, refused later
     ["enqueue", "--command", "true", "--run-at", "2030-01-01T00:00:00Z", "--cwd", "/tmp"],
     ["enqueue", "--command", "true", "--env", "A=1", "--env=B=2"],
+    ["enqueue", "--env-file", ".env", "--env-file=b.env", "--clean-env", "--command", "true"],
+    ["enqueue", '{"command":"true"}', "--clean-env"],
+    ["enqueue", "--clean-env", "--", "env"],
     ["enqueue", "--command=", "--id="],
     ["enqueue"],
     ["enqueue", "enqueue"],
@@ -79,6 +82,9 @@ LEFT_TO_ARGPARSE = [
     ["enqueue", "--command", "true", "--run-at", "2030-01-01", "--delay", "5m"],
     ["enqueue", "a", "--id", "x", "b"],
     ["enqueue", "-5"],
+    ["enqueue", "--clean-env=1", "--command", "true"],
+    ["enqueue", "--clean", "--command", "true"],
+    ["enqueue", "--env-file", "--clean-env", "--command", "true"],
     ["--", "enqueue"],
     ["--priority", "5", "enqueue"],
     ["x", "enqueue"],
@@ -133,7 +139,9 @@ def test_anything_else_is_left_to_argparse(argv: list[str]) -> None:
     assert quick_parse(argv) is None
 
 
-@pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.flag)
+@pytest.mark.parametrize(
+    "option", [o for o in OPTIONS if not o.switch], ids=lambda option: option.flag
+)
 @pytest.mark.parametrize("joined", [False, True], ids=["spaced", "joined"])
 def test_every_option_of_the_table_is_read_alike_by_both(option: Option, joined: bool) -> None:
     argv = ["enqueue", f"{option.flag}=7"] if joined else ["enqueue", option.flag, "7"]
@@ -142,6 +150,21 @@ def test_every_option_of_the_table_is_read_alike_by_both(option: Option, joined:
     assert vars(quick) == vars(parse(argv))
     value = "7" if option.convert is None else option.convert("7")
     assert getattr(quick, option.dest) == ([value] if option.append else value)
+
+
+@pytest.mark.parametrize("option", [o for o in OPTIONS if o.switch], ids=lambda o: o.flag)
+def test_a_switch_takes_no_value_in_either(option: Option) -> None:
+    """A switch is True when given, None (no field) when not; ``--switch=x`` is argparse's
+    to refuse."""
+    for argv in (["enqueue", option.flag, "--command", "true"], ["enqueue", "--command", "true"]):
+        quick = quick_parse(argv)
+        assert quick is not None
+        assert vars(quick) == vars(parse(argv))
+        assert getattr(quick, option.dest) is (True if option.flag in argv else None)
+    assert quick_parse(["enqueue", f"{option.flag}=yes", "--command", "true"]) is None
+    with pytest.raises(SystemExit) as refused:
+        parse(["enqueue", f"{option.flag}=yes", "--command", "true"])
+    assert refused.value.code == 2
 
 
 def test_argparse_knows_no_enqueue_option_but_the_table_s() -> None:

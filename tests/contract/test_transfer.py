@@ -73,12 +73,20 @@ def moved(source: Backend, target: Backend, skip: bool = False) -> None:
 
 def a_varied_queue(backend: Backend) -> None:
     """Jobs in every state: completed, dead, failed and waiting, pending later, blocked,
-    cancelled by a dependency, processing; with tags, env, keys and argv commands."""
+    cancelled by a dependency, processing; with tags, env, clean_env, keys and argv
+    commands."""
     make_completed(backend, "done")
     make_dead(backend, "gone")
-    add(backend, "retry", max_retries=3, tags=["t"], env={"TOKEN": "s3cr3t"})
+    add(backend, "retry", max_retries=3, tags=["t"], env={"TOKEN": "s3cr3t"}, clean_env=True)
     run_once(backend, "retry", Failed(2))
-    add(backend, "later", delay=3600, unique_key="report", command=["printf", "%s\n", "a b"])
+    add(
+        backend,
+        "later",
+        delay=3600,
+        unique_key="report",
+        command=["printf", "%s\n", "a b"],
+        clean_env=True,
+    )
     add(backend, "chain", after=["done", "later"])  # blocked by later
     add(backend, "victim", after=["gone"])  # cancelled: its dependency ended dead
     add(backend, "running", priority=100)
@@ -148,7 +156,8 @@ def test_an_import_restores_every_job_as_it_was(backend: Backend, other: Backend
     assert other.counts() == backend.counts()
     assert_counts_exact(other)
     restored = other.get("retry")
-    assert restored is not None and restored.env == {"TOKEN": "s3cr3t"}
+    assert restored is not None and restored.env == {"TOKEN": "s3cr3t"} and restored.clean_env
+    assert [job.id for job, _ in everything(other) if job.clean_env] == ["retry", "later"]
 
 
 def test_restored_jobs_go_on_in_their_new_queue(backend: Backend, other: Backend) -> None:

@@ -71,6 +71,19 @@ def test_wait_prints_each_job_as_it_ends_and_exits_1_when_one_did_not_complete(
     assert err == ""
 
 
+def test_wait_started_after_its_jobs_ended_prints_them_in_the_order_they_ended(
+    qc: Queuectl,
+) -> None:
+    later = qc.enqueue("true")
+    earlier = qc.enqueue("true")
+    qc.run("cancel", earlier)
+    assert qc.start_worker("--burst").wait(30) == 0
+
+    code, out, err = finish(qc.popen("wait", later, earlier))
+
+    assert (code, out, err) == (1, f"{earlier} cancelled\n{later} completed\n", "")
+
+
 def test_wait_json_prints_the_jobs_once_every_one_is_final(qc: Queuectl) -> None:
     first = qc.enqueue("true")
     second = qc.enqueue("echo hi")

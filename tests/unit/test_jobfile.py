@@ -89,6 +89,15 @@ def test_a_history_line_gives_the_job_and_its_attempts_back() -> None:
     assert line.spec["id"] == "j1" and line.waits_for() == []
 
 
+def test_clean_env_goes_out_when_set_and_comes_back_either_way() -> None:
+    clean = a_job(clean_env=True)
+    assert line_of(clean)["clean_env"] is True and "clean_env" not in line_of(a_job())
+    line = check_line(through_json(line_of(clean, attempts(clean), env_values=True)), NOW)
+    assert line.job == clean
+    fresh = check_line(through_json(line_of(clean, env_values=True)), NOW)
+    assert fresh.job is None and new_job(fresh.spec, NOW, 3).clean_env is True
+
+
 def test_a_blocked_job_waits_for_what_still_holds_it() -> None:
     job = a_job(state=JobState.BLOCKED, after=("x", "y"), blocked_by=("y",), env=None)
     line = check_line(through_json(line_of(job, [])), NOW)

@@ -171,6 +171,7 @@ def test_every_documented_key_is_known() -> None:
         "after",
         "after_mode",
         "limits",
+        "clean_env",
     }
 
 
@@ -273,6 +274,7 @@ def test_defaults() -> None:
         "after": None,  # no dependencies
         "after_mode": "success",
         "limits": None,  # none of its own (its queue's still apply)
+        "clean_env": False,  # the worker's whole environment
     }
 
 
@@ -308,6 +310,7 @@ def test_every_field_is_normalised() -> None:
             "after": ["x", "y"],
             "after_mode": "done",
             "limits": {"mem": "2G", "cpu": "1.5", "pids": 256, "nofile": "4096"},
+            "clean_env": True,
         },
         NOW,
         cwd_base="/srv",
@@ -331,6 +334,7 @@ def test_every_field_is_normalised() -> None:
         "after": ["x", "y"],
         "after_mode": "done",
         "limits": {"mem": 2 << 30, "cpu": 1.5, "pids": 256, "nofile": 4096},
+        "clean_env": True,
     }
 
 

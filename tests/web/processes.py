@@ -49,11 +49,14 @@ def dashboard(home: Path, db: str, token: str | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def worker(home: Path, db: str, *extra: str) -> Iterator[subprocess.Popen[str]]:
-    """``queuectl worker start --burst``: runs what is there, then exits."""
+def worker(
+    home: Path, db: str, *extra: str, burst: bool = True, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """``queuectl worker start --burst``: runs what is there, then exits; without
+    ``burst`` it stays until it is stopped. ``env`` is added to its environment."""
     process = subprocess.Popen(
-        [*QUEUECTL, "--db", db, "worker", "start", "--burst", *extra],
-        env=cli_env(home),
+        [*QUEUECTL, "--db", db, "worker", "start", *(("--burst",) if burst else ()), *extra],
+        env=cli_env(home, env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -58,3 +58,16 @@ def served(app: Any) -> Iterator[str]:
         thread.join(timeout=30)
         listening.close()
         assert not thread.is_alive(), "the dashboard did not stop"
+
+
+def accept_dialogs(page: Any) -> list[str]:
+    """Answer yes to the page's confirmation dialogs (a form's data-confirm); → the list
+    their questions are added to, as they are asked."""
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
+    return asked

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from queuectl.api import Queue
 from tests.web.processes import dashboard, worker
+from tests.web.support import accept_dialogs
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -61,13 +62,7 @@ def test_a_job_runs_live_and_a_dead_job_is_retried(page: Page, tmp_path: Path) -
         page.goto(f"{base}/jobs/doomed")
         expect(page.locator("h1 .state")).to_have_text("dead")
         expect(page.locator("pre.output")).to_contain_text("doomed")
-        asked: list[str] = []
-
-        def answer(dialog: Dialog) -> None:
-            asked.append(dialog.message)
-            dialog.accept()
-
-        page.once("dialog", answer)
+        asked = accept_dialogs(page)
         page.get_by_role("button", name="Retry").click()
         expect(page.locator("h1 .state")).to_have_text("pending")
         assert asked == ["Run job doomed again from attempt 0?"]

@@ -112,10 +112,12 @@ class Jobs(Protocol):
         sort: str = "created",
         reverse: bool = False,
         offset: int = 0,
+        later: float | None = None,
     ) -> list[Job]:
         """The jobs that pass every filter given, chosen and ordered by the engine's SQL:
         in one of ``states``, in ``queue``, carrying every one of ``tags``, created at or
-        after ``since``, with ``text`` in the id or the command (as stored: JSON text).
+        after ``since``, due after ``later``, with ``text`` in the id or the command (as
+        stored: JSON text).
         Ordered by ``sort`` (``models.SORTS``: created = enqueue order, updated, priority = the
         claim's order, run_at; ties in enqueue order), or the reverse; then ``offset``
         jobs skipped and at most ``limit`` kept (None: all)."""
@@ -329,9 +331,10 @@ class Jobs(Protocol):
 
     def workers(self) -> list[WorkerInfo]: ...
 
-    def request_stop(self, now: bool = False) -> int:
+    def request_stop(self, now: bool = False, ids: Sequence[str] | None = None) -> int:
         """Ask every registered worker to stop (``now``: interrupting its running jobs,
-        which go back to pending); returns how many rows were flagged."""
+        which go back to pending), or only the rows ``ids``; returns how many rows were
+        flagged."""
 
 
 class Insights(Protocol):
@@ -362,6 +365,9 @@ class Insights(Protocol):
         """What the newest ``limit`` attempts that finished at or after ``since`` (None:
         any) used, with their job's queue; attempts without a measure left out. Over the
         attempts still kept (not rolled up: a purge forgets them)."""
+
+    def oldest_ready_by_queue(self) -> dict[str, float]:
+        """``oldest_ready`` of each queue that has a job due now."""
 
     def attempt_outcomes(self) -> list[OutcomeCount]:
         """Attempts and the seconds they took per (queue, outcome), over every finished

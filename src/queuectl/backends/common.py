@@ -156,6 +156,7 @@ JOB_COLUMNS = (
     "unique_key",
     "no_retry_on",
     "limits",
+    "clean_env",
     "created_at",
     "updated_at",
 )
@@ -178,6 +179,7 @@ def job_row(spec: JobSpec, max_retries: int, now: float) -> tuple[Any, ...]:
         spec["unique_key"],
         json.dumps(spec["no_retry_on"]) if spec["no_retry_on"] else None,
         to_json(spec["limits"]),
+        1 if spec["clean_env"] else 0,  # an int: sqlite3 binds a bool by a slow adaptation
         now,
         now,
     )
@@ -274,6 +276,7 @@ def _import_row(job: Job) -> dict[str, Any]:
         "tags": json.dumps(list(job.tags)) if job.tags else None,
         "unique_key": job.unique_key,
         "no_retry_on": json.dumps(sorted(job.no_retry_on)) if job.no_retry_on else None,
+        "clean_env": job.clean_env,
         "snoozes": job.snoozes,
         "after_ids": json.dumps(list(job.after)) if job.after else None,
         "after_mode": job.after_mode,
@@ -345,8 +348,8 @@ class SqlBackend(SqlInsights, SqlRetention):
 
     def _insert_jobs(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert new jobs in the caller's transaction. A row holds the values of the
-        columns id, command, max_retries, priority, queue, run_at, timeout, cwd, env,
-        tags, created_at and updated_at (the last two: the batch's ``now``)."""
+        columns of JOB_COLUMNS (the last two, created_at and updated_at: the batch's
+        ``now``)."""
         raise NotImplementedError
 
     def _list(self, values: Sequence[object]) -> object:
@@ -649,6 +652,7 @@ class SqlBackend(SqlInsights, SqlRetention):
         sort: str = "created",
         reverse: bool = False,
         offset: int = 0,
+        later: float | None = None,
     ) -> list[Job]:
         """Statement ``list_jobs`` with its ORDER_BY taken from the fragment of the order
         (``order_<sort>`` or ``order_<sort>_reverse``), so that enqueue order reads the
@@ -667,6 +671,7 @@ class SqlBackend(SqlInsights, SqlRetention):
             "queue": queue,
             "tags": json.dumps(list(tags)) if tags else None,
             "since": since,
+            "later": later,
             "text": text,
             "limit": -1 if limit is None else limit,
             "offset": offset,
@@ -1280,9 +1285,13 @@ class SqlBackend(SqlInsights, SqlRetention):
 
         return [WorkerInfo.from_row(r) for r in self._rows("list_workers")]
 
-    def request_stop(self, now: bool = False) -> int:
+    def request_stop(self, now: bool = False, ids: Sequence[str] | None = None) -> int:
         def stop(conn: Any) -> int:
-            flagged = int(self._run(conn, "request_stop", {"now_too": now}).rowcount)
+            if ids is None:
+                flagged = int(self._run(conn, "request_stop", {"now_too": now}).rowcount)
+            else:
+                params = {"now_too": now, "ids": self._list(ids)}
+                flagged = int(self._run(conn, "request_stop_of", params).rowcount)
             self._run(conn, "notify_control", {"what": "stop"})
             return flagged
 

@@ -82,6 +82,10 @@ class SqlInsights:
         value = self._rows("oldest_ready", {"now": self.now()})[0]["t"]
         return None if value is None else float(value)
 
+    def oldest_ready_by_queue(self) -> dict[str, float]:
+        rows = self._rows("oldest_ready_by_queue", {"now": self.now()})
+        return {r["queue"]: float(r["t"]) for r in rows if r["t"] is not None}
+
     def attempt_outcomes(self) -> list[OutcomeCount]:
         from queuectl.backends.results import OutcomeCount
 

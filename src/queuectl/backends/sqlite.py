@@ -47,7 +47,7 @@ BUSY_DEADLINE = 60.0  # then we retry whole transactions up to this long
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 _SYNC = {"full": "FULL", "normal": "NORMAL", "off": "OFF"}
 _Q = queries("sqlite")
-INSERT_CHUNK = 200  # jobs per multi-row INSERT (12 parameters each)
+INSERT_CHUNK = 200  # jobs per multi-row INSERT (16 parameters each)
 _HEAD, _VALUES, _ROW = _Q["insert_job"].rpartition("VALUES ")
 _INSERT_CHUNK = _HEAD + _VALUES + ", ".join([_ROW] * INSERT_CHUNK)
 

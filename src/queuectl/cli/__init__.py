@@ -166,13 +166,24 @@ def non_negative(text: str) -> int:
 
 
 class Option:
-    """One of enqueue's options (each takes a value): what argparse is told, and all that
-    the quick parse needs to read it the same way. ``convert`` is argparse's ``type``;
-    ``append`` collects every use into a list; options sharing an ``exclusive`` name
-    exclude each other (an argparse mutually exclusive group); ``field`` is the job field
-    the value goes in (cmd_enqueue merges it into the job), None for --command/--file/--id."""
+    """One of enqueue's options: what argparse is told, and all that the quick parse needs
+    to read it the same way. ``convert`` is argparse's ``type``; ``append`` collects every
+    use into a list; a ``switch`` takes no value (True when given, else None); options
+    sharing an ``exclusive`` name exclude each other (an argparse mutually exclusive
+    group); ``field`` is the job field the value goes in (cmd_enqueue merges it into the
+    job), None for --command/--file/--id."""
 
-    __slots__ = ("append", "convert", "dest", "exclusive", "field", "flag", "help", "metavar")
+    __slots__ = (
+        "append",
+        "convert",
+        "dest",
+        "exclusive",
+        "field",
+        "flag",
+        "help",
+        "metavar",
+        "switch",
+    )
 
     def __init__(
         self,
@@ -185,6 +196,7 @@ class Option:
         append: bool = False,
         exclusive: str | None = None,
         field: str | None = "",
+        switch: bool = False,
     ) -> None:
         self.flag = flag
         self.dest = flag.removeprefix("--").replace("-", "_") if dest is None else dest
@@ -194,6 +206,7 @@ class Option:
         self.help = help
         self.append = append
         self.exclusive = exclusive
+        self.switch = switch
 
 
 # In the order of `queuectl enqueue --help`. The positional JSON job is `job`.
@@ -227,6 +240,19 @@ OPTIONS = (
         metavar="KEY=VALUE",
         help="set a variable for the job (repeatable; added to the worker's environment)",
         append=True,
+    ),
+    Option(
+        "--env-file",
+        metavar="FILE",
+        help="set the variables of a dotenv FILE, read here and now, for the job "
+        "(repeatable, a later file wins; below --env and JSON env)",
+        append=True,
+    ),
+    Option(
+        "--clean-env",
+        help="run with only PATH, HOME, LANG, TZ of the worker's environment and the job's "
+        "own variables (default: the worker's whole environment)",
+        switch=True,
     ),
     Option(
         "--tag",
@@ -322,6 +348,11 @@ def quick_parse(words: Sequence[str]) -> SimpleNamespace | None:
         option = _BY_FLAG.get(flag)
         if flag != "--db" and (option is None or values["command"] is None):
             return None
+        if option is not None and option.switch:
+            if explicit:
+                return None  # argparse refuses a value
+            values[option.dest] = True
+            continue
         if not explicit:
             value = next(rest, "")
             if not value or (value.startswith("-") and value != "-" and not negative_number(value)):
@@ -359,6 +390,10 @@ def flag_fields(args: Namespace, options: Sequence[Option]) -> dict[str, object]
             given["env"] = parse_env_flags(given["env"])
         if "no_retry_on" in given:
             given["no_retry_on"] = parse_exit_codes(given["no_retry_on"])
+    if "env_file" in given:  # jobspec.ENV_FILE: with_flags puts them below the job's env
+        from queuectl.dotenv import read_env_files
+
+        given["env_file"] = read_env_files(given["env_file"])
     return given
 
 
@@ -381,6 +416,8 @@ def cmd_enqueue(args: Namespace) -> int:
             "give exactly one of: a JSON job, --command CMD, -- CMD [ARG...], or --file FILE"
             + (f" (got {' and '.join(sources)})" if sources else "")
         )
+    from queuectl.jobspec import with_flags
+
     if args.file is not None:
         if args.id is not None:
             raise InvalidInput("--id names one job: with --file, give each line its own id")
@@ -393,14 +430,12 @@ def cmd_enqueue(args: Namespace) -> int:
             given["id"] = args.id
         job: object
         if args.shell is not None:
-            job = {**given, "command": args.shell}
+            job = with_flags({"command": args.shell}, given)
         elif args.argv is not None:
             if not args.argv:
                 raise InvalidInput("-- needs the command to run after it, e.g. -- echo hello")
-            job = {**given, "command": args.argv}
+            job = with_flags({"command": args.argv}, given)
         else:
-            from queuectl.jobspec import with_flags
-
             job = with_flags(_json_job(args.job), given)
         with open_queue(args) as queue:  # opened only once the job is found valid
             ids = queue.enqueue_many([job])

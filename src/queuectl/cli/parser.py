@@ -217,6 +217,12 @@ def _add_options(parser: Any, options: Sequence[Option]) -> None:
             if option.exclusive not in exclusive:
                 exclusive[option.exclusive] = parser.add_mutually_exclusive_group()
             into = exclusive[option.exclusive]
+        if option.switch:
+            # None when absent, as the quick parse has it: no field for the job
+            into.add_argument(
+                option.flag, dest=option.dest, action="store_const", const=True, help=option.help
+            )
+            continue
         into.add_argument(
             option.flag,
             dest=option.dest,
@@ -471,6 +477,12 @@ def _add_edit(commands: Any) -> None:
     )
     edit.add_argument(
         "--timeout", metavar="DURATION", help=f"stop a run after 90s, 5m… {unchanged}"
+    )
+    edit.add_argument(
+        "--clean-env",
+        action=argparse.BooleanOptionalAction,
+        help="run with only PATH, HOME, LANG, TZ of the worker's environment and the job's "
+        f"own variables, or (--no-clean-env) with the worker's whole environment {unchanged}",
     )
     edit.add_argument(
         "--limit",

@@ -27,6 +27,8 @@ SCHEDULE_OPTIONS = tuple(
         "--queue",
         "--cwd",
         "--env",
+        "--env-file",
+        "--clean-env",
         "--tag",
         "--no-retry-on",
     )
@@ -41,7 +43,10 @@ def cmd_schedule_add(args: Namespace) -> int:
         raise InvalidInput("give the job's command: --command CMD or -- CMD [ARG...] (one)")
     if args.argv == []:
         raise InvalidInput("-- needs the command to run after it, e.g. -- backup.sh")
-    job = {**flag_fields(args, SCHEDULE_OPTIONS), "command": args.shell or args.argv}
+    from queuectl.jobspec import with_flags
+
+    job = with_flags({"command": args.shell or args.argv}, flag_fields(args, SCHEDULE_OPTIONS))
+    assert isinstance(job, dict)  # with_flags keeps an object an object
     timing = {"cron": args.cron, "tz": args.tz, "every": args.every}
     with open_queue(args) as queue:  # the schedule is checked before the queue is opened
         schedule = queue.add_schedule(

@@ -16,7 +16,7 @@ from starlette.templating import Jinja2Templates
 from queuectl.api import Queue
 from queuectl.errors import InvalidInput, NotFound, QueuectlError, StorageError
 from queuectl.location import DASHBOARD
-from queuectl.web import actions, live, pages
+from queuectl.web import actions, history, live, pages, queues, schedules, workers
 from queuectl.web.security import Guard
 
 if TYPE_CHECKING:
@@ -91,16 +91,31 @@ def create_app(
             Route("/", pages.overview),
             Route("/jobs", pages.jobs),
             Route("/jobs/{job_id}", pages.job),
+            Route("/jobs/{job_id}/output", pages.output_file),
             Route("/dlq", pages.dlq),
             Route("/metrics", pages.metrics),
             Route("/login", actions.login, methods=["POST"]),
             Route("/jobs/{job_id}/cancel", actions.cancel, methods=["POST"]),
             Route("/jobs/{job_id}/retry", actions.retry_job, methods=["POST"]),
+            Route("/jobs/{job_id}/rerun", actions.rerun_job, methods=["POST"]),
+            Route("/jobs/{job_id}/run-now", actions.run_now, methods=["POST"]),
+            Route("/jobs/{job_id}/edit", actions.edit_job, methods=["POST"]),
+            Route("/jobs/bulk", actions.bulk, methods=["POST"]),
             Route("/dlq/retry", actions.dlq_retry, methods=["POST"]),
             Route("/dlq/purge", actions.dlq_purge, methods=["POST"]),
             Route("/queues/{name}/pause", actions.pause_queue, methods=["POST"]),
             Route("/queues/{name}/resume", actions.resume_queue, methods=["POST"]),
+            Route("/queues", queues.page),
+            Route("/queues/{name}/set", queues.set_limits, methods=["POST"]),
+            Route("/schedules", schedules.page),
+            Route("/schedules/{name}/pause", schedules.pause, methods=["POST"]),
+            Route("/schedules/{name}/resume", schedules.resume, methods=["POST"]),
+            Route("/schedules/{name}/run-now", schedules.run_now, methods=["POST"]),
+            Route("/history", history.page),
+            Route("/workers", workers.page),
+            Route("/workers/{worker_id}/stop", workers.stop, methods=["POST"]),
             Route("/live/overview", live.overview),
+            Route("/live/jobs", live.jobs),
             Route("/live/jobs/{job_id}", live.job),
             Route("/live/jobs/{job_id}/output", live.output),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from queuectl.limits import text as limits_text
 from queuectl.render import ago, cpu_text, kib_text, names, tries, when
-from queuectl.timefmt import format_duration
+from queuectl.timefmt import format_duration, iso
 
 
 def duration(seconds: float | None) -> str:
@@ -21,6 +21,7 @@ def rate(per_minute: float | None) -> str:
 FILTERS = {
     "ago": ago,
     "when": when,
+    "iso": iso,
     "duration": duration,
     "rate": rate,
     "tries": tries,

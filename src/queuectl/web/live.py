@@ -17,7 +17,7 @@ import anyio
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from queuectl.errors import QueuectlError
-from queuectl.web.pages import job_data, overview_data
+from queuectl.web.pages import job_data, jobs_data, overview_data
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Generator
@@ -178,6 +178,19 @@ async def overview(request: Request) -> Response:
     return _stream(request, _fragments(request, "live", "_overview_live.html", read))
 
 
+async def jobs(request: Request) -> Response:
+    """/jobs' table with the page's own filters, order and page (its query string)."""
+    from queuectl.web.listing import Listing
+
+    db, listing = request.app.state.db, Listing.parse(request.query_params)
+
+    async def read() -> dict[str, Any]:
+        data: dict[str, Any] = await db(lambda queue: jobs_data(queue, listing))
+        return data
+
+    return _stream(request, _fragments(request, "live", "_jobs_live.html", read))
+
+
 async def job(request: Request) -> Response:
     db, job_id = request.app.state.db, request.path_params["job_id"]
     await db(lambda queue: queue.get(job_id))  # 404 before the stream starts
@@ -229,6 +242,20 @@ async def output(request: Request) -> Response:
                 await anyio.sleep(OUTPUT_TICK)
 
     return _stream(request, events())
+
+
+def first_output(queue: Queue, running: Attempt) -> str:
+    """What a running attempt has written so far (its last OUTPUT_START bytes, from the
+    start of a line), for the page's first view before its stream connects: the same
+    reading the stream starts with. Empty when it runs on another host."""
+    from queuectl.logview import stream_output
+
+    shown = []
+    for chunk in stream_output(queue, running, last=OUTPUT_START):
+        if not chunk:
+            break
+        shown.append(chunk)
+    return "".join(shown)
 
 
 def _advance(

@@ -31,21 +31,45 @@ def _live_workers(queue: Queue, host: str) -> list[WorkerInfo]:
     return queue.workers()
 
 
-def stop_workers(queue: Queue, timeout: float, now: bool = False) -> int:
-    """``now``: the running jobs are interrupted (worker.loop.STOP_NOW) instead of awaited."""
+def _signal(pids: list[int], now: bool) -> None:
+    """The signal channel: local worker processes act at once."""
     from queuectl.worker.loop import STOP_NOW, STOP_REQUEST
 
+    for pid in pids:
+        try:
+            os.kill(pid, STOP_NOW if now else STOP_REQUEST)
+        except ProcessLookupError:
+            pass
+
+
+def stop_worker(queue: Queue, worker_id: str) -> list[WorkerInfo]:
+    """Ask the one worker process that runs slot ``worker_id`` to stop gracefully, by the
+    same two channels as ``stop_workers`` (its rows' stop flag, and a signal when it runs
+    on this host); returns the slots it serves. Raises NotFound when no live worker has
+    that slot. Does not wait: the process stops when its running jobs end."""
+    from queuectl.errors import NotFound
+
+    host = hostname()
+    workers = _live_workers(queue, host)
+    chosen = next((w for w in workers if w.id == worker_id), None)
+    if chosen is None:
+        raise NotFound(f"no live worker {worker_id!r}")
+    slots = [w for w in workers if (w.host, w.pid) == (chosen.host, chosen.pid)]
+    queue.backend.request_stop(ids=[w.id for w in slots])
+    if chosen.host == host:
+        _signal([chosen.pid], now=False)
+    return slots
+
+
+def stop_workers(queue: Queue, timeout: float, now: bool = False) -> int:
+    """``now``: the running jobs are interrupted (worker.loop.STOP_NOW) instead of awaited."""
     host = hostname()
     workers = _live_workers(queue, host)
     if not workers:
         sys.stderr.write("no workers running\n")
         return 0
     queue.backend.request_stop(now)
-    for pid in sorted({w.pid for w in workers if w.host == host}):
-        try:
-            os.kill(pid, STOP_NOW if now else STOP_REQUEST)
-        except ProcessLookupError:
-            pass
+    _signal(sorted({w.pid for w in workers if w.host == host}), now)
     processes = len({(w.host, w.pid) for w in workers})
     how = "to stop now, interrupting their jobs" if now else "to stop"
     sys.stderr.write(f"asked {processes} worker process(es) {how}; waiting up to {timeout:g}s\n")

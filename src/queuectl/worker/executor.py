@@ -43,6 +43,15 @@ _PID_RATE = 100_000
 _recent: float | None = None  # seconds, from pid_max (read once)
 _PROBE = 64  # up to this many new pids are tried one by one; more: /proc is listed
 _PASSES = 10  # SIGKILL passes at most: each finds what forked during the one before
+# The pids this process spawned and has not reaped yet (jobs, hooks), each with the
+# monotonic instant after its spawn: each is the first process of an attempt of its own,
+# so never a leftover of another; the search skips them.
+_roots: dict[int, float] = {}
+# The last pids it reaped, oldest first, with the same instant.
+# One spawned after an attempt's job, among the pids handed out since (no wrap-around
+# there, see _candidates), is gone and was not handed out again: the search skips it too.
+_reaped: dict[int, float] = {}
+_REAPED_KEPT = 256
 # Python ignores SIGPIPE and SIGXFSZ for itself; a job must get the defaults back.
 _RESTORE_DEFAULT = (signal.SIGPIPE, signal.SIGXFSZ)
 
@@ -75,12 +84,14 @@ def spawn(argv: list[str], env: dict[str, str], log_fd: int) -> int:
     ]
     launch = os.posix_spawn if "/" in argv[0] else os.posix_spawnp
     try:
-        return launch(
+        pid = launch(
             argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORE_DEFAULT
         )
     except OSError as exc:
         code = 127 if exc.errno in (errno.ENOENT, errno.ENOTDIR) else 126
         raise SpawnFailed(SpawnError(f"cannot run {argv[0]!r}: {exc.strerror}", code)) from None
+    _roots[pid] = time.monotonic()
+    return pid
 
 
 def tag_of(env: dict[str, str]) -> tuple[bytes, ...]:
@@ -119,12 +130,17 @@ def signal_attempt(pid: int, tag: tuple[bytes, ...], spawned: float, sig: int) -
 
 def tagged(tag: tuple[bytes, ...], first: int, spawned: float) -> list[int]:
     """The processes whose environment holds every entry of ``tag``, among those that
-    can be the attempt's: started after its job (pid ``first``)."""
+    can be the attempt's: started after its job (pid ``first``), and not the first process
+    of another attempt (``_roots``: in a busy worker, most pids handed out since)."""
     if not tag:
         return []
     needles = [b"\0" + entry + b"\0" for entry in tag]
     found = []
-    for pid in _candidates(first, time.monotonic() - spawned < _recent_for()):
+    candidates = _candidates(first, time.monotonic() - spawned < _recent_for())
+    since = isinstance(candidates, range)  # only the pids handed out since the job's
+    for pid in candidates:
+        if pid in _roots or (since and _reaped.get(pid, spawned) > spawned):
+            continue
         environ = environ_of(pid)
         if environ is not None and all(needle in environ for needle in needles):
             found.append(pid)
@@ -135,10 +151,21 @@ def environ_of(pid: int) -> bytes | None:
     """A process's environment as ``\\0NAME=value\\0…\\0`` (every entry between NULs, so
     ``\\0NAME=`` finds a whole name); None if it is gone or not ours to read."""
     try:
-        with open(f"/proc/{pid}/environ", "rb") as handle:
-            return b"\0" + handle.read() + b"\0"
+        return b"\0" + _read(f"/proc/{pid}/environ") + b"\0"
     except OSError:
         return None
+
+
+def _read(path: str) -> bytes:
+    """A whole small file, in as few system calls as can be (no buffer, no tty check)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        parts = []
+        while part := os.read(fd, 65536):
+            parts.append(part)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 def _candidates(first: int, recent: bool) -> range | list[int]:
@@ -172,8 +199,7 @@ def _recent_for() -> float:
 def _last_pid() -> int | None:
     """The pid the kernel handed out last (in this pid namespace), if it says."""
     try:
-        with open("/proc/sys/kernel/ns_last_pid", "rb") as handle:
-            return int(handle.read())
+        return int(_read("/proc/sys/kernel/ns_last_pid"))
     except (OSError, ValueError):
         return None
 
@@ -203,6 +229,9 @@ def reap(
         return None
     left = signal_attempt(pid, tag, spawned, signal.SIGKILL)
     _, status, used = os.wait4(pid, 0)
+    _reaped[pid] = _roots.pop(pid, 0.0)
+    if len(_reaped) > _REAPED_KEPT:
+        del _reaped[next(iter(_reaped))]
     usage = Usage(used.ru_utime, used.ru_stime, _own_peak(used.ru_maxrss))
     if left:
         usage = _gather(left, usage, time.monotonic() + LEFTOVER_WAIT)
@@ -219,7 +248,7 @@ def _own_peak(reported: int) -> int | None:
     """The job's peak RSS from its reported one, None where it cannot be told: exec
     records the peak of the memory the job shared with the worker until then (vfork),
     so a figure no larger than the worker's own peak says nothing of the job
-    (DECISIONS.md §22). The worker's peak is read again only when it could matter."""
+    (DECISIONS.md §25). The worker's peak is read again only when it could matter."""
     if reported <= _worker_peak[0]:
         return None
     _worker_peak[0] = getrusage(RUSAGE_SELF).ru_maxrss
@@ -317,8 +346,7 @@ def reap_strangers(
 def _session_of(pid: int) -> int:
     """The session id of a process (a zombie's too), 0 if it cannot be read."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            text = handle.read()
+        text = _read(f"/proc/{pid}/stat")
     except OSError:
         return 0
     fields = text[text.rfind(b")") + 2 :].split()

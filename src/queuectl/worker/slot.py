@@ -14,6 +14,7 @@ import os
 import signal
 import time
 
+from queuectl.credentials import clean_environment
 from queuectl.lifecycle import (
     Cancelled,
     Failed,
@@ -158,7 +159,8 @@ class Slot:
         settings: Settings,
         devnull: int,
     ) -> SpawnError | None:
-        """Spawn ``job``'s attempt: ``base_env`` (left as it is) with the job's own entries,
+        """Spawn ``job``'s attempt: ``base_env`` (left as it is; of a job enqueued with
+        --clean-env, only credentials.clean_environment of it) with the job's own entries,
         the fence's ``token`` (which those cannot replace) and the attempt's tag; output
         into the slot's live log, or ``devnull`` if that cannot be opened. → the outcome
         of a spawn that failed (written into the log too), else None."""
@@ -168,7 +170,7 @@ class Slot:
         except OSError as exc:
             say(f"job {job.id}: cannot write its log ({exc.strerror}); output is discarded")
             log_fd = devnull
-        env = base_env.copy()
+        env = clean_environment(base_env, (FENCE_ENV,)) if job.clean_env else base_env.copy()
         if job.env:
             env.update(job.env)
             if token is not None:  # the job's env must not replace the fence's token

@@ -15,18 +15,19 @@ COMMIT;
 -- A whole batch in one statement: the batch's instant of creation twice (created_at,
 -- updated_at), then a column per parameter as an array, in enqueue order (id, command,
 -- max_retries, priority, queue, run_at, timeout, cwd, env, tags, unique_key, no_retry_on,
--- limits).
+-- limits, clean_env as 0 or 1).
 INSERT INTO queuectl.jobs (id, command, state, max_retries, priority, queue, run_at, timeout,
-                           cwd, env, tags, unique_key, no_retry_on, limits, created_at,
-                           updated_at)
+                           cwd, env, tags, unique_key, no_retry_on, limits, clean_env,
+                           created_at, updated_at)
 SELECT id, command, 'pending', max_retries, priority, queue, run_at, timeout, cwd, env, tags,
-       unique_key, no_retry_on, limits, %b::double precision, %b::double precision
+       unique_key, no_retry_on, limits, clean_env::boolean, %b::double precision,
+       %b::double precision
   FROM unnest(%b::text[], %b::text[], %b::integer[], %b::integer[], %b::text[],
               %b::double precision[], %b::double precision[], %b::text[], %b::text[],
-              %b::text[], %b::text[], %b::text[], %b::text[])
+              %b::text[], %b::text[], %b::text[], %b::text[], %b::integer[])
        WITH ORDINALITY
          AS j(id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags,
-              unique_key, no_retry_on, limits, n)
+              unique_key, no_retry_on, limits, clean_env, n)
  ORDER BY n;
 
 -- name: unique_lock
@@ -243,12 +244,14 @@ SELECT * FROM queuectl.jobs WHERE id = ANY(%(ids)s);
 -- name: list_jobs
 -- `list`, `dlq list` and the dashboard's pages: every filter that is not NULL applies.
 -- A job passes tags (a JSON array) when it carries every one of them; text is part of the
--- id or of the command as stored (JSON text). The marker below becomes one of the order_*
--- fragments (SqlBackend.list_jobs). A limit of -1 is no limit.
+-- id or of the command as stored (JSON text); later keeps the jobs due after it (the
+-- dashboard's scheduled jobs). The marker below becomes one of the order_* fragments
+-- (SqlBackend.list_jobs). A limit of -1 is no limit.
 SELECT * FROM queuectl.jobs
  WHERE (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
    AND (%(queue)s::text IS NULL OR queue = %(queue)s)
    AND (%(since)s::float8 IS NULL OR created_at >= %(since)s::float8)
+   AND (%(later)s::float8 IS NULL OR run_at > %(later)s::float8)
    AND (%(text)s::text IS NULL OR strpos(id, %(text)s) > 0 OR strpos(command, %(text)s) > 0)
    AND (%(tags)s::jsonb IS NULL OR tags::jsonb @> %(tags)s::jsonb)
  ORDER_BY
@@ -357,6 +360,12 @@ SELECT slot, sum(succeeded) AS succeeded, sum(failed) AS failed
 SELECT min(run_at) AS t FROM queuectl.jobs
  WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s();
 
+-- name: oldest_ready_by_queue
+-- oldest_ready per queue, from the claim's own index of ready jobs (jobs_ready_queue).
+SELECT queue, min(run_at) AS t FROM queuectl.jobs
+ WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+ GROUP BY queue;
+
 -- name: attempt_outcomes
 -- Every finished attempt, per queue and outcome, with the seconds they took.
 SELECT queue, outcome, sum(n) AS n, sum(seconds) AS seconds
@@ -436,6 +445,7 @@ UPDATE queuectl.jobs
        timeout = coalesce(%(timeout)s::float8, timeout),
        limits = CASE WHEN %(limits)s::text IS NULL THEN limits
                      ELSE nullif(%(limits)s::text, '') END,
+       clean_env = coalesce(%(clean_env)s::boolean, clean_env),
        updated_at = queuectl.now_s()
  WHERE id = %(id)s AND state = ANY(%(states)s)
 RETURNING *;
@@ -493,6 +503,11 @@ SELECT w.*, j.id AS current_job, j.started_at AS job_started_at
 -- name: request_stop
 -- A stop now stays one: a later graceful request does not take it back.
 UPDATE queuectl.workers SET stop_requested = true, stop_now = stop_now OR %(now_too)s;
+
+-- name: request_stop_of
+-- request_stop for the named worker rows only (the slots of one worker process).
+UPDATE queuectl.workers SET stop_requested = true, stop_now = stop_now OR %(now_too)s
+ WHERE id = ANY(%(ids)s);
 
 -- name: delete_workers
 DELETE FROM queuectl.workers WHERE id = ANY(%(ids)s);
@@ -663,11 +678,11 @@ SELECT min(next_at) AS t, queuectl.now_s() AS now FROM queuectl.schedules WHERE 
 -- The job of a slot, or of a run-now: nothing where a job has its id already (the slot
 -- was enqueued by another worker): what makes a slot fire once.
 INSERT INTO queuectl.jobs (id, command, state, max_retries, priority, queue, run_at, timeout,
-                           cwd, env, tags, unique_key, no_retry_on, limits, created_at,
-                           updated_at)
+                           cwd, env, tags, unique_key, no_retry_on, limits, clean_env,
+                           created_at, updated_at)
 VALUES (%(id)s, %(command)s, 'pending', %(max_retries)s, %(priority)s, %(queue)s, %(run_at)s,
         %(timeout)s, %(cwd)s, %(env)s, %(tags)s, %(unique_key)s, %(no_retry_on)s, %(limits)s,
-        %(created_at)s, %(updated_at)s)
+        %(clean_env)s::integer::boolean, %(created_at)s, %(updated_at)s)
     ON CONFLICT (id) DO NOTHING;
 
 -- name: schedule_fired
@@ -833,12 +848,13 @@ SELECT * FROM queuectl.attempts WHERE job_id = ANY(%(ids)s) ORDER BY job_id, run
 INSERT INTO queuectl.jobs (id, command, state, attempts, max_retries, priority, queue, run_at,
                            timeout, cwd, env, created_at, updated_at, started_at, finished_at,
                            exit_code, last_error, worker, runs, lease_until, tags, unique_key,
-                           no_retry_on, snoozes, after_ids, after_mode, blockers, limits)
+                           no_retry_on, snoozes, after_ids, after_mode, blockers, limits,
+                           clean_env)
 VALUES (%(id)s, %(command)s, %(state)s, %(attempts)s, %(max_retries)s, %(priority)s, %(queue)s,
         %(run_at)s, %(timeout)s, %(cwd)s, %(env)s, %(created_at)s, %(updated_at)s,
         %(started_at)s, %(finished_at)s, %(exit_code)s, %(last_error)s, %(worker)s, %(runs)s,
         %(lease_until)s, %(tags)s, %(unique_key)s, %(no_retry_on)s, %(snoozes)s,
-        %(after_ids)s, %(after_mode)s, %(blockers)s, %(limits)s);
+        %(after_ids)s, %(after_mode)s, %(blockers)s, %(limits)s, %(clean_env)s);
 
 -- name: import_attempt
 INSERT INTO queuectl.attempts (job_id, run, worker, started_at, finished_at, outcome,

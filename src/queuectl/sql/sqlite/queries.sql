@@ -2,11 +2,12 @@
 
 -- name: insert_job
 -- Positional (id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags,
--- unique_key, no_retry_on, limits, now, now): a tuple per job binds faster than a mapping, and the
--- backend repeats the row after VALUES to insert a batch's jobs many per statement.
+-- unique_key, no_retry_on, limits, clean_env, now, now): a tuple per job binds faster than a
+-- mapping, and the backend repeats the row after VALUES to insert a batch's jobs many per
+-- statement.
 INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, timeout, cwd, env,
-                  tags, unique_key, no_retry_on, limits, created_at, updated_at)
-VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+                  tags, unique_key, no_retry_on, limits, clean_env, created_at, updated_at)
+VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: unique_lock
 -- SQLite's write transaction is the only writer: nothing more to lock (see unique_holder).
@@ -149,12 +150,14 @@ SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
 -- name: list_jobs
 -- `list`, `dlq list` and the dashboard's pages: every filter that is not NULL applies.
 -- :states and :tags are JSON arrays; a job passes :tags when it carries every one of them;
--- :text is part of the id or of the command as stored (JSON text). The marker below
+-- :text is part of the id or of the command as stored (JSON text); :later keeps the jobs
+-- due after it (the dashboard's scheduled jobs). The marker below
 -- becomes one of the order_* fragments (SqlBackend.list_jobs). :limit -1 = no limit.
 SELECT * FROM jobs
  WHERE (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
    AND (:queue IS NULL OR queue = :queue)
    AND (:since IS NULL OR created_at >= :since)
+   AND (:later IS NULL OR run_at > :later)
    AND (:text IS NULL OR instr(id, :text) > 0 OR instr(command, :text) > 0)
    AND (:tags IS NULL OR NOT EXISTS (
             SELECT 1 FROM json_each(:tags) AS wanted
@@ -272,6 +275,12 @@ SELECT slot, sum(succeeded) AS succeeded, sum(failed) AS failed
 SELECT min(run_at) AS t FROM jobs INDEXED BY jobs_due
  WHERE state IN ('pending', 'failed') AND run_at <= :now;
 
+-- name: oldest_ready_by_queue
+-- oldest_ready per queue, from the claim's own index of ready jobs (read without the table).
+SELECT queue, min(run_at) AS t FROM jobs INDEXED BY jobs_ready_queue
+ WHERE state IN ('pending', 'failed') AND run_at <= :now
+ GROUP BY queue;
+
 -- name: attempt_outcomes
 -- Every finished attempt, per queue and outcome, with the seconds they took.
 SELECT queue, outcome, sum(n) AS n, sum(seconds) AS seconds
@@ -339,7 +348,7 @@ UPDATE jobs
        queue = coalesce(:queue, queue), run_at = coalesce(:run_at, :now + :delay, run_at),
        max_retries = coalesce(:max_retries, max_retries), timeout = coalesce(:timeout, timeout),
        limits = CASE WHEN :limits IS NULL THEN limits ELSE nullif(:limits, '') END,
-       updated_at = :now
+       clean_env = coalesce(:clean_env, clean_env), updated_at = :now
  WHERE id = :id AND state IN (SELECT value FROM json_each(:states))
 RETURNING *;
 
@@ -388,6 +397,11 @@ SELECT w.*, j.id AS current_job, j.started_at AS job_started_at
 -- name: request_stop
 -- A stop now stays one: a later graceful request does not take it back.
 UPDATE workers SET stop_requested = 1, stop_now = stop_now OR :now_too;
+
+-- name: request_stop_of
+-- request_stop for the named worker rows only (the slots of one worker process).
+UPDATE workers SET stop_requested = 1, stop_now = stop_now OR :now_too
+ WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: retry_all_dead
 UPDATE jobs
@@ -600,9 +614,9 @@ SELECT min(next_at) AS t, :now AS now FROM schedules WHERE NOT paused;
 -- The job of a slot, or of a run-now: nothing where a job has its id already (the slot
 -- was enqueued by another worker): what makes a slot fire once.
 INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, timeout, cwd, env,
-                  tags, unique_key, no_retry_on, limits, created_at, updated_at)
+                  tags, unique_key, no_retry_on, limits, clean_env, created_at, updated_at)
 VALUES (:id, :command, 'pending', :max_retries, :priority, :queue, :run_at, :timeout, :cwd,
-        :env, :tags, :unique_key, :no_retry_on, :limits, :created_at, :updated_at)
+        :env, :tags, :unique_key, :no_retry_on, :limits, :clean_env, :created_at, :updated_at)
     ON CONFLICT (id) DO NOTHING;
 
 -- name: schedule_fired
@@ -776,11 +790,11 @@ SELECT * FROM attempts WHERE job_id IN (SELECT value FROM json_each(:ids)) ORDER
 INSERT INTO jobs (id, command, state, attempts, max_retries, priority, queue, run_at, timeout,
                   cwd, env, created_at, updated_at, started_at, finished_at, exit_code,
                   last_error, worker, runs, lease_until, tags, unique_key, no_retry_on,
-                  snoozes, after_ids, after_mode, blockers, limits)
+                  snoozes, after_ids, after_mode, blockers, limits, clean_env)
 VALUES (:id, :command, :state, :attempts, :max_retries, :priority, :queue, :run_at, :timeout,
         :cwd, :env, :created_at, :updated_at, :started_at, :finished_at, :exit_code,
         :last_error, :worker, :runs, :lease_until, :tags, :unique_key, :no_retry_on,
-        :snoozes, :after_ids, :after_mode, :blockers, :limits);
+        :snoozes, :after_ids, :after_mode, :blockers, :limits, :clean_env);
 
 -- name: import_attempt
 INSERT INTO attempts (job_id, run, worker, started_at, finished_at, outcome, exit_code, error,
