@@ -346,3 +346,13 @@ def test_edit_changes_a_waiting_jobs_limits_or_removes_them(qc: Queuectl) -> Non
     qc.run("edit", job, "--limit", "none")
     assert qc.show(job)["limits"] is None
     one_line_error(qc.run("edit", job, "--limit", "pids=lots", check=False), 2)
+
+
+@needs_cgroups
+def test_the_subtree_of_a_killed_worker_is_removed_by_the_next_one(qc: Queuectl) -> None:
+    killed = qc.start_worker()
+    wait_for(lambda: _subtrees(killed.proc.pid), 10, what="the worker's cgroup subtree")
+    killed.kill_group()
+    assert _subtrees(killed.proc.pid), "a killed worker cannot remove its subtree"
+    _burst(qc)  # a worker starting beside it removes what dead ones left
+    assert _subtrees(killed.proc.pid) == []

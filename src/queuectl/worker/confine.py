@@ -328,7 +328,8 @@ def _v2(where: str, name: str) -> Tree | None:
 
 
 def _made(tree: Tree) -> Tree | None:
-    """``tree`` once its directories exist (left by a worker with this pid: reused)."""
+    """``tree`` once its directories exist (left by a worker with this pid: reused), the
+    subtrees of dead workers beside it removed (``_sweep``)."""
     made = []
     try:
         for base in dict.fromkeys(tree.bases.values()):
@@ -344,7 +345,43 @@ def _made(tree: Tree) -> Tree | None:
             except OSError:
                 pass
         return None
+    for base in dict.fromkeys(tree.bases.values()):
+        _sweep(os.path.dirname(base), os.path.basename(base))
     return tree
+
+
+def _sweep(parent: str, own: str) -> None:
+    """Remove what workers killed before their exit left in ``parent``: a subtree
+    ``queuectl-<pid>`` whose pid no longer runs, and its empty groups (a group that still
+    holds a process stays)."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_ROOT_PREFIX) :]
+        if name == own or not name.startswith(_ROOT_PREFIX) or not pid.isdigit():
+            continue
+        if _alive(int(pid)):
+            continue
+        folder = os.path.join(parent, name)
+        try:
+            for entry in os.scandir(folder):
+                if entry.is_dir(follow_symlinks=False):
+                    os.rmdir(entry.path)
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 class Confinement:
