@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from queuectl.errors import InvalidInput, brief
+from queuectl.limits import parse_size
 from queuectl.timefmt import parse_duration
 
 TYPE_CHECKING = False
@@ -62,8 +63,6 @@ def _seconds(
 
 
 MIN_LOG_BYTES = 8192
-_UNITS = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30,
-          "gib": 1 << 30}  # fmt: skip
 
 
 def _log_bytes(text: str) -> str:
@@ -72,11 +71,10 @@ def _log_bytes(text: str) -> str:
     value = text.strip().lower()
     if value in ("none", "off", "0", "unlimited"):
         return "none"
-    number = value.rstrip("kmgib")
-    unit = value[len(number) :]
-    if unit not in _UNITS or not (number.strip().isascii() and number.strip().isdigit()):
-        raise ValueError("expected a size such as 65536, 64k, 64m or 1g, or none")
-    size = int(number) * _UNITS[unit]
+    try:
+        size = parse_size(value)
+    except ValueError:
+        raise ValueError("expected a size such as 65536, 64k, 64m or 1g, or none") from None
     if not MIN_LOG_BYTES <= size <= 1 << 50:
         raise ValueError(f"must be at least {MIN_LOG_BYTES} bytes (or none)")
     return str(size)

@@ -156,6 +156,10 @@ def test_stats_of_an_empty_window(queue: Queue) -> None:
         "duration_p50": None,
         "duration_p95": None,
         "duration_max": None,
+        "cpu_p50": None,  # what attempts used: none measured in the window
+        "cpu_p95": None,
+        "max_rss_kb_p50": None,
+        "max_rss_kb_p95": None,
     }
     since = queue.now() - 60
     assert queue.stats(queue.now())["total"]["finished"] == 0

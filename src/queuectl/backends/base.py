@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from queuectl.models import Attempt, Job, WorkerInfo
     from queuectl.queues import QueueInfo
     from queuectl.schedules import Schedule
-    from queuectl.stats import FinishedAttempt
+    from queuectl.stats import FinishedAttempt, ResourceUse
 
 
 class Watcher(Protocol):
@@ -360,6 +360,11 @@ class Insights(Protocol):
 
     def oldest_ready(self) -> float | None:
         """The earliest ``run_at`` of a pending or failed job that is due now (None: none)."""
+
+    def attempt_resources(self, since: float | None, limit: int) -> list[ResourceUse]:
+        """What the newest ``limit`` attempts that finished at or after ``since`` (None:
+        any) used, with their job's queue; attempts without a measure left out. Over the
+        attempts still kept (not rolled up: a purge forgets them)."""
 
     def oldest_ready_by_queue(self) -> dict[str, float]:
         """``oldest_ready`` of each queue that has a job due now."""

@@ -484,6 +484,11 @@ def _add_edit(commands: Any) -> None:
         help="run with only PATH, HOME, LANG, TZ of the worker's environment and the job's "
         f"own variables, or (--no-clean-env) with the worker's whole environment {unchanged}",
     )
+    edit.add_argument(
+        "--limit",
+        metavar="mem=SIZE,cpu=CORES,pids=N,nofile=N|none",
+        help=f"what each attempt may use, replaced whole; none: no limits of its own {unchanged}",
+    )
     edit.set_defaults(run=cmd_edit)
 
 
@@ -654,6 +659,11 @@ def _add_queue(commands: Any) -> None:
         "--no-retry-on", metavar="CODE[,CODE...]",
         help="exit codes its jobs go straight to dead after, added to the job's own and "
         f"config no-retry-on, {unchanged}",
+    )  # fmt: skip
+    put.add_argument(
+        "--limit", metavar="mem=SIZE,cpu=CORES,pids=N,nofile=N",
+        help="what each attempt of its jobs may use (a job's own limit can only lower it; "
+        f"the whole set is replaced), {unchanged}",
     )  # fmt: skip
     put.set_defaults(run=cmd_queue_set)
 

@@ -21,6 +21,7 @@ import signal
 import time
 
 from queuectl.errors import QueuectlError
+from queuectl.worker import executor
 from queuectl.worker.messages import event, say
 from queuectl.worker.slot import StopReason
 
@@ -349,13 +350,36 @@ class Loop:
     def _reap(self) -> None:
         if self.hooks is not None:
             self.hooks.reap()
+        if not executor.child_ended():
+            return  # one look for every slot (and stranger) instead of one per slot
+        known = self._children()
         for slot in self._running():
-            status = slot.reap()
+            status = slot.reap(known)
             if status is not None:
                 if slot.stop_reason is None and self.lease.fenced(self.clock()):
                     # the fence killed it: not the job's fault
                     slot.stop_reason = StopReason.FENCED
                 self._finish(slot, slot.outcome(status, slot.timeout(self.port.settings)))
+        self._reap_strangers(known)
+
+    def _children(self) -> set[int]:
+        """The worker's own children: its jobs' leaders, its hooks and its fence."""
+        known = {slot.pid for slot in self.slots if slot.pid}
+        if self.hooks is not None:
+            known.update(hook.pid for hook in self.hooks.running)
+        fence = self.lease.fence
+        if fence is not None:
+            known.add(fence.pid)
+        return known
+
+    def _reap_strangers(self, known: set[int]) -> None:
+        """Reap the orphans jobs left to the worker (their subreaper: no zombies), each
+        counted for the running attempt whose session it was in (executor.reap_strangers);
+        never one of its own children (``known``)."""
+        for _pid, session, used in executor.reap_strangers(known):
+            for slot in self.slots:
+                if slot.pid and slot.pid == session:
+                    slot.adopt(used)
 
     def _enforce_deadlines(self, now: float) -> None:
         """Jobs' timeouts and kills, hooks' timeouts, and the end of a graceful stop."""
