@@ -21,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -363,3 +364,63 @@ def test_5000_jobs_on_8_workers_in_two_network_namespaces_run_each_exactly_once(
         f"{sorted(per_pid.values())}; both hosts connected after "
         f"{seen['after']:.1f}s, at {seen['completed']} completed"
     )
+
+
+FOLLOWED_LINES = 30
+STAMPS = (
+    "import time\n"
+    f"for i in range({FOLLOWED_LINES}):\n"
+    "    print(repr(time.time()), flush=True)\n"
+    "    time.sleep(0.1)\n"
+)
+
+
+@pytest.mark.timeout(90)
+def test_logs_follow_on_host_b_streams_a_job_running_on_host_a_line_by_line(
+    netns_hosts: list[Host], tmp_path: Path
+) -> None:
+    """Host B has no log file of the job: it reads the chunks host A's worker stores in
+    the queue, each line within a fraction of a second of its print (the namespaces share
+    the machine's clock, so the job's own timestamps measure the delay)."""
+    a, b = netns_hosts
+    job = a.qc.enqueue_json({"command": ["python3", "-c", STAMPS]})
+    assert UNSHARE is not None and IP is not None
+    argv = [IP, "netns", "exec", b.ns.name]
+    if b.uts:
+        argv += [UNSHARE, "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', b.ns.name]
+    argv += [*QUEUECTL, "--db", b.url, "logs", "--follow", job]
+    follow = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=b.qc.env,
+        cwd=b.qc.tmp,
+        start_new_session=True,
+    )
+    b.qc.others.append(follow)  # ended by the harness, by process group, whatever happens
+    arrived: list[tuple[float, str]] = []
+
+    def read() -> None:
+        assert follow.stdout is not None
+        for line in iter(follow.stdout.readline, b""):
+            arrived.append((time.time(), line.decode()))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    a.start_worker()
+    assert follow.wait(60) == 0, follow.stderr.read().decode() if follow.stderr else ""
+    reader.join(10)
+
+    assert len(arrived) == FOLLOWED_LINES, arrived
+    printed = [float(line) for _, line in arrived]
+    assert printed == sorted(printed)
+    delays = sorted(1000 * (at - stamp) for (at, _), stamp in zip(arrived, printed, strict=True))
+    p50 = delays[len(delays) // 2]
+    # line by line: the job prints for 3 s and B printed its lines as they came, not at
+    # its end (a generous bound for a busy 2-core machine; bench W8 reports the figure)
+    assert p50 < 1000, delays
+    assert arrived[0][0] < arrived[-1][0] - 2.0, "the lines came all at once"
+    assert a.qc.state(job) == "completed"
+    assert b.qc.run("logs", job).stdout == "".join(line for _, line in arrived)
+    print(f"host B followed host A's job: delay p50 {p50:.0f} ms, max {delays[-1]:.0f} ms")
