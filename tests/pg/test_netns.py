@@ -187,13 +187,16 @@ class Host:
         """``queuectl --db URL worker start ARGS`` inside the namespace, leading its own
         session (``ip netns exec``, ``unshare`` and ``sh`` all exec: the pid is the
         worker's), tracked by the harness so its finalizer ends it."""
-        cli = [*QUEUECTL, "--db", self.url, "worker", "start", *args]
+        argv = self.argv("worker", "start", *args)
+        return self.qc.start_worker_command(argv, (*args, f"in {self.ns.name}"))
+
+    def argv(self, *args: str) -> list[str]:
+        """``queuectl --db URL ARGS`` inside the namespace, under its host name."""
         assert IP is not None and UNSHARE is not None
         argv = [IP, "netns", "exec", self.ns.name]
         if self.uts:
             argv += [UNSHARE, "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', self.ns.name]
-        argv += cli
-        return self.qc.start_worker_command(argv, (*args, f"in {self.ns.name}"))
+        return [*argv, *QUEUECTL, "--db", self.url, *args]
 
 
 def own_hostname_works(ns: Netns) -> bool:
@@ -377,20 +380,17 @@ STAMPS = (
 
 @pytest.mark.timeout(90)
 def test_logs_follow_on_host_b_streams_a_job_running_on_host_a_line_by_line(
-    netns_hosts: list[Host], tmp_path: Path
+    netns_hosts: list[Host], netns_pg: OwnServer, tmp_path: Path
 ) -> None:
     """Host B has no log file of the job: it reads the chunks host A's worker stores in
     the queue, each line within a fraction of a second of its print (the namespaces share
     the machine's clock, so the job's own timestamps measure the delay)."""
     a, b = netns_hosts
-    job = a.qc.enqueue_json({"command": ["python3", "-c", STAMPS]})
-    assert UNSHARE is not None and IP is not None
-    argv = [IP, "netns", "exec", b.ns.name]
-    if b.uts:
-        argv += [UNSHARE, "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', b.ns.name]
-    argv += [*QUEUECTL, "--db", b.url, "logs", "--follow", job]
+    control = Queuectl(tmp_path / "control", netns_pg.url)  # 127.0.0.1, root namespace
+    control.tmp.mkdir()
+    job = control.enqueue_json({"command": ["python3", "-c", STAMPS]})
     follow = subprocess.Popen(
-        argv,
+        b.argv("logs", "--follow", job),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -421,6 +421,13 @@ def test_logs_follow_on_host_b_streams_a_job_running_on_host_a_line_by_line(
     # its end (a generous bound for a busy 2-core machine; bench W8 reports the figure)
     assert p50 < 1000, delays
     assert arrived[0][0] < arrived[-1][0] - 2.0, "the lines came all at once"
-    assert a.qc.state(job) == "completed"
-    assert b.qc.run("logs", job).stdout == "".join(line for _, line in arrived)
+    assert control.state(job) == "completed"
+    done = subprocess.run(
+        b.argv("logs", job), capture_output=True, text=True, env=b.qc.env, timeout=30
+    )
+    assert done.stdout == "".join(line for _, line in arrived), done.stderr
+    with psycopg.connect(netns_pg.url, autocommit=True) as conn:
+        row = conn.execute("SELECT worker FROM queuectl.attempts WHERE job_id = %s", (job,))
+        worker = row.fetchone()
+    assert worker is not None and worker[0].split(":")[0] == a.ns.name
     print(f"host B followed host A's job: delay p50 {p50:.0f} ms, max {delays[-1]:.0f} ms")
