@@ -314,6 +314,9 @@ def _stream_chunks(
             yield ""
 
 
+NAP_GAP = 0.05  # seconds between two wakes of a follower on notifications, at least
+
+
 class Nap:
     """How a follower waits for more output: on PostgreSQL, until any host's worker
     stores some (a notification on the output channel) or ``seconds`` pass; elsewhere a
@@ -323,6 +326,7 @@ class Nap:
         self.pace = pace
         self.shared = queue.shared_output()
         self.watcher: Watcher | None = None
+        self.woken = 0.0
 
     def __enter__(self) -> Nap:
         return self
@@ -340,6 +344,9 @@ class Nap:
             self.pace.sleep(seconds)
             return
         self.pace.check()
+        # every attempt followed is read again after a wake: at most 1 / NAP_GAP times a
+        # second, however many attempts print (each notifies up to 10 times a second)
+        time.sleep(max(0.0, self.woken + NAP_GAP - time.monotonic()))
         deadline = self.pace.deadline
         wait = max(5 * seconds, 0.25)  # a notification ends it early
         if deadline is not None:
@@ -349,6 +356,7 @@ class Nap:
                 self.watcher.drain()
         except (QueuectlError, OSError):
             self.close()
+        self.woken = time.monotonic()
         self.pace.check()
 
     def close(self) -> None:
