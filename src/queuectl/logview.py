@@ -283,15 +283,20 @@ def _stream_chunks(
     checked = time.monotonic()
     while True:
         chunks = shared.output(chosen.job_id, chosen.run, position)
-        if last is not None and chunks:  # start with at most ``last`` bytes
+        align = False
+        if last is not None and chunks:  # at most ``last`` bytes, from the start of a line
             position = max(chunks[0][0], chunks[-1][0] + len(chunks[-1][1]) - last)
-            last = None
+            align, last = position > 0, None
         got = []
         for start, data in chunks:
             if start > position:
                 got.append(text.decode(b"", True) + _dropped_note(start - position, before))
                 position = start
             piece = data[position - start :]
+            if align and piece:
+                align = False
+                cut = piece.find(b"\n") + 1
+                position, piece = position + cut, piece[cut:]
             if piece:
                 got.append(text.decode(piece))
                 before, position, seen = piece[-1:], start + len(data), True

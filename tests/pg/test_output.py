@@ -12,9 +12,9 @@ from queuectl.worker.output import FINAL_PIECE, FLUSH_BYTES
 from tests.pg.conftest import Hosts
 from tests.support.polling import wait_for
 
-LOUD = (
-    "import sys\nblock = (b'x' * 99 + b'\\n') * 10000\n"
-    "for i in range(100):\n    sys.stdout.buffer.write(block)\n"
+LOUD = (  # 100 MB in about 2 s
+    "import sys, time\nblock = (b'x' * 99 + b'\\n') * 10000\n"
+    "for i in range(100):\n    sys.stdout.buffer.write(block)\n    time.sleep(0.02)\n"
 )
 
 
@@ -39,8 +39,9 @@ def test_a_job_printing_100_mb_keeps_its_chunks_within_the_bound(hosts: Hosts, p
     most = [0]
 
     def ended() -> bool:
-        most[0] = max(most[0], chunk_bytes(pg_url, job)[0])
-        return a.state(job) == "completed"
+        done = a.state(job) == "completed"
+        most[0] = max(most[0], chunk_bytes(pg_url, job)[0])  # (kept a while after the end)
+        return done
 
     wait_for(ended, 60, interval=0.01, what="the loud job to end")
     # within the bound but for a chunk at each end (while running, FLUSH_BYTES; the last
