@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any
 
-    from queuectl.backends.base import Backend, Watcher
+    from queuectl.backends.base import Backend, SharedOutput, Watcher
     from queuectl.backends.results import Cancels, Changes, Imports
     from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
@@ -349,6 +349,24 @@ class Queue:
         reader waiting on jobs (``wait``, ``logs --follow``); None where the engine has
         none: PostgreSQL's notifications tell of new jobs, not of jobs that end."""
         return None if self.where.is_postgres else self.backend.watcher()
+
+    def shared_output(self) -> SharedOutput | None:
+        """Running attempts' output as stored in the queue for readers on any host:
+        PostgreSQL's chunks; None on SQLite, whose readers read the log files."""
+        if not self.where.is_postgres:
+            return None
+        from typing import cast
+
+        return cast("SharedOutput", self.backend)
+
+    def output_here(self, attempt: Attempt) -> bool:
+        """Whether ``attempt``'s log files are on this host (always, on SQLite): its
+        worker's host name (worker ids are host:pid:slot) is this host's."""
+        if not self.where.is_postgres:
+            return True
+        from queuectl.identity import hostname
+
+        return attempt.worker.split(":", 1)[0] == hostname()
 
     def counts(self) -> dict[str, int]:
         return self.backend.counts()

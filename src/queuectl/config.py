@@ -80,6 +80,14 @@ def _log_bytes(text: str) -> str:
     return str(size)
 
 
+def _output_bytes(text: str) -> str:
+    """A size as for max-log-bytes, but always a bound (``none`` is refused)."""
+    value = _log_bytes(text)
+    if value == "none":
+        raise ValueError(f"expected a size of at least {MIN_LOG_BYTES} bytes, such as 1m")
+    return value
+
+
 def _fraction(text: str) -> str:
     try:
         value = float(text.strip())
@@ -189,6 +197,16 @@ SETTINGS: dict[str, tuple[str, Callable[[str], str], str]] = {
         str(64 << 20),
         _log_bytes,
         "a job's log keeps its start and end within this size (none: no limit)",
+    ),
+    "keep_output": (
+        "tail",
+        _choice("tail", "full"),
+        "PostgreSQL: after an attempt, keep only its stored tail, or its whole output (full)",
+    ),
+    "live_output_bytes": (
+        str(1 << 20),
+        _output_bytes,
+        "PostgreSQL: a running attempt's output kept in the queue, its start and end",
     ),
     "retention_completed": ("604800", _keep_for, "completed jobs are purged this long after"),
     "retention_cancelled": ("604800", _keep_for, "cancelled jobs are purged this long after"),
@@ -302,6 +320,20 @@ class Settings:
         """0 = no limit."""
         text = self._values["max_log_bytes"]
         return 0 if text == "none" else int(text)
+
+    @property
+    def keep_output(self) -> str:
+        """``tail`` or ``full``: what of a finished attempt's chunks the queue keeps."""
+        return self._values["keep_output"]
+
+    @property
+    def output_bound(self) -> int:
+        """Bytes of an attempt's output kept in the queue as chunks (PostgreSQL), its start
+        and its end (0: no bound): ``live-output-bytes``, or with keep-output full what
+        its log file keeps (max-log-bytes)."""
+        if self.keep_output == "full":
+            return self.max_log_bytes
+        return int(self._values["live_output_bytes"])
 
     @property
     def no_retry_on(self) -> frozenset[int]:

@@ -48,9 +48,26 @@ class Watcher(Protocol):
 
     def drain(self) -> set[str]:
         """Consume what arrived: "jobs" (something may be claimable), "control" (stop or
-        cancel requests: heartbeat now). Raises StorageError if the source broke."""
+        cancel requests: heartbeat now), "output" (an attempt's output was stored).
+        Raises StorageError if the source broke."""
 
     def close(self) -> None: ...
+
+
+class SharedOutput(Protocol):
+    """PostgreSQL: running attempts' output stored in the queue in chunks, for readers on
+    any host (backends/postgres.py; SQLite's readers read the log files)."""
+
+    def write_output(
+        self, job_id: str, run: int, pieces: Sequence[tuple[int, bytes]], bound: int
+    ) -> None:
+        """Store (offset, bytes) pieces of an attempt's output within ``bound`` bytes."""
+
+    def output(self, job_id: str, run: int, after: int = 0) -> list[tuple[int, bytes]]:
+        """(offset, bytes) chunks of an attempt's output that end after ``after``."""
+
+    def output_watcher(self) -> Watcher:
+        """Readable when some attempt's output was stored, on any host."""
 
 
 class LocalHost(Protocol):

@@ -374,9 +374,15 @@ def _add_logs(commands: Any) -> None:
     from queuectl.cli.jobs import cmd_logs
 
     logs = commands.add_parser("logs", help="output of a job's attempt")
-    logs.add_argument("id", metavar="ID", help="the job's id")
+    logs.add_argument("id", metavar="ID", nargs="?", help="the job's id")
     logs.add_argument("--attempt", type=non_negative, help="attempt number (default: latest)")
     logs.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
+    logs.add_argument(
+        "--all",
+        action="store_true",
+        help="with --follow: every running job's output, each line prefixed [ID#ATTEMPT]",
+    )
+    logs.add_argument("--queue", metavar="NAME", help="with --all: only jobs of queue NAME")
     _add_follow_timeout(logs)
     logs.set_defaults(run=cmd_logs)
 

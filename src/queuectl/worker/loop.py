@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from queuectl.worker.hooks import Hooks
     from queuectl.worker.housekeeping import Housekeeping
     from queuectl.worker.lease import Lease
+    from queuectl.worker.output import OutputCopier
     from queuectl.worker.port import QueuePort
     from queuectl.worker.results import Results
     from queuectl.worker.slot import Slot
@@ -53,7 +54,8 @@ class Loop:
     """The select() loop over one worker's slots. ``env`` is the jobs' base environment
     (the lease writes the fence's token into it); ``clock`` the worker's monotonic clock
     (a test's fake one); ``housekeeping``: its retention passes, run after a turn when
-    due (None: none); ``hooks``: what runs the hooks of recorded results (None: none)."""
+    due (None: none); ``hooks``: what runs the hooks of recorded results (None: none);
+    ``output``: what copies running jobs' output into the queue (None: none)."""
 
     def __init__(
         self,
@@ -67,8 +69,10 @@ class Loop:
         clock: Callable[[], float] = time.monotonic,
         housekeeping: Housekeeping | None = None,
         hooks: Hooks | None = None,
+        output: OutputCopier | None = None,
     ) -> None:
         self.port = port
+        self.output = output
         self.housekeeping = housekeeping
         self.slots = slots
         self.lease = lease
@@ -159,6 +163,8 @@ class Loop:
             self._enforce_deadlines(now)
             if now >= self.next_log_check:
                 self._limit_logs(now)
+            if self.output is not None and now >= self.output.next_at:
+                self.output.flush(self._running())
             if now >= self.lease.next_heartbeat:
                 self.heartbeat()
             if self._schedules_due():
@@ -225,6 +231,8 @@ class Loop:
             wake.append(self.stop_deadline)
         if running and settings.max_log_bytes:
             wake.append(self.next_log_check)
+        if running and self.output is not None:
+            wake.append(self.output.next_at)
         if self.next_fire is not None and self._fires():
             wake.append(now + max(0.0, self.next_fire - self.port.now()))  # busy or idle
         return max(0.0, min(wake) - now)
@@ -398,6 +406,8 @@ class Loop:
             slot.log.limit(self.port.settings.max_log_bytes)
 
     def _finish(self, slot: Slot, outcome: Outcome) -> None:
+        if self.output is not None:
+            self.output.final(slot)  # before its result: a reader then finds it whole
         self.results.add(slot.finish(outcome, self.port.settings, self.port.now))
         self.claim_blocked = False
 

@@ -70,6 +70,11 @@ class Runner:
         self.hooks = Hooks(port, env, clock)
         self.results = Results(port, clock, recorded=self.hooks.fire)
         self.housekeeping = Housekeeping(port, self.lease.here, clock)
+        output = None
+        if port.live_output:  # PostgreSQL: output is read from other hosts too
+            from queuectl.worker.output import OutputCopier
+
+            output = OutputCopier(port, clock)
         self.loop = Loop(
             port,
             self.slots,
@@ -81,6 +86,7 @@ class Runner:
             clock,
             housekeeping=self.housekeeping,
             hooks=self.hooks,
+            output=output,
         )
 
     def run(self) -> int:

@@ -878,3 +878,40 @@ SELECT j.queue AS queue, a.cpu_user_s + a.cpu_sys_s AS cpu, a.max_rss_kb AS max_
    AND a.cpu_user_s IS NOT NULL
  ORDER BY a.finished_at DESC
  LIMIT %(limit)s;
+
+-- Output from any host (migration 0015): a running attempt's output in chunks.
+
+-- name: output_add
+-- A chunk of an attempt's output; a flush retried after a lost reply writes it again.
+INSERT INTO queuectl.output_chunks (job_id, run, start, data)
+VALUES (%(job_id)s, %(run)s, %(start)s, %(data)s)
+    ON CONFLICT (job_id, run, start) DO UPDATE SET data = excluded.data;
+
+-- name: output_trim
+-- The attempt's chunks within its bound: those that start in the head (before :head) and
+-- those that end in the last :tail bytes written stay, the middle goes (logfiles.cap_shape).
+DELETE FROM queuectl.output_chunks
+ WHERE job_id = %(job_id)s AND run = %(run)s
+   AND start >= %(head)s AND start + length(data) <= %(cut)s;
+
+-- name: output_notify
+-- Readers on any host LISTEN here; the payload is "<job id> <run>".
+SELECT pg_notify('queuectl_output', %(job_id)s || ' ' || %(run)s::text);
+
+-- name: output_of
+-- The attempt's chunks that end after :after, in order.
+SELECT start, data FROM queuectl.output_chunks
+ WHERE job_id = %(job_id)s AND run = %(run)s AND start + length(data) > %(after)s
+ ORDER BY start;
+
+-- name: output_drop_finished
+-- At each heartbeat of any worker: the chunks of attempts whose stored tail (or log file)
+-- was written more than :grace seconds ago, unless keep_output is full. A followed attempt
+-- is read to its end within that grace; an attempt rescued on another host, whose tail
+-- is not stored yet, keeps its chunks (they are its only output there).
+DELETE FROM queuectl.output_chunks AS o
+ USING queuectl.attempts AS a
+ WHERE a.job_id = o.job_id AND a.run = o.run
+   AND a.finished_at < queuectl.now_s() - %(grace)s
+   AND (a.log_tail IS NOT NULL OR a.log_path IS NOT NULL)
+   AND NOT EXISTS (SELECT 1 FROM queuectl.config WHERE key = 'keep_output' AND value = 'full');
