@@ -14,6 +14,8 @@ Workloads, in the order they run:
               a /metrics scrape with 1,000 and 1,000,000 finished attempts in the history
   W6 flow     400 jobs in a queue limited to 2 at once, 4 slots; a chain of 400 jobs, each
               ``--after`` the one before, 2 slots
+  W8 output   PostgreSQL: ``logs --follow`` of a job on another host, the delay of its
+              lines; claims while a job prints 100 MB (see bench/output.py)
 Both backends where it applies: SQLite (the default file in a temporary QUEUECTL_HOME)
 and PostgreSQL (a database of the run's own, dropped at the end; reported as missing
 when the server cannot be reached).
@@ -36,7 +38,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import drain, enqueue, flow, latency, limits, memory, report, scale, tsp
+from bench import drain, enqueue, flow, latency, limits, memory, output, report, scale, tsp
 from bench.context import Context
 from bench.core import Budget, Figure, load_average, log
 from bench.procs import Registry
@@ -51,6 +53,7 @@ WORKLOADS = (
     "w5_scale",
     "w6_flow",
     "w7_tsp",
+    "w8_output",
 )
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -234,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         per_store("w4_memory", memory.run_store)
         per_store("w5_scale", scale.run_store)
         per_store("w6_flow", functools.partial(flow.run_store, drains=drains))
+        per_store("w8_output", output.run_store)
         if wanted("w2_drain"):
             drains.chart_points()
             step("w2_drain", None, drains.report)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any
 
-    from queuectl.backends.base import Backend, Watcher
+    from queuectl.backends.base import Backend, SharedOutput, Watcher
     from queuectl.backends.results import Cancels, Changes, Imports
     from queuectl.jobspec import JobSpec
     from queuectl.models import Attempt, Job, WorkerInfo
@@ -115,6 +115,7 @@ class Queue:
         no_retry_on: Sequence[int] | None = None,
         after: Sequence[str] | None = None,
         after_mode: str | None = None,
+        limits: Mapping[str, int | float | str] | str | None = None,
         clean_env: bool = False,
     ) -> str:
         """Enqueue one job; returns its id. A string runs under /bin/sh -c, a list as argv.
@@ -142,6 +143,9 @@ class Queue:
             "no_retry_on": list(no_retry_on) if isinstance(no_retry_on, tuple) else no_retry_on,
             "after": list(after) if isinstance(after, list | tuple) else after,
             "after_mode": after_mode,
+            "limits": dict(limits)
+            if limits is not None and not isinstance(limits, str)
+            else limits,
             "clean_env": clean_env,
         }
         return self.enqueue_many([raw])[0]
@@ -346,6 +350,24 @@ class Queue:
         none: PostgreSQL's notifications tell of new jobs, not of jobs that end."""
         return None if self.where.is_postgres else self.backend.watcher()
 
+    def shared_output(self) -> SharedOutput | None:
+        """Running attempts' output as stored in the queue for readers on any host:
+        PostgreSQL's chunks; None on SQLite, whose readers read the log files."""
+        if not self.where.is_postgres:
+            return None
+        from typing import cast
+
+        return cast("SharedOutput", self.backend)
+
+    def output_here(self, attempt: Attempt) -> bool:
+        """Whether ``attempt``'s log files are on this host (always, on SQLite): its
+        worker's host name (worker ids are host:pid:slot) is this host's."""
+        if not self.where.is_postgres:
+            return True
+        from queuectl.identity import hostname
+
+        return attempt.worker.split(":", 1)[0] == hostname()
+
     def counts(self) -> dict[str, int]:
         return self.backend.counts()
 
@@ -389,17 +411,29 @@ class Queue:
         (0..1, None without attempts), ``throughput_per_min`` (finished attempts per
         minute over ``until - since``, or from the start of the earliest of them when
         ``since`` is None; None without a window), ``duration_p50``, ``duration_p95``,
-        ``duration_max`` (seconds, None without attempts).
+        ``duration_max`` (seconds, None without attempts), ``cpu_p50``, ``cpu_p95``
+        (CPU seconds, user and system), ``max_rss_kb_p50``, ``max_rss_kb_p95`` (peak
+        memory), over the newest measured attempts still kept (``resources``).
 
         Purged attempts count (from the rollups). Percentiles are read from duration
         classes (stats.duration_class: at most 1 % high, never above the exact maximum),
         so they are the same before and after a purge; ``since`` reaching past the last
         minutes counts the rolled-up minutes it overlaps whole.
         """
-        from queuectl.stats import aggregate
+        from queuectl.stats import RESOURCE_SAMPLE, aggregate, resources, with_resources
 
         attempts = self.backend.finished_attempts(since)
-        return aggregate(attempts, since, self.backend.now())
+        figures = aggregate(attempts, since, self.backend.now())
+        uses = self.backend.attempt_resources(since, RESOURCE_SAMPLE)
+        return with_resources(figures, resources(uses))
+
+    def resources(self, since: float | None = None) -> dict[str, dict[str, float | None]]:
+        """p50/p95 of CPU seconds and peak memory (KiB) per queue, and over every queue as
+        ``"(all)"``, of the newest attempts (stats.RESOURCE_SAMPLE) that finished at or
+        after ``since`` and were measured; not rolled up: purged attempts do not count."""
+        from queuectl.stats import RESOURCE_SAMPLE, resources
+
+        return resources(self.backend.attempt_resources(since, RESOURCE_SAMPLE))
 
     def timeline(self, since: float, bucket: float) -> list[dict[str, Any]]:
         """Finished attempts per bucket of ``bucket`` seconds from ``since`` to now, oldest
@@ -572,11 +606,13 @@ class Queue:
         delay: float | str | None = None,
         max_retries: int | None = None,
         timeout: float | str | None = None,
+        limits: Mapping[str, int | float | str] | str | None = None,
         clean_env: bool | None = None,
     ) -> Job:
         """Change a job that has not started (pending or failed); None leaves a field as it
-        is. Checked by enqueue's rules (InvalidInput, nothing written); a job that runs or
-        has ended is refused (Conflict), also when a worker claims it first."""
+        is (``limits="none"``: the job's own limits are removed). Checked by enqueue's
+        rules (InvalidInput, nothing written); a job that runs or has ended is refused
+        (Conflict), also when a worker claims it first."""
         import time
 
         from queuectl.jobspec import check_changes, check_exec_size
@@ -589,6 +625,9 @@ class Queue:
             "delay": delay,
             "max_retries": max_retries,
             "timeout": timeout,
+            "limits": dict(limits)
+            if limits is not None and not isinstance(limits, str)
+            else limits,
             "clean_env": clean_env,
         }
         changes = check_changes(raw, time.time())

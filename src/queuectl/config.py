@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from queuectl.errors import InvalidInput, brief
+from queuectl.limits import parse_size
 from queuectl.timefmt import parse_duration
 
 TYPE_CHECKING = False
@@ -62,8 +63,6 @@ def _seconds(
 
 
 MIN_LOG_BYTES = 8192
-_UNITS = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30,
-          "gib": 1 << 30}  # fmt: skip
 
 
 def _log_bytes(text: str) -> str:
@@ -72,14 +71,21 @@ def _log_bytes(text: str) -> str:
     value = text.strip().lower()
     if value in ("none", "off", "0", "unlimited"):
         return "none"
-    number = value.rstrip("kmgib")
-    unit = value[len(number) :]
-    if unit not in _UNITS or not (number.strip().isascii() and number.strip().isdigit()):
-        raise ValueError("expected a size such as 65536, 64k, 64m or 1g, or none")
-    size = int(number) * _UNITS[unit]
+    try:
+        size = parse_size(value)
+    except ValueError:
+        raise ValueError("expected a size such as 65536, 64k, 64m or 1g, or none") from None
     if not MIN_LOG_BYTES <= size <= 1 << 50:
         raise ValueError(f"must be at least {MIN_LOG_BYTES} bytes (or none)")
     return str(size)
+
+
+def _output_bytes(text: str) -> str:
+    """A size as for max-log-bytes, but always a bound (``none`` is refused)."""
+    value = _log_bytes(text)
+    if value == "none":
+        raise ValueError(f"expected a size of at least {MIN_LOG_BYTES} bytes, such as 1m")
+    return value
 
 
 def _fraction(text: str) -> str:
@@ -191,6 +197,16 @@ SETTINGS: dict[str, tuple[str, Callable[[str], str], str]] = {
         str(64 << 20),
         _log_bytes,
         "a job's log keeps its start and end within this size (none: no limit)",
+    ),
+    "keep_output": (
+        "tail",
+        _choice("tail", "full"),
+        "PostgreSQL: after an attempt, keep only its stored tail, or its whole output (full)",
+    ),
+    "live_output_bytes": (
+        str(1 << 20),
+        _output_bytes,
+        "PostgreSQL: a running attempt's output kept in the queue, its start and end",
     ),
     "retention_completed": ("604800", _keep_for, "completed jobs are purged this long after"),
     "retention_cancelled": ("604800", _keep_for, "cancelled jobs are purged this long after"),
@@ -304,6 +320,20 @@ class Settings:
         """0 = no limit."""
         text = self._values["max_log_bytes"]
         return 0 if text == "none" else int(text)
+
+    @property
+    def keep_output(self) -> str:
+        """``tail`` or ``full``: what of a finished attempt's chunks the queue keeps."""
+        return self._values["keep_output"]
+
+    @property
+    def output_bound(self) -> int:
+        """Bytes of an attempt's output kept in the queue as chunks (PostgreSQL), its start
+        and its end (0: no bound): ``live-output-bytes``, or with keep-output full what
+        its log file keeps (max-log-bytes)."""
+        if self.keep_output == "full":
+            return self.max_log_bytes
+        return int(self._values["live_output_bytes"])
 
     @property
     def no_retry_on(self) -> frozenset[int]:

@@ -47,6 +47,9 @@ ATTEMPT_KEYS = (
     "error",
     "log_path",
     "log_tail",
+    "cpu_user_s",
+    "cpu_sys_s",
+    "max_rss_kb",
 )
 # enqueue's own keys, which no stored job keeps: a window, and what to do on a taken key
 ENQUEUE_ONLY = ("unique_within", "on_duplicate")
@@ -94,6 +97,7 @@ def line_of(
     _put(line, "tags", list(job.tags))
     _put(line, "unique_key", job.unique_key)
     _put(line, "no_retry_on", sorted(job.no_retry_on))
+    _put(line, "limits", job.limits)
     if job.after:
         line["after"] = list(job.after)
         line["after_mode"] = job.after_mode
@@ -126,6 +130,8 @@ def _attempt_line(attempt: Attempt) -> dict[str, Any]:
     }
     _put(entry, "finished_at", iso(attempt.finished_at))
     for key in ("outcome", "exit_code", "error", "log_path", "log_tail"):
+        _put(entry, key, getattr(attempt, key))
+    for key in ("cpu_user_s", "cpu_sys_s", "max_rss_kb"):
         _put(entry, key, getattr(attempt, key))
     return entry
 
@@ -244,6 +250,7 @@ def _restored(spec: JobSpec, raw: dict[str, Any]) -> Job:
         after=tuple(after),
         after_mode=spec["after_mode"] if after else None,
         blocked_by=tuple(blocked_by),
+        limits=spec["limits"],
     )
 
 
@@ -281,6 +288,9 @@ def _attempts(value: object, job: Job) -> list[Attempt]:
                 error=_text(entry, "error"),
                 log_path=_text(entry, "log_path", 4096),
                 log_tail=_text(entry, "log_tail", MAX_TAIL),
+                cpu_user_s=_seconds(entry, "cpu_user_s"),
+                cpu_sys_s=_seconds(entry, "cpu_sys_s"),
+                max_rss_kb=_int(entry, "max_rss_kb", 0),
             )
         )
     return found
@@ -318,6 +328,7 @@ def new_job(spec: JobSpec, now: float, max_retries: int) -> Job:
         after=after,
         after_mode=spec["after_mode"] if after else None,
         blocked_by=after,
+        limits=spec["limits"],
     )
 
 
@@ -334,6 +345,16 @@ def _int(raw: dict[str, Any], key: str, low: int = -MAX_COUNT) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_COUNT:
         raise InvalidInput(f"{key} must be a whole number from {low} to {MAX_COUNT}")
     return value
+
+
+def _seconds(raw: dict[str, Any], key: str) -> float | None:
+    """A number of seconds at least 0 (CPU time), or None."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e12:
+        raise InvalidInput(f"{key} must be a number of seconds, at least 0")
+    return float(value)
 
 
 def _instant(raw: dict[str, Any], key: str) -> float | None:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         no_retry_on: list[int] | None
         after: list[str] | None
         after_mode: str
+        limits: dict[str, int | float] | None
         clean_env: bool  # only PATH, HOME, LANG, TZ of the worker's environment
 
 
@@ -69,6 +70,7 @@ KEYS = (
     "no_retry_on",
     "after",
     "after_mode",
+    "limits",
     "clean_env",
 )
 # Also accepted, and not part of the spec: "env_keys", the names of variables whose values
@@ -464,6 +466,11 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         )
     else:  # a job without flow control: no further lookup
         unique_key, unique_within, on_duplicate, no_retry_on, after, after_mode = NO_FLOW
+    limits = get("limits")
+    if limits is not None:
+        from queuectl.limits import check as check_limits
+
+        limits = check_limits(limits) or None
     clean_env = get("clean_env")
     if clean_env is not None and not isinstance(clean_env, bool):
         raise InvalidInput(f"clean_env must be true or false, not {brief(clean_env)}")
@@ -486,6 +493,7 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
         "no_retry_on": no_retry_on,
         "after": after,
         "after_mode": after_mode,
+        "limits": limits,
         "clean_env": clean_env is True,
     }
 
@@ -522,6 +530,7 @@ CHANGEABLE = (
     "max_retries",
     "timeout",
     "clean_env",
+    "limits",
 )
 
 
@@ -548,6 +557,12 @@ def check_changes(raw: Mapping[str, object], now: float) -> dict[str, object]:
         changes["max_retries"] = check_max_retries(given["max_retries"])
     if "timeout" in given:
         changes["timeout"] = check_timeout(given["timeout"])
+    if "limits" in given:
+        from queuectl.limits import check as check_limits
+
+        # {} is "none": the job's own limits removed (its queue's still apply)
+        wanted = given["limits"]
+        changes["limits"] = {} if wanted == "none" else check_limits(wanted)
     if "clean_env" in given:
         if not isinstance(given["clean_env"], bool):
             raise InvalidInput(f"clean_env must be true or false, not {brief(given['clean_env'])}")

@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from queuectl.limits import size_text
 from queuectl.models import JobState
 
 if TYPE_CHECKING:
@@ -70,7 +71,35 @@ class Cancelled:
     name = "cancelled"
 
 
-Outcome = Succeeded | Failed | TimedOut | SpawnError | Killed | WorkerLost | Interrupted | Cancelled
+@dataclass(frozen=True, slots=True)
+class OutOfMemory:
+    """The kernel killed a process of the attempt at its memory limit (``limit``, bytes)."""
+
+    limit: int
+    name = "oom"
+
+
+Outcome = (
+    Succeeded
+    | Failed
+    | TimedOut
+    | SpawnError
+    | Killed
+    | WorkerLost
+    | Interrupted
+    | Cancelled
+    | OutOfMemory
+)
+
+
+class Usage(NamedTuple):
+    """What an attempt's processes used, from the kernel's accounting: CPU seconds in user
+    and kernel mode, and peak memory in KiB, None where it cannot be told (DECISIONS.md,
+    "Resources": what each mode counts)."""
+
+    cpu_user_s: float
+    cpu_sys_s: float
+    max_rss_kb: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +149,7 @@ class Finished(NamedTuple):
     outcome: str
     log_path: str | None = None
     log_tail: str | None = None
+    usage: Usage | None = None
 
 
 def backoff(attempts: int, policy: Policy) -> float:
@@ -153,6 +183,8 @@ def describe(outcome: Outcome) -> tuple[int | None, str | None]:
             return None, "interrupted: worker stopped"
         case Cancelled():
             return None, "cancelled"
+        case OutOfMemory(limit):
+            return None, f"killed at its memory limit (mem={size_text(limit)})"
 
 
 class RetryCounters(Protocol):

@@ -200,10 +200,11 @@ def open_log(path: str) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def read_at(handle: BinaryIO, position: int, size: int) -> tuple[int, bytes]:
-    """(bytes skipped, data) read at ``position``: a hole punched by max-log-bytes is
-    skipped (its length is the first value), not read as zeros."""
-    fd = handle.fileno()
+def read_at(handle: BinaryIO | int, position: int, size: int) -> tuple[int, bytes]:
+    """(bytes skipped, data) read at ``position`` of a file (or descriptor): a hole
+    punched by max-log-bytes is skipped (its length is the first value), not read as
+    zeros."""
+    fd = handle if isinstance(handle, int) else handle.fileno()
     try:
         start = os.lseek(fd, position, os.SEEK_DATA)
         size = min(size, os.lseek(fd, start, os.SEEK_HOLE) - start)  # up to the next hole

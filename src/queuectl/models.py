@@ -85,6 +85,8 @@ class Job:
     after_mode: str | None = None  # "success" or "done"; None without dependencies
     # the dependencies that still hold a blocked job: read apart (Queue.with_blockers)
     blocked_by: tuple[str, ...] = ()
+    # what it may use (enqueue --limit; queuectl.limits): mem in bytes, cpu in cores, …
+    limits: dict[str, int | float] | None = None
     # runs with only PATH, HOME, LANG, TZ of the worker's environment (enqueue --clean-env)
     clean_env: bool = False
 
@@ -118,6 +120,7 @@ class Job:
             snoozes=row["snoozes"],
             after=tuple(json.loads(row["after_ids"])) if row["after_ids"] else (),
             after_mode=row["after_mode"],
+            limits=json.loads(row["limits"]) if row["limits"] else None,
             clean_env=bool(row["clean_env"]),
         )
 
@@ -143,6 +146,7 @@ class Job:
             "after": list(self.after),
             "after_mode": self.after_mode,
             "blocked_by": list(self.blocked_by),
+            "limits": self.limits,
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
             "started_at": iso(self.started_at),
@@ -176,6 +180,10 @@ class Attempt:
     error: str | None
     log_path: str | None
     log_tail: str | None
+    # what its processes used (the kernel's accounting); None where not measured
+    cpu_user_s: float | None = None
+    cpu_sys_s: float | None = None
+    max_rss_kb: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Attempt:
@@ -190,6 +198,9 @@ class Attempt:
             error=row["error"],
             log_path=row["log_path"],
             log_tail=row["log_tail"],
+            cpu_user_s=row["cpu_user_s"],
+            cpu_sys_s=row["cpu_sys_s"],
+            max_rss_kb=row["max_rss_kb"],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,6 +217,9 @@ class Attempt:
             "exit_code": self.exit_code,
             "error": self.error,
             "log_path": self.log_path,
+            "cpu_user_s": self.cpu_user_s,
+            "cpu_sys_s": self.cpu_sys_s,
+            "max_rss_kb": self.max_rss_kb,
         }
 
 

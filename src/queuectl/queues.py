@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 
 from queuectl.errors import InvalidInput
 from queuectl.jobspec import check_exit_codes, parse_exit_codes
+from queuectl.limits import from_json, parse, to_json
+from queuectl.limits import text as limits_text
 from queuectl.timefmt import format_duration, iso, parse_duration
 
 TYPE_CHECKING = False
@@ -56,6 +58,11 @@ def parse_timeout(text: str) -> float | None:
     return seconds
 
 
+def parse_limits(text: str) -> dict[str, int | float] | None:
+    """``mem=2G,cpu=1.5,…`` (queuectl.limits.parse) → the limits; ``none`` → None."""
+    return None if text == "none" else parse(text)
+
+
 def format_rate(count: int | None, period: float | None) -> str | None:
     if count is None or period is None:
         return None
@@ -80,6 +87,7 @@ class QueueInfo:
     tokens_at: float | None = None
     timeout: float | None = None
     no_retry_on: tuple[int, ...] = ()  # exit codes its jobs are not retried after
+    limits: dict[str, int | float] | None = None  # what each of its jobs' attempts may use
     counts: dict[str, int] | None = None
     workers: int = 0
 
@@ -99,6 +107,7 @@ class QueueInfo:
             tokens_at=row["tokens_at"],
             timeout=row["timeout"],
             no_retry_on=tuple(json.loads(row["no_retry_on"])) if row["no_retry_on"] else (),
+            limits=from_json(row["limits"]),
         )
 
     def columns(self) -> dict[str, Any]:
@@ -117,6 +126,7 @@ class QueueInfo:
             "tokens_at": self.tokens_at,
             "timeout": self.timeout,
             "no_retry_on": json.dumps(list(self.no_retry_on)) if self.no_retry_on else None,
+            "limits": to_json(self.limits),
         }
 
     def paused_at_time(self, now: float) -> bool:
@@ -180,6 +190,8 @@ class QueueInfo:
             parts.append(f"timeout {format_duration(self.timeout)}")
         if self.no_retry_on:
             parts.append("no-retry-on " + ",".join(map(str, self.no_retry_on)))
+        if self.limits:
+            parts.append("limit " + limits_text(self.limits))
         return f"{self.name}  " + " · ".join(parts or ["running"])
 
     def to_dict(self, now: float) -> dict[str, Any]:
@@ -194,6 +206,7 @@ class QueueInfo:
             "rate": format_rate(self.rate_n, self.rate_period),
             "timeout": self.timeout,
             "no_retry_on": list(self.no_retry_on),
+            "limits": self.limits,
             "counts": dict(self.counts or {}),
             "workers": self.workers,
             "closed": self.closed_reasons(now),
@@ -221,7 +234,8 @@ def resumed(row: QueueInfo, now: float) -> QueueInfo:
 
 def limiting(changes: Mapping[str, Any]) -> Callable[[QueueInfo, float], QueueInfo]:
     """Limits ``concurrency`` (int|None), ``rate`` ((N, period)|None), ``timeout``
-    (seconds|None) and ``no_retry_on`` (exit codes, empty for none); a key left out
+    (seconds|None), ``no_retry_on`` (exit codes, empty for none) and ``limits`` (what
+    each attempt may use, replaced whole; None for none); a key left out
     stays as it is. A new rate may start a job at once.
     The bucket holds one token: starts are spaced period/N apart, so no window of one
     period holds more than N."""
@@ -233,6 +247,8 @@ def limiting(changes: Mapping[str, Any]) -> Callable[[QueueInfo, float], QueueIn
             row = replace(row, timeout=changes["timeout"])
         if "no_retry_on" in changes:
             row = replace(row, no_retry_on=tuple(sorted(set(changes["no_retry_on"]))))
+        if "limits" in changes:
+            row = replace(row, limits=changes["limits"] or None)
         if "rate" in changes:
             n, period = changes["rate"] or (None, None)
             row = replace(row, rate_n=n, rate_period=period,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 
+from queuectl.limits import text as limits_text
 from queuectl.timefmt import format_duration, iso
 
 TYPE_CHECKING = False
@@ -34,6 +35,7 @@ COLOURS = {
     "dead": "31",
     "spawn_error": "31",
     "worker_lost": "31",
+    "oom": "31",
     "cancelled": "90",
     "killed": "90",
     "blocked": "35",
@@ -304,6 +306,7 @@ def job_detail(
         after=names([edge_text(e, on) for e in edges if e[0] == "after"]),
         blocked_by=_cell(names(job.blocked_by)),
         dependents=names([edge_text(e, on) for e in edges if e[0] == "dependent"]),
+        limits=limits_text(job.limits),
     )
     width = max(len(k) for k in data)
     lines = [f"{key.ljust(width)}  {value}" for key, value in data.items()]
@@ -318,14 +321,35 @@ def job_detail(
             a.exit_code,
             when(a.started_at),
             format_duration(a.finished_at - a.started_at) if a.finished_at else "-",
+            cpu_text(a.cpu_user_s),
+            cpu_text(a.cpu_sys_s),
+            kib_text(a.max_rss_kb),
             a.worker,
             a.error,
         )
         for a in attempts
     ]
-    headers = ("attempt", "outcome", "exit", "started", "took", "worker", "error")
+    headers = (
+        "attempt", "outcome", "exit", "started", "took", "user", "sys", "max rss", "worker", "error"
+    )  # fmt: skip
     lines.append(table(headers, rows, on, cut=("error",), painted=("outcome",)))
     return "\n".join(lines)
+
+
+def cpu_text(seconds: float | None) -> str:
+    """CPU seconds of an attempt: ``1.02s``, ``-`` where not measured."""
+    return "-" if seconds is None else f"{seconds:.2f}s"
+
+
+def kib_text(kib: float | None) -> str:
+    """A memory figure in KiB as ``812K``, ``195.3M``, ``2.1G``; ``-`` where not measured."""
+    if kib is None:
+        return "-"
+    if kib < 1024:
+        return f"{kib:.0f}K"
+    if kib < 1024 * 1024:
+        return f"{kib / 1024:.1f}M"
+    return f"{kib / 1024 / 1024:.1f}G"
 
 
 def edge_text(edge: tuple[str, str, str | None], on: Screen = PLAIN) -> str:
@@ -358,6 +382,8 @@ def stats_table(figures: dict[str, Any]) -> str:
                     None if s[key] is None else format_duration(s[key])
                     for key in ("duration_p50", "duration_p95", "duration_max")
                 ),
+                *(None if s.get(key) is None else cpu_text(s[key]) for key in CPU_KEYS),
+                *(kib_text(s.get(key)) if s.get(key) is not None else None for key in RSS_KEYS),
             )
         )
     headers = (
@@ -370,5 +396,12 @@ def stats_table(figures: dict[str, Any]) -> str:
         "p50",
         "p95",
         "max",
+        "cpu p50",
+        "cpu p95",
+        "rss p50",
+        "rss p95",
     )
     return table(headers, rows)
+
+
+CPU_KEYS, RSS_KEYS = ("cpu_p50", "cpu_p95"), ("max_rss_kb_p50", "max_rss_kb_p95")

@@ -56,6 +56,7 @@ TEMPLATE_KEYS = (
     "env",
     "tags",
     "no_retry_on",
+    "limits",
     "clean_env",
 )
 SCHEDULE_ENV = "QUEUECTL_SCHEDULE"  # the job's environment: the schedule's name
@@ -388,6 +389,7 @@ class Schedule:
             "unique_within": None,
             "on_duplicate": "error",
             "no_retry_on": job.get("no_retry_on"),
+            "limits": job.get("limits"),
             "after": None,
             "after_mode": "success",
             "clean_env": job.get("clean_env", False),

@@ -46,6 +46,21 @@ class FinishedAttempt(NamedTuple):
     longest: float | None = None
 
 
+class ResourceUse(NamedTuple):
+    """What one finished attempt used: CPU seconds (user and system) and its peak memory
+    in KiB (None where not measured), with its job's queue."""
+
+    queue: str
+    cpu: float
+    max_rss_kb: int | None
+
+
+# Resource figures are over at most this many of the newest attempts of a window: they
+# are not rolled up, and a percentile of the newest ten thousand says what a queue's jobs
+# use now without reading a whole history.
+RESOURCE_SAMPLE = 10_000
+
+
 class Rollup(NamedTuple):
     """Attempts summed up: of one queue and outcome, in one duration class, that ended in
     the minute starting at ``minute`` (None: all time). ``seconds`` is the sum of their
@@ -265,6 +280,49 @@ def aggregate(
         "total": everything.summary(window),
         "queues": {name: group.summary(window) for name, group in sorted(per_queue.items())},
     }
+
+
+ALL = "(all)"  # the key of every queue together in ``resources``
+NO_RESOURCES = dict.fromkeys(("cpu_p50", "cpu_p95", "max_rss_kb_p50", "max_rss_kb_p95"))
+
+
+def resources(uses: Iterable[ResourceUse]) -> dict[str, dict[str, float | None]]:
+    """p50 and p95 of CPU seconds and of peak memory (KiB) per queue, and over every
+    queue under ``ALL``: ``cpu_p50``, ``cpu_p95``, ``max_rss_kb_p50``, ``max_rss_kb_p95``
+    (None where nothing was measured)."""
+    cpu: dict[str, list[float]] = {}
+    rss: dict[str, list[float]] = {}
+    for use in uses:
+        for name in (use.queue, ALL):
+            cpu.setdefault(name, []).append(use.cpu)
+            if use.max_rss_kb is not None:
+                rss.setdefault(name, []).append(float(use.max_rss_kb))
+    found: dict[str, dict[str, float | None]] = {}
+    for name, values in cpu.items():
+        values.sort()
+        peaks = sorted(rss.get(name, []))
+        p50, p95 = percentile(peaks, 50), percentile(peaks, 95)
+        found[name] = {
+            "cpu_p50": _cpu(percentile(values, 50)),
+            "cpu_p95": _cpu(percentile(values, 95)),
+            "max_rss_kb_p50": None if p50 is None else round(p50),
+            "max_rss_kb_p95": None if p95 is None else round(p95),
+        }
+    return found
+
+
+def with_resources(
+    figures: dict[str, Any], found: Mapping[str, Mapping[str, float | None]]
+) -> dict[str, Any]:
+    """``aggregate``'s figures with each group's resource percentiles (``resources``)."""
+    figures["total"].update(found.get(ALL, NO_RESOURCES))
+    for name, group in figures["queues"].items():
+        group.update(found.get(name, NO_RESOURCES))
+    return figures
+
+
+def _cpu(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 def bucket_start(since: float, bucket: float) -> float:

@@ -52,6 +52,23 @@ def test_workers_of_a_queue_made_before_stop_now_can_be_stopped_now(location: st
         assert (beat.stop_requested, beat.stop_now) == (True, True)
 
 
+# the migration that added what an attempt used and the limits, per engine
+RESOURCES = {"sqlite": 15, "postgres": 14}
+
+
+def test_a_queue_made_before_resources_opens_and_keeps_limits(location: str) -> None:
+    """Migrated on open: a job's and a queue's limits are stored from then on, and a job
+    without any reads as none."""
+    make_old_queue(location, RESOURCES)
+    with Queue(location) as queue:
+        plain = queue.enqueue("true")
+        limited = queue.enqueue("true", limits={"mem": "64M"})
+        assert queue.get(plain).limits is None
+        assert queue.get(limited).limits == {"mem": 64 << 20}
+        queue.set_queue("io", {"limits": {"pids": 8}})
+        assert [q.limits for q in queue.queue_rows() if q.name == "io"] == [{"pids": 8}]
+
+
 # the migration that keeps counts per queue and state, per engine
 QUEUE_COUNTS = {"sqlite": 17, "postgres": 16}
 JOB = (

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PER_BACKEND = ("w1_enqueue", "w3_latency", "w4_memory", "w5_scale", "w6_flow")
+PER_BACKEND = ("w1_enqueue", "w3_latency", "w4_memory", "w5_scale", "w6_flow", "w8_output")
 WORKLOADS = ("w0_limits", "w2_drain", "w7_tsp", *PER_BACKEND)
 
 

@@ -85,7 +85,8 @@ def test_help_shows_the_commands_and_their_options(home: Path) -> None:
         "--delay",
         "--max-retries",
         "--clean-env",
+        "--limit",
     ):
         assert flag in edit
-    assert edit.count("(default: unchanged)") == 8
+    assert edit.count("(default: unchanged)") == 9
     assert "'!NAME'" in cli_ok(home, "worker", "start", "--help").stdout

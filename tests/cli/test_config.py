@@ -30,6 +30,8 @@ KEYS = (
     "on_dead",
     "hook_timeout",
     "max_log_bytes",
+    "keep_output",
+    "live_output_bytes",
     "retention_completed",
     "retention_cancelled",
     "retention_dead",

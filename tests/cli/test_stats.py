@@ -64,6 +64,14 @@ def test_stats_table_has_a_row_per_queue_and_a_total(home: Path, store: Backend)
         "P50",
         "P95",
         "MAX",
+        "CPU",
+        "P50",
+        "CPU",
+        "P95",
+        "RSS",
+        "P50",
+        "RSS",
+        "P95",
     ]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert list(rows) == ["default", "io", "(all)"]

@@ -32,10 +32,13 @@ def test_pause_holds_a_queue_and_resume_wakes_workers(qc: Queuectl) -> None:
 
 
 def test_no_job_starts_after_pause_returns(qc: Queuectl) -> None:
-    qc.enqueue_file({"id": f"j{n:02d}", "queue": "q", "command": "sleep 0.05"} for n in range(80))
+    # 8 s of work for 6 slots: the queue is still busy when pause returns, however slowly
+    # the pause command starts on a loaded machine
+    jobs = ({"id": f"j{n:03d}", "queue": "q", "command": "sleep 0.3"} for n in range(160))
+    qc.enqueue_file(jobs)
     qc.start_worker("--count", "3")
     qc.start_worker("--count", "3")
-    qc.wait_state("j02", "completed", "processing")
+    qc.wait_state("j002", "completed", "processing")
     qc.run("queue", "pause", "q")
     returned = time.time()
     # the jobs running then finish, and their slots free up: none may take a job of q

@@ -13,13 +13,16 @@ from tests.support.polling import wait_for
 from tests.support.processes import running
 
 
-def test_the_first_line_of_a_worker_names_the_queue_it_serves(qc: Queuectl) -> None:
+def test_the_first_line_of_a_worker_names_the_queue_it_serves_and_its_limits_mode(
+    qc: Queuectl,
+) -> None:
     db = qc.env.get("QUEUECTL_DB")
     expected = str(qc.home / "queuectl.db") if db is None else f"{db} (schema queuectl)"
     qc.enqueue("true")  # a foreground worker, run to the end
     done = qc.run("worker", "start", "--burst", timeout=90)
     first = done.stderr.splitlines()[0]
-    assert re.fullmatch(rf"{LOG_TIME} serving {re.escape(expected)}", first), first
+    modes = "cgroup v1|cgroup v2|rlimit"
+    assert re.fullmatch(rf"{LOG_TIME} serving {re.escape(expected)}, limits: ({modes})", first)
 
 
 def test_a_detached_worker_prints_one_pid_and_its_log_is_named_after_it(qc: Queuectl) -> None:

@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from tests.pg.conftest import Hosts
-from tests.support.cli import Worker
+from tests.support.cli import Worker, collect_lines
 from tests.support.harness import Queuectl
 from tests.support.jobs import gate_wait, q, wait_for_pid
 from tests.support.polling import wait_for
@@ -69,17 +68,6 @@ def survival(orphans: dict[int, str], gone_in: float | None) -> str:
     jobs = sorted(set(orphans.values()))
     head = f"{len(orphans)} job processes ({len(jobs)} jobs) alive right after the kill"
     return head + (f", all gone {gone_in:.2f}s later" if gone_in is not None else ", SURVIVING")
-
-
-def reading_attempts(url: str) -> bool:
-    """Some session of ``url`` last ran a SELECT on the attempts (``logs`` does; workers
-    only write them)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid() AND query ILIKE 'select%queuectl.attempts%'"
-        ).fetchone()
-    return bool(row and row[0])
 
 
 def test_5000_jobs_on_8_worker_processes_of_two_hosts_run_each_exactly_once(
@@ -266,51 +254,56 @@ def test_worker_stop_on_one_host_stops_a_worker_of_another_host(
     )
 
 
-def test_logs_of_a_job_run_on_another_host_show_the_tail_stored_in_the_database(
+def test_logs_of_a_job_run_on_another_host_show_its_output_then_the_tail_stored_with_it(
     hosts: Hosts,
 ) -> None:
+    """Another host reads the output the worker copied into the database (DECISIONS §25)
+    until a heartbeat drops that copy (two seconds after the attempt's tail is stored);
+    from then on only the stored tail."""
     a, b = hosts.a, hosts.b
     a.config("log-tail-bytes", "64")
+    a.config("heartbeat", "1")
     job = a.enqueue("for n in $(seq 1 40); do echo line $n; done; echo ran on $QUEUECTL_HOSTNAME")
     assert b.start_worker("--burst").wait(30) == 0
     assert a.state(job) == "completed"
 
     local = b.run("logs", job)  # host-b has the whole log file
-    remote = a.run("logs", job)  # host-a has only what the database keeps
-
+    copied = a.run("logs", job)  # host-a: the output copied into the database
     assert local.stdout.endswith("line 40\nran on host-b\n")
     assert local.stdout.startswith("line 1\nline 2\n")
     assert "stored" not in local.stderr
+    assert (copied.stdout, copied.stderr) == (local.stdout, "")
+
+    b.start_worker()  # its heartbeats drop the copy of the ended attempt
+    wait_for(lambda: "stored" in a.run("logs", job).stderr, 20, what="the copy to be dropped")
+    remote = a.run("logs", job)  # host-a has only what the database keeps
     assert remote.stdout == local.stdout[-64:]
-    assert "stored" in remote.stderr  # e.g. "no log file here: the tail stored with the attempt
-    assert "64 bytes" in remote.stderr  # "(its last 64 bytes)"
+    assert "stored" in remote.stderr  # e.g. "it ran on another host: the tail stored with
+    assert "64 bytes" in remote.stderr  # the attempt (its last 64 bytes)"
     assert not (a.home / "logs").exists() or not list((a.home / "logs").iterdir())
 
 
-def test_logs_follow_of_a_job_running_on_another_host_ends_with_the_stored_tail(
+def test_logs_follow_of_a_job_running_on_another_host_streams_it_as_it_runs(
     hosts: Hosts, tmp_path: Path
 ) -> None:
-    """`logs --follow` cannot stream a file of another host; once the attempt ends it must
-    show what the database kept (as `logs` does), not print nothing."""
+    """`logs --follow` has no file of another host to read: it reads the output that host's
+    worker copies into the database, while the attempt runs."""
     a, b = hosts.a, hosts.b
     gate = tmp_path / "gate"
     job = a.enqueue(f"echo started on $QUEUECTL_HOSTNAME; {gate_wait(gate)}; echo finished")
     worker = b.start_worker("--count", "1")
     a.wait_state(job, "processing")
     follow = a.popen("logs", job, "--follow")
-    # once it has read the attempts it knows the attempt runs: it is following
-    wait_for(
-        lambda: reading_attempts(a.env["QUEUECTL_DB"]) or follow.poll() is not None,
-        15,
-        what="`logs --follow` to read the attempts",
-    )
+    assert follow.stdout is not None
+    lines = collect_lines(follow.stdout)
+    wait_for(lambda: lines == ["started on host-b\n"], 15, what=lambda: f"the first line: {lines}")
     assert follow.poll() is None, "logs --follow ended while the job was still running"
     gate.touch()
-    stdout, stderr = follow.communicate(timeout=20)
+    assert follow.wait(20) == 0
+    wait_for(lambda: len(lines) == 2, 5, what=lambda: f"the last line: {lines}")
 
-    assert follow.returncode == 0, stderr
-    assert stdout.decode() == "started on host-b\nfinished\n", (stdout, stderr)
-    assert b"stored" in stderr
+    assert lines == ["started on host-b\n", "finished\n"]
+    assert follow.stderr is not None and follow.stderr.read() == b""
     worker.send(signal.SIGTERM)
     assert worker.wait(10) == 0
 

@@ -67,7 +67,7 @@ def test_two_schemas_of_one_database_are_two_queues(
         worker = a.start_worker()
         worker.wait_for_log("started")
         first = worker.log().splitlines()[0]
-        assert first.endswith(f"serving {pg_database} (schema {a_name})"), first
+        assert f"serving {pg_database} (schema {a_name}), limits: " in first, first
         assert "s3cret" not in worker.log()
         for job_id in ("a1", "a2"):
             a.wait_state(job_id, "completed", timeout=30)

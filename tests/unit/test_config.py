@@ -29,6 +29,8 @@ DEFAULTS = {
     "on_dead": "none",
     "hook_timeout": "30",
     "max_log_bytes": "67108864",
+    "keep_output": "tail",
+    "live_output_bytes": "1048576",
     "retention_completed": "604800",
     "retention_cancelled": "604800",
     "retention_dead": "none",
@@ -96,6 +98,9 @@ def test_defaults_are_consistent_and_valid() -> None:
         ("max-log-bytes", "1G", "1073741824"),
         ("max-log-bytes", "none", "none"),
         ("max-log-bytes", "0", "none"),
+        ("keep-output", "FULL", "full"),
+        ("keep-output", "tail", "tail"),
+        ("live-output-bytes", "256k", "262144"),
         ("retention-completed", "7d", "604800"),
         ("retention-cancelled", "12h", "43200"),
         ("retention-dead", "30d", "2592000"),
@@ -137,6 +142,9 @@ def test_good_values_are_stored_in_canonical_form(key: str, value: str, stored: 
         ("max-log-bytes", "lots"),
         ("max-log-bytes", "-1"),
         ("max-log-bytes", "64x"),
+        ("keep-output", "all"),
+        ("live-output-bytes", "none"),
+        ("live-output-bytes", "100"),
         ("max-log-bytes", "²"),
         ("retention-completed", "0"),
         ("retention-completed", "500ms"),
@@ -199,3 +207,10 @@ def test_retention_per_final_state() -> None:
     assert settings.retention("cancelled") == 604800.0  # 7 days by default
     assert settings.retention("dead") == 86400.0
     assert Settings({}).retention("dead") is None  # dead jobs are kept unless set
+
+
+def test_the_output_kept_in_the_queue_is_live_output_bytes_or_with_full_the_logs_bound() -> None:
+    assert Settings({}).output_bound == 1 << 20
+    assert Settings({"live_output_bytes": "65536"}).output_bound == 65536
+    assert Settings({"keep_output": "full"}).output_bound == 64 << 20
+    assert Settings({"keep_output": "full", "max_log_bytes": "none"}).output_bound == 0

@@ -170,6 +170,7 @@ def test_every_documented_key_is_known() -> None:
         "no_retry_on",
         "after",
         "after_mode",
+        "limits",
         "clean_env",
     }
 
@@ -272,6 +273,7 @@ def test_defaults() -> None:
         "no_retry_on": None,
         "after": None,  # no dependencies
         "after_mode": "success",
+        "limits": None,  # none of its own (its queue's still apply)
         "clean_env": False,  # the worker's whole environment
     }
 
@@ -307,6 +309,7 @@ def test_every_field_is_normalised() -> None:
             "no_retry_on": [64, 2],
             "after": ["x", "y"],
             "after_mode": "done",
+            "limits": {"mem": "2G", "cpu": "1.5", "pids": 256, "nofile": "4096"},
             "clean_env": True,
         },
         NOW,
@@ -330,6 +333,7 @@ def test_every_field_is_normalised() -> None:
         "no_retry_on": [2, 64],
         "after": ["x", "y"],
         "after_mode": "done",
+        "limits": {"mem": 2 << 30, "cpu": 1.5, "pids": 256, "nofile": 4096},
         "clean_env": True,
     }
 

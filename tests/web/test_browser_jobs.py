@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Page, expect
 
 from queuectl.api import Queue
 from tests.contract.support import make_completed, make_dead
 from tests.support.cli import QUEUECTL, cli_env
 from tests.web.processes import dashboard, worker
+from tests.web.support import accept_dialogs
 from tests.web.test_browser import browser, page
 
 __all__ = ["browser", "page"]  # the browser and its page, as the other browser test has them
@@ -33,18 +34,6 @@ def queue(home: Path) -> Iterator[Queue]:
     opened = Queue(str(home / "queue.db")).open()
     yield opened
     opened.close()
-
-
-def accept(page: Page) -> list[str]:
-    """Say yes to the next question of the page; its words are kept."""
-    asked: list[str] = []
-
-    def answer(dialog: Dialog) -> None:
-        asked.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", answer)
-    return asked
 
 
 def test_bulk_retry_of_three_ticked_dead_jobs(page: Page, home: Path, queue: Queue) -> None:
@@ -73,7 +62,7 @@ def test_rerun_a_completed_job_from_its_page(page: Page, home: Path, queue: Queu
     with dashboard(home, queue.location) as base:
         page.goto(f"{base}/jobs/nightly")
         expect(page.locator("h1 .state")).to_have_text("completed")
-        asked = accept(page)
+        asked = accept_dialogs(page)
         page.get_by_role("button", name="Rerun").click()
         expect(page.locator(".notice")).to_have_text("Run again: 1 job(s).")
         expect(page.locator("h1 .state")).to_have_text("pending")

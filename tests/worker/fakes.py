@@ -87,6 +87,8 @@ class FakePort:
     (attempts a roll-up finds), ``ended`` (job ids per final state that a purge takes)
     and ``removals`` (log files of purged attempts, by host)."""
 
+    live_output = False  # like SQLite: output stays in the log files
+
     def __init__(self, logs_dir: str, **settings: object) -> None:
         self.logs_dir = logs_dir
         self.stored = {key: str(value) for key, value in settings.items()}
@@ -127,6 +129,11 @@ class FakePort:
 
     def now(self) -> float:
         return self.wall
+
+    def write_output(
+        self, job_id: str, run: int, pieces: Sequence[tuple[int, bytes]], bound: int
+    ) -> None:
+        self._call("write_output", job_id, run, pieces, bound)
 
     def exchange(
         self,

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from queuectl.models import Attempt, Job, WorkerInfo
     from queuectl.queues import QueueInfo
     from queuectl.schedules import Schedule
-    from queuectl.stats import FinishedAttempt
+    from queuectl.stats import FinishedAttempt, ResourceUse
 
 
 class Watcher(Protocol):
@@ -48,9 +48,26 @@ class Watcher(Protocol):
 
     def drain(self) -> set[str]:
         """Consume what arrived: "jobs" (something may be claimable), "control" (stop or
-        cancel requests: heartbeat now). Raises StorageError if the source broke."""
+        cancel requests: heartbeat now), "output" (an attempt's output was stored).
+        Raises StorageError if the source broke."""
 
     def close(self) -> None: ...
+
+
+class SharedOutput(Protocol):
+    """PostgreSQL: running attempts' output stored in the queue in chunks, for readers on
+    any host (backends/postgres.py; SQLite's readers read the log files)."""
+
+    def write_output(
+        self, job_id: str, run: int, pieces: Sequence[tuple[int, bytes]], bound: int
+    ) -> None:
+        """Store (offset, bytes) pieces of an attempt's output within ``bound`` bytes."""
+
+    def output(self, job_id: str, run: int, after: int = 0) -> list[tuple[int, bytes]]:
+        """(offset, bytes) chunks of an attempt's output that end after ``after``."""
+
+    def output_watcher(self) -> Watcher:
+        """Readable when some attempt's output was stored, on any host."""
 
 
 class LocalHost(Protocol):
@@ -361,6 +378,11 @@ class Insights(Protocol):
 
     def oldest_ready(self) -> float | None:
         """The earliest ``run_at`` of a pending or failed job that is due now (None: none)."""
+
+    def attempt_resources(self, since: float | None, limit: int) -> list[ResourceUse]:
+        """What the newest ``limit`` attempts that finished at or after ``since`` (None:
+        any) used, with their job's queue; attempts without a measure left out. Over the
+        attempts still kept (not rolled up: a purge forgets them)."""
 
     def oldest_ready_by_queue(self) -> dict[str, float]:
         """``oldest_ready`` of each queue that has a job due now."""

@@ -16,6 +16,7 @@ import json
 from queuectl.backends.insights import SqlInsights
 from queuectl.backends.retention import SqlRetention
 from queuectl.errors import Conflict, InvalidInput, NotFound, QueuectlError, StorageError
+from queuectl.limits import to_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
         Rescued,
     )
     from queuectl.jobspec import JobSpec
-    from queuectl.lifecycle import Finished, LeaseWatch, Policy, Transition
+    from queuectl.lifecycle import Finished, LeaseWatch, Policy, Transition, Usage
     from queuectl.models import Attempt, Job, WorkerInfo
     from queuectl.queues import QueueInfo
     from queuectl.schedules import Schedule
@@ -104,6 +105,9 @@ def storable(text: str | None) -> str | None:
     return text
 
 
+NO_USAGE = (None, None, None)
+
+
 def end_params(
     job: Job,
     worker: str | None,
@@ -112,8 +116,11 @@ def end_params(
     now: float,
     log_path: str | None = None,
     log_tail: str | None = None,
+    usage: Usage | None = None,
 ) -> dict[str, Any]:
-    """Parameters of the guarded writes that end run ``job.runs`` (job row and attempt row)."""
+    """Parameters of the guarded writes that end run ``job.runs`` (job row and attempt row);
+    ``usage``: what its processes used, if measured."""
+    cpu_user_s, cpu_sys_s, max_rss_kb = NO_USAGE if usage is None else usage
     return {
         "state": step.state.value,
         "attempts": step.attempts,
@@ -128,6 +135,9 @@ def end_params(
         "log_path": log_path,
         "log_tail": storable(log_tail),
         "now": now,
+        "cpu_user_s": cpu_user_s,
+        "cpu_sys_s": cpu_sys_s,
+        "max_rss_kb": max_rss_kb,
     }
 
 
@@ -145,6 +155,7 @@ JOB_COLUMNS = (
     "tags",
     "unique_key",
     "no_retry_on",
+    "limits",
     "clean_env",
     "created_at",
     "updated_at",
@@ -167,6 +178,7 @@ def job_row(spec: JobSpec, max_retries: int, now: float) -> tuple[Any, ...]:
         json.dumps(spec["tags"]) if spec["tags"] else None,
         spec["unique_key"],
         json.dumps(spec["no_retry_on"]) if spec["no_retry_on"] else None,
+        to_json(spec["limits"]),
         1 if spec["clean_env"] else 0,  # an int: sqlite3 binds a bool by a slow adaptation
         now,
         now,
@@ -224,7 +236,11 @@ class Claims:
                     if row["id"] is None:
                         continue
                 job = Job.from_row(row)
-                if row["queue_timeout"] is not None or row["queue_no_retry_on"] is not None:
+                if (
+                    row["queue_timeout"] is not None
+                    or row["queue_no_retry_on"] is not None
+                    or row["queue_limits"] is not None
+                ):
                     job = _with_queue_settings(job, row)
                 jobs.append(job)
         return jobs
@@ -264,6 +280,7 @@ def _import_row(job: Job) -> dict[str, Any]:
         "snoozes": job.snoozes,
         "after_ids": json.dumps(list(job.after)) if job.after else None,
         "after_mode": job.after_mode,
+        "limits": to_json(job.limits),
         "blockers": len(job.blocked_by) if job.state.value == "blocked" else 0,
     }
 
@@ -280,19 +297,27 @@ def _attempt_row(attempt: Attempt) -> dict[str, Any]:
         "error": storable(attempt.error),
         "log_path": attempt.log_path,
         "log_tail": storable(attempt.log_tail),
+        "cpu_user_s": attempt.cpu_user_s,
+        "cpu_sys_s": attempt.cpu_sys_s,
+        "max_rss_kb": attempt.max_rss_kb,
     }
 
 
 def _with_queue_settings(job: Job, row: Any) -> Job:
     """``job`` as its queue's settings make it: the queue's timeout if it has none of its
-    own, and the queue's no-retry-on codes added to its own."""
+    own, the queue's no-retry-on codes added to its own, and its limits combined with the
+    queue's (queuectl.limits.combine)."""
     from dataclasses import replace
+
+    from queuectl.limits import combine
 
     if job.timeout is None and row["queue_timeout"] is not None:
         job = replace(job, timeout=row["queue_timeout"])
     if row["queue_no_retry_on"] is not None:
         codes = job.no_retry_on | frozenset(json.loads(row["queue_no_retry_on"]))
         job = replace(job, no_retry_on=codes)
+    if row["queue_limits"] is not None:
+        job = replace(job, limits=combine(job.limits, json.loads(row["queue_limits"])))
     return job
 
 
@@ -832,6 +857,7 @@ class SqlBackend(SqlInsights, SqlRetention):
                     now,
                     end.log_path,
                     end.log_tail,
+                    end.usage,
                 )
                 for end in finished
             ]
@@ -1105,6 +1131,8 @@ class SqlBackend(SqlInsights, SqlRetention):
         params = {**changes, "id": job_id, "states": self._list(EDITABLE)}
         if params["command"] is not None:
             params["command"] = json.dumps(params["command"])
+        limits = params.get("limits")  # None: unchanged; {}: removed ('' to the statement)
+        params["limits"] = None if limits is None else (to_json(limits) or "")
 
         def edit(conn: Any) -> Any:
             params["now"] = self.now()

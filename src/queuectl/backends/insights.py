@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from queuectl.backends.results import DurationBucket, OutcomeCount, TimelineSlot
-    from queuectl.stats import FinishedAttempt
+    from queuectl.stats import FinishedAttempt, ResourceUse
 
 
 class SqlInsights:
@@ -92,6 +92,19 @@ class SqlInsights:
         rows = self._rows("attempt_outcomes", {"floor": self._floor()})
         return [
             OutcomeCount(r["queue"], r["outcome"], int(r["n"]), float(r["seconds"])) for r in rows
+        ]
+
+    def attempt_resources(self, since: float | None, limit: int) -> list[ResourceUse]:
+        from queuectl.stats import ResourceUse
+
+        rows = self._rows("attempt_resources", {"since": since, "limit": limit})
+        return [
+            ResourceUse(
+                r["queue"],
+                float(r["cpu"]),
+                None if r["max_rss_kb"] is None else int(r["max_rss_kb"]),
+            )
+            for r in rows
         ]
 
     def attempt_durations(self, bounds: Sequence[float]) -> list[DurationBucket]:

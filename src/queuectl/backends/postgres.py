@@ -22,6 +22,7 @@ from psycopg.rows import DictRow, dict_row
 from queuectl.backends.common import Claims, DuplicateKey, SqlBackend
 from queuectl.errors import StorageError
 from queuectl.location import COMMAND
+from queuectl.logfiles import cap_shape
 from queuectl.sqlfiles import WRITTEN_FOR, channel, migrations, queries
 
 if TYPE_CHECKING:
@@ -65,6 +66,9 @@ WORKER_OPTIONS = "-c synchronous_commit=off"
 # for a statement psycopg has prepared (after a few calls): their best plan depends on a
 # parameter's value (``floor``, the rollups' mark: a few recent attempts by an index, where
 # a generic plan guesses a third of all attempts and scans the table).
+# Chunks of an attempt whose stored tail is written are dropped this many seconds later
+# (at a heartbeat): a reader that saw the attempt end reads the rest first.
+OUTPUT_GRACE = 2.0
 CUSTOM_PLANS = frozenset(
     {"attempts_finished_since", "attempt_timeline", "attempt_outcomes", "attempt_durations"}
 )
@@ -261,7 +265,42 @@ class PostgresBackend(SqlBackend):
     ) -> Beat:
         result = super().heartbeat(workers, running, lease)
         self.now_from_server()  # keep the local estimate of the server's clock fresh
+        try:  # finished attempts' output chunks (query output_drop_finished)
+            self._change("output_drop_finished", {"grace": OUTPUT_GRACE})
+        except StorageError:
+            pass  # the next heartbeat drops them
         return result
+
+    # --- output from any host (DECISIONS.md, "Output from any host") -------------
+    def write_output(
+        self, job_id: str, run: int, pieces: Sequence[tuple[int, bytes]], bound: int
+    ) -> None:
+        """Store ``pieces`` (offset, bytes) of an attempt's output, keep its chunks within
+        ``bound`` bytes (its start and its end, logfiles.cap_shape; 0: all) and tell the
+        readers (NOTIFY on the output channel): one transaction, one round trip."""
+        if not pieces:
+            return
+        key = {"job_id": job_id, "run": run}
+
+        def work(conn: Any) -> None:
+            for start, data in pieces:
+                self._run(conn, "output_add", {**key, "start": start, "data": data})
+            if bound:
+                head, tail = cap_shape(bound)
+                end = pieces[-1][0] + len(pieces[-1][1])
+                self._run(conn, "output_trim", {**key, "head": head, "cut": end - tail})
+            self._run(conn, "output_notify", key)
+
+        self._write(work, batched=True)
+
+    def output(self, job_id: str, run: int, after: int = 0) -> list[tuple[int, bytes]]:
+        """The stored chunks of an attempt's output that end after offset ``after``."""
+        rows = self._rows("output_of", {"job_id": job_id, "run": run, "after": after})
+        return [(int(row["start"]), bytes(row["data"])) for row in rows]
+
+    def output_watcher(self) -> Listener:
+        """Readable when some attempt's output was stored (a reader on any host)."""
+        return Listener(self.where, ("output",))
 
     def _migrate(self) -> None:
         steps = migrations("postgres", self.schema)
@@ -305,13 +344,14 @@ class PostgresBackend(SqlBackend):
 
 class Listener:
     """LISTEN on a dedicated connection: a readable fd when a job or a control message
-    arrives from any host. Broken connections raise StorageError from drain(); the
-    worker then polls and makes a new Listener."""
+    arrives from any host (``kinds``; a reader of output listens for "output"). Broken
+    connections raise StorageError from drain(); the worker then polls and makes a new
+    Listener."""
 
-    def __init__(self, where: Location) -> None:
+    def __init__(self, where: Location, kinds: Sequence[str] = ("jobs", "control")) -> None:
         self.shown = where.shown
         schema = where.schema or WRITTEN_FOR
-        self.channels = {channel(schema, kind): kind for kind in ("jobs", "control")}
+        self.channels = {channel(schema, kind): kind for kind in kinds}
         try:
             self.conn = psycopg.connect(
                 make_conninfo(where.target, **LINK_OPTIONS), autocommit=True

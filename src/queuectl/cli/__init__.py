@@ -283,6 +283,13 @@ OPTIONS = (
         help="exit codes that go straight to dead (default: config no-retry-on, none)",
     ),
     Option(
+        "--limit",
+        metavar="mem=SIZE,cpu=CORES,pids=N,nofile=N",
+        help="what each attempt may use, e.g. mem=2G,cpu=1.5,pids=256,nofile=4096 "
+        "(default: the queue's, none)",
+        field="limits",
+    ),
+    Option(
         "--after",
         metavar="ID",
         help="blocked until job ID has ended (repeatable; default: runs at once)",

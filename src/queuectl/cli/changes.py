@@ -34,6 +34,7 @@ def cmd_edit(args: Namespace) -> int:
             delay=args.delay,
             max_retries=args.max_retries,
             timeout=args.timeout,
+            limits=args.limit,
             clean_env=args.clean_env,
         )
     print(job.id)

@@ -121,6 +121,12 @@ def job_json(job: Job, edges: list[tuple[str, str, str | None]]) -> dict[str, An
 
 
 def cmd_logs(args: Namespace) -> int:
+    if args.all:
+        return _follow_all(args)
+    if args.id is None:
+        raise InvalidInput("logs needs a job ID (or --follow --all)")
+    if args.queue is not None:
+        raise InvalidInput("--queue goes with --follow --all")
     if not args.follow:
         if args.timeout is not None:
             raise InvalidInput("--timeout goes with --follow")
@@ -134,6 +140,20 @@ def cmd_logs(args: Namespace) -> int:
     timeout = _timeout(args.timeout)
     with open_queue(args, read_only=True) as queue, Pace(queue, timeout) as pace:
         return follow_logs(queue, args.id, args.attempt, sys.stdout, pace)
+
+
+def _follow_all(args: Namespace) -> int:
+    """``logs --follow --all [--queue Q]``: until interrupted, or 124 after --timeout."""
+    if not args.follow:
+        raise InvalidInput("--all goes with --follow")
+    if args.id is not None or args.attempt is not None:
+        raise InvalidInput("--all follows every running job: give no ID or --attempt")
+    from queuectl.logview import follow_all
+    from queuectl.waiting import Pace
+
+    timeout = _timeout(args.timeout)
+    with open_queue(args, read_only=True) as queue, Pace(queue, timeout) as pace:
+        return follow_all(queue, args.queue, sys.stdout, pace)
 
 
 def cmd_wait(args: Namespace) -> int:

@@ -374,9 +374,15 @@ def _add_logs(commands: Any) -> None:
     from queuectl.cli.jobs import cmd_logs
 
     logs = commands.add_parser("logs", help="output of a job's attempt")
-    logs.add_argument("id", metavar="ID", help="the job's id")
+    logs.add_argument("id", metavar="ID", nargs="?", help="the job's id")
     logs.add_argument("--attempt", type=non_negative, help="attempt number (default: latest)")
     logs.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
+    logs.add_argument(
+        "--all",
+        action="store_true",
+        help="with --follow: every running job's output, each line prefixed [ID#ATTEMPT]",
+    )
+    logs.add_argument("--queue", metavar="NAME", help="with --all: only jobs of queue NAME")
     _add_follow_timeout(logs)
     logs.set_defaults(run=cmd_logs)
 
@@ -483,6 +489,11 @@ def _add_edit(commands: Any) -> None:
         action=argparse.BooleanOptionalAction,
         help="run with only PATH, HOME, LANG, TZ of the worker's environment and the job's "
         f"own variables, or (--no-clean-env) with the worker's whole environment {unchanged}",
+    )
+    edit.add_argument(
+        "--limit",
+        metavar="mem=SIZE,cpu=CORES,pids=N,nofile=N|none",
+        help=f"what each attempt may use, replaced whole; none: no limits of its own {unchanged}",
     )
     edit.set_defaults(run=cmd_edit)
 
@@ -654,6 +665,11 @@ def _add_queue(commands: Any) -> None:
         "--no-retry-on", metavar="CODE[,CODE...]",
         help="exit codes its jobs go straight to dead after, added to the job's own and "
         f"config no-retry-on, {unchanged}",
+    )  # fmt: skip
+    put.add_argument(
+        "--limit", metavar="mem=SIZE,cpu=CORES,pids=N,nofile=N",
+        help="what each attempt of its jobs may use (a job's own limit can only lower it; "
+        f"the whole set is replaced), {unchanged}",
     )  # fmt: skip
     put.set_defaults(run=cmd_queue_set)
 

@@ -58,7 +58,13 @@ def cmd_queue_resume(args: Namespace) -> int:
 
 
 def cmd_queue_set(args: Namespace) -> int:
-    from queuectl.queues import parse_concurrency, parse_no_retry_on, parse_rate, parse_timeout
+    from queuectl.queues import (
+        parse_concurrency,
+        parse_limits,
+        parse_no_retry_on,
+        parse_rate,
+        parse_timeout,
+    )
 
     changes: dict[str, object] = {}
     if args.concurrency is not None:
@@ -69,8 +75,12 @@ def cmd_queue_set(args: Namespace) -> int:
         changes["timeout"] = parse_timeout(args.timeout)
     if args.no_retry_on is not None:
         changes["no_retry_on"] = parse_no_retry_on(args.no_retry_on)
+    if args.limit is not None:
+        changes["limits"] = parse_limits(args.limit)
     if not changes:
-        raise InvalidInput("queue set: give --concurrency, --rate, --timeout or --no-retry-on")
+        raise InvalidInput(
+            "queue set: give --concurrency, --rate, --timeout, --no-retry-on or --limit"
+        )
     with open_queue(args) as queue:
         queue.set_queue(args.name, changes)
     sys.stderr.write(f"queue {args.name} set\n")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from queuectl.render import ago, names, tries, when
+from queuectl.limits import text as limits_text
+from queuectl.render import ago, cpu_text, kib_text, names, tries, when
 from queuectl.timefmt import format_duration, iso
 
 
@@ -25,4 +26,7 @@ FILTERS = {
     "rate": rate,
     "tries": tries,
     "names": names,
+    "cpu": cpu_text,
+    "kib": kib_text,
+    "limits": limits_text,
 }

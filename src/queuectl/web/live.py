@@ -247,7 +247,8 @@ async def output(request: Request) -> Response:
 def first_output(queue: Queue, running: Attempt) -> str:
     """What a running attempt has written so far (its last OUTPUT_START bytes, from the
     start of a line), for the page's first view before its stream connects: the same
-    reading the stream starts with. Empty when it runs on another host."""
+    reading the stream starts with. On another host: what its worker stored in the queue
+    (PostgreSQL), else nothing."""
     from queuectl.logview import stream_output
 
     shown = []

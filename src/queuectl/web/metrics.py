@@ -17,7 +17,13 @@ registry and no background thread. Every metric is named ``queuectl_*``:
 - ``queuectl_queue_paused{queue}`` (gauge): 1 while a queue is paused, 0 for a queue
   with limits that is not; a queue neither paused nor limited has no series.
 - ``queuectl_queue_limit{queue,limit}`` (gauge): a queue's limits (``queue set``):
-  ``concurrency`` (jobs at once), ``rate`` (starts per second), ``timeout`` (seconds).
+  ``concurrency`` (jobs at once), ``rate`` (starts per second), ``timeout`` (seconds),
+  and what each attempt may use: ``mem`` (bytes), ``cpu`` (cores), ``pids``, ``nofile``.
+- ``queuectl_attempt_cpu_seconds{queue,quantile}`` and
+  ``queuectl_attempt_max_rss_bytes{queue,quantile}`` (gauges): the median (0.5) and
+  95th percentile (0.95) of the CPU time (user and system) and peak memory of attempts
+  that finished in the last hour (RESOURCE_WINDOW), per queue; a queue without measured
+  attempts in that hour has no series.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from queuectl.models import STATES
+from queuectl.stats import ALL
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,6 +51,7 @@ if TYPE_CHECKING:
 # Seconds, for shell commands: from a quick `true` to an hour-long batch job.
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600)
 DEFAULT_QUEUE = "default"  # always shown, so an empty queue still has a series per state
+RESOURCE_WINDOW = 3600.0  # seconds of finished attempts the resource percentiles cover
 
 
 class QueueCollector:
@@ -61,6 +69,8 @@ class QueueCollector:
         yield GaugeMetricFamily("queuectl_workers", "")
         yield GaugeMetricFamily("queuectl_queue_paused", "", labels=["queue"])
         yield GaugeMetricFamily("queuectl_queue_limit", "", labels=["queue", "limit"])
+        yield GaugeMetricFamily("queuectl_attempt_cpu_seconds", "", labels=["queue", "quantile"])
+        yield GaugeMetricFamily("queuectl_attempt_max_rss_bytes", "", labels=["queue", "quantile"])
 
     def collect(self) -> Iterator[Metric]:
         queue = self.queue
@@ -105,6 +115,32 @@ class QueueCollector:
             "queuectl_workers", "Live workers, as status shows them.", value=len(queue.workers())
         )
         yield from _queue_metrics(queue)
+        yield from _resource_metrics(queue)
+
+
+def _resource_metrics(queue: Queue) -> Iterator[Metric]:
+    """p50/p95 of what the last hour's attempts used, per queue (Queue.resources)."""
+    cpu = GaugeMetricFamily(
+        "queuectl_attempt_cpu_seconds",
+        "CPU seconds (user and system) of attempts that finished in the last hour.",
+        labels=["queue", "quantile"],
+    )
+    rss = GaugeMetricFamily(
+        "queuectl_attempt_max_rss_bytes",
+        "Peak memory of attempts that finished in the last hour.",
+        labels=["queue", "quantile"],
+    )
+    found = queue.resources(queue.now() - RESOURCE_WINDOW)
+    for name, figures in sorted(found.items()):
+        if name == ALL:
+            continue
+        for quantile, key in (("0.5", "50"), ("0.95", "95")):
+            if (seconds := figures[f"cpu_p{key}"]) is not None:
+                cpu.add_metric([name, quantile], seconds)
+            if (kib := figures[f"max_rss_kb_p{key}"]) is not None:
+                rss.add_metric([name, quantile], kib * 1024)
+    yield cpu
+    yield rss
 
 
 def _queue_metrics(queue: Queue) -> Iterator[Metric]:
@@ -126,6 +162,8 @@ def _queue_metrics(queue: Queue) -> Iterator[Metric]:
             limits.add_metric([row.name, "rate"], row.rate_n / row.rate_period)
         if row.timeout is not None:
             limits.add_metric([row.name, "timeout"], row.timeout)
+        for key, value in (row.limits or {}).items():
+            limits.add_metric([row.name, key], value)
     yield paused
     yield limits
 

@@ -117,11 +117,11 @@ class Hooks:
     def reap(self) -> None:
         """Collect the hooks that have ended (what one left behind is killed, as a job's)."""
         for hook in list(self.running):
-            status = executor.reap(hook.pid, hook.tag, hook.spawned)
-            if status is None:
+            ended = executor.reap(hook.pid, hook.tag, hook.spawned)
+            if ended is None:
                 continue
             self.running.remove(hook)
-            code = os.waitstatus_to_exitcode(status)
+            code = os.waitstatus_to_exitcode(ended[0])
             if hook.killed:
                 timeout = self.port.settings.hook_timeout
                 self._failed(hook, f"killed after {timeout:g}s (hook-timeout)", _tail(hook.output))

@@ -21,6 +21,7 @@ import signal
 import time
 
 from queuectl.errors import QueuectlError
+from queuectl.worker import executor
 from queuectl.worker.messages import event, say
 from queuectl.worker.slot import StopReason
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from queuectl.worker.hooks import Hooks
     from queuectl.worker.housekeeping import Housekeeping
     from queuectl.worker.lease import Lease
+    from queuectl.worker.output import OutputCopier
     from queuectl.worker.port import QueuePort
     from queuectl.worker.results import Results
     from queuectl.worker.slot import Slot
@@ -52,7 +54,8 @@ class Loop:
     """The select() loop over one worker's slots. ``env`` is the jobs' base environment
     (the lease writes the fence's token into it); ``clock`` the worker's monotonic clock
     (a test's fake one); ``housekeeping``: its retention passes, run after a turn when
-    due (None: none); ``hooks``: what runs the hooks of recorded results (None: none)."""
+    due (None: none); ``hooks``: what runs the hooks of recorded results (None: none);
+    ``output``: what copies running jobs' output into the queue (None: none)."""
 
     def __init__(
         self,
@@ -66,8 +69,10 @@ class Loop:
         clock: Callable[[], float] = time.monotonic,
         housekeeping: Housekeeping | None = None,
         hooks: Hooks | None = None,
+        output: OutputCopier | None = None,
     ) -> None:
         self.port = port
+        self.output = output
         self.housekeeping = housekeeping
         self.slots = slots
         self.lease = lease
@@ -158,6 +163,8 @@ class Loop:
             self._enforce_deadlines(now)
             if now >= self.next_log_check:
                 self._limit_logs(now)
+            if self.output is not None and now >= self.output.next_at:
+                self.output.flush(self._running())
             if now >= self.lease.next_heartbeat:
                 self.heartbeat()
             if self._schedules_due():
@@ -224,6 +231,8 @@ class Loop:
             wake.append(self.stop_deadline)
         if running and settings.max_log_bytes:
             wake.append(self.next_log_check)
+        if running and self.output is not None:
+            wake.append(self.output.next_at)
         if self.next_fire is not None and self._fires():
             wake.append(now + max(0.0, self.next_fire - self.port.now()))  # busy or idle
         return max(0.0, min(wake) - now)
@@ -349,13 +358,36 @@ class Loop:
     def _reap(self) -> None:
         if self.hooks is not None:
             self.hooks.reap()
+        if not executor.child_ended():
+            return  # one look for every slot (and stranger) instead of one per slot
+        known = self._children()
         for slot in self._running():
-            status = slot.reap()
+            status = slot.reap(known)
             if status is not None:
                 if slot.stop_reason is None and self.lease.fenced(self.clock()):
                     # the fence killed it: not the job's fault
                     slot.stop_reason = StopReason.FENCED
                 self._finish(slot, slot.outcome(status, slot.timeout(self.port.settings)))
+        self._reap_strangers(known)
+
+    def _children(self) -> set[int]:
+        """The worker's own children: its jobs' leaders, its hooks and its fence."""
+        known = {slot.pid for slot in self.slots if slot.pid}
+        if self.hooks is not None:
+            known.update(hook.pid for hook in self.hooks.running)
+        fence = self.lease.fence
+        if fence is not None:
+            known.add(fence.pid)
+        return known
+
+    def _reap_strangers(self, known: set[int]) -> None:
+        """Reap the orphans jobs left to the worker (their subreaper: no zombies), each
+        counted for the running attempt whose session it was in (executor.reap_strangers);
+        never one of its own children (``known``)."""
+        for _pid, session, used in executor.reap_strangers(known):
+            for slot in self.slots:
+                if slot.pid and slot.pid == session:
+                    slot.adopt(used)
 
     def _enforce_deadlines(self, now: float) -> None:
         """Jobs' timeouts and kills, hooks' timeouts, and the end of a graceful stop."""
@@ -374,6 +406,8 @@ class Loop:
             slot.log.limit(self.port.settings.max_log_bytes)
 
     def _finish(self, slot: Slot, outcome: Outcome) -> None:
+        if self.output is not None:
+            self.output.final(slot)  # before its result: a reader then finds it whole
         self.results.add(slot.finish(outcome, self.port.settings, self.port.now))
         self.claim_blocked = False
 

@@ -3,12 +3,12 @@
 Text (the default): the instant in ISO 8601 UTC, then the message. JSON
 (``--log-format json``): one object per line, ``{"time", "event", "host", ...fields,
 "message"}``. The events a tool may rely on are ``serving`` (the first line: the
-queue's location), ``started``, ``claimed``, ``ended``, ``rescued``, ``fenced``,
-``fired`` (jobs enqueued for schedules' slots), ``hook`` (a hook that failed),
-``stopping``, ``stopped`` and ``purged`` (a retention pass), each with its fields (job
-id, attempt, outcome, exit code, worker id, state, jobs … where they apply); anything
-else the worker has to say (a queue error it carries on after, a missing fence) is a
-``notice``.
+queue's location, and the mode limits are enforced in: worker.confine), ``started``,
+``claimed``, ``ended``, ``rescued``, ``fenced``, ``fired`` (jobs enqueued for schedules'
+slots), ``hook`` (a hook that failed), ``stopping``, ``stopped`` and ``purged`` (a
+retention pass), each with its fields (job id, attempt, outcome, exit code, worker id,
+state, jobs … where they apply); anything else the worker has to say (a queue error it
+carries on after, a missing fence) is a ``notice``.
 """
 
 from __future__ import annotations

@@ -32,6 +32,16 @@ class QueuePort(Protocol):
     @property
     def logs_dir(self) -> str: ...
 
+    @property
+    def live_output(self) -> bool:
+        """Whether running attempts' output is stored in the queue (PostgreSQL: readers
+        on other hosts have no log files)."""
+
+    def write_output(
+        self, job_id: str, run: int, pieces: Sequence[tuple[int, bytes]], bound: int
+    ) -> None:
+        """Store (offset, bytes) pieces of a running attempt's output within ``bound``."""
+
     def reload_settings(self) -> Settings:
         """Read the settings again (``config set`` reaches running workers); → them."""
 
@@ -111,6 +121,8 @@ class QueueAdapter:
         self._backend = queue.backend
         self.settings: Settings = queue.settings
         self.logs_dir: str = queue.logs_dir
+        self._output = queue.shared_output()
+        self.live_output = self._output is not None
 
     def reload_settings(self) -> Settings:
         self.settings = self._queue.reload_settings()
@@ -118,6 +130,12 @@ class QueueAdapter:
 
     def now(self) -> float:
         return self._backend.now()
+
+    def write_output(
+        self, job_id: str, run: int, pieces: Sequence[tuple[int, bytes]], bound: int
+    ) -> None:
+        assert self._output is not None
+        self._output.write_output(job_id, run, pieces, bound)
 
     def exchange(
         self,

@@ -18,6 +18,8 @@ import time
 from queuectl.errors import QueuectlError
 from queuectl.identity import hostname, process_start
 from queuectl.jobspec import check_queues
+from queuectl.worker.confine import Confinement
+from queuectl.worker.executor import become_subreaper
 from queuectl.worker.hooks import Hooks
 from queuectl.worker.housekeeping import Housekeeping
 from queuectl.worker.lease import Identity, Lease
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
 
 class Runner:
     """``count`` slots serving ``queues`` (None: all); ``burst``: exit once drained;
-    ``log_format``: how its events are written (worker.messages)."""
+    ``log_format``: how its events are written (worker.messages); ``confinement``: how
+    limits are enforced (None: detected, worker.confine)."""
 
     def __init__(
         self,
@@ -45,6 +48,7 @@ class Runner:
         burst: bool,
         clock: Callable[[], float] = time.monotonic,
         log_format: str = TEXT,
+        confinement: Confinement | None = None,
     ) -> None:
         from queuectl.credentials import job_environment
 
@@ -54,13 +58,23 @@ class Runner:
         configure(log_format, host)
         self.name = f"{host}:{pid}"
         self.queues = check_queues(queues) if queues else None  # NAME…, or !NAME…
-        self.slots = [Slot(f"{self.name}:{n}", port.logs_dir, clock) for n in range(1, count + 1)]
+        # how attempts with limits are held to them (a cgroup subtree of its own, or rlimits)
+        self.confinement = confinement if confinement is not None else Confinement.detect()
+        self.slots = [
+            Slot(f"{self.name}:{n}", port.logs_dir, clock, self.confinement)
+            for n in range(1, count + 1)
+        ]
         env = job_environment(os.environ)  # the jobs' base, copied once: no queue secrets
         me = Identity(host, pid, process_start(pid), self.queues)
         self.lease = Lease(port, self.slots, me, env, clock)
         self.hooks = Hooks(port, env, clock)
         self.results = Results(port, clock, recorded=self.hooks.fire)
         self.housekeeping = Housekeeping(port, self.lease.here, clock)
+        output = None
+        if port.live_output:  # PostgreSQL: output is read from other hosts too
+            from queuectl.worker.output import OutputCopier
+
+            output = OutputCopier(port, clock)
         self.loop = Loop(
             port,
             self.slots,
@@ -72,12 +86,14 @@ class Runner:
             clock,
             housekeeping=self.housekeeping,
             hooks=self.hooks,
+            output=output,
         )
 
     def run(self) -> int:
         """Serve until stopped (or drained, in burst mode). → the exit status
         (``exit_code``)."""
         self.loop.listen()
+        become_subreaper()  # what a job leaves running is reaped, and counted, here
         self.lease.start_fence()
         self.lease.register()
         queues = ", ".join(self.queues) if self.queues else "all"
@@ -104,6 +120,7 @@ class Runner:
             for slot in self.slots:
                 slot.log.remove()
             self.lease.close_fence()
+            self.confinement.close()
             try:
                 self.lease.unregister()
             except QueuectlError as exc:

@@ -1,7 +1,8 @@
 """A slot: one of a worker's N places to run a job, taking one attempt to its outcome.
 
-A slot spawns the attempt (its environment, tag and live log), stops it when told to
-(SIGTERM now, SIGKILL after the grace period), reaps it and names its outcome. Why the
+A slot spawns the attempt (its environment, tag, live log and, for a job with limits,
+its cgroup or rlimits: worker.confine), stops it when told to (SIGTERM now, SIGKILL
+after the grace period), reaps it, measures what it used and names its outcome. Why the
 worker stopped an attempt is a ``StopReason``; ``outcome_of`` is the one place reasons
 and exit statuses become lifecycle outcomes.
 """
@@ -21,24 +22,29 @@ from queuectl.lifecycle import (
     Interrupted,
     Killed,
     Outcome,
+    OutOfMemory,
     SpawnError,
     Succeeded,
     TimedOut,
+    Usage,
     WorkerLost,
     decide,
     policy_of,
 )
 from queuectl.logfiles import LiveLog
 from queuectl.worker import executor
+from queuectl.worker.confine import Confinement
 from queuectl.worker.fence import ENV as FENCE_ENV
 from queuectl.worker.messages import say
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
+    from resource import struct_rusage
 
     from queuectl.config import Settings
     from queuectl.models import Job
+    from queuectl.worker.confine import Group
 
 KILLED_WAIT = 3600.0  # after a SIGKILL, which cannot be ignored: only the reap is awaited
 
@@ -58,9 +64,13 @@ class StopReason(enum.Enum):
         return self is StopReason.REVOKED or self is StopReason.FENCED
 
 
-def outcome_of(status: int, reason: StopReason | None, timeout: float) -> Outcome:
+def outcome_of(
+    status: int, reason: StopReason | None, timeout: float, oom_limit: int | None = None
+) -> Outcome:
     """What an attempt ended with, from its wait status and why (if) the worker stopped it;
-    ``timeout`` is what a TIMEOUT reports."""
+    ``timeout`` is what a TIMEOUT reports; ``oom_limit``: the memory limit at which the
+    kernel killed one of its processes (None: none was), which names an attempt that did
+    not succeed."""
     if reason is StopReason.REVOKED:
         return Cancelled()
     if reason is StopReason.FENCED:
@@ -72,6 +82,8 @@ def outcome_of(status: int, reason: StopReason | None, timeout: float) -> Outcom
     code = os.waitstatus_to_exitcode(status)
     if code == 0:
         return Succeeded()
+    if oom_limit is not None:
+        return OutOfMemory(oom_limit)
     if code > 0:
         return Failed(code)
     return Killed(-code)
@@ -86,23 +98,33 @@ class Slot:
 
     __slots__ = (
         "clock",
+        "confinement",
         "deadline",
+        "group",
         "job",
         "kill_at",
         "log",
+        "oom",
+        "orphans",
         "pid",
         "spawned",
         "stop_reason",
         "tag",
+        "usage",
         "worker_id",
     )
 
     def __init__(
-        self, worker_id: str, logs_dir: str, clock: Callable[[], float] = time.monotonic
+        self,
+        worker_id: str,
+        logs_dir: str,
+        clock: Callable[[], float] = time.monotonic,
+        confinement: Confinement | None = None,
     ) -> None:
         self.worker_id = worker_id
         self.log = LiveLog(logs_dir, worker_id)
         self.clock = clock
+        self.confinement = Confinement(None) if confinement is None else confinement
         self.clear()
 
     def clear(self) -> None:
@@ -113,6 +135,10 @@ class Slot:
         self.deadline: float | None = None  # instant (clock) of the job's timeout
         self.kill_at: float | None = None  # instant (clock) to escalate to SIGKILL
         self.stop_reason: StopReason | None = None
+        self.group: Group | None = None  # the attempt's cgroup (a job with limits)
+        self.usage: Usage | None = None  # what the ended attempt used
+        self.orphans: Usage | None = None  # what its orphans reaped meanwhile used
+        self.oom = False  # the kernel killed one of its processes at its memory limit
 
     @property
     def forfeit(self) -> bool:
@@ -152,10 +178,13 @@ class Slot:
         env["QUEUECTL_JOB_ID"] = job.id
         env["QUEUECTL_ATTEMPT"] = str(job.runs)
         self.tag = executor.tag_of(env)
-        self.spawned = time.monotonic()
         try:
-            self.pid = executor.spawn(executor.argv_of(job.command, job.cwd), env, log_fd)
+            prelude = self._confine(job)
+            self.spawned = time.monotonic()
+            self.pid = executor.spawn(executor.argv_of(job.command, job.cwd, prelude), env, log_fd)
         except executor.SpawnFailed as failure:
+            self.confinement.done(self.group)
+            self.group = None
             try:
                 os.write(log_fd, (failure.outcome.message + "\n").encode())
             except OSError:
@@ -165,13 +194,52 @@ class Slot:
         self.deadline = self.clock() + timeout if timeout else None
         return None
 
-    def reap(self) -> int | None:
+    def _confine(self, job: Job) -> str:
+        """The prelude that holds the attempt to its limits ("" for none); its cgroup, if
+        one is made, in ``group``. A group that cannot be made fails the spawn: a job
+        with limits never runs without them."""
+        if not job.limits:
+            return ""
+        try:
+            prelude, self.group = self.confinement.prepare(job.limits)
+        except OSError as exc:
+            why = f"cannot confine the job to its limits ({self.confinement.mode}): {exc}"
+            raise executor.SpawnFailed(SpawnError(why, 126)) from None
+        return prelude
+
+    def reap(self, known: Collection[int] = ()) -> int | None:
         """The attempt's wait status once its process has ended (what it left behind is
-        killed first: executor.reap), else None."""
-        return executor.reap(self.pid, self.tag, self.spawned)
+        killed first: executor.reap, and what is left in its cgroup), else None. What it
+        used is then in ``usage``: its cgroup's totals where it had one, else the
+        kernel's accounting of the job, its waited-for descendants, its leftovers and the
+        orphans reaped meanwhile. ``known``: the worker's other children."""
+        ended = executor.reap(self.pid, self.tag, self.spawned, known)
+        if ended is None:
+            return None
+        status, usage = ended
+        if self.orphans is not None:
+            usage = executor.add_usage(usage, self.orphans)
+        group = self.group
+        if group is not None:
+            group.kill()
+            measured, self.oom = group.usage()
+            if measured is not None:
+                peak = measured.max_rss_kb or usage.max_rss_kb
+                usage = measured._replace(max_rss_kb=peak)
+            self.confinement.done(group)
+            self.group = None
+        self.usage = usage
+        return status
+
+    def adopt(self, used: struct_rusage) -> None:
+        """An orphan of this attempt was reaped: what it used counts for the attempt."""
+        self.orphans = executor.add_usage(self.orphans or Usage(0.0, 0.0, None), used)
 
     def outcome(self, status: int, timeout: float) -> Outcome:
-        return outcome_of(status, self.stop_reason, timeout)
+        limit = None
+        if self.oom and self.job is not None and self.job.limits:
+            limit = int(self.job.limits.get("mem", 0)) or None
+        return outcome_of(status, self.stop_reason, timeout, limit)
 
     def finish(self, outcome: Outcome, settings: Settings, now: Callable[[], float]) -> Finished:
         """The ended attempt, decided and ready to be written; its output kept (moved to
@@ -184,8 +252,9 @@ class Slot:
         )
         policy = policy_of(settings)
         step = decide(job, outcome, policy, now())
+        usage = self.usage
         self.clear()
-        return Finished(job, self.worker_id, step, outcome.name, log_path, tail)
+        return Finished(job, self.worker_id, step, outcome.name, log_path, tail, usage)
 
     # --- stopping it ----------------------------------------------------------------
     def stop(self, reason: StopReason, now: float, grace: float) -> None:
@@ -217,7 +286,9 @@ class Slot:
     def signal(self, sig: int) -> None:
         """``sig`` to every process of the attempt: its process group, and what left it
         (setsid, a daemon) found by the attempt's tag."""
-        executor.signal_attempt(self.pid, self.tag, self.spawned, sig)
+        done = executor.signal_attempt(self.pid, self.tag, self.spawned, sig)
+        if self.group is not None:
+            self.group.signal(sig, besides=done, leader=self.pid)
 
     def wake_at(self) -> float | None:
         """The next instant (clock) ``enforce`` has something to do, if any."""

@@ -34,8 +34,12 @@ def start(
 
     with Queue(where, role=WORKER).open() as queue:
         runner = Runner(QueueAdapter(queue), count, queues, burst, log_format=log_format)
-        # the first line: a worker started on the wrong queue shows it at once
-        event("serving", f"serving {where.shown}", location=where.shown)
+        # the first line: a worker started on the wrong queue shows it at once, and how
+        # it holds jobs to their limits (worker.confine)
+        mode = runner.confinement.mode
+        event(
+            "serving", f"serving {where.shown}, limits: {mode}", location=where.shown, limits=mode
+        )
         return runner.run()
 
 

@@ -15,18 +15,19 @@ COMMIT;
 -- A whole batch in one statement: the batch's instant of creation twice (created_at,
 -- updated_at), then a column per parameter as an array, in enqueue order (id, command,
 -- max_retries, priority, queue, run_at, timeout, cwd, env, tags, unique_key, no_retry_on,
--- clean_env as 0 or 1).
+-- limits, clean_env as 0 or 1).
 INSERT INTO queuectl.jobs (id, command, state, max_retries, priority, queue, run_at, timeout,
-                           cwd, env, tags, unique_key, no_retry_on, clean_env, created_at,
-                           updated_at)
+                           cwd, env, tags, unique_key, no_retry_on, limits, clean_env,
+                           created_at, updated_at)
 SELECT id, command, 'pending', max_retries, priority, queue, run_at, timeout, cwd, env, tags,
-       unique_key, no_retry_on, clean_env::boolean, %b::double precision, %b::double precision
+       unique_key, no_retry_on, limits, clean_env::boolean, %b::double precision,
+       %b::double precision
   FROM unnest(%b::text[], %b::text[], %b::integer[], %b::integer[], %b::text[],
               %b::double precision[], %b::double precision[], %b::text[], %b::text[],
-              %b::text[], %b::text[], %b::text[], %b::integer[])
+              %b::text[], %b::text[], %b::text[], %b::text[], %b::integer[])
        WITH ORDINALITY
          AS j(id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags,
-              unique_key, no_retry_on, clean_env, n)
+              unique_key, no_retry_on, limits, clean_env, n)
  ORDER BY n;
 
 -- name: unique_lock
@@ -88,7 +89,7 @@ queue <> ALL(%(excluded)s)
 -- job's columns are NULL when nothing was taken. See DECISIONS.md, "Flow control".
 -- Written once for a worker's queues: sqlfiles makes claim_any, claim_in and claim_out.
 WITH seen AS (
-    SELECT name, claims, timeout, no_retry_on, QUEUE_CLOSED AS closed
+    SELECT name, claims, timeout, no_retry_on, limits, QUEUE_CLOSED AS closed
       FROM queuectl.queues AS queues
 ), next AS (
     SELECT seq, queue FROM queuectl.jobs
@@ -125,7 +126,7 @@ WITH seen AS (
     SELECT id, runs, worker, started_at FROM taken
 )
 SELECT taken.*, seen.timeout AS queue_timeout, seen.no_retry_on AS queue_no_retry_on,
-       flow.flow
+       seen.limits AS queue_limits, flow.flow
   FROM (SELECT EXISTS (SELECT 1 FROM seen) AS flow) AS flow
   LEFT JOIN taken ON true LEFT JOIN seen ON seen.name = taken.queue;
 
@@ -155,7 +156,7 @@ WITH next AS (
     SELECT id, runs, worker, started_at FROM taken
 )
 SELECT taken.*, NULL::double precision AS queue_timeout, NULL::text AS queue_no_retry_on,
-       flow.flow
+       NULL::text AS queue_limits, flow.flow
   FROM (SELECT EXISTS (SELECT 1 FROM queuectl.queues) AS flow) AS flow LEFT JOIN taken ON true;
 
 -- name: end_job
@@ -166,7 +167,8 @@ SELECT taken.*, NULL::double precision AS queue_timeout, NULL::text AS queue_no_
 WITH attempt AS (
     UPDATE queuectl.attempts
        SET finished_at = queuectl.now_s(), outcome = %(outcome)s, exit_code = %(exit_code)s,
-           error = %(error)s, log_path = %(log_path)s, log_tail = %(log_tail)s
+           error = %(error)s, log_path = %(log_path)s, log_tail = %(log_tail)s,
+           cpu_user_s = %(cpu_user_s)s, cpu_sys_s = %(cpu_sys_s)s, max_rss_kb = %(max_rss_kb)s
      WHERE job_id = %(job_id)s AND run = %(run)s AND worker = %(worker)s AND finished_at IS NULL
 )
 UPDATE queuectl.jobs
@@ -178,7 +180,8 @@ UPDATE queuectl.jobs
 -- name: end_attempt
 UPDATE queuectl.attempts
    SET finished_at = queuectl.now_s(), outcome = %(outcome)s, exit_code = %(exit_code)s,
-       error = %(error)s, log_path = %(log_path)s, log_tail = %(log_tail)s
+       error = %(error)s, log_path = %(log_path)s, log_tail = %(log_tail)s,
+       cpu_user_s = %(cpu_user_s)s, cpu_sys_s = %(cpu_sys_s)s, max_rss_kb = %(max_rss_kb)s
  WHERE job_id = %(job_id)s AND run = %(run)s AND worker = %(worker)s AND finished_at IS NULL;
 
 -- name: renew_leases
@@ -512,6 +515,8 @@ UPDATE queuectl.jobs
        run_at = coalesce(%(run_at)s::float8, queuectl.now_s() + %(delay)s::float8, run_at),
        max_retries = coalesce(%(max_retries)s::integer, max_retries),
        timeout = coalesce(%(timeout)s::float8, timeout),
+       limits = CASE WHEN %(limits)s::text IS NULL THEN limits
+                     ELSE nullif(%(limits)s::text, '') END,
        clean_env = coalesce(%(clean_env)s::boolean, clean_env),
        updated_at = queuectl.now_s()
  WHERE id = %(id)s AND state = ANY(%(states)s)
@@ -682,14 +687,14 @@ UPDATE queuectl.queues
    SET paused = %(paused)s, paused_until = %(paused_until)s, paused_at = %(paused_at)s,
        paused_by = %(paused_by)s, paused_reason = %(paused_reason)s, concurrency = %(concurrency)s,
        rate_n = %(rate_n)s, rate_period = %(rate_period)s, tokens = %(tokens)s, tokens_at = %(tokens_at)s,
-       timeout = %(timeout)s, no_retry_on = %(no_retry_on)s
+       timeout = %(timeout)s, no_retry_on = %(no_retry_on)s, limits = %(limits)s
  WHERE name = %(name)s;
 
 -- name: queue_drop_empty
 -- A queue neither paused nor limited needs no row (and its claims then take no lock).
 DELETE FROM queuectl.queues
  WHERE name = %(name)s AND NOT paused AND concurrency IS NULL AND rate_n IS NULL
-   AND timeout IS NULL AND no_retry_on IS NULL;
+   AND timeout IS NULL AND no_retry_on IS NULL AND limits IS NULL;
 
 -- name: ready_ahead
 -- `explain`: the ready jobs of queues :queues a claim would take before job :id, counted
@@ -762,10 +767,10 @@ SELECT min(next_at) AS t, queuectl.now_s() AS now FROM queuectl.schedules WHERE 
 -- The job of a slot, or of a run-now: nothing where a job has its id already (the slot
 -- was enqueued by another worker): what makes a slot fire once.
 INSERT INTO queuectl.jobs (id, command, state, max_retries, priority, queue, run_at, timeout,
-                           cwd, env, tags, unique_key, no_retry_on, clean_env, created_at,
-                           updated_at)
+                           cwd, env, tags, unique_key, no_retry_on, limits, clean_env,
+                           created_at, updated_at)
 VALUES (%(id)s, %(command)s, 'pending', %(max_retries)s, %(priority)s, %(queue)s, %(run_at)s,
-        %(timeout)s, %(cwd)s, %(env)s, %(tags)s, %(unique_key)s, %(no_retry_on)s,
+        %(timeout)s, %(cwd)s, %(env)s, %(tags)s, %(unique_key)s, %(no_retry_on)s, %(limits)s,
         %(clean_env)s::integer::boolean, %(created_at)s, %(updated_at)s)
     ON CONFLICT (id) DO NOTHING;
 
@@ -932,20 +937,70 @@ SELECT * FROM queuectl.attempts WHERE job_id = ANY(%(ids)s) ORDER BY job_id, run
 INSERT INTO queuectl.jobs (id, command, state, attempts, max_retries, priority, queue, run_at,
                            timeout, cwd, env, created_at, updated_at, started_at, finished_at,
                            exit_code, last_error, worker, runs, lease_until, tags, unique_key,
-                           no_retry_on, snoozes, after_ids, after_mode, blockers, clean_env)
+                           no_retry_on, snoozes, after_ids, after_mode, blockers, limits,
+                           clean_env)
 VALUES (%(id)s, %(command)s, %(state)s, %(attempts)s, %(max_retries)s, %(priority)s, %(queue)s,
         %(run_at)s, %(timeout)s, %(cwd)s, %(env)s, %(created_at)s, %(updated_at)s,
         %(started_at)s, %(finished_at)s, %(exit_code)s, %(last_error)s, %(worker)s, %(runs)s,
         %(lease_until)s, %(tags)s, %(unique_key)s, %(no_retry_on)s, %(snoozes)s,
-        %(after_ids)s, %(after_mode)s, %(blockers)s, %(clean_env)s);
+        %(after_ids)s, %(after_mode)s, %(blockers)s, %(limits)s, %(clean_env)s);
 
 -- name: import_attempt
 INSERT INTO queuectl.attempts (job_id, run, worker, started_at, finished_at, outcome,
-                               exit_code, error, log_path, log_tail)
+                               exit_code, error, log_path, log_tail, cpu_user_s, cpu_sys_s,
+                               max_rss_kb)
 VALUES (%(job_id)s, %(run)s, %(worker)s, %(started_at)s, %(finished_at)s, %(outcome)s,
-        %(exit_code)s, %(error)s, %(log_path)s, %(log_tail)s);
+        %(exit_code)s, %(error)s, %(log_path)s, %(log_tail)s, %(cpu_user_s)s, %(cpu_sys_s)s,
+        %(max_rss_kb)s);
 
 -- name: import_dependency
 -- The trigger jobs_depended_on sets the dependency's dependents flag (migration 0009).
 INSERT INTO queuectl.dependencies (job_id, depends_on, settled)
 VALUES (%(job_id)s, %(depends_on)s, %(settled)s);
+
+-- name: attempt_resources
+-- See the SQLite twin (migration 0014).
+SELECT j.queue AS queue, a.cpu_user_s + a.cpu_sys_s AS cpu, a.max_rss_kb AS max_rss_kb
+  FROM queuectl.attempts AS a JOIN queuectl.jobs AS j ON j.id = a.job_id
+ WHERE a.finished_at IS NOT NULL
+   AND (%(since)s::float8 IS NULL OR a.finished_at >= %(since)s::float8)
+   AND a.cpu_user_s IS NOT NULL
+ ORDER BY a.finished_at DESC
+ LIMIT %(limit)s;
+
+-- Output from any host (migration 0015): a running attempt's output in chunks.
+
+-- name: output_add
+-- A chunk of an attempt's output; a flush retried after a lost reply writes it again.
+INSERT INTO queuectl.output_chunks (job_id, run, start, data)
+VALUES (%(job_id)s, %(run)s, %(start)s, %(data)s)
+    ON CONFLICT (job_id, run, start) DO UPDATE SET data = excluded.data;
+
+-- name: output_trim
+-- The attempt's chunks within its bound: those that start in the head (before :head) and
+-- those that end in the last :tail bytes written stay, the middle goes (logfiles.cap_shape).
+DELETE FROM queuectl.output_chunks
+ WHERE job_id = %(job_id)s AND run = %(run)s
+   AND start >= %(head)s AND start + length(data) <= %(cut)s;
+
+-- name: output_notify
+-- Readers on any host LISTEN here; the payload is "<job id> <run>".
+SELECT pg_notify('queuectl_output', %(job_id)s || ' ' || %(run)s::text);
+
+-- name: output_of
+-- The attempt's chunks that end after :after, in order.
+SELECT start, data FROM queuectl.output_chunks
+ WHERE job_id = %(job_id)s AND run = %(run)s AND start + length(data) > %(after)s
+ ORDER BY start;
+
+-- name: output_drop_finished
+-- At each heartbeat of any worker: the chunks of attempts whose stored tail (or log file)
+-- was written more than :grace seconds ago, unless keep_output is full. A followed attempt
+-- is read to its end within that grace; an attempt rescued on another host, whose tail
+-- is not stored yet, keeps its chunks (they are its only output there).
+DELETE FROM queuectl.output_chunks AS o
+ USING queuectl.attempts AS a
+ WHERE a.job_id = o.job_id AND a.run = o.run
+   AND a.finished_at < queuectl.now_s() - %(grace)s
+   AND (a.log_tail IS NOT NULL OR a.log_path IS NOT NULL)
+   AND NOT EXISTS (SELECT 1 FROM queuectl.config WHERE key = 'keep_output' AND value = 'full');

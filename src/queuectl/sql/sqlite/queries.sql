@@ -2,11 +2,12 @@
 
 -- name: insert_job
 -- Positional (id, command, max_retries, priority, queue, run_at, timeout, cwd, env, tags,
--- unique_key, no_retry_on, clean_env, now, now): a tuple per job binds faster than a mapping, and the
--- backend repeats the row after VALUES to insert a batch's jobs many per statement.
+-- unique_key, no_retry_on, limits, clean_env, now, now): a tuple per job binds faster than a
+-- mapping, and the backend repeats the row after VALUES to insert a batch's jobs many per
+-- statement.
 INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, timeout, cwd, env,
-                  tags, unique_key, no_retry_on, clean_env, created_at, updated_at)
-VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+                  tags, unique_key, no_retry_on, limits, clean_env, created_at, updated_at)
+VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: unique_lock
 -- SQLite's write transaction is the only writer: nothing more to lock (see unique_holder).
@@ -78,7 +79,8 @@ UPDATE jobs
                ORDER BY priority DESC, run_at, seq
                LIMIT 1)
 RETURNING *, (SELECT timeout FROM queues WHERE name = jobs.queue) AS queue_timeout,
-          (SELECT no_retry_on FROM queues WHERE name = jobs.queue) AS queue_no_retry_on;
+          (SELECT no_retry_on FROM queues WHERE name = jobs.queue) AS queue_no_retry_on,
+          (SELECT limits FROM queues WHERE name = jobs.queue) AS queue_limits;
 
 -- name: claim_plain_for_worker
 -- The claim while no queue has a row (nothing paused or limited): the same, without the
@@ -92,7 +94,7 @@ UPDATE jobs
                  AND NOT EXISTS (SELECT 1 FROM queues)
                ORDER BY priority DESC, run_at, seq
                LIMIT 1)
-RETURNING *, NULL AS queue_timeout, NULL AS queue_no_retry_on;
+RETURNING *, NULL AS queue_timeout, NULL AS queue_no_retry_on, NULL AS queue_limits;
 
 -- name: queue_rows_exist
 SELECT EXISTS (SELECT 1 FROM queues) AS flow;
@@ -113,7 +115,8 @@ RETURNING dependents;
 -- name: end_attempt
 UPDATE attempts
    SET finished_at = :now, outcome = :outcome, exit_code = :exit_code, error = :error,
-       log_path = :log_path, log_tail = :log_tail
+       log_path = :log_path, log_tail = :log_tail, cpu_user_s = :cpu_user_s,
+       cpu_sys_s = :cpu_sys_s, max_rss_kb = :max_rss_kb
  WHERE job_id = :job_id AND run = :run AND worker = :worker AND finished_at IS NULL;
 
 -- name: renew_leases
@@ -394,6 +397,7 @@ UPDATE jobs
    SET command = coalesce(:command, command), priority = coalesce(:priority, priority),
        queue = coalesce(:queue, queue), run_at = coalesce(:run_at, :now + :delay, run_at),
        max_retries = coalesce(:max_retries, max_retries), timeout = coalesce(:timeout, timeout),
+       limits = CASE WHEN :limits IS NULL THEN limits ELSE nullif(:limits, '') END,
        clean_env = coalesce(:clean_env, clean_env), updated_at = :now
  WHERE id = :id AND state IN (SELECT value FROM json_each(:states))
 RETURNING *;
@@ -602,14 +606,14 @@ UPDATE queues
    SET paused = :paused, paused_until = :paused_until, paused_at = :paused_at,
        paused_by = :paused_by, paused_reason = :paused_reason, concurrency = :concurrency,
        rate_n = :rate_n, rate_period = :rate_period, tokens = :tokens, tokens_at = :tokens_at,
-       timeout = :timeout, no_retry_on = :no_retry_on
+       timeout = :timeout, no_retry_on = :no_retry_on, limits = :limits
  WHERE name = :name;
 
 -- name: queue_drop_empty
 -- A queue neither paused nor limited needs no row (and its claims then take no lock).
 DELETE FROM queues
  WHERE name = :name AND NOT paused AND concurrency IS NULL AND rate_n IS NULL
-   AND timeout IS NULL AND no_retry_on IS NULL;
+   AND timeout IS NULL AND no_retry_on IS NULL AND limits IS NULL;
 
 -- name: ready_ahead
 -- `explain`: the ready jobs of queues :queues a claim would take before job :id, counted
@@ -677,9 +681,9 @@ SELECT min(next_at) AS t, :now AS now FROM schedules WHERE NOT paused;
 -- The job of a slot, or of a run-now: nothing where a job has its id already (the slot
 -- was enqueued by another worker): what makes a slot fire once.
 INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, timeout, cwd, env,
-                  tags, unique_key, no_retry_on, clean_env, created_at, updated_at)
+                  tags, unique_key, no_retry_on, limits, clean_env, created_at, updated_at)
 VALUES (:id, :command, 'pending', :max_retries, :priority, :queue, :run_at, :timeout, :cwd,
-        :env, :tags, :unique_key, :no_retry_on, :clean_env, :created_at, :updated_at)
+        :env, :tags, :unique_key, :no_retry_on, :limits, :clean_env, :created_at, :updated_at)
     ON CONFLICT (id) DO NOTHING;
 
 -- name: schedule_fired
@@ -853,17 +857,17 @@ SELECT * FROM attempts WHERE job_id IN (SELECT value FROM json_each(:ids)) ORDER
 INSERT INTO jobs (id, command, state, attempts, max_retries, priority, queue, run_at, timeout,
                   cwd, env, created_at, updated_at, started_at, finished_at, exit_code,
                   last_error, worker, runs, lease_until, tags, unique_key, no_retry_on,
-                  snoozes, after_ids, after_mode, blockers, clean_env)
+                  snoozes, after_ids, after_mode, blockers, limits, clean_env)
 VALUES (:id, :command, :state, :attempts, :max_retries, :priority, :queue, :run_at, :timeout,
         :cwd, :env, :created_at, :updated_at, :started_at, :finished_at, :exit_code,
         :last_error, :worker, :runs, :lease_until, :tags, :unique_key, :no_retry_on,
-        :snoozes, :after_ids, :after_mode, :blockers, :clean_env);
+        :snoozes, :after_ids, :after_mode, :blockers, :limits, :clean_env);
 
 -- name: import_attempt
 INSERT INTO attempts (job_id, run, worker, started_at, finished_at, outcome, exit_code, error,
-                      log_path, log_tail)
+                      log_path, log_tail, cpu_user_s, cpu_sys_s, max_rss_kb)
 VALUES (:job_id, :run, :worker, :started_at, :finished_at, :outcome, :exit_code, :error,
-        :log_path, :log_tail);
+        :log_path, :log_tail, :cpu_user_s, :cpu_sys_s, :max_rss_kb);
 
 -- name: import_dependency
 -- The trigger jobs_depended_on sets the dependency's dependents flag (migration 0010).
@@ -873,3 +877,14 @@ INSERT INTO dependencies (job_id, depends_on, settled) VALUES (:job_id, :depends
 -- Jobs inserted in :queue and :state, :n of them: no trigger counts an insert (0017).
 INSERT INTO queue_counts (queue, state, n) VALUES (:queue, :state, :n)
     ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
+
+-- name: attempt_resources
+-- What the newest :limit attempts that finished at or after :since (NULL: any) used, with
+-- their job's queue; those without a measure left out. Not rolled up: a figure over the
+-- attempts still kept (index attempts_finished, read newest first). Migration 0015.
+SELECT j.queue AS queue, a.cpu_user_s + a.cpu_sys_s AS cpu, a.max_rss_kb AS max_rss_kb
+  FROM attempts AS a JOIN jobs AS j ON j.id = a.job_id
+ WHERE a.finished_at IS NOT NULL AND (:since IS NULL OR a.finished_at >= :since)
+   AND a.cpu_user_s IS NOT NULL
+ ORDER BY a.finished_at DESC
+ LIMIT :limit;
