@@ -257,7 +257,7 @@ def test_worker_stop_on_one_host_stops_a_worker_of_another_host(
 def test_logs_of_a_job_run_on_another_host_show_its_output_then_the_tail_stored_with_it(
     hosts: Hosts,
 ) -> None:
-    """Another host reads the output the worker copied into the database (DECISIONS §25)
+    """Another host reads the output the worker copied into the database (DECISIONS §26)
     until a heartbeat drops that copy (two seconds after the attempt's tail is stored);
     from then on only the stored tail."""
     a, b = hosts.a, hosts.b
