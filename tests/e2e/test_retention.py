@@ -59,6 +59,9 @@ def _cells(table: str) -> list[list[str]]:
     return [line.split() for line in table.splitlines()]
 
 
+RESOURCE_KEYS = ("cpu_p50", "cpu_p95", "max_rss_kb_p50", "max_rss_kb_p95")
+
+
 def _same_stats(before: dict[str, Any], after: dict[str, Any], rates_too: bool = True) -> None:
     """The same figures, but the window's ends and the rate: read a few seconds apart, the
     window moved (``rates_too``: by a small part of it)."""
@@ -66,6 +69,9 @@ def _same_stats(before: dict[str, Any], after: dict[str, Any], rates_too: bool =
     for figures in (before, after):
         groups = [figures["total"], *figures["queues"].values()]
         rates.append([group.pop("throughput_per_min") for group in groups])
+        for group in groups:  # resources come from the attempts kept (DECISIONS §25)
+            for key in RESOURCE_KEYS:
+                group.pop(key, None)
         figures.pop("until")
         figures.pop("since")  # --since 30d: thirty days before each call
     assert after == before
