@@ -125,7 +125,11 @@ def refused_or_well_formed(template: Template, db: str, ran: Ran) -> dict[str, A
         shown = run_main("--db", db, *argv)
         assert shown.code == 0, shown
     added = [line for line in dump(db) if line not in template.dump]
-    assert len(added) == 1 and added[0].startswith('INSERT INTO "jobs"'), added
+    # the job's row, and its queue's count of pending jobs (kept by the enqueue)
+    jobs_added = [line for line in added if line.startswith('INSERT INTO "jobs"')]
+    counted = [line for line in added if line.startswith('INSERT INTO "queue_counts"')]
+    assert len(jobs_added) == 1 and len(counted) == 1 and len(added) == 2, added
+    assert "'pending'" in counted[0], counted
     return job
 
 
