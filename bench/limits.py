@@ -225,13 +225,15 @@ def alternate_ms(
     second: list[str],
     calls: int,
     env: dict[str, str] | None = None,
+    first_env: dict[str, str] | None = None,
 ) -> tuple[float, float]:
     """Median ms of ``first`` and of ``second``, run in turns (after a warm-up of each), so
-    both see the same load. ``env`` is ``second``'s (``first`` gets the base env)."""
+    both see the same load. ``env`` is ``second``'s, ``first_env`` is ``first``'s (the
+    base env when not given)."""
     base = ctx.env()
     times: tuple[list[float], list[float]] = ([], [])
     for index in range(calls + 1):
-        for slot, (argv, run_env) in enumerate(((first, base), (second, env or base))):
+        for slot, (argv, run_env) in enumerate(((first, first_env or base), (second, env or base))):
             elapsed, code = run_timed(ctx.registry, argv, run_env, timeout=120)
             if code != 0:
                 raise RuntimeError(f"{' '.join(argv[-4:])} exited with {code}")

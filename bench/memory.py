@@ -14,6 +14,9 @@ from bench.core import Figure, Target, log
 from bench.procs import cmdline, memory_kb
 from bench.stores import Store
 
+# issue 18 lowered PostgreSQL's bound (its tree was 26.5 MB, most of it psycopg's import)
+PSS_TARGET_MB = {"sqlite": 25.0, "postgres": 22.0}
+
 
 def run_store(ctx: Context, store: Store) -> dict[str, Any]:
     rss: list[float] = []
@@ -48,7 +51,7 @@ def run_store(ctx: Context, store: Store) -> dict[str, Any]:
             "MB",
             pss,
             ctx.limit("idle_python_pss"),
-            Target("<=", 25.0, on="value"),
+            Target("<=", PSS_TARGET_MB[b], on="value"),
         )
     )
     ctx.add(

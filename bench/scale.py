@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from bench import history, pages
 from bench.context import Context, open_queue
 from bench.core import Figure, Limit, Target, log, median, queuectl_argv, temp_dir
 from bench.limits import alternate_ms, commit_rate, insert_program
-from bench.stores import Location, PostgresStore, Store
+from bench.stores import Location, PostgresStore, SQLiteStore, Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -142,6 +144,15 @@ def exchange_rate(queue: Queue, jobs: int, seconds: float) -> float | None:
     return done / (time.perf_counter() - start)
 
 
+@contextmanager
+def sqlite_beside(ctx: Context, size: int) -> Iterator[dict[str, str]]:
+    """The environment of a SQLite queue holding ``size`` pending jobs, for a PostgreSQL
+    command timed in turns with the same command on SQLite (same run, same load)."""
+    with SQLiteStore(ctx.tmp).fresh() as loc, open_queue(loc) as queue:
+        fill_api(queue, size)
+        yield ctx.env(loc)
+
+
 def _api_fill_fits(ctx: Context, backend: str, size: int) -> bool:
     """Would an API fill of ``size`` jobs fit in its share of the time left? Estimated from
     W1's 10,000-job batch rate, doubled: the rate falls as the table and its indexes grow."""
@@ -176,7 +187,14 @@ def run_store(ctx: Context, store: Store) -> dict[str, Any]:
             store.fresh() as loc,
             open_queue(loc) as queue,
             temp_dir(ctx.tmp, "w5-raw-") as raw,
+            ExitStack() as beside,
         ):
+            # PostgreSQL's `status` is also timed in turns with SQLite's (issue 18's target)
+            sqlite_env = (
+                beside.enter_context(sqlite_beside(ctx, size))
+                if b == "postgres" and size == 1_000
+                else None
+            )
             method = "api" if size <= CHUNK or _api_fill_fits(ctx, b, size) else "sql"
             log(f"W5 {store.label}: filling {label} ({method})")
             fill_rate = (
@@ -197,6 +215,8 @@ def run_store(ctx: Context, store: Store) -> dict[str, Any]:
                     "list_ms",
                     "insert_ms_status",
                     "insert_ms_list",
+                    "status_ms_paired",
+                    "sqlite_status_ms",
                 )
             }
             one_job = queue.jobs(limit=1)[0].id
@@ -215,6 +235,10 @@ def run_store(ctx: Context, store: Store) -> dict[str, Any]:
                 limit_ms, cli_ms = alternate_ms(ctx, insert, status, calls, env)
                 runs["insert_ms_status"].append(limit_ms)
                 runs["status_ms"].append(cli_ms)
+                if sqlite_env is not None:
+                    limit_ms, cli_ms = alternate_ms(ctx, status, status, calls, env, sqlite_env)
+                    runs["sqlite_status_ms"].append(limit_ms)
+                    runs["status_ms_paired"].append(cli_ms)
                 limit_ms, cli_ms = alternate_ms(ctx, insert, listing, calls, env)
                 runs["insert_ms_list"].append(limit_ms)
                 runs["list_ms"].append(cli_ms)
@@ -278,6 +302,26 @@ def run_store(ctx: Context, store: Store) -> dict[str, Any]:
                     startup,
                     note=f"median of {calls} calls per rep, in turns with the limit's",
                     paired_limits=runs[f"insert_ms_{what}"],
+                )
+            )
+        if runs["sqlite_status_ms"]:
+            ctx.add(
+                Figure(
+                    f"w5.{b}.{key}.status_vs_sqlite",
+                    "W5 scale",
+                    b,
+                    f"`queuectl status`, {label}, over SQLite's `status` with as many jobs",
+                    "ms",
+                    runs["status_ms_paired"],
+                    Limit(
+                        "w5_sqlite_status_beside",
+                        "SQLite `status`, in turns with it",
+                        "ms",
+                        tuple(runs["sqlite_status_ms"]),
+                    ),
+                    Target("<=", 2.0),
+                    note=f"median of {calls} calls per rep, in turns with SQLite's",
+                    paired_limits=runs["sqlite_status_ms"],
                 )
             )
         if size != 1_000:
