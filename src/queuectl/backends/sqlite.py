@@ -231,6 +231,9 @@ class SQLiteBackend(SqlBackend):
             conn.executemany(_INSERT_CHUNK, many)
         for row in rows[whole:]:  # execute: a little cheaper than executemany for one job
             conn.execute(_Q["insert_job"], row)
+        if len(rows) == 1:  # one job (the API's enqueue): no tally to make
+            conn.execute(_Q["count_added"], {"queue": rows[0][QUEUE], "state": "pending", "n": 1})
+            return
         self._counted(conn, Counter((row[QUEUE], "pending") for row in rows))
 
     def _list(self, values: Sequence[object]) -> object:
