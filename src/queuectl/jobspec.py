@@ -425,6 +425,30 @@ def with_flags(raw: object, flags: dict[str, object] | None) -> object:
     return job
 
 
+# What check_job makes of a job that gives only its command (its id and command aside).
+COMMAND_ONLY = {
+    "id": None,
+    "command": None,
+    "priority": 0,
+    "max_retries": None,
+    "timeout": None,
+    "run_at": None,
+    "delay": 0.0,
+    "queue": "default",
+    "cwd": None,
+    "env": None,
+    "tags": None,
+    "unique_key": None,  # unique_key … after_mode: NO_FLOW
+    "unique_within": None,
+    "on_duplicate": "error",
+    "no_retry_on": None,
+    "after": None,
+    "after_mode": "success",
+    "limits": None,
+    "clean_env": False,
+}
+
+
 def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     """A decoded JSON object (or the CLI flags as one) → a JobSpec, or InvalidInput.
 
@@ -433,6 +457,10 @@ def check_job(raw: object, now: float, cwd_base: str | None = None) -> JobSpec:
     """
     if not isinstance(raw, dict):
         raise InvalidInput('a job must be a JSON object with at least a "command"')
+    if len(raw) == 1 and "command" in raw:  # the commonest line of a batch: no lookups
+        command = check_command(raw["command"])
+        check_exec_size(command, None, None)
+        return {**COMMAND_ONLY, "id": new_id(), "command": command}  # type: ignore[typeddict-item]
     if not raw.keys() <= KNOWN_KEYS:
         unknown = next(key for key in raw if key not in KNOWN_KEYS)
         if unknown in HISTORY_KEYS:

@@ -19,11 +19,13 @@ from itertools import chain
 
 from queuectl.backends.common import (
     JOB_COLUMNS,
+    PLAIN,
     Claims,
     DuplicateKey,
     SqlBackend,
     check_readable,
     no_queue,
+    plain_batch,
 )
 from queuectl.errors import StorageError
 from queuectl.files import check_private, private_dirs
@@ -54,9 +56,6 @@ INSERT_CHUNK = 200  # jobs per multi-row INSERT (16 parameters each)
 _HEAD, _VALUES, _ROW = _Q["insert_job"].rpartition("VALUES ")
 _INSERT_CHUNK = _HEAD + _VALUES + ", ".join([_ROW] * INSERT_CHUNK)
 QUEUE = JOB_COLUMNS.index("queue")  # where a new job's row holds its queue
-# A plain job's row (insert_plain_job): its first six values, then these, then now twice.
-PLAIN = JOB_COLUMNS.index("timeout")
-PLAIN_REST = (None,) * (JOB_COLUMNS.index("clean_env") - PLAIN) + (0,)
 _P_HEAD, _P_VALUES, _P_ROW = _Q["insert_plain_job"].rpartition("VALUES ")
 
 
@@ -235,11 +234,9 @@ class SQLiteBackend(SqlBackend):
         rather than once per job (nearly twice SQLite's rate for a large batch). The jobs
         are counted per queue here, one statement per queue of the batch (count_added):
         a trigger on INSERT would cost every row (migration 0017). A batch of plain jobs
-        (PLAIN_REST, one now) binds six values a job (insert_plain_job)."""
-        now = rows[0][-1]
-        plain = (*PLAIN_REST, now, now)
-        if all(row[PLAIN:] == plain for row in rows):
-            self._insert_plain(conn, rows, now)
+        (common.plain_batch) binds six values a job (insert_plain_job)."""
+        if plain_batch(rows):
+            self._insert_plain(conn, rows, rows[0][-1])
         else:
             self._insert_full(conn, rows)
         if len(rows) == 1:  # one job (the API's enqueue): no tally to make
