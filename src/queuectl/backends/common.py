@@ -176,12 +176,16 @@ def plain_batch(rows: Sequence[tuple[Any, ...]]) -> bool:
     return all(row[PLAIN:] == plain for row in rows)
 
 
+# json.dumps of a str, without its dispatch (a batch encodes a command per job)
+_json_text = json.encoder.encode_basestring_ascii
+
+
 def job_row(spec: JobSpec, max_retries: int, now: float) -> tuple[Any, ...]:
     """The values of a new job's columns (JOB_COLUMNS), inserted at ``now``: a job without
     ``max_retries`` gets the queue's, one without ``run_at`` is due ``delay`` from now."""
     return (
         spec["id"],
-        json.dumps(spec["command"]),
+        _json_text(command) if type(command := spec["command"]) is str else json.dumps(command),
         max_retries if spec["max_retries"] is None else spec["max_retries"],
         spec["priority"],
         spec["queue"],
