@@ -228,11 +228,21 @@ class Loop:
         tells only of jobs (SQLite's inotify) is heeded only while a claim waits for one:
         each of the worker's own commits fires it, and a busy worker would otherwise pass
         through the loop once more for every job it ends. Its events wait in the fd while
-        it is not heeded, so none is lost: the first wait that heeds it wakes at once."""
+        it is not heeded, so none is lost: the first wait that heeds it wakes at once.
+
+        epoll counts whole milliseconds, rounded up: a timer (a scheduled job's run_at)
+        would fire up to 1 ms late, half a millisecond on average. The select waits the
+        whole milliseconds, and a sleep the rest."""
         watcher = self._watcher
         if watcher is not None and watcher.jobs_only:
             self._heed_watcher(self._claims_wait())
-        events = self._selector.select(timeout)
+        began = time.monotonic()
+        events = self._selector.select(max(0.0, int(timeout * 1000) - 0.5) / 1000)
+        if not events:
+            left = timeout - (time.monotonic() - began)
+            if left > 0:
+                time.sleep(left)
+                events = self._selector.select(0)
         if not events:
             # a timer fired: a scheduled job or a schedule's slot may be due (and this is
             # the polling safety net: a schedule added since is seen here)
