@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
+
+import pytest
 
 from queuectl import Queue
 from queuectl.sqlfiles import migrations
@@ -99,3 +102,38 @@ def test_a_queue_made_before_the_counts_per_queue_counts_its_jobs(location: str)
         }
         queue.enqueue("true", queue="io")
         assert queue.counts()["pending"] == 3
+
+
+# the SQLite migration that writes the state CHECK and jobs_ended's predicate with OR
+NO_LIST_CHECKS = {"sqlite": 18}
+
+
+def test_a_queue_made_before_the_or_predicates_keeps_its_check_and_purges_by_its_index(
+    tmp_path: Path,
+) -> None:
+    location = str(tmp_path / "home" / "queue.db")
+    make_old_queue(location, NO_LIST_CHECKS)
+    with sqlite3.connect(location) as lite:
+        for job_id, state in [
+            ("a", "completed"),
+            ("b", "dead"),
+            ("c", "cancelled"),
+            ("d", "pending"),
+        ]:
+            lite.execute(
+                "INSERT INTO jobs (id, command, state, max_retries, run_at, created_at, "
+                "updated_at, finished_at) VALUES (?, '\"true\"', ?, 3, 0, 0, 0, ?)",
+                (job_id, state, None if state == "pending" else 10.0),
+            )
+    lite.close()
+    with Queue(location) as queue:
+        ended = ["completed", "dead", "cancelled"]
+        assert queue.purgeable(ended, before=100.0) == {state: 1 for state in ended}
+        assert queue.purge(ended, before=100.0) == {state: 1 for state in ended}
+        assert [job.id for job in queue.jobs()] == ["d"]
+    with sqlite3.connect(location) as lite:
+        with pytest.raises(sqlite3.IntegrityError):
+            lite.execute("UPDATE jobs SET state = 'done' WHERE id = 'd'")
+        with pytest.raises(sqlite3.IntegrityError):
+            lite.execute("UPDATE jobs SET state = NULL WHERE id = 'd'")
+    lite.close()

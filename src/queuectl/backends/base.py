@@ -42,7 +42,11 @@ if TYPE_CHECKING:
 
 
 class Watcher(Protocol):
-    """A readable file descriptor that fires when the queue may have changed."""
+    """A readable file descriptor that fires when the queue may have changed.
+    ``jobs_only``: it tells of nothing but "jobs", so a worker with no claim to make
+    may leave it unread (worker.loop, Loop._heed_watcher)."""
+
+    jobs_only: bool
 
     def fileno(self) -> int: ...
 

@@ -377,6 +377,7 @@ class Listener:
         self.shown = where.shown
         schema = where.schema or WRITTEN_FOR
         self.channels = {channel(schema, kind): kind for kind in kinds}
+        self.jobs_only = set(kinds) <= {"jobs"}
         try:
             self.conn = psycopg.connect(
                 make_conninfo(where.target, **LINK_OPTIONS), autocommit=True

@@ -137,6 +137,14 @@ def _statements(script: str) -> list[str]:
     return found
 
 
+def _by_name(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """A cursor's rows as dicts: a claimed job is read column by column by name (some 30
+    of them), and sqlite3.Row finds each name by comparing it with every column's in
+    turn."""
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 class SQLiteBackend(SqlBackend):
     q = _Q
 
@@ -284,12 +292,12 @@ class SQLiteBackend(SqlBackend):
         taken: list[Any] = []
         for worker in claimers:
             claim = {**params, "worker": worker}
-            rows = self._run(conn, name, claim).fetchall()
+            rows = _by_name(self._run(conn, name, claim))
             if not rows:
                 self._flow = bool(self._run(conn, "queue_rows_exist").fetchone()["flow"])
                 if self._flow and name.startswith("claim_plain_"):
                     name = name.replace("claim_plain_", "claim_", 1)
-                    rows = self._run(conn, name, claim).fetchall()
+                    rows = _by_name(self._run(conn, name, claim))
                 if not rows:
                     break
             for row in rows:

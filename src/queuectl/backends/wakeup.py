@@ -20,7 +20,10 @@ _HEADER = struct.Struct("iIII")
 
 
 class DbWatcher:
-    """A readable fd that fires when the database file or its WAL is written."""
+    """A readable fd that fires when the database file or its WAL is written: by any
+    process, the watching worker's own commits included (it tells only of "jobs")."""
+
+    jobs_only = True
 
     def __init__(self, db_path: str) -> None:
         libc = ctypes.CDLL(None, use_errno=True)

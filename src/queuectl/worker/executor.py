@@ -197,11 +197,19 @@ def _recent_for() -> float:
 
 
 def _last_pid() -> int | None:
-    """The pid the kernel handed out last (in this pid namespace), if it says."""
+    """The pid the kernel handed out last (in this pid namespace), if it says. Read at
+    every reap: the file stays open and is read again from its start (one pread instead
+    of an open, two reads and a close: a tenth of the time)."""
+    global _last_pid_fd
     try:
-        return int(_read("/proc/sys/kernel/ns_last_pid"))
+        if _last_pid_fd is None:
+            _last_pid_fd = os.open("/proc/sys/kernel/ns_last_pid", os.O_RDONLY | os.O_CLOEXEC)
+        return int(os.pread(_last_pid_fd, 32, 0))
     except (OSError, ValueError):
         return None
+
+
+_last_pid_fd: int | None = None
 
 
 def signal_group(pid: int, sig: int) -> None:

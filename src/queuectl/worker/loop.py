@@ -98,6 +98,7 @@ class Loop:
         self._signal_r, self._signal_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._watcher: Watcher | None = None
         self._watcher_fd = -1
+        self._heeding = False  # the watcher's fd is in the selector
         self._listening = False
 
     # --- set-up and tear-down -------------------------------------------------
@@ -135,7 +136,26 @@ class Loop:
             return
         if self._watcher is not None:
             self._watcher_fd = self._watcher.fileno()  # a lost connection cannot tell it later
-            self._selector.register(self._watcher_fd, selectors.EVENT_READ)
+            self._heed_watcher(not self._watcher.jobs_only)
+
+    def _heed_watcher(self, heed: bool) -> None:
+        """Put the watcher's fd into the selector, or take it out."""
+        if heed != self._heeding:
+            if heed:
+                self._selector.register(self._watcher_fd, selectors.EVENT_READ)
+            else:
+                self._selector.unregister(self._watcher_fd)
+            self._heeding = heed
+
+    def _claims_wait(self) -> bool:
+        """Whether a wake-up that tells of jobs could start one: a slot is free and the
+        last claim found nothing (otherwise the next pass claims anyway, or nothing
+        can start until a job ends, which its SIGCHLD tells)."""
+        return (
+            self.claim_blocked
+            and not self.stopping
+            and any(slot.job is None for slot in self.slots)
+        )
 
     def _on_watcher(self) -> None:
         assert self._watcher is not None
@@ -143,7 +163,7 @@ class Loop:
             kinds = self._watcher.drain()
         except QueuectlError as exc:
             say(f"{exc}; polling until it is back")
-            self._selector.unregister(self._watcher_fd)
+            self._heed_watcher(False)
             self._watcher.close()
             self._watcher = None
             self.claim_blocked = False
@@ -204,7 +224,25 @@ class Loop:
             keeping.run()
 
     def _wait(self, timeout: float) -> None:
-        events = self._selector.select(timeout)
+        """Sleep until a signal, a wake-up from the queue or ``timeout``. A watcher that
+        tells only of jobs (SQLite's inotify) is heeded only while a claim waits for one:
+        each of the worker's own commits fires it, and a busy worker would otherwise pass
+        through the loop once more for every job it ends. Its events wait in the fd while
+        it is not heeded, so none is lost: the first wait that heeds it wakes at once.
+
+        epoll counts whole milliseconds, rounded up: a timer (a scheduled job's run_at)
+        would fire up to 1 ms late, half a millisecond on average. The select waits the
+        whole milliseconds, and a sleep the rest."""
+        watcher = self._watcher
+        if watcher is not None and watcher.jobs_only:
+            self._heed_watcher(self._claims_wait())
+        began = time.monotonic()
+        events = self._selector.select(max(0.0, int(timeout * 1000) - 0.5) / 1000)
+        if not events:
+            left = timeout - (time.monotonic() - began)
+            if left > 0:
+                time.sleep(left)
+                events = self._selector.select(0)
         if not events:
             # a timer fired: a scheduled job or a schedule's slot may be due (and this is
             # the polling safety net: a schedule added since is seen here)

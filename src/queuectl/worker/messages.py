@@ -37,9 +37,15 @@ def configure(log_format: str, host: str) -> None:
 
 
 def timestamp(instant: float) -> str:
-    """Epoch seconds → ``2026-11-22T10:30:00.123Z`` (a log spans days: the date is there)."""
-    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(instant))
-    return f"{whole}.{int(instant % 1 * 1000):03d}Z"
+    """Epoch seconds → ``2026-11-22T10:30:00.123Z`` (a log spans days: the date is there).
+    A busy worker writes many lines a second: the second's text is made once."""
+    second = int(instant // 1)
+    if second != _second[0]:
+        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_second[1]}.{int(instant % 1 * 1000):03d}Z"
+
+
+_second: list[object] = [None, ""]  # the last second formatted, and its text
 
 
 def event(name: str, message: str, **fields: object) -> None:

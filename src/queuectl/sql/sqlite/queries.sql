@@ -774,9 +774,10 @@ AND NOT EXISTS (SELECT 1 FROM attempts AS a JOIN workers AS w ON w.id = a.worker
 
 -- name: purge_candidates
 -- Up to :limit jobs of :state that ended before :before (of :queue, NULL: any), the
--- oldest first (index jobs_ended: the literal state list lets SQLite use it).
+-- oldest first (index jobs_ended: its predicate, repeated word for word, lets SQLite use
+-- it; migration 0018).
 SELECT j.id FROM jobs AS j INDEXED BY jobs_ended
- WHERE j.state IN ('completed', 'dead', 'cancelled') AND j.state = :state
+ WHERE (j.state = 'completed' OR j.state = 'dead' OR j.state = 'cancelled') AND j.state = :state
    AND j.finished_at < :before AND (:queue IS NULL OR j.queue = :queue) AND PURGEABLE
  ORDER BY j.finished_at
  LIMIT :limit;
@@ -784,7 +785,7 @@ SELECT j.id FROM jobs AS j INDEXED BY jobs_ended
 -- name: purge_counts
 -- What purge_candidates would take, batch after batch, per state of :states.
 SELECT j.state AS state, count(*) AS n FROM jobs AS j INDEXED BY jobs_ended
- WHERE j.state IN ('completed', 'dead', 'cancelled')
+ WHERE (j.state = 'completed' OR j.state = 'dead' OR j.state = 'cancelled')
    AND j.state IN (SELECT value FROM json_each(:states))
    AND j.finished_at < :before AND (:queue IS NULL OR j.queue = :queue) AND PURGEABLE
  GROUP BY j.state;
