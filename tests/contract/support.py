@@ -129,6 +129,14 @@ def finish_some(backend: Backend) -> None:
     run_once(backend, "d", TimedOut(1.0))
 
 
+def server_now(backend: Backend) -> float:
+    """The queue's clock as its server reads it now: an upper bound for instants the
+    server wrote before. ``now()`` on PostgreSQL is a local estimate that errs behind the
+    server by up to a round trip (PostgresBackend.now_from_server), too low for that."""
+    exact = getattr(backend, "now_from_server", None)
+    return float(exact()) if exact is not None else backend.now()
+
+
 def wait_past(backend: Backend, instant: float) -> None:
     """Poll the backend's clock until ``instant`` has passed (no fixed sleep)."""
     wait_for(lambda: backend.now() > instant, timeout=5, what="the backend clock to pass")

@@ -12,7 +12,15 @@ import pytest
 from queuectl.api import Queue
 from queuectl.errors import InvalidInput
 from queuectl.lifecycle import Failed, Succeeded
-from tests.contract.support import add, claim, end, finish_some, run_once, wait_past
+from tests.contract.support import (
+    add,
+    claim,
+    end,
+    finish_some,
+    run_once,
+    server_now,
+    wait_past,
+)
 
 if TYPE_CHECKING:
     from queuectl.backends.base import Backend
@@ -33,7 +41,7 @@ def test_finished_attempts_carry_queue_outcome_and_times(backend: Backend) -> No
         ("io", "timed_out"),
     ]
     for row in rows:
-        assert before <= row.started_at <= row.finished_at <= backend.now()
+        assert before <= row.started_at <= row.finished_at <= server_now(backend)
 
 
 def test_finished_attempts_since_leaves_out_earlier_ones(backend: Backend) -> None:
