@@ -21,7 +21,8 @@ from bench.stores import Location, Store
 
 COUNTS = (1, 2, 4, 8)
 HEADLINE = 2
-TARGETS = {"sqlite": 0.9, "postgres": 0.6}
+# issue 18's "must reach" (its stretch: 0.9x and 0.6x); task-spooler drains about 0.59x
+TARGETS = {"sqlite": 0.65, "postgres": 0.45}
 
 
 def fill_plain(ctx: Context, loc: Location, jobs: int) -> None:

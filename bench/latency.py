@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 TERMINAL = ("completed", "failed", "dead", "cancelled")
 DELAY = 0.3
+# issue 18's "must reach", as ratios to a direct spawn (its stretch: 1.5x and 1.3x)
+PICKUP_TARGETS = {"sqlite": 1.8, "postgres": 2.2}
+SCHEDULED_TARGET = 1.6
 
 
 def run_store(ctx: Context, store: Store) -> dict[str, Any]:
@@ -72,7 +75,7 @@ def run_store(ctx: Context, store: Store) -> dict[str, Any]:
             "ms",
             stat("from_created", 50),
             p50,
-            Target("<=", 1.5),
+            Target("<=", PICKUP_TARGETS[b]),
             note="paired: direct spawns in turns with the jobs",
             paired_limits=stat("direct", 50),
         )
@@ -99,7 +102,7 @@ def run_store(ctx: Context, store: Store) -> dict[str, Any]:
             "ms",
             stat("due", 50),
             p50,
-            Target("<=", 1.5),
+            Target("<=", SCHEDULED_TARGET),
             paired_limits=stat("direct_due", 50),
         )
     )
