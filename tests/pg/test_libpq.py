@@ -100,3 +100,28 @@ def test_errors_read_as_psycopg_words_them(both: Any, pg_database: str) -> None:
     with pytest.raises(LibpqError) as refused:
         Connection(wrong, LINK_OPTIONS)
     assert str(refused.value) == str(expected.value)
+
+
+def test_without_a_system_libpq_the_bundled_one_serves(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine without libpq.so.5 installed uses the copy in psycopg's binary wheel."""
+    import ctypes
+
+    from queuectl.backends import libpq
+
+    real = ctypes.CDLL
+
+    def no_system_libpq(name: str, *args: Any, **kwargs: Any) -> ctypes.CDLL:
+        if name == libpq.SONAME:
+            raise OSError(f"{name}: cannot open shared object file")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(libpq.ctypes, "CDLL", no_system_libpq)
+    monkeypatch.setattr(libpq, "_lib", None)
+    connection = Connection(pg_database, LINK_OPTIONS)
+    try:
+        assert connection.execute("SELECT %(x)s + 1 AS y", {"x": 41}).fetchall() == [{"y": 42}]
+    finally:
+        connection.close()
+    assert "psycopg_binary.libs" in str(libpq._libpq()._name)

@@ -56,7 +56,7 @@ def _find() -> ctypes.CDLL:
 
 
 _P = ctypes.c_void_p
-_SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
+_SIGNATURES: dict[str, tuple[Any, list[Any] | None]] = {
     "PQconnectdbParams": (_P, [ctypes.POINTER(ctypes.c_char_p)] * 2 + [ctypes.c_int]),
     "PQstatus": (ctypes.c_int, [_P]),
     "PQerrorMessage": (ctypes.c_char_p, [_P]),
@@ -82,8 +82,10 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "PQnfields": (ctypes.c_int, [_P]),
     "PQfname": (ctypes.c_char_p, [_P, ctypes.c_int]),
     "PQftype": (ctypes.c_uint, [_P, ctypes.c_int]),
-    "PQgetisnull": (ctypes.c_int, [_P, ctypes.c_int, ctypes.c_int]),
-    "PQgetvalue": (ctypes.c_char_p, [_P, ctypes.c_int, ctypes.c_int]),
+    # called once a cell: without argtypes, a call costs 0.8 µs instead of 1.9 (the
+    # result then goes as a c_void_p, row and column as Python ints)
+    "PQgetisnull": (ctypes.c_int, None),
+    "PQgetvalue": (ctypes.c_char_p, None),
     "PQclear": (None, [_P]),
     "PQconninfoParse": (_P, [ctypes.c_char_p, ctypes.POINTER(_P)]),
     "PQconninfoFree": (None, [_P]),
@@ -367,11 +369,12 @@ def _rows(lib: ctypes.CDLL, res: int) -> list[dict[str, Any]]:
     columns = range(lib.PQnfields(res))
     names = [lib.PQfname(res, c).decode() for c in columns]
     loaders = [_loader(lib.PQftype(res, c)) for c in columns]
-    getvalue, isnull = lib.PQgetvalue, lib.PQgetisnull
+    getvalue, isnull, cells = lib.PQgetvalue, lib.PQgetisnull, ctypes.c_void_p(res)
     rows = []
     for r in range(lib.PQntuples(res)):
         row = {}
         for c in columns:
-            row[names[c]] = None if isnull(res, r, c) else loaders[c](getvalue(res, r, c).decode())
+            raw = getvalue(cells, r, c)  # b"" for NULL too: only then ask which it is
+            row[names[c]] = None if not raw and isnull(cells, r, c) else loaders[c](raw.decode())
         rows.append(row)
     return rows
