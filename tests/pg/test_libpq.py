@@ -85,6 +85,14 @@ def test_parameters_arrive_as_psycopg_sends_them(both: Any) -> None:
         assert same(found[name], value), (name, found[name], value)
 
 
+def test_without_parameters_a_statement_goes_as_it_is(both: Any) -> None:
+    mine, theirs = both
+    plain, escaped = "SELECT 7 % 4 AS m, 'a%(b)s' AS t", "SELECT 7 %% 4 AS m, 'a%%(b)s' AS t"
+    assert mine.execute(plain).fetchall() == theirs.execute(plain).fetchall()
+    assert mine.execute(escaped, {}).fetchall() == theirs.execute(escaped, {}).fetchall()
+    assert mine.execute(plain).fetchall() == [{"m": 3, "t": "a%(b)s"}]
+
+
 def test_errors_read_as_psycopg_words_them(both: Any, pg_database: str) -> None:
     mine, theirs = both
     with pytest.raises(psycopg.Error) as expected:

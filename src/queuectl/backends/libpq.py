@@ -339,11 +339,14 @@ class Connection:
     def execute(self, query: str, params: Mapping[str, Any] | None = None) -> Cursor:
         if self.pgconn is None:
             raise LibpqError("the connection is closed")
-        if query not in self._converted:
-            sql, names = placeholders(query) if params is not None else (query, [])
-            self._converted[query] = sql.encode(), names
-        sql_bytes, names = self._converted[query]
-        sent = [dump(params[name]) for name in names] if params is not None else []
+        if params is None:  # as psycopg: no parameters, no placeholders ("%" is itself)
+            sql_bytes, sent = query.encode(), []
+        else:
+            if query not in self._converted:
+                sql, names = placeholders(query)
+                self._converted[query] = sql.encode(), names
+            sql_bytes, names = self._converted[query]
+            sent = [dump(params[name]) for name in names]
         count = len(sent)
         oids = (ctypes.c_uint * count)(*(oid for oid, _ in sent))
         texts = (ctypes.c_char_p * count)(*(None if t is None else t.encode() for _, t in sent))
