@@ -125,7 +125,7 @@ def test_without_a_system_libpq_the_bundled_one_serves(
             raise OSError(f"{name}: cannot open shared object file")
         return real(name, *args, **kwargs)
 
-    monkeypatch.setattr(libpq.ctypes, "CDLL", no_system_libpq)
+    monkeypatch.setattr(ctypes, "CDLL", no_system_libpq)
     monkeypatch.setattr(libpq, "_lib", None)
     connection = Connection(pg_database, LINK_OPTIONS)
     try:
