@@ -42,6 +42,8 @@ class Queue:
         self.where = db if isinstance(db, Location) else locate(db)
         self.role = role
         self._backend: Backend | None = None
+        # the settings last read, typed (settings): one Settings per change, not per call
+        self._typed: tuple[dict[str, str], settings_mod.Settings] | None = None
 
     @property
     def location(self) -> str:
@@ -88,7 +90,10 @@ class Queue:
 
     @property
     def settings(self) -> settings_mod.Settings:
-        return settings_mod.Settings(self.backend.settings())
+        stored = self.backend.settings()
+        if self._typed is None or self._typed[0] != stored:
+            self._typed = (stored, settings_mod.Settings(stored))
+        return self._typed[1]
 
     def reload_settings(self) -> settings_mod.Settings:
         """Read the settings again: a long-running worker picks up `config set`."""

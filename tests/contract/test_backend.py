@@ -86,6 +86,36 @@ def test_enqueue_stores_every_field(backend: Backend) -> None:
     assert full.tags == ("nightly", "team=a")
 
 
+def test_a_batch_of_plain_jobs_keeps_each_ones_command_queue_and_order(backend: Backend) -> None:
+    now = backend.now()
+    commands: list[str | list[str]] = [
+        "echo a,b",
+        "printf 'x\x1fy'",
+        'echo "ünï" \\',
+        ["printf", "%s\n", "a,b", "\x1f"],
+        "true",
+    ]
+    specs = [
+        spec(f"p{n}", now, command=c, priority=n, queue=f"q{n % 2}") for n, c in enumerate(commands)
+    ]
+    assert backend.enqueue(specs, 4, now) == [f"p{n}" for n in range(len(commands))]
+    assert ids_of(backend) == [f"p{n}" for n in range(len(commands))]
+    for n, command in enumerate(commands):
+        job = backend.get(f"p{n}")
+        assert job is not None
+        assert (job.command, job.priority, job.queue) == (command, n, f"q{n % 2}")
+        assert (job.max_retries, job.timeout, job.cwd, job.env, job.tags) == (
+            4,
+            None,
+            None,
+            None,
+            (),
+        )
+        assert job.run_at == job.created_at == job.updated_at == pytest.approx(now)
+    counts = backend.counts_by_queue()
+    assert (counts["q0"]["pending"], counts["q1"]["pending"]) == (3, 2)
+
+
 def test_get_of_a_missing_job_is_none(backend: Backend) -> None:
     assert backend.get("nope") is None
 

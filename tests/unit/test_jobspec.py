@@ -67,6 +67,37 @@ def test_missing_or_null_id_gets_a_generated_one() -> None:
     assert first != second
 
 
+def test_generated_ids_differ_across_threads_and_in_a_forked_child() -> None:
+    import threading
+
+    found: list[str] = []
+    lock = threading.Lock()
+
+    def make() -> None:
+        ids = [check_job(job(), NOW)["id"] for _ in range(2000)]
+        with lock:
+            found.extend(ids)
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child's ids, sent to the parent
+        os.close(read)
+        os.write(write, json.dumps([check_job(job(), NOW)["id"] for _ in range(100)]).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    mine = found + [check_job(job(), NOW)["id"] for _ in range(100)]
+    assert all(re.fullmatch(r"[0-9a-f]{16}", i) for i in mine + child)
+    assert len(set(mine + child)) == len(mine) + len(child)
+
+
 # --- commands -------------------------------------------------------------------
 def test_string_command_is_kept_verbatim() -> None:
     assert check_job(job(command="echo 'a b' | wc -c"), NOW)["command"] == "echo 'a b' | wc -c"

@@ -162,12 +162,30 @@ JOB_COLUMNS = (
 )
 
 
+# A plain job (most jobs): none of timeout … clean_env, so its row holds its first PLAIN
+# values, then PLAIN_REST, then the batch's now twice; each engine's insert_plain_job
+# binds only those first values (and now once).
+PLAIN = JOB_COLUMNS.index("timeout")
+PLAIN_REST = (None,) * (JOB_COLUMNS.index("clean_env") - PLAIN) + (0,)
+
+
+def plain_batch(rows: Sequence[tuple[Any, ...]]) -> bool:
+    """Whether every row of a batch is a plain job's, inserted at the same instant."""
+    now = rows[0][-1]
+    plain = (*PLAIN_REST, now, now)
+    return all(row[PLAIN:] == plain for row in rows)
+
+
+# json.dumps of a str, without its dispatch (a batch encodes a command per job)
+_json_text = json.encoder.encode_basestring_ascii
+
+
 def job_row(spec: JobSpec, max_retries: int, now: float) -> tuple[Any, ...]:
     """The values of a new job's columns (JOB_COLUMNS), inserted at ``now``: a job without
     ``max_retries`` gets the queue's, one without ``run_at`` is due ``delay`` from now."""
     return (
         spec["id"],
-        json.dumps(spec["command"]),
+        _json_text(command) if type(command := spec["command"]) is str else json.dumps(command),
         max_retries if spec["max_retries"] is None else spec["max_retries"],
         spec["priority"],
         spec["queue"],

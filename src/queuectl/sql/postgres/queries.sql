@@ -30,6 +30,22 @@ SELECT id, command, 'pending', max_retries, priority, queue, run_at, timeout, cw
               unique_key, no_retry_on, limits, clean_env, n)
  ORDER BY n;
 
+-- name: insert_plain_job
+-- A batch of jobs with none of timeout … clean_env (most jobs): now twice, then the ids
+-- joined by ',' (a job id holds none), the commands (JSON) joined by the unit separator
+-- U+001F (JSON escapes it), max_retries and priority as arrays, the queues joined by ','
+-- (a queue name holds none) and run_at as an array, in enqueue order; the rest are the
+-- columns' defaults.
+INSERT INTO queuectl.jobs (id, command, state, max_retries, priority, queue, run_at,
+                           created_at, updated_at)
+SELECT id, command, 'pending', max_retries, priority, queue, run_at, %b::double precision,
+       %b::double precision
+  FROM unnest(string_to_array(%b::text, ','), string_to_array(%b::text, E'\x1f'),
+              %b::integer[], %b::integer[], string_to_array(%b::text, ','),
+              %b::double precision[])
+       WITH ORDINALITY AS j(id, command, max_retries, priority, queue, run_at, n)
+ ORDER BY n;
+
 -- name: unique_lock
 -- Enqueues of one unique key, one at a time until commit, so that the next one's
 -- unique_holder (a statement of its own, with a snapshot taken after the lock) sees every

@@ -9,6 +9,15 @@ INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at, time
                   tags, unique_key, no_retry_on, limits, clean_env, created_at, updated_at)
 VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
+-- name: insert_plain_job
+-- A job with none of timeout … clean_env (most jobs): ?1 is the batch's now (created_at,
+-- updated_at), then (id, command, max_retries, priority, queue, run_at); the rest are the
+-- columns' defaults. The backend repeats the row after VALUES, numbered on, to insert
+-- many per statement: six values bound per job instead of sixteen.
+INSERT INTO jobs (id, command, state, max_retries, priority, queue, run_at,
+                  created_at, updated_at)
+VALUES (?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?1, ?1);
+
 -- name: unique_lock
 -- SQLite's write transaction is the only writer: nothing more to lock (see unique_holder).
 SELECT :key;
