@@ -59,6 +59,9 @@ WORKER = Role("worker", durable=False, long_running=True)
 DASHBOARD = Role("dashboard", durable=True, long_running=True)  # an operator's clicks
 # commands that only look (status, list, show, logs…): a wrong --db must not leave a queue
 READER = Role("reader", durable=True, long_running=False, creates=False)
+# a reader that reads a few times and exits (status, list, show…, not --follow nor wait):
+# on PostgreSQL it reads through libpq alone, without importing psycopg (backends.pgread)
+GLANCE = Role("glance", durable=True, long_running=False, creates=False)
 
 
 class Location:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queuectl.location import COMMAND, Location, Role, locate
+from queuectl.location import COMMAND, GLANCE, Location, Role, locate
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -13,10 +13,15 @@ def open_backend(where: Location | str, role: Role = COMMAND) -> Backend:
     """The engine of ``where`` (a Location, or a location as a user writes it), opened
     for ``role``: created and migrated if need be.
 
-    Each engine is imported only when used, so SQLite commands never load psycopg.
+    Each engine is imported only when used, so SQLite commands never load psycopg, nor
+    do PostgreSQL commands that glance at a queue (backends.pgread).
     """
     if isinstance(where, str):
         where = locate(where)
+    if where.is_postgres and role is GLANCE:
+        from queuectl.backends.pgread import PostgresReader
+
+        return PostgresReader(where)
     if where.is_postgres:
         try:
             from queuectl.backends.postgres import PostgresBackend

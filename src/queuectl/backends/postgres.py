@@ -10,7 +10,6 @@ own (``Location.schema``); its SQL and channels follow it (``sqlfiles.in_schema`
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -19,11 +18,12 @@ from psycopg.conninfo import make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 
-from queuectl.backends.common import PLAIN, Claims, DuplicateKey, SqlBackend, plain_batch
+from queuectl.backends.common import PLAIN, Claims, DuplicateKey, plain_batch
+from queuectl.backends.pgread import LINK_OPTIONS, PostgresReads, queries_in
 from queuectl.errors import StorageError
 from queuectl.location import COMMAND
 from queuectl.logfiles import cap_shape
-from queuectl.sqlfiles import WRITTEN_FOR, channel, migrations, queries
+from queuectl.sqlfiles import WRITTEN_FOR, channel, migrations
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -38,24 +38,7 @@ if TYPE_CHECKING:
 # Between the commands of a batch sent as one text (insert_plain_job): a stored command is
 # JSON made by json.dumps, which writes every control character as an escape.
 SEPARATOR = "\x1f"
-CONNECT_TIMEOUT = 5.0  # seconds to reach the server before a command gives up
-# A lost network must surface as an error, not a query that hangs for the kernel's
-# 15-minute retransmission timeout: unacknowledged data fails after 15 s, and idle
-# connections are probed.
-LINK_OPTIONS: dict[str, str | int] = {
-    "connect_timeout": int(CONNECT_TIMEOUT),
-    # A client that vanishes inside a transaction (power loss, a cut link) would keep its
-    # rows locked until the server notices the dead socket, hours later, and SKIP LOCKED
-    # rescues would pass its job by. Our transactions never idle: end such sessions fast.
-    "options": "-c idle_in_transaction_session_timeout=2000",
-    "tcp_user_timeout": 15000,
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 3,
-    "keepalives_count": 3,
-}
 MIGRATION_LOCK = 0x71756575  # advisory lock id ("queu"): one migrating process at a time
-_QUERIES = {WRITTEN_FOR: queries("postgres")}  # per schema, rewritten once per process
 # psycopg logs a warning when ending a pipeline fails after the block already raised (the
 # error we report): without a handler of the application's, Python would print it raw.
 logging.getLogger("psycopg").addHandler(logging.NullHandler())
@@ -75,12 +58,6 @@ OUTPUT_GRACE = 2.0
 CUSTOM_PLANS = frozenset(
     {"attempts_finished_since", "attempt_timeline", "attempt_outcomes", "attempt_durations"}
 )
-
-
-def queries_in(schema: str) -> dict[str, str]:
-    if schema not in _QUERIES:
-        _QUERIES[schema] = queries("postgres", schema)
-    return _QUERIES[schema]
 
 
 class _Connection:
@@ -118,7 +95,7 @@ class _Connection:
         self.conn.close()
 
 
-class PostgresBackend(SqlBackend):
+class PostgresBackend(PostgresReads):
     def __init__(self, where: Location, role: Role = COMMAND) -> None:
         """A role whose commits need not be durable (a worker): state changes that skip
         the WAL flush wait, see WORKER_OPTIONS. The connection outlives a database restart
@@ -149,10 +126,6 @@ class PostgresBackend(SqlBackend):
             self.link.close()
             raise
 
-    def error(self, exc: BaseException) -> StorageError:
-        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        return StorageError(f"PostgreSQL at {self.where.shown}: {reason or type(exc).__name__}")
-
     # --- hooks of SqlBackend ------------------------------------------------------
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
         prepare = False if name in CUSTOM_PLANS else None
@@ -167,25 +140,14 @@ class PostgresBackend(SqlBackend):
         except psycopg.Error as exc:
             raise self.error(exc) from exc
 
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """One REPEATABLE READ transaction, read only, on the process's one connection;
-        a read that finds the connection replaced fails rather than read another state."""
-        try:
-            with self.link.connection() as conn:
-                conn.execute(self.q["snapshot_begin"])
-                conn.execute(self.q["snapshot_patience"])
-        except psycopg.Error as exc:
-            raise self.error(exc) from exc
-        self._reading = conn
-        try:
-            yield
-        finally:
-            self._reading = None
-            try:
-                conn.execute(self.q["snapshot_end"])
-            except psycopg.Error:
-                self.link.abandon()
+    driver_error = psycopg.Error
+
+    def _open(self) -> Conn:
+        with self.link.connection() as conn:
+            return conn
+
+    def _abandon(self, conn: Conn) -> None:
+        self.link.abandon()
 
     def _write(self, work: Callable[[Any], R], batched: bool = False) -> R:
         """Run ``work`` in one transaction. ``batched``: its statements go in pipeline mode,
@@ -246,9 +208,6 @@ class PostgresBackend(SqlBackend):
         *columns, created, _ = zip(*rows, strict=True)
         conn.execute(self.q["insert_job"], [created[0], created[0], *map(list, columns)])
 
-    def _list(self, values: Sequence[object]) -> object:
-        return list(values)
-
     def _settle(self, conn: Any, ids: Sequence[str]) -> None:
         """One statement, function queuectl.settle (migration 0006): the worker's turn
         reads nothing before its commit."""
@@ -271,20 +230,7 @@ class PostgresBackend(SqlBackend):
         cursors = [self._run(conn, name, {**params, "worker": worker}) for worker in claimers]
         return Claims(cursors, with_flow=True)
 
-    def now(self) -> float:
-        """The database's clock, estimated locally from the last measured offset."""
-        return time.time() + self._offset
-
     # --- engine specifics ---------------------------------------------------------
-    def now_from_server(self) -> float:
-        """Measure the offset as if the server had read its clock at the end of the round
-        trip: the estimate then errs behind the server, never ahead, so a job enqueued
-        with no delay is due at once for a claim that follows (a midpoint estimate ran a
-        few milliseconds ahead on a busy machine, and such a claim found nothing)."""
-        server = float(self._rows("now")[0]["now"])
-        self._offset = server - time.time()
-        return server
-
     def heartbeat(
         self, workers: Sequence[str], running: Sequence[tuple[str, int, str]], lease: float
     ) -> Beat:
@@ -318,15 +264,6 @@ class PostgresBackend(SqlBackend):
 
         self._write(work, batched=True)
 
-    def output(self, job_id: str, run: int, after: int = 0) -> list[tuple[int, bytes]]:
-        """The stored chunks of an attempt's output that end after offset ``after``."""
-        rows = self._rows("output_of", {"job_id": job_id, "run": run, "after": after})
-        return [(int(row["start"]), bytes(row["data"])) for row in rows]
-
-    def output_watcher(self) -> Listener:
-        """Readable when some attempt's output was stored (a reader on any host)."""
-        return Listener(self.where, ("output",))
-
     def _migrate(self) -> None:
         steps = migrations("postgres", self.schema)
         latest = steps[-1][0]
@@ -348,20 +285,6 @@ class PostgresBackend(SqlBackend):
                     self._run(conn, "record_version", {"version": number})
 
         self._write(apply)
-
-    def _version(self) -> int:
-        present = self._rows("schema_present")[0]["present"]
-        return int(self._rows("schema_version")[0]["v"] or 0) if present else 0
-
-    def _check_version(self) -> None:
-        """For a role that only reads: the queue must be there, at this queuectl's schema
-        version (migrating is a write: see DECISIONS.md, "Never the wrong queue")."""
-        from queuectl.backends.common import check_readable
-
-        check_readable(self._version(), migrations("postgres")[-1][0], self.where.shown)
-
-    def watcher(self) -> Listener:
-        return Listener(self.where)
 
     def close(self) -> None:
         self.link.close()

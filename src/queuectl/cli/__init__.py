@@ -69,15 +69,25 @@ def run() -> NoReturn:
 
 def open_queue(args: Namespace, read_only: bool = False) -> Queue:
     """The queue of ``--db``. ``read_only``: for a command that only reads, which must not
-    create a queue where none is (location.READER): a mistyped --db is an error, not an
-    empty queue."""
+    create a queue where none is (location.READER, location.GLANCE): a mistyped --db is an
+    error, not an empty queue."""
     from queuectl.api import Queue
 
     if read_only:
-        from queuectl.location import READER
+        from queuectl.location import GLANCE, READER
 
-        return Queue(args.db, role=READER)
+        return Queue(args.db, role=READER if _waits(args) else GLANCE)
     return Queue(args.db)
+
+
+def _waits(args: Namespace) -> bool:
+    """Whether a command that reads keeps reading as the queue changes (``wait``,
+    ``logs --follow``, ``status --watch``): it listens for changes (PostgreSQL: LISTEN,
+    through psycopg). The others only glance, and on PostgreSQL read without psycopg
+    (location.GLANCE)."""
+    return args.command == "wait" or bool(
+        getattr(args, "follow", False) or getattr(args, "watch", False)
+    )
 
 
 def print_json(data: object) -> None:
