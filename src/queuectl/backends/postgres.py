@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any, TypeVar
 
-    from queuectl.backends.results import Beat
+    from queuectl.backends.results import Beat, Exchange
+    from queuectl.lifecycle import Finished
     from queuectl.location import Location, Role
 
     R = TypeVar("R")
@@ -69,6 +70,12 @@ WORKER_OPTIONS = "-c synchronous_commit=off"
 # Chunks of an attempt whose stored tail is written are dropped this many seconds later
 # (at a heartbeat): a reader that saw the attempt end reads the rest first.
 OUTPUT_GRACE = 2.0
+# The parameters of the end a plain claim also writes (query claim_plain_for_worker), for
+# a claim without one: it then ends nothing.
+NO_END = dict.fromkeys(
+    ("state", "attempts", "snoozes", "run_at", "exit_code", "error", "job_id", "worker", "run",
+     "outcome", "log_path", "log_tail", "cpu_user_s", "cpu_sys_s", "max_rss_kb")
+)  # fmt: skip
 CUSTOM_PLANS = frozenset(
     {"attempts_finished_since", "attempt_timeline", "attempt_outcomes", "attempt_durations"}
 )
@@ -235,7 +242,7 @@ class PostgresBackend(SqlBackend):
         jobs_settle (migration 0009) applies endings to dependents, as no result is read
         before the commit."""
         cursors = [self._run(conn, "end_job", params) for params in ends]
-        return lambda: [cursor.rowcount == 1 for cursor in cursors]
+        return lambda: [cursor.fetchone()["held"] == 1 for cursor in cursors]
 
     def _claim(
         self, conn: Any, name: str, claimers: Sequence[str], params: dict[str, Any]
@@ -243,8 +250,34 @@ class PostgresBackend(SqlBackend):
         """Every claimer's statement goes out in the turn's pipeline (each opens its own
         attempt, query ``claim_any``/``claim_in``/``claim_out``); their cursors are read
         after the commit. A claimer that finds nothing costs no extra round trip."""
-        cursors = [self._run(conn, name, {**params, "worker": worker}) for worker in claimers]
+        cursors = [
+            self._run(conn, name, {**NO_END, **params, "claimer": claimer}) for claimer in claimers
+        ]
         return Claims(cursors, with_flow=True)
+
+    def exchange(
+        self,
+        finished: Sequence[Finished],
+        claimers: Sequence[str],
+        queues: Sequence[str] | None,
+        lease: float,
+    ) -> Exchange:
+        """A turn of one result and one claim while no queue has a row (the plain claim,
+        which also ends a job) is one statement, its own transaction: no BEGIN and COMMIT
+        around it, and the server plans and runs one statement instead of four. Any other
+        turn is a transaction of several (SqlBackend.exchange)."""
+        if len(finished) != 1 or len(claimers) != 1 or self._flow:
+            return super().exchange(finished, claimers, queues, lease)
+        from queuectl.backends.results import Exchange
+
+        now = self.now()
+        claim, params = self._claim_statement(queues, lease, now)
+        params.update(self._end_rows(finished, now)[0], claimer=claimers[0])
+        rows = self._rows(claim, params)
+        return Exchange(
+            [rows[0]["held"] == 1],
+            self._claimed(Claims([rows], with_flow=True), claimers, queues, lease),
+        )
 
     def now(self) -> float:
         """The database's clock, estimated locally from the last measured offset."""
