@@ -264,8 +264,11 @@ class PostgresBackend(SqlBackend):
     ) -> Exchange:
         """A turn of one result and one claim while no queue has a row (the plain claim,
         which also ends a job) is one statement, its own transaction: no BEGIN and COMMIT
-        around it, and the server plans and runs one statement instead of four. Any other
-        turn is a transaction of several (SqlBackend.exchange)."""
+        around it, and the server plans and runs one statement instead of four. Its claim
+        does not see its end (one snapshot): when it took nothing, a claim of its own
+        follows, so that a job the end made claimable (a dependent it released, a retry
+        due at once) is taken in this turn, as in one transaction. Any other turn is a
+        transaction of several (SqlBackend.exchange)."""
         if len(finished) != 1 or len(claimers) != 1 or self._flow:
             return super().exchange(finished, claimers, queues, lease)
         from queuectl.backends.results import Exchange
@@ -274,10 +277,10 @@ class PostgresBackend(SqlBackend):
         claim, params = self._claim_statement(queues, lease, now)
         params.update(self._end_rows(finished, now)[0], claimer=claimers[0])
         rows = self._rows(claim, params)
-        return Exchange(
-            [rows[0]["held"] == 1],
-            self._claimed(Claims([rows], with_flow=True), claimers, queues, lease),
-        )
+        jobs = self._claimed(Claims([rows], with_flow=True), claimers, queues, lease)
+        if not jobs:  # what the end made claimable (a dependent, a retry due at once)
+            jobs = super().exchange([], claimers, queues, lease).claimed
+        return Exchange([rows[0]["held"] == 1], jobs)
 
     def now(self) -> float:
         """The database's clock, estimated locally from the last measured offset."""

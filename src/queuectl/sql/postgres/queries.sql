@@ -140,8 +140,8 @@ SELECT taken.*, seen.timeout AS queue_timeout, seen.no_retry_on AS queue_no_retr
 -- (guarded the same way; `held` says whether it ended), when the turn has that one result
 -- (NULLs: none): a worker's turn of one result and one claim is then one statement, its
 -- own transaction (PostgresBackend.exchange). The claim does not see that end (one
--- snapshot): a dependent it releases, or the job itself failed and due at once, is
--- claimed at the next turn (a NOTIFY or the worker's timer), as one another worker freed.
+-- snapshot): when it takes nothing, the backend claims again (a dependent the end
+-- released, the job itself failed and due at once).
 WITH attempt AS END_ATTEMPT, ended AS END_JOB_ROW
 , next AS (
     SELECT seq FROM queuectl.jobs
