@@ -262,25 +262,37 @@ class PostgresBackend(SqlBackend):
         queues: Sequence[str] | None,
         lease: float,
     ) -> Exchange:
-        """A turn of one result and one claim while no queue has a row (the plain claim,
-        which also ends a job) is one statement, its own transaction: no BEGIN and COMMIT
-        around it, and the server plans and runs one statement instead of four. Its claim
-        does not see its end (one snapshot): when it took nothing, a claim of its own
-        follows, so that a job the end made claimable (a dependent it released, a retry
-        due at once) is taken in this turn, as in one transaction. Any other turn is a
-        transaction of several (SqlBackend.exchange)."""
-        if len(finished) != 1 or len(claimers) != 1 or self._flow:
+        """A turn of one statement is sent alone, its own transaction (no BEGIN and COMMIT
+        around it): one result (query end_job), one claim, or one result and one claim
+        while no queue has a row (the plain claim also ends a job). The server then plans
+        and runs one statement instead of four. A claim for several free slots is one
+        claim first, and one for the others only when it took a job: an idle worker woken
+        for one job sends one statement. The merged claim does not see its end (one
+        snapshot): when it took nothing, a claim of its own follows, so that a job the end
+        made claimable (a dependent it released, a retry due at once) is taken in this
+        turn, as in one transaction. Any other turn is a transaction of several
+        (SqlBackend.exchange)."""
+        if (
+            len(finished) > 1
+            or (finished and claimers and self._flow)
+            or not (finished or claimers)
+        ):
             return super().exchange(finished, claimers, queues, lease)
         from queuectl.backends.results import Exchange
 
         now = self.now()
+        ends = self._end_rows(finished, now)
+        if not claimers:
+            return Exchange([self._rows("end_job", ends[0])[0]["held"] == 1], [])
         claim, params = self._claim_statement(queues, lease, now)
-        params.update(self._end_rows(finished, now)[0], claimer=claimers[0])
+        params.update(ends[0] if ends else NO_END, claimer=claimers[0])
         rows = self._rows(claim, params)
-        jobs = self._claimed(Claims([rows], with_flow=True), claimers, queues, lease)
-        if not jobs:  # what the end made claimable (a dependent, a retry due at once)
-            jobs = super().exchange([], claimers, queues, lease).claimed
-        return Exchange([rows[0]["held"] == 1], jobs)
+        jobs = self._claimed(Claims([rows], with_flow=True), claimers[:1], queues, lease)
+        if ends and not jobs:  # what the end made claimable
+            jobs = self.exchange([], claimers, queues, lease).claimed
+        elif jobs and len(claimers) > 1:
+            jobs += self.exchange([], claimers[1:], queues, lease).claimed
+        return Exchange([rows[0]["held"] == 1] if ends else [], jobs)
 
     def now(self) -> float:
         """The database's clock, estimated locally from the last measured offset."""
