@@ -239,8 +239,8 @@ class PostgresBackend(SqlBackend):
 
     def _end_jobs(self, conn: Any, ends: Sequence[dict[str, Any]]) -> Callable[[], list[bool]]:
         """One statement a job (query end_job: the attempt and the job); the trigger
-        jobs_settle (migration 0009) applies endings to dependents, as no result is read
-        before the commit."""
+        jobs_state_changed (migration 0017) applies endings to dependents, as no result is
+        read before the commit."""
         cursors = [self._run(conn, "end_job", params) for params in ends]
         return lambda: [cursor.fetchone()["held"] == 1 for cursor in cursors]
 

@@ -491,7 +491,7 @@ SELECT id FROM queuectl.jobs WHERE id = ANY(%(ids)s);
 
 -- name: rerun_job
 -- A final job back to pending with a fresh retry budget, its history kept (see the SQLite
--- twin). The jobs_requeued trigger wakes idle workers.
+-- twin). The jobs_state_changed trigger wakes idle workers.
 UPDATE queuectl.jobs AS j
    SET state = 'pending', attempts = 0, run_at = queuectl.now_s(), updated_at = queuectl.now_s(),
        worker = NULL, lease_until = NULL
