@@ -265,11 +265,14 @@ class PostgresBackend(SqlBackend):
         """A turn of one statement is sent alone, its own transaction (no BEGIN and COMMIT
         around it): one result (query end_job), one claim, or one result and one claim
         while no queue has a row (the plain claim also ends a job). The server then plans
-        and runs one statement instead of four. A claim for several free slots is one
-        claim first, and one for the others only when it took a job: an idle worker woken
-        for one job sends one statement. The merged claim does not see its end (one
-        snapshot): when it took nothing, a claim of its own follows, so that a job the end
-        made claimable (a dependent it released, a retry due at once) is taken in this
+        and runs one statement instead of four.
+
+        A claim for several free slots is one claim first, and one for the others (one
+        transaction) only when it took a job and saw another ready (``more``): an idle
+        worker woken for one job sends one statement; a job enqueued after that claim's
+        snapshot wakes the worker (NOTIFY) as usual. The merged claim does not see its end
+        (one snapshot): when it took nothing, a claim of its own follows, so that a job the
+        end made claimable (a dependent it released, a retry due at once) is taken in this
         turn, as in one transaction. Any other turn is a transaction of several
         (SqlBackend.exchange)."""
         if (
@@ -290,8 +293,8 @@ class PostgresBackend(SqlBackend):
         jobs = self._claimed(Claims([rows], with_flow=True), claimers[:1], queues, lease)
         if ends and not jobs:  # what the end made claimable
             jobs = self.exchange([], claimers, queues, lease).claimed
-        elif jobs and len(claimers) > 1:
-            jobs += self.exchange([], claimers[1:], queues, lease).claimed
+        elif jobs and len(claimers) > 1 and rows[0]["more"]:
+            jobs += super().exchange([], claimers[1:], queues, lease).claimed
         return Exchange([rows[0]["held"] == 1] if ends else [], jobs)
 
     def now(self) -> float:

@@ -86,7 +86,9 @@ queue <> ALL(%(excluded)s)
 -- (the lock wait re-reads the row); `started` takes the start's token. A queue without a
 -- row takes no lock. queue_timeout: the queue's own timeout, for a job without one.
 -- One row always: `flow` says whether any queue has a row (Jobs._claim_name), and the
--- job's columns are NULL when nothing was taken. See DECISIONS.md, "Flow control".
+-- job's columns are NULL when nothing was taken; `more`, whether the snapshot held another
+-- ready job (locked or not) than the one taken: a claim for other free slots follows only
+-- then (PostgresBackend.exchange). See DECISIONS.md, "Flow control".
 -- Written once for a worker's queues: sqlfiles makes claim_any, claim_in and claim_out.
 WITH seen AS (
     SELECT name, claims, timeout, no_retry_on, limits, QUEUE_CLOSED AS closed
@@ -124,9 +126,14 @@ WITH seen AS (
 ), opened AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
+), ready AS (
+    SELECT 1 FROM queuectl.jobs
+     WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s() AND BY_QUEUE
+       AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
+     LIMIT 2
 )
 SELECT taken.*, seen.timeout AS queue_timeout, seen.no_retry_on AS queue_no_retry_on,
-       seen.limits AS queue_limits, flow.flow
+       seen.limits AS queue_limits, flow.flow, (SELECT count(*) > 1 FROM ready) AS more
   FROM (SELECT EXISTS (SELECT 1 FROM seen) AS flow) AS flow
   LEFT JOIN taken ON true LEFT JOIN seen ON seen.name = taken.queue;
 
@@ -161,9 +168,14 @@ WITH attempt AS END_ATTEMPT, ended AS END_JOB_ROW
 ), opened AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
+), ready AS (
+    SELECT 1 FROM queuectl.jobs
+     WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s() AND BY_QUEUE
+     LIMIT 2
 )
 SELECT taken.*, NULL::double precision AS queue_timeout, NULL::text AS queue_no_retry_on,
-       NULL::text AS queue_limits, flow.flow, (SELECT count(*) FROM ended) AS held
+       NULL::text AS queue_limits, flow.flow, (SELECT count(*) FROM ended) AS held,
+       (SELECT count(*) > 1 FROM ready) AS more
   FROM (SELECT EXISTS (SELECT 1 FROM queuectl.queues) AS flow) AS flow LEFT JOIN taken ON true;
 
 -- name: end_job
