@@ -251,7 +251,8 @@ class PostgresBackend(SqlBackend):
         attempt, query ``claim_any``/``claim_in``/``claim_out``); their cursors are read
         after the commit. A claimer that finds nothing costs no extra round trip."""
         cursors = [
-            self._run(conn, name, {**NO_END, **params, "claimer": claimer}) for claimer in claimers
+            self._run(conn, name, {**NO_END, **params, "claimer": claimer, "others": False})
+            for claimer in claimers
         ]
         return Claims(cursors, with_flow=True)
 
@@ -288,7 +289,7 @@ class PostgresBackend(SqlBackend):
         if not claimers:
             return Exchange([self._rows("end_job", ends[0])[0]["held"] == 1], [])
         claim, params = self._claim_statement(queues, lease, now)
-        params.update(ends[0] if ends else NO_END, claimer=claimers[0])
+        params.update(ends[0] if ends else NO_END, claimer=claimers[0], others=len(claimers) > 1)
         rows = self._rows(claim, params)
         jobs = self._claimed(Claims([rows], with_flow=True), claimers[:1], queues, lease)
         if ends and not jobs:  # what the end made claimable

@@ -87,8 +87,10 @@ queue <> ALL(%(excluded)s)
 -- row takes no lock. queue_timeout: the queue's own timeout, for a job without one.
 -- One row always: `flow` says whether any queue has a row (Jobs._claim_name), and the
 -- job's columns are NULL when nothing was taken; `more`, whether the snapshot held another
--- ready job (locked or not) than the one taken: a claim for other free slots follows only
--- then (PostgresBackend.exchange). See DECISIONS.md, "Flow control".
+-- ready job (locked or not) than the one taken, looked at only when %(others)s (other
+-- slots are free: a claim for them follows only then, PostgresBackend.exchange; the scan
+-- would walk the claimed jobs' dead index entries again on every turn of a drain). See
+-- DECISIONS.md, "Flow control".
 -- Written once for a worker's queues: sqlfiles makes claim_any, claim_in and claim_out.
 WITH seen AS (
     SELECT name, claims, timeout, no_retry_on, limits, QUEUE_CLOSED AS closed
@@ -128,8 +130,8 @@ WITH seen AS (
     SELECT id, runs, worker, started_at FROM taken
 ), ready AS (
     SELECT 1 FROM queuectl.jobs
-     WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s() AND BY_QUEUE
-       AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
+     WHERE %(others)s AND state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+       AND BY_QUEUE AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
      LIMIT 2
 )
 SELECT taken.*, seen.timeout AS queue_timeout, seen.no_retry_on AS queue_no_retry_on,
@@ -170,7 +172,8 @@ WITH attempt AS END_ATTEMPT, ended AS END_JOB_ROW
     SELECT id, runs, worker, started_at FROM taken
 ), ready AS (
     SELECT 1 FROM queuectl.jobs
-     WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s() AND BY_QUEUE
+     WHERE %(others)s AND state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+       AND BY_QUEUE
      LIMIT 2
 )
 SELECT taken.*, NULL::double precision AS queue_timeout, NULL::text AS queue_no_retry_on,
