@@ -19,6 +19,8 @@ FRAGMENTS = (
     ("QUEUE_CLOSED", "queue_closed"),
     ("QUEUE_PAUSED", "queue_paused"),
     ("PURGEABLE", "purgeable"),
+    ("END_ATTEMPT", "end_attempt"),
+    ("END_JOB_ROW", "end_job_row"),
 )
 # A statement named ``x_for_worker`` is written once for a worker's queues and becomes three:
 # ``x_any`` (every queue), ``x_in`` (only some) and ``x_out`` (all but some), each marker

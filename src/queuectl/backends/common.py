@@ -866,29 +866,40 @@ class SqlBackend(SqlInsights, SqlRetention):
             # in one round trip (see _write's ``batched``), and a failure anywhere in it
             # applies none of it.
             now = self.now()
-            ends = [
-                end_params(
-                    end.job,
-                    end.worker,
-                    end.transition,
-                    end.outcome,
-                    now,
-                    end.log_path,
-                    end.log_tail,
-                    end.usage,
-                )
-                for end in finished
-            ]
-            held = self._end_jobs(conn, ends)
+            held = self._end_jobs(conn, self._end_rows(finished, now))
             if not claimers:
                 return held, NO_CLAIMS
-            # the full claim while some queue has a row (paused or limited) as last seen;
-            # else the plain one, which takes nothing once one has (queries.sql)
-            claim, params = self._by_queue("claim" if self._flow else "claim_plain", queues)
-            params.update(now=now, lease=lease, lease_until=now + lease)
+            claim, params = self._claim_statement(queues, lease, now)
             return held, self._claim(conn, claim, claimers, params)
 
         held, claims = self._write(turn, batched=True)
+        return Exchange(held(), self._claimed(claims, claimers, queues, lease))
+
+    def _end_rows(self, finished: Sequence[Finished], now: float) -> list[dict[str, Any]]:
+        """The parameters of the statements that end ``finished`` (end_params)."""
+        return [
+            end_params(
+                end.job, end.worker, end.transition, end.outcome, now, end.log_path,
+                end.log_tail, end.usage,
+            )
+            for end in finished
+        ]  # fmt: skip
+
+    def _claim_statement(
+        self, queues: Sequence[str] | None, lease: float, now: float
+    ) -> tuple[str, dict[str, Any]]:
+        """The claim for a worker's queues and its parameters but the claimer: the full
+        claim while some queue has a row (paused or limited) as last seen; else the plain
+        one, which takes nothing once one has (queries.sql)."""
+        claim, params = self._by_queue("claim" if self._flow else "claim_plain", queues)
+        params.update(now=now, lease=lease, lease_until=now + lease)
+        return claim, params
+
+    def _claimed(
+        self, claims: Claims, claimers: Sequence[str], queues: Sequence[str] | None, lease: float
+    ) -> list[Job]:
+        """The jobs a turn's committed claims took; those the plain claim passed over, as
+        a queue gained a row, are claimed again with the full claim."""
         jobs = claims.jobs()
         if claims.flow is not None:  # read after the commit (PostgreSQL)
             passed_over = claims.flow and not self._flow and len(jobs) < len(claimers)
@@ -897,7 +908,7 @@ class SqlBackend(SqlInsights, SqlRetention):
                 took = {job.worker for job in jobs}
                 rest = [worker for worker in claimers if worker not in took]
                 jobs += self.exchange([], rest, queues, lease).claimed
-        return Exchange(held(), jobs)
+        return jobs
 
     def _end_jobs(self, conn: Any, ends: Sequence[dict[str, Any]]) -> Callable[[], list[bool]]:
         """End each job (guarded: only the worker holding that run may end it) and its

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import Any, TypeVar
 
-    from queuectl.backends.results import Beat
+    from queuectl.backends.results import Beat, Exchange
+    from queuectl.lifecycle import Finished
     from queuectl.location import Location, Role
 
     R = TypeVar("R")
@@ -55,6 +56,12 @@ WORKER_OPTIONS = "-c synchronous_commit=off"
 # Chunks of an attempt whose stored tail is written are dropped this many seconds later
 # (at a heartbeat): a reader that saw the attempt end reads the rest first.
 OUTPUT_GRACE = 2.0
+# The parameters of the end a plain claim also writes (query claim_plain_for_worker), for
+# a claim without one: it then ends nothing.
+NO_END = dict.fromkeys(
+    ("state", "attempts", "snoozes", "run_at", "exit_code", "error", "job_id", "worker", "run",
+     "outcome", "log_path", "log_tail", "cpu_user_s", "cpu_sys_s", "max_rss_kb")
+)  # fmt: skip
 CUSTOM_PLANS = frozenset(
     {"attempts_finished_since", "attempt_timeline", "attempt_outcomes", "attempt_durations"}
 )
@@ -216,10 +223,10 @@ class PostgresBackend(PostgresReads):
 
     def _end_jobs(self, conn: Any, ends: Sequence[dict[str, Any]]) -> Callable[[], list[bool]]:
         """One statement a job (query end_job: the attempt and the job); the trigger
-        jobs_settle (migration 0009) applies endings to dependents, as no result is read
-        before the commit."""
+        jobs_state_changed (migration 0017) applies endings to dependents, as no result is
+        read before the commit."""
         cursors = [self._run(conn, "end_job", params) for params in ends]
-        return lambda: [cursor.rowcount == 1 for cursor in cursors]
+        return lambda: [cursor.fetchone()["held"] == 1 for cursor in cursors]
 
     def _claim(
         self, conn: Any, name: str, claimers: Sequence[str], params: dict[str, Any]
@@ -227,8 +234,53 @@ class PostgresBackend(PostgresReads):
         """Every claimer's statement goes out in the turn's pipeline (each opens its own
         attempt, query ``claim_any``/``claim_in``/``claim_out``); their cursors are read
         after the commit. A claimer that finds nothing costs no extra round trip."""
-        cursors = [self._run(conn, name, {**params, "worker": worker}) for worker in claimers]
+        cursors = [
+            self._run(conn, name, {**NO_END, **params, "claimer": claimer, "others": False})
+            for claimer in claimers
+        ]
         return Claims(cursors, with_flow=True)
+
+    def exchange(
+        self,
+        finished: Sequence[Finished],
+        claimers: Sequence[str],
+        queues: Sequence[str] | None,
+        lease: float,
+    ) -> Exchange:
+        """A turn of one statement is sent alone, its own transaction (no BEGIN and COMMIT
+        around it): one result (query end_job), one claim, or one result and one claim
+        while no queue has a row (the plain claim also ends a job). The server then plans
+        and runs one statement instead of four.
+
+        A claim for several free slots is one claim first, and one for the others (one
+        transaction) only when it took a job and saw another ready (``more``): an idle
+        worker woken for one job sends one statement; a job enqueued after that claim's
+        snapshot wakes the worker (NOTIFY) as usual. The merged claim does not see its end
+        (one snapshot): when it took nothing, a claim of its own follows, so that a job the
+        end made claimable (a dependent it released, a retry due at once) is taken in this
+        turn, as in one transaction. Any other turn is a transaction of several
+        (SqlBackend.exchange)."""
+        if (
+            len(finished) > 1
+            or (finished and claimers and self._flow)
+            or not (finished or claimers)
+        ):
+            return super().exchange(finished, claimers, queues, lease)
+        from queuectl.backends.results import Exchange
+
+        now = self.now()
+        ends = self._end_rows(finished, now)
+        if not claimers:
+            return Exchange([self._rows("end_job", ends[0])[0]["held"] == 1], [])
+        claim, params = self._claim_statement(queues, lease, now)
+        params.update(ends[0] if ends else NO_END, claimer=claimers[0], others=len(claimers) > 1)
+        rows = self._rows(claim, params)
+        jobs = self._claimed(Claims([rows], with_flow=True), claimers[:1], queues, lease)
+        if ends and not jobs:  # what the end made claimable
+            jobs = self.exchange([], claimers, queues, lease).claimed
+        elif jobs and len(claimers) > 1 and rows[0]["more"]:
+            jobs += super().exchange([], claimers[1:], queues, lease).claimed
+        return Exchange([rows[0]["held"] == 1] if ends else [], jobs)
 
     # --- engine specifics ---------------------------------------------------------
     def heartbeat(

@@ -102,7 +102,11 @@ queue <> ALL(%(excluded)s)
 -- (the lock wait re-reads the row); `started` takes the start's token. A queue without a
 -- row takes no lock. queue_timeout: the queue's own timeout, for a job without one.
 -- One row always: `flow` says whether any queue has a row (Jobs._claim_name), and the
--- job's columns are NULL when nothing was taken. See DECISIONS.md, "Flow control".
+-- job's columns are NULL when nothing was taken; `more`, whether the snapshot held another
+-- ready job (locked or not) than the one taken, looked at only when %(others)s (other
+-- slots are free: a claim for them follows only then, PostgresBackend.exchange; the scan
+-- would walk the claimed jobs' dead index entries again on every turn of a drain). See
+-- DECISIONS.md, "Flow control".
 -- Written once for a worker's queues: sqlfiles makes claim_any, claim_in and claim_out.
 WITH seen AS (
     SELECT name, claims, timeout, no_retry_on, limits, QUEUE_CLOSED AS closed
@@ -121,7 +125,7 @@ WITH seen AS (
        FOR UPDATE OF q
 ), taken AS (
     UPDATE queuectl.jobs AS j
-       SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
+       SET state = 'processing', worker = %(claimer)s, runs = j.runs + 1,
            started_at = queuectl.now_s(), finished_at = NULL, updated_at = queuectl.now_s(),
            lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
       FROM next
@@ -140,9 +144,14 @@ WITH seen AS (
 ), opened AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
+), ready AS (
+    SELECT 1 FROM queuectl.jobs
+     WHERE %(others)s AND state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+       AND BY_QUEUE AND queue <> ALL(ARRAY(SELECT name FROM seen WHERE closed))
+     LIMIT 2
 )
 SELECT taken.*, seen.timeout AS queue_timeout, seen.no_retry_on AS queue_no_retry_on,
-       seen.limits AS queue_limits, flow.flow
+       seen.limits AS queue_limits, flow.flow, (SELECT count(*) > 1 FROM ready) AS more
   FROM (SELECT EXISTS (SELECT 1 FROM seen) AS flow) AS flow
   LEFT JOIN taken ON true LEFT JOIN seen ON seen.name = taken.queue;
 
@@ -152,7 +161,14 @@ SELECT taken.*, seen.timeout AS queue_timeout, seen.no_retry_on AS queue_no_retr
 -- It takes nothing once a queue has a row in its snapshot (the same snapshot rule as
 -- the full claim's: a queue without a row takes no lock), and says so in `flow`: the
 -- backend then claims with the full statement (Jobs.exchange).
-WITH next AS (
+-- It also ends the run %(run)s of job %(job_id)s that %(worker)s held, as end_job does
+-- (guarded the same way; `held` says whether it ended), when the turn has that one result
+-- (NULLs: none): a worker's turn of one result and one claim is then one statement, its
+-- own transaction (PostgresBackend.exchange). The claim does not see that end (one
+-- snapshot): when it takes nothing, the backend claims again (a dependent the end
+-- released, the job itself failed and due at once).
+WITH attempt AS END_ATTEMPT, ended AS END_JOB_ROW
+, next AS (
     SELECT seq FROM queuectl.jobs
      WHERE state IN ('pending', 'failed') AND run_at <= queuectl.now_s() AND BY_QUEUE
        AND NOT EXISTS (SELECT 1 FROM queuectl.queues)
@@ -161,7 +177,7 @@ WITH next AS (
        FOR UPDATE SKIP LOCKED
 ), taken AS (
     UPDATE queuectl.jobs AS j
-       SET state = 'processing', worker = %(worker)s, runs = j.runs + 1,
+       SET state = 'processing', worker = %(claimer)s, runs = j.runs + 1,
            started_at = queuectl.now_s(), finished_at = NULL, updated_at = queuectl.now_s(),
            lease_until = queuectl.now_s() + %(lease)s, lease = %(lease)s
       FROM next
@@ -170,28 +186,33 @@ WITH next AS (
 ), opened AS (
     INSERT INTO queuectl.attempts (job_id, run, worker, started_at)
     SELECT id, runs, worker, started_at FROM taken
+), ready AS (
+    SELECT 1 FROM queuectl.jobs
+     WHERE %(others)s AND state IN ('pending', 'failed') AND run_at <= queuectl.now_s()
+       AND BY_QUEUE
+     LIMIT 2
 )
 SELECT taken.*, NULL::double precision AS queue_timeout, NULL::text AS queue_no_retry_on,
-       NULL::text AS queue_limits, flow.flow
+       NULL::text AS queue_limits, flow.flow, (SELECT count(*) FROM ended) AS held,
+       (SELECT count(*) > 1 FROM ready) AS more
   FROM (SELECT EXISTS (SELECT 1 FROM queuectl.queues) AS flow) AS flow LEFT JOIN taken ON true;
 
 -- name: end_job
--- A worker's result: its attempt ends (as end_attempt) and, guarded, the job: only the
--- worker holding this very run of the job may end it (the row count says whether it did).
--- One statement rather than two: each statement of a turn costs the driver and the
--- server as much again as the work of a small UPDATE.
-WITH attempt AS (
-    UPDATE queuectl.attempts
-       SET finished_at = queuectl.now_s(), outcome = %(outcome)s, exit_code = %(exit_code)s,
-           error = %(error)s, log_path = %(log_path)s, log_tail = %(log_tail)s,
-           cpu_user_s = %(cpu_user_s)s, cpu_sys_s = %(cpu_sys_s)s, max_rss_kb = %(max_rss_kb)s
-     WHERE job_id = %(job_id)s AND run = %(run)s AND worker = %(worker)s AND finished_at IS NULL
-)
+-- A worker's result: its attempt ends (end_attempt) and, guarded, the job (end_job_row);
+-- `held` says whether the worker still held that run. One statement rather than two: each
+-- statement of a turn costs the driver and the server as much again as the work of a
+-- small UPDATE.
+WITH attempt AS END_ATTEMPT, ended AS END_JOB_ROW
+SELECT count(*) AS held FROM ended;
+
+-- name: end_job_row
+-- Only the worker holding this very run of the job may end it.
 UPDATE queuectl.jobs
    SET state = %(state)s, attempts = %(attempts)s, run_at = COALESCE(%(run_at)s, run_at),
        exit_code = %(exit_code)s, last_error = %(error)s, finished_at = queuectl.now_s(),
        updated_at = queuectl.now_s(), lease_until = NULL, snoozes = %(snoozes)s
- WHERE id = %(job_id)s AND state = 'processing' AND worker = %(worker)s AND runs = %(run)s;
+ WHERE id = %(job_id)s AND state = 'processing' AND worker = %(worker)s AND runs = %(run)s
+RETURNING 1;
 
 -- name: end_attempt
 UPDATE queuectl.attempts
@@ -501,7 +522,7 @@ SELECT id FROM queuectl.jobs WHERE id = ANY(%(ids)s);
 
 -- name: rerun_job
 -- A final job back to pending with a fresh retry budget, its history kept (see the SQLite
--- twin). The jobs_requeued trigger wakes idle workers.
+-- twin). The jobs_state_changed trigger wakes idle workers.
 UPDATE queuectl.jobs AS j
    SET state = 'pending', attempts = 0, run_at = queuectl.now_s(), updated_at = queuectl.now_s(),
        worker = NULL, lease_until = NULL
