@@ -82,7 +82,8 @@ NOTES = [
     "slots, read beside W2's unlimited 2-slot drain. Chain: each job `--after` the one "
     "before, so one runs at a time; its ratio to the 2-process limit is at most about 0.5.",
     "W7: task-spooler 1.0 (Debian's package, `tsp -S 2`), measured in this run as W2 and W3 "
-    "measure queuectl: 2,000 `sh -c true` jobs queued behind a gate job, timed from the "
+    "measure queuectl: 900 `sh -c true` jobs (its queue holds about 1,000: each waiting "
+    "job is a client process connected to the server) queued behind a gate job, timed from the "
     "call that opens the second slot (the gate is released right after) to the end of the "
     "last job, paired with a spawn rate; pickup from just before the `tsp` call to the "
     "job's line on the FIFO probe.",
