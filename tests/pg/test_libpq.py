@@ -133,3 +133,25 @@ def test_without_a_system_libpq_the_bundled_one_serves(
     finally:
         connection.close()
     assert "psycopg_binary.libs" in str(libpq._libpq()._name)
+
+
+def test_without_any_libpq_a_reading_command_says_so_in_one_line(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither the system's libpq nor psycopg's copy: a StorageError (the CLI's one-line
+    error, exit 1), not a traceback."""
+    import ctypes
+
+    from queuectl.backends import libpq
+    from queuectl.backends.pgread import PostgresReader
+    from queuectl.errors import StorageError
+    from queuectl.location import locate
+
+    def no_libpq(name: str, *args: Any, **kwargs: Any) -> ctypes.CDLL:
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_libpq)
+    monkeypatch.setattr(libpq, "_lib", None)
+    monkeypatch.setattr(libpq, "find_spec", lambda name: None)
+    with pytest.raises(StorageError, match=r"no libpq\.so\.5 here"):
+        PostgresReader(locate(pg_database))

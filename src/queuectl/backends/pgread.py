@@ -145,7 +145,11 @@ class PostgresReader(PostgresReads):
         self.q = queries_in(self.schema)
         self._link: Connection | None = None
         self.driver_error = libpq.LibpqError
-        if not libpq.valid(where.target):
+        try:
+            url_ok = libpq.valid(where.target)
+        except libpq.LibpqError as exc:  # no libpq to load: one line, not a traceback
+            raise StorageError(f"PostgreSQL at {where.shown}: {exc}") from None
+        if not url_ok:
             raise StorageError(f"{where.shown}: not a valid PostgreSQL URL")
         try:
             self._check_version()
