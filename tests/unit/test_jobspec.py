@@ -495,3 +495,12 @@ def test_check_job_either_returns_a_valid_spec_or_raises_invalid_input(raw: obje
     except QueuectlError as exc:  # pragma: no cover - would be a bug
         raise AssertionError(f"bad input must be InvalidInput, got {exc!r}") from exc
     _assert_valid_spec(spec)
+
+
+def test_a_job_of_only_its_command_is_checked_as_any_other_job() -> None:
+    """The shortcut for ``{"command": …}`` gives what the full check gives the same job
+    (a key given at its default takes the full check)."""
+    quick = dict(check_job({"command": "echo hi"}, 1000.0))
+    full = dict(check_job({"command": "echo hi", "priority": 0}, 1000.0))
+    assert quick.pop("id") != full.pop("id")
+    assert quick == full
