@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.pg.conftest import Hosts
-from tests.support.jobs import most_at_once, spans, stamped
+from tests.support.jobs import most_at_once, q, spans, stamped
 
 
 def _eight_workers(hosts: Hosts) -> None:
@@ -20,11 +20,27 @@ def _eight_workers(hosts: Hosts) -> None:
 
 
 def test_concurrency_3_holds_for_8_workers_on_2_hosts(hosts: Hosts, tmp_path: Path) -> None:
-    out = tmp_path / "stamps"
-    a = hosts.a
+    """A worker that ends a job claims the next in the same turn, so the first three
+    claimers keep the three slots, and which host they are on is a race. So host a's
+    first two workers take two jobs that wait on a gate, and host b's workers then take
+    the third slot: both hosts run the queue's jobs side by side, each turn contending
+    with the other host's polls, until all eight workers share them."""
+    out, gate = tmp_path / "stamps", tmp_path / "gate"
+    a, b = hosts.a, hosts.b
     a.run("queue", "set", "q", "--concurrency", "3")
-    _eight_workers(hosts)
-    a.enqueue_file({"queue": "q", "command": stamped(out, "sleep 0.2")} for _ in range(30))
+    a.config("poll-interval", "0.2")
+    for _ in range(2):
+        a.start_worker("--count", "1")
+    held = stamped(out, f"until [ -e {q(gate)} ]; do sleep 0.05; done")
+    a.enqueue_file({"queue": "q", "command": held} for _ in range(2))
+    a.wait_counts(60, pending=0)
+    for _ in range(4):
+        b.start_worker("--count", "1")
+    a.enqueue_file({"queue": "q", "command": stamped(out, "sleep 0.2")} for _ in range(28))
+    a.wait_counts(60, processing=3)
+    for _ in range(2):
+        a.start_worker("--count", "1")
+    gate.touch()
     a.wait_counts(120, completed=30)
     most = most_at_once(spans(out))
     assert most <= 3, f"{most} jobs of a --concurrency 3 queue ran at once"
