@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from queuectl.backends import open_backend
 from queuectl.lifecycle import Succeeded, decide
@@ -69,6 +71,32 @@ def test_a_change_made_elsewhere_binds_the_next_claim_of_a_worker_that_saw_no_ro
     assert take(worker, "w7", ["slow"]) is None
     add(ops, "slow-4", queue="slow")
     assert claim(worker, "w8", ["slow"]).id == "slow-4"
+
+
+def test_a_worker_that_starts_on_a_backlog_claims_with_the_plain_statement_from_its_second_claim(
+    connect: Callable[[], Backend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker starts with the full claim (it has not looked at the queues yet). The
+    first claim that takes a job says whether a queue has a row, so a worker that starts
+    on a backlog, with no queue paused or limited, makes its next claims with the plain
+    statement rather than keep the full one until the queue runs dry."""
+    worker, ops = connect(), connect()
+    add(ops, "a", "b", "c")
+    names: list[str] = []
+    for hook in ("_run", "_rows"):  # PostgreSQL sends a claim alone through _rows
+        original = getattr(worker, hook)
+
+        def spy(*args: Any, original: Any = original) -> Any:
+            names.append(next(a for a in args if isinstance(a, str)))
+            return original(*args)
+
+        monkeypatch.setattr(worker, hook, spy)
+    assert [claim(worker, w).id for w in ("w1", "w2", "w3")] == ["a", "b", "c"]
+    assert [name for name in names if name.startswith("claim")] == [
+        "claim_any",
+        "claim_plain_any",
+        "claim_plain_any",
+    ]
 
 
 def test_running_jobs_finish_in_a_paused_queue(backend: Backend) -> None:

@@ -288,11 +288,16 @@ class SQLiteBackend(SqlBackend):
         ``now`` is fixed, so nothing can become ready for the next ones. There the queues
         are looked at (query queue_rows_exist): a plain claim that found nothing because
         a queue has gained a row is made again with the full statement, and the next turn
-        uses the claim that fits."""
+        uses the claim that fits. A full claim that took a job says whether a queue still
+        has a row (``flow``): when none has, the next claims are plain ones. A worker
+        starts with the full claim, so without this one that starts on a backlog would
+        keep the full claim until its queue ran dry."""
         taken: list[Any] = []
         for worker in claimers:
             claim = {**params, "worker": worker}
             rows = _by_name(self._run(conn, name, claim))
+            if rows and "flow" in rows[0]:
+                self._flow = bool(rows[0]["flow"])
             if not rows:
                 self._flow = bool(self._run(conn, "queue_rows_exist").fetchone()["flow"])
                 if self._flow and name.startswith("claim_plain_"):

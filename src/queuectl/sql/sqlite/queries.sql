@@ -77,8 +77,9 @@ jobs_ready
 -- queue_started takes the start's token in the same write transaction (migration 0006).
 -- queue_timeout: the queue's own timeout, for a job without one (queue set --timeout).
 -- INDEXED BY: the planner would otherwise pick jobs_state and sort every ready row
--- (jobs_ready_queue for a worker of some queues). Written once for a worker's queues:
--- sqlfiles makes claim_any, claim_in and claim_out.
+-- (jobs_ready_queue for a worker of some queues). `flow`: whether any queue has a row
+-- still; when none has, the backend's next claims are the plain one (SQLiteBackend._claim).
+-- Written once for a worker's queues: sqlfiles makes claim_any, claim_in and claim_out.
 UPDATE jobs
    SET state = 'processing', worker = :worker, runs = runs + 1, started_at = :now,
        finished_at = NULL, updated_at = :now, lease_until = :lease_until, lease = :lease
@@ -89,7 +90,8 @@ UPDATE jobs
                LIMIT 1)
 RETURNING *, (SELECT timeout FROM queues WHERE name = jobs.queue) AS queue_timeout,
           (SELECT no_retry_on FROM queues WHERE name = jobs.queue) AS queue_no_retry_on,
-          (SELECT limits FROM queues WHERE name = jobs.queue) AS queue_limits;
+          (SELECT limits FROM queues WHERE name = jobs.queue) AS queue_limits,
+          EXISTS (SELECT 1 FROM queues) AS flow;
 
 -- name: claim_plain_for_worker
 -- The claim while no queue has a row (nothing paused or limited): the same, without the
