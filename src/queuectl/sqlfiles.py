@@ -24,7 +24,7 @@ FRAGMENTS = (
 )
 # A statement named ``x_for_worker`` is written once for a worker's queues and becomes three:
 # ``x_any`` (every queue), ``x_in`` (only some) and ``x_out`` (all but some), each marker
-# below replaced by the fragment ``<marker in lower case>_<variant>`` (Jobs._by_queue).
+# below replaced by the fragment ``<marker in lower case>_<variant>`` (SqlBackend._by_queue).
 VARIANTS = ("any", "in", "out")
 VARIANT_MARKERS = ("BY_QUEUE", "READY_INDEX")
 

@@ -101,7 +101,7 @@ queue <> ALL(%(excluded)s)
 -- same queue that committed since the snapshot moved `claims`, so this claim takes nothing
 -- (the lock wait re-reads the row); `started` takes the start's token. A queue without a
 -- row takes no lock. queue_timeout: the queue's own timeout, for a job without one.
--- One row always: `flow` says whether any queue has a row (Jobs._claim_name), and the
+-- One row always: `flow` says whether any queue has a row (SqlBackend._claimed), and the
 -- job's columns are NULL when nothing was taken; `more`, whether the snapshot held another
 -- ready job (locked or not) than the one taken, looked at only when %(others)s (other
 -- slots are free: a claim for them follows only then, PostgresBackend.exchange; the scan
@@ -160,7 +160,7 @@ SELECT taken.*, seen.timeout AS queue_timeout, seen.no_retry_on AS queue_no_retr
 -- of claim_by_queue without its gate, which its executor would set up on every claim.
 -- It takes nothing once a queue has a row in its snapshot (the same snapshot rule as
 -- the full claim's: a queue without a row takes no lock), and says so in `flow`: the
--- backend then claims with the full statement (Jobs.exchange).
+-- backend then claims with the full statement (SqlBackend._claimed).
 -- It also ends the run %(run)s of job %(job_id)s that %(worker)s held, as end_job does
 -- (guarded the same way; `held` says whether it ended), when the turn has that one result
 -- (NULLs: none): a worker's turn of one result and one claim is then one statement, its

@@ -512,7 +512,7 @@ PRAGMA journal_mode = WAL;
 -- name: table_count
 SELECT count(*) AS n FROM sqlite_master;
 
--- Dependencies (enqueue --after; migration 0007). Jobs._settle applies the endings of
+-- Dependencies (enqueue --after; migration 0007). SqlBackend._settle applies the endings of
 -- the jobs :ids to their dependents, a level at a time.
 
 -- name: dependencies_present
