@@ -7,7 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from queuectl.backends.libpq import LibpqError, dump, load, placeholders, split_array
+from queuectl.backends.libpq import (
+    LibpqError,
+    dump,
+    load,
+    message_of,
+    placeholders,
+    split_array,
+)
 
 
 def test_named_placeholders_become_numbered_ones() -> None:
@@ -104,3 +111,24 @@ def test_an_unknown_type_raises() -> None:
 def test_arrays_with_bounds_raise() -> None:
     with pytest.raises(ValueError):
         split_array("[0:1]={1,2}")
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (
+            b'ERROR:  relation "nope" does not exist\nLINE 1: ...',
+            'relation "nope" does not exist\nLINE 1: ...',
+        ),
+        (b'FATAL:  database "x" does not exist\n', 'database "x" does not exist'),
+        (
+            b"could not receive data from server: Connection reset by peer\n",
+            "could not receive data from server: Connection reset by peer",
+        ),
+        (b"SSL SYSCALL error: EOF detected", "SSL SYSCALL error: EOF detected"),
+        (b"", "no error details available"),
+        (None, "no error details available"),
+    ],
+)
+def test_error_messages_lose_only_their_severity(raw: bytes | None, shown: str) -> None:
+    assert message_of(raw) == shown

@@ -307,9 +307,17 @@ class Cursor:
         return self.rows
 
 
-def _message(raw: bytes | None) -> str:
-    """psycopg's wording: the message without its severity ("ERROR:  …")."""
-    return (raw or b"").decode("utf-8", "replace").split(":", 1)[-1].strip()
+_SEVERITIES = frozenset({"ERROR", "FATAL", "PANIC"})
+
+
+def message_of(raw: bytes | None) -> str:
+    """psycopg's wording: the message without its severity ("ERROR:  …"). A message of
+    libpq's own ("could not receive data from server: …") is kept whole."""
+    text = (raw or b"").decode("utf-8", "replace").strip()
+    severity, colon, rest = text.partition(":")
+    if colon and severity in _SEVERITIES:
+        text = rest.strip()
+    return text or "no error details available"
 
 
 class Connection:
@@ -357,7 +365,7 @@ class Connection:
             if status not in (COMMAND_OK, TUPLES_OK):
                 raw = lib.PQresultErrorMessage(res) if res else lib.PQerrorMessage(self.pgconn)
                 state = lib.PQresultErrorField(res, SQLSTATE) if res else None
-                raise LibpqError(_message(raw), state.decode() if state else None)
+                raise LibpqError(message_of(raw), state.decode() if state else None)
             return Cursor(_rows(lib, res) if status == TUPLES_OK else [])
         finally:
             lib.PQclear(res)
