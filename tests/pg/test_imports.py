@@ -9,8 +9,9 @@ from pathlib import Path
 
 from tests.support.cli import cli_env
 
-# Runs `main(argv)` in a fresh interpreter, then writes its exit code and every loaded
-# module whose top-level package starts with "psycopg" to the file named first.
+# Runs `main(argv)` in a fresh interpreter, then writes its exit code, every loaded module
+# whose top-level package starts with "psycopg" and whether the libpq reader was loaded to
+# the file named first.
 PROBE = """
 import json, sys
 report, argv = sys.argv[1], json.loads(sys.argv[2])
@@ -18,7 +19,8 @@ from queuectl.cli import main
 code = main(argv)
 loaded = sorted(m for m in sys.modules if m.split(".")[0].startswith("psycopg"))
 with open(report, "w") as handle:
-    json.dump({"code": code, "psycopg": loaded}, handle)
+    json.dump({"code": code, "psycopg": loaded,
+               "libpq": "queuectl.backends.libpq" in sys.modules}, handle)
 """
 
 
@@ -60,9 +62,11 @@ SQLITE_COMMANDS = [
 
 
 def test_sqlite_commands_never_import_psycopg(tmp_path: Path) -> None:
+    """Nor the libpq reader of PostgreSQL's glancing commands."""
     for argv in SQLITE_COMMANDS:  # in order: the worker runs the jobs enqueued before it
         found = probe(tmp_path, *argv)
         assert found["psycopg"] == [], f"`queuectl {' '.join(argv)}` on SQLite loaded {found}"
+        assert found["libpq"] is False, f"`queuectl {' '.join(argv)}` on SQLite loaded libpq"
         if argv[0] == "logs":
             assert found["stdout"] == "hi\n", "the worker ran the jobs"
 
@@ -96,6 +100,7 @@ def test_postgresql_commands_that_glance_never_import_psycopg(tmp_path: Path, pg
     for argv in GLANCES:
         found = probe(tmp_path, *argv, db=pg_url)
         assert found["psycopg"] == [], f"`queuectl {' '.join(argv)}` on PostgreSQL loaded {found}"
+        assert found["libpq"] is True, f"`queuectl {' '.join(argv)}` did not read through libpq"
     status = json.loads(str(probe(tmp_path, "status", "--json", db=pg_url)["stdout"]))
     assert status["jobs"]["pending"] == 1
     listed = json.loads(str(probe(tmp_path, "list", "--json", db=pg_url)["stdout"]))

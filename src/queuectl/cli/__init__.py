@@ -82,9 +82,10 @@ def open_queue(args: Namespace, read_only: bool = False) -> Queue:
 
 def _waits(args: Namespace) -> bool:
     """Whether a command that reads keeps reading as the queue changes (``wait``,
-    ``logs --follow``, ``status --watch``): it listens for changes (PostgreSQL: LISTEN,
-    through psycopg). The others only glance, and on PostgreSQL read without psycopg
-    (location.GLANCE)."""
+    ``logs --follow``, ``status --watch``): it runs for as long as it waits, so its
+    start-up is not what a user waits for, and it opens the full backend (psycopg on
+    PostgreSQL; ``logs --follow`` LISTENs through it, the others poll). The others only
+    glance, and on PostgreSQL read without psycopg (location.GLANCE)."""
     return args.command == "wait" or bool(
         getattr(args, "follow", False) or getattr(args, "watch", False)
     )
