@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+import pytest
+
 from queuectl.api import Queue
-from queuectl.location import GLANCE
+from queuectl.errors import StorageError
+from queuectl.location import COMMAND, GLANCE
 from tests.contract.support import add, claim, finish_some, make_dead
 
 if TYPE_CHECKING:
@@ -65,3 +69,21 @@ def test_a_glance_reads_what_the_full_backend_reads(pg_url: str) -> None:
     with Queue(pg_url, role=GLANCE) as glance:
         assert type(glance.backend).__name__ == "PostgresReader"
         assert _reads(glance) == full
+
+
+@pytest.mark.parametrize("role", [GLANCE, COMMAND], ids=["libpq", "psycopg"])
+def test_a_read_inside_a_snapshot_whose_connection_was_lost_fails(pg_url: str, role: Any) -> None:
+    """A read that needs one snapshot (export) never goes on over a new connection: that
+    would see another state of the queue."""
+    with Queue(pg_url) as setup:
+        add(setup.backend, "a")
+    with Queue(pg_url, role=role) as queue, queue.backend.snapshot():
+        with psycopg.connect(pg_url, autocommit=True) as admin:  # ends the queue's one
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(StorageError):
+            queue.jobs()  # the connection is found broken
+        with pytest.raises(StorageError, match="needed one snapshot"):
+            queue.jobs()  # a new one would read another state

@@ -67,6 +67,17 @@ class PostgresReads(SqlBackend):
         """After the end of a snapshot failed: roll back, or drop the connection."""
         raise NotImplementedError
 
+    def _read_on(self) -> Any:
+        """The connection a read goes to: the process's, which must still be the
+        snapshot's while one is open (a read must not see another state)."""
+        conn = self._open()
+        if self._reading is not None and conn is not self._reading:
+            raise StorageError(
+                f"PostgreSQL at {self.where.shown}: the connection was lost during a read "
+                "that needed one snapshot"
+            )
+        return conn
+
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """One REPEATABLE READ transaction, read only, on the process's one connection;
@@ -148,7 +159,7 @@ class PostgresReader(PostgresReads):
         try:
             url_ok = libpq.valid(where.target)
         except libpq.LibpqError as exc:  # no libpq to load: one line, not a traceback
-            raise StorageError(f"PostgreSQL at {where.shown}: {exc}") from None
+            raise self.error(exc) from None
         if not url_ok:
             raise StorageError(f"{where.shown}: not a valid PostgreSQL URL")
         try:
@@ -169,12 +180,7 @@ class PostgresReader(PostgresReads):
 
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
         try:
-            conn = self._open()
-            if self._reading is not None and conn is not self._reading:
-                raise StorageError(
-                    f"PostgreSQL at {self.where.shown}: the connection was lost during "
-                    "a read that needed one snapshot"
-                )
+            conn: Connection = self._read_on()
             return conn.execute(self.q[name], params or {}).fetchall()
         except self.driver_error as exc:
             raise self.error(exc) from exc

@@ -109,11 +109,9 @@ class PostgresBackend(PostgresReads):
         whatever the role, so whether it runs for hours changes nothing else here. A role
         that does not create (location.READER) finds the queue's schema or fails."""
         self.where = where
-        self._reading: Conn | None = None  # the connection of a snapshot (snapshot())
         url = where.target
         self.schema = where.schema or WRITTEN_FOR
         self.q = queries_in(self.schema)
-        self._offset = 0.0  # database clock minus local clock, refreshed by now_from_server()
         options = dict(LINK_OPTIONS)
         if not role.durable:
             options["options"] = f"{options['options']} {WORKER_OPTIONS}"
@@ -137,13 +135,8 @@ class PostgresBackend(PostgresReads):
     def _rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
         prepare = False if name in CUSTOM_PLANS else None
         try:
-            with self.link.connection() as conn:
-                if self._reading is not None and conn is not self._reading:
-                    raise StorageError(
-                        f"PostgreSQL at {self.where.shown}: the connection was lost during "
-                        "a read that needed one snapshot"
-                    )
-                return conn.execute(self.q[name], params or {}, prepare=prepare).fetchall()
+            conn: Conn = self._read_on()
+            return conn.execute(self.q[name], params or {}, prepare=prepare).fetchall()
         except psycopg.Error as exc:
             raise self.error(exc) from exc
 
